@@ -1,0 +1,35 @@
+/// The JSON body of every error the socket API returns: `{"code": "...", "message": "..."}`.
+///
+/// Also used for an event's `lastError`, where `code` is the service's error code
+/// (`AccessDeniedException`, ...) or one of the daemon's own (`ConnectionError`, `Timeout`, ...).
+public struct ErrorBody: Codable, Sendable, Equatable, Error {
+    public var code: String
+    public var message: String
+
+    public init(code: String, message: String) {
+        self.code = code
+        self.message = message
+    }
+}
+
+/// The stable error codes of the socket API (documented in the README).
+public enum APIErrorCode {
+    /// 400: a field breaks a rule; the message names the field and the rule.
+    public static let validation = "ValidationException"
+    /// 400: the body is not a JSON object.
+    public static let malformedRequest = "MalformedRequest"
+    /// 409: the ClientToken is stored with other parameters.
+    public static let idempotentParameterMismatch = "IdempotentParameterMismatch"
+    /// 413: the body is larger than `api.maxBodyBytes`.
+    public static let payloadTooLarge = "PayloadTooLarge"
+    /// 404: no event with that ClientToken.
+    public static let eventNotFound = "EventNotFound"
+    /// 404: no such path.
+    public static let notFound = "NotFound"
+    /// 503: the daemon is shutting down or its outbox is not open.
+    public static let unavailable = "ServiceUnavailable"
+    /// 500: the outbox could not store the event; nothing was acknowledged.
+    public static let storage = "StorageError"
+    /// 500: anything else.
+    public static let internalError = "InternalError"
+}

@@ -1,0 +1,76 @@
+import Foundation
+
+/// An event as the outbox holds it, as `POST /v1/events` and `GET /v1/events/{clientToken}` return it.
+///
+/// The connection token is never part of a record: it is a credential.
+public struct EventRecord: Codable, Sendable, Equatable {
+    public var clientToken: String
+    public var contentType: String
+    public var content: String?
+    public var state: EventState
+    /// How many requests were made to the service for this event.
+    public var attempts: Int
+    public var acceptedAt: Date
+    public var updatedAt: Date
+    /// When the sender will try next (waiting states only).
+    public var nextAttemptAt: Date?
+    /// After this time the event is not sent any more: it ends `expired`.
+    public var deadline: Date
+    public var lastError: ErrorBody?
+    /// The service's `Id`, once sent.
+    public var id: String?
+    /// The service's `AbsoluteTime`, once sent (ISO 8601 as the service wrote it).
+    public var absoluteTime: String?
+    /// The ClientToken of the event that replaced this one (state `superseded`).
+    public var supersededBy: String?
+
+    public init(
+        clientToken: String, contentType: String, content: String?, state: EventState, attempts: Int,
+        acceptedAt: Date, updatedAt: Date, nextAttemptAt: Date?, deadline: Date, lastError: ErrorBody?,
+        id: String?, absoluteTime: String?, supersededBy: String?
+    ) {
+        self.clientToken = clientToken
+        self.contentType = contentType
+        self.content = content
+        self.state = state
+        self.attempts = attempts
+        self.acceptedAt = acceptedAt
+        self.updatedAt = updatedAt
+        self.nextAttemptAt = nextAttemptAt
+        self.deadline = deadline
+        self.lastError = lastError
+        self.id = id
+        self.absoluteTime = absoluteTime
+        self.supersededBy = supersededBy
+    }
+}
+
+/// The answer to `POST /v1/events`: the stored record, and warnings about the submission.
+public struct SubmitResponse: Codable, Sendable, Equatable {
+    public var event: EventRecord
+    /// Whether this submission stored the event (`false`: the same ClientToken was already stored).
+    public var created: Bool
+    public var warnings: [String]
+
+    public init(event: EventRecord, created: Bool, warnings: [String]) {
+        self.event = event
+        self.created = created
+        self.warnings = warnings
+    }
+}
+
+/// SendEvent's output, as the AWS CLI prints it.
+public struct SendEventOutput: Codable, Sendable, Equatable {
+    public var id: String
+    public var absoluteTime: String
+
+    enum CodingKeys: String, CodingKey {
+        case id = "Id"
+        case absoluteTime = "AbsoluteTime"
+    }
+
+    public init(id: String, absoluteTime: String) {
+        self.id = id
+        self.absoluteTime = absoluteTime
+    }
+}

@@ -1,0 +1,24 @@
+/// Where an event is in its life in the outbox.
+///
+/// `queued` and `sending` are waiting states; the others are final.
+public enum EventState: String, CaseIterable, Codable, Sendable {
+    /// Stored, waiting for its next attempt.
+    case queued
+    /// Leased by the sender; a request to the service is in flight.
+    case sending
+    /// The service accepted it; `id` and `absoluteTime` are set.
+    case sent
+    /// The service refused it for good (400, 403, 409, ...); `lastError` says why.
+    case failed
+    /// Its delivery deadline passed before the service accepted it. Never sent late.
+    case expired
+    /// Replaced by a newer event before it was sent (coalescing); `supersededBy` names that event.
+    case superseded
+
+    public var isFinal: Bool {
+        switch self {
+        case .queued, .sending: false
+        case .sent, .failed, .expired, .superseded: true
+        }
+    }
+}

@@ -1,0 +1,271 @@
+import Foundation
+import GRDB
+import Logging
+import ParticipantWire
+
+/// What became of a submission.
+public enum SubmitOutcome: Sendable, Equatable {
+    /// A new event, now stored.
+    case created(StoredEvent)
+    /// The same ClientToken with the same parameters was already stored: nothing new was stored.
+    case duplicate(StoredEvent)
+    /// The same ClientToken is stored with other parameters: refused.
+    case mismatch(StoredEvent)
+}
+
+/// How a delivery attempt ended, as the outbox records it.
+public enum DeliveryTransition: Sendable, Equatable {
+    case sent(id: String, absoluteTime: String)
+    case retry(at: Date, error: ErrorBody)
+    case failed(ErrorBody)
+    case expired(ErrorBody)
+}
+
+/// The durable queue of events: one SQLite database in WAL mode with `synchronous=FULL`.
+///
+/// Every write goes through the ``OutboxWriter`` (group commit); reads use the pool's readers and
+/// never wait for a write. All SQL of the daemon lives in this type.
+public struct Outbox: Sendable {
+    /// The writer: a `Service` the daemon runs before every service that writes.
+    public let writer: OutboxWriter
+    let database: DatabasePool
+    let deadlines: EventDeadlines
+    let clock: WallClock
+    private let lock: DatabaseLock
+
+    /// Opens (creating if needed) the database at `path`, migrates it, and puts events that a
+    /// crash left in `sending` back to `queued`, to be sent again with the same ClientToken.
+    public static func open(
+        path: String,
+        deadlines: EventDeadlines = EventDeadlines(),
+        clock: WallClock = .system,
+        logger: Logger
+    ) throws -> Outbox {
+        let directory = (path as NSString).deletingLastPathComponent
+        if !directory.isEmpty {
+            do {
+                try FileManager.default.createDirectory(
+                    atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o750]
+                )
+            } catch {
+                throw OutboxError.open(path: path, reason: "cannot create the directory \(directory): \(error.localizedDescription)")
+            }
+        }
+        let lock = try DatabaseLock(databasePath: path)
+
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(5)
+        configuration.prepareDatabase { db in
+            // Sync the WAL on every commit: an acknowledged event survives a power loss too.
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+        }
+        let database: DatabasePool
+        do {
+            database = try DatabasePool(path: path, configuration: configuration)
+            try OutboxSchema.migrator.migrate(database)
+        } catch {
+            throw OutboxError.open(path: path, reason: String(describing: error))
+        }
+
+        let outbox = Outbox(
+            writer: OutboxWriter(database: database, logger: logger),
+            database: database, deadlines: deadlines, clock: clock, lock: lock
+        )
+        let requeued = try outbox.requeueInterrupted()
+        if requeued > 0 {
+            logger.notice("Events interrupted by a stop were queued again", metadata: ["outbox.requeued": "\(requeued)"])
+        }
+        return outbox
+    }
+
+    /// Puts events left in `sending` back to `queued`, due now.
+    private func requeueInterrupted() throws -> Int {
+        let now = clock.now().millisecondsSince1970
+        return try database.write { db in
+            try db.execute(
+                sql: "UPDATE event SET state = 'queued', nextAttemptAt = ?, updatedAt = ? WHERE state = 'sending'",
+                arguments: [now, now]
+            )
+            return db.changesCount
+        }
+    }
+
+    // MARK: Submitting
+
+    /// Stores `event` unless its ClientToken is already stored; returns once the outcome is on disk.
+    ///
+    /// A missing ClientToken is generated here (UUID v4), once; the generated token is part of
+    /// the returned record and is sent on every attempt.
+    public func submit(_ event: ValidatedEvent) async throws -> SubmitOutcome {
+        let clientToken = event.clientToken ?? UUID().uuidString.lowercased()
+        let connectionHash = ConnectionHash.of(event.connectionToken)
+        let deadlineAfter = deadlines.deadline(for: event.contentType)
+        let clock = clock
+        return try await writer.perform { db in
+            let existing = try StoredEvent.fetchOne(
+                db.cachedStatement(sql: "SELECT * FROM event WHERE clientToken = ?"), arguments: [clientToken]
+            )
+            if let existing {
+                let same = existing.contentType == event.contentType.rawValue
+                    && existing.content == event.content
+                    && existing.connectionHash == connectionHash
+                return same ? .duplicate(existing) : .mismatch(existing)
+            }
+            let now = clock.now()
+            let deadline = now.addingTimeInterval(deadlineAfter.timeInterval)
+            try db.cachedStatement(
+                sql: """
+                    INSERT INTO event (clientToken, contentType, content, connectionToken, connectionHash,
+                                       state, attempts, acceptedAt, updatedAt, nextAttemptAt, deadline)
+                    VALUES (?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?, ?)
+                    """
+            ).execute(arguments: [
+                clientToken, event.contentType.rawValue, event.content, event.connectionToken, connectionHash,
+                now.millisecondsSince1970, now.millisecondsSince1970, now.millisecondsSince1970,
+                deadline.millisecondsSince1970,
+            ])
+            return .created(
+                StoredEvent(
+                    seq: db.lastInsertedRowID, clientToken: clientToken, contentType: event.contentType.rawValue,
+                    content: event.content, connectionToken: event.connectionToken, connectionHash: connectionHash,
+                    state: .queued, attempts: 0, acceptedAt: now.truncatedToMilliseconds,
+                    updatedAt: now.truncatedToMilliseconds, nextAttemptAt: now.truncatedToMilliseconds,
+                    deadline: deadline.truncatedToMilliseconds, lastError: nil, serviceId: nil, absoluteTime: nil,
+                    supersededBy: nil
+                )
+            )
+        }
+    }
+
+    // MARK: Reading
+
+    public func event(clientToken: String) async throws -> StoredEvent? {
+        try await database.read { db in
+            try StoredEvent.fetchOne(db, sql: "SELECT * FROM event WHERE clientToken = ?", arguments: [clientToken])
+        }
+    }
+
+    /// The number of events in each state; every state is present.
+    public func countsByState() async throws -> [EventState: Int] {
+        let rows = try await database.read { db in
+            try Row.fetchAll(db, sql: "SELECT state, COUNT(*) AS n FROM event GROUP BY state")
+        }
+        var counts = Dictionary(uniqueKeysWithValues: EventState.allCases.map { ($0, 0) })
+        for row in rows {
+            if let state = EventState(rawValue: row["state"]) {
+                counts[state] = row["n"]
+            }
+        }
+        return counts
+    }
+
+    /// When the sender next has something to do without being told: the earliest next attempt or
+    /// deadline of a queued event that lies after `now`.
+    public func nextWakeUp(after now: Date) async throws -> Date? {
+        let now = now.millisecondsSince1970
+        let ms = try await database.read { db -> Int64? in
+            let due = try Int64.fetchOne(
+                db, sql: "SELECT MIN(nextAttemptAt) FROM event WHERE state = 'queued' AND nextAttemptAt > ?", arguments: [now]
+            )
+            let deadline = try Int64.fetchOne(
+                db, sql: "SELECT MIN(deadline) FROM event WHERE state IN ('queued', 'sending') AND deadline > ?", arguments: [now]
+            )
+            return [due, deadline].compactMap { $0 }.min()
+        }
+        return ms.map(Date.init(millisecondsSince1970:))
+    }
+
+    // MARK: Delivering
+
+    /// Ends every queued event whose deadline has passed as `expired`; returns them.
+    public func expireOverdue() async throws -> [StoredEvent] {
+        let now = clock.now().millisecondsSince1970
+        return try await writer.perform { db in
+            try StoredEvent.fetchAll(
+                db,
+                sql: """
+                    UPDATE event
+                    SET state = 'expired', nextAttemptAt = NULL, connectionToken = NULL, updatedAt = :now,
+                        lastErrorCode = 'DeadlineExceeded',
+                        lastErrorMessage = 'the deadline for this content type passed before the service accepted the event'
+                    WHERE state = 'queued' AND deadline <= :now
+                    RETURNING *
+                    """,
+                arguments: ["now": now]
+            )
+        }
+    }
+
+    /// Leases up to `limit` due events: each becomes `sending` with one more attempt counted.
+    ///
+    /// Only the oldest waiting event of each connection token is ever leased, so the events of a
+    /// connection reach the service in the order they were accepted, while other connections go on.
+    public func leaseDue(limit: Int) async throws -> [StoredEvent] {
+        guard limit > 0 else { return [] }
+        let now = clock.now().millisecondsSince1970
+        return try await writer.perform { db in
+            try StoredEvent.fetchAll(
+                db.cachedStatement(
+                    sql: """
+                        UPDATE event SET state = 'sending', attempts = attempts + 1, updatedAt = :now
+                        WHERE seq IN (
+                            SELECT e.seq FROM event e
+                            WHERE e.state = 'queued' AND e.nextAttemptAt <= :now AND e.deadline > :now
+                              AND NOT EXISTS (
+                                  SELECT 1 FROM event older
+                                  WHERE older.connectionHash = e.connectionHash
+                                    AND older.state IN ('queued', 'sending')
+                                    AND older.seq < e.seq)
+                            ORDER BY e.nextAttemptAt, e.seq
+                            LIMIT :limit)
+                        RETURNING *
+                        """
+                ),
+                arguments: ["now": now, "limit": limit]
+            )
+        }
+    }
+
+    /// Records how the attempt on a leased event ended. Final states erase the connection token.
+    public func record(_ transition: DeliveryTransition, for event: StoredEvent) async throws {
+        let now = clock.now().millisecondsSince1970
+        let sql: String
+        var arguments: StatementArguments = ["seq": event.seq, "now": now]
+        switch transition {
+        case .sent(let id, let absoluteTime):
+            sql = """
+                UPDATE event SET state = 'sent', serviceId = :id, absoluteTime = :absoluteTime,
+                    lastErrorCode = NULL, lastErrorMessage = NULL,
+                    nextAttemptAt = NULL, connectionToken = NULL, updatedAt = :now
+                WHERE seq = :seq AND state = 'sending'
+                """
+            arguments += ["id": id, "absoluteTime": absoluteTime]
+        case .retry(let at, let error):
+            sql = """
+                UPDATE event SET state = 'queued', nextAttemptAt = :at, lastErrorCode = :code,
+                    lastErrorMessage = :message, updatedAt = :now
+                WHERE seq = :seq AND state = 'sending'
+                """
+            arguments += ["at": at.millisecondsSince1970, "code": error.code, "message": error.message]
+        case .failed(let error), .expired(let error):
+            let state: EventState = if case .failed = transition { .failed } else { .expired }
+            sql = """
+                UPDATE event SET state = :state, lastErrorCode = :code, lastErrorMessage = :message,
+                    nextAttemptAt = NULL, connectionToken = NULL, updatedAt = :now
+                WHERE seq = :seq AND state = 'sending'
+                """
+            arguments += ["state": state.rawValue, "code": error.code, "message": error.message]
+        }
+        let finalArguments = arguments
+        try await writer.perform { db in
+            try db.cachedStatement(sql: sql).execute(arguments: finalArguments)
+        }
+    }
+}
+
+extension Date {
+    /// The date as the outbox gives it back after storing it.
+    var truncatedToMilliseconds: Date {
+        Date(millisecondsSince1970: millisecondsSince1970)
+    }
+}

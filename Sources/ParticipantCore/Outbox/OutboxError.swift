@@ -1,0 +1,17 @@
+/// Why the outbox could not do what it was asked.
+public enum OutboxError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The writer is shut down: the daemon is stopping.
+    case closed
+    /// SQLite refused a write or a read; nothing of that write was stored.
+    case storage(String)
+    /// The database could not be opened or migrated.
+    case open(path: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case .closed: "the outbox is closed (the daemon is stopping)"
+        case .storage(let reason): "the outbox could not store the change: \(reason)"
+        case .open(let path, let reason): "cannot open the outbox database at \(path): \(reason)"
+        }
+    }
+}

@@ -1,0 +1,167 @@
+import GRDB
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// The outbox's one writer: it commits the writes of many concurrent callers together in one
+/// transaction (group commit).
+///
+/// A caller's write is acknowledged only after the transaction holding it has committed, which
+/// with `synchronous=FULL` means after the WAL has been synced to disk. While one commit is in
+/// progress, new writes gather; the next transaction takes them all as soon as the previous commit
+/// returns. There is no timer: at low load a write commits at once, at high load one fsync covers
+/// many writes, so durable throughput grows with concurrency.
+///
+/// Each write runs in its own savepoint, so one that throws (a uniqueness conflict, a broken
+/// invariant) rolls back alone and does not take its neighbours in the batch down with it.
+///
+/// Run it in the daemon's `ServiceGroup` before every service that writes: on graceful shutdown it
+/// commits what is pending and then refuses new writes.
+public final class OutboxWriter: Service, Sendable {
+    /// The most writes one transaction takes; the rest wait for the next one.
+    static let maxBatchSize = 4_096
+
+    private let database: any DatabaseWriter
+    private let logger: Logger
+    private let state = Mutex(State())
+
+    private struct State {
+        var pending: [any PendingWrite] = []
+        var consumer: CheckedContinuation<Void, Never>?
+        var closed = false
+    }
+
+    init(database: any DatabaseWriter, logger: Logger) {
+        self.database = database
+        self.logger = logger
+    }
+
+    /// Runs `work` inside the next group transaction and returns its result once that
+    /// transaction has committed.
+    func perform<T: Sendable>(_ work: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+            let write = Write(work: work, continuation: continuation)
+            let (accepted, consumer) = state.withLock { state -> (Bool, CheckedContinuation<Void, Never>?) in
+                guard !state.closed else { return (false, nil) }
+                state.pending.append(write)
+                defer { state.consumer = nil }
+                return (true, state.consumer)
+            }
+            guard accepted else {
+                continuation.resume(throwing: OutboxError.closed)
+                return
+            }
+            consumer?.resume()
+        }
+    }
+
+    public func run() async throws {
+        try await withTaskCancellationHandler {
+            await withGracefulShutdownHandler {
+                while let batch = await nextBatch() {
+                    await commit(batch)
+                }
+            } onGracefulShutdown: {
+                self.close()
+            }
+        } onCancel: {
+            self.close()
+        }
+        logger.debug("Outbox writer stopped")
+    }
+
+    /// Refuses new writes; those already pending are still committed.
+    func close() {
+        let consumer = state.withLock { state in
+            state.closed = true
+            defer { state.consumer = nil }
+            return state.consumer
+        }
+        consumer?.resume()
+    }
+
+    /// The writes waiting now (at most `maxBatchSize`), waiting for one if there is none;
+    /// `nil` once closed and drained.
+    private func nextBatch() async -> [any PendingWrite]? {
+        while true {
+            let (batch, closed) = state.withLock { state in
+                let count = min(state.pending.count, Self.maxBatchSize)
+                let batch = Array(state.pending.prefix(count))
+                state.pending.removeFirst(count)
+                return (batch, state.closed)
+            }
+            if !batch.isEmpty { return batch }
+            if closed { return nil }
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let wakeNow = state.withLock { state in
+                    if !state.pending.isEmpty || state.closed { return true }
+                    state.consumer = continuation
+                    return false
+                }
+                if wakeNow { continuation.resume() }
+            }
+        }
+    }
+
+    private func commit(_ batch: [any PendingWrite]) async {
+        do {
+            try await database.write { db in
+                for write in batch {
+                    write.apply(db)
+                }
+            }
+            for write in batch {
+                write.complete(commitError: nil)
+            }
+        } catch {
+            logger.error(
+                "Outbox commit failed",
+                metadata: ["outbox.batch_size": "\(batch.count)", "error": "\(error)"]
+            )
+            for write in batch {
+                write.complete(commitError: OutboxError.storage(String(describing: error)))
+            }
+        }
+    }
+}
+
+private protocol PendingWrite: Sendable {
+    /// Runs inside the group transaction, in a savepoint of its own.
+    func apply(_ db: Database)
+    /// Called once the transaction has committed (`nil`) or failed.
+    func complete(commitError: (any Error)?)
+}
+
+/// `result` is written by `apply` and read by `complete`, one after the other on the writer's
+/// single flow of control, never at once.
+private final class Write<T: Sendable>: PendingWrite, @unchecked Sendable {
+    let work: @Sendable (Database) throws -> T
+    let continuation: CheckedContinuation<T, any Error>
+    var result: Result<T, any Error>?
+
+    init(work: @escaping @Sendable (Database) throws -> T, continuation: CheckedContinuation<T, any Error>) {
+        self.work = work
+        self.continuation = continuation
+    }
+
+    func apply(_ db: Database) {
+        do {
+            var value: T?
+            try db.inSavepoint {
+                value = try work(db)
+                return .commit
+            }
+            result = .success(value!)
+        } catch {
+            result = .failure(error)
+        }
+    }
+
+    func complete(commitError: (any Error)?) {
+        if let commitError {
+            continuation.resume(throwing: commitError)
+        } else {
+            continuation.resume(with: result ?? .failure(OutboxError.storage("write was not applied")))
+        }
+    }
+}

@@ -1,0 +1,101 @@
+import Foundation
+import ParticipantWire
+
+/// A submission that passed every rule of SendEvent's input: ready to be stored.
+public struct ValidatedEvent: Sendable, Equatable {
+    public var contentType: EventContentType
+    public var content: String?
+    /// `nil` when the client sent none: the outbox generates one, once.
+    public var clientToken: String?
+    public var connectionToken: String
+    /// Things the client should know although the event was accepted (a deprecated content type).
+    public var warnings: [String]
+}
+
+/// A field that breaks a rule of SendEvent's input.
+public struct ValidationError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The field as the client named it (`contentType`, `content`, ...).
+    public var field: String
+    public var rule: String
+
+    public var description: String { "\(field): \(rule)" }
+
+    public init(field: String, rule: String) {
+        self.field = field
+        self.rule = rule
+    }
+}
+
+/// The input rules of SendEvent, from botocore's service model and the API documents.
+///
+/// Lengths are counted in Unicode scalars, as botocore's parameter validation counts them.
+public enum EventValidator {
+    public static let contentTypeMaxLength = 100
+    public static let contentMaxLength = 16_384
+    public static let clientTokenMaxLength = 500
+    public static let connectionTokenMaxLength = 1_000
+
+    public static let deprecationWarning =
+        "contentType \(EventContentType.connectionAcknowledged.rawValue) is no longer maintained by the service (since 2024-12-31); it is stored and sent, but consider not sending it"
+
+    public static func validate(_ submission: EventSubmission) throws(ValidationError) -> ValidatedEvent {
+        guard let rawContentType = submission.contentType else {
+            throw ValidationError(field: "contentType", rule: "is required")
+        }
+        try checkLength(rawContentType, field: "contentType", min: 1, max: contentTypeMaxLength)
+        guard let contentType = EventContentType(rawValue: rawContentType) else {
+            let allowed = EventContentType.allCases.map(\.rawValue).joined(separator: ", ")
+            throw ValidationError(field: "contentType", rule: "must be one of \(allowed)")
+        }
+
+        if let content = submission.content {
+            try checkLength(content, field: "content", min: 1, max: contentMaxLength)
+        }
+        if contentType.isReceipt {
+            try checkReceiptContent(submission.content)
+        }
+
+        if let clientToken = submission.clientToken {
+            // An empty token is refused rather than silently replaced: the client meant to set one.
+            try checkLength(clientToken, field: "clientToken", min: 1, max: clientTokenMaxLength)
+        }
+
+        guard let connectionToken = submission.connectionToken else {
+            throw ValidationError(field: "connectionToken", rule: "is required")
+        }
+        try checkLength(connectionToken, field: "connectionToken", min: 1, max: connectionTokenMaxLength)
+        // It travels as an HTTP header value: control characters would break or smuggle headers.
+        if connectionToken.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) {
+            throw ValidationError(field: "connectionToken", rule: "must not contain control characters (it is sent as the X-Amz-Bearer header)")
+        }
+
+        return ValidatedEvent(
+            contentType: contentType,
+            content: submission.content,
+            clientToken: submission.clientToken,
+            connectionToken: connectionToken,
+            warnings: contentType.isDeprecated ? [deprecationWarning] : []
+        )
+    }
+
+    private static func checkLength(_ value: String, field: String, min: Int, max: Int) throws(ValidationError) {
+        let length = value.unicodeScalars.count
+        if length < min {
+            throw ValidationError(field: field, rule: "must be at least \(min) character\(min == 1 ? "" : "s") long")
+        }
+        if length > max {
+            throw ValidationError(field: field, rule: "must be at most \(max) characters long (got \(length))")
+        }
+    }
+
+    private static func checkReceiptContent(_ content: String?) throws(ValidationError) {
+        let rule = "for a message receipt must be a JSON object with a non-empty string \"messageId\", e.g. {\"messageId\":\"11111111-aaaa-bbbb-cccc-EXAMPLE01234\"}"
+        guard let content,
+            let object = try? JSONSerialization.jsonObject(with: Data(content.utf8)) as? [String: Any],
+            let messageId = object["messageId"] as? String,
+            !messageId.isEmpty
+        else {
+            throw ValidationError(field: "content", rule: rule)
+        }
+    }
+}

@@ -1,0 +1,59 @@
+import Synchronization
+
+/// Wakes the sender when there may be work: an event was accepted or a delivery finished.
+///
+/// A ring with nobody waiting is remembered, so a ring between two waits is never lost.
+final class Doorbell: Sendable {
+    private let state = Mutex<State>(State())
+
+    private struct State {
+        var rung = false
+        var waiter: CheckedContinuation<Void, Never>?
+    }
+
+    func ring() {
+        let waiter = state.withLock { state in
+            guard let waiter = state.waiter else {
+                state.rung = true
+                return nil as CheckedContinuation<Void, Never>?
+            }
+            state.waiter = nil
+            return waiter
+        }
+        waiter?.resume()
+    }
+
+    /// Returns when the bell rings (or rang since the last wait), after `timeout`, or when the
+    /// task is cancelled, whichever comes first.
+    func wait(timeout: Duration) async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.waitForRing() }
+            group.addTask { try? await Task.sleep(for: timeout) }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+
+    private func waitForRing() async {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let resumeNow = state.withLock { state in
+                    if state.rung {
+                        state.rung = false
+                        return true
+                    }
+                    if Task.isCancelled { return true }
+                    state.waiter = continuation
+                    return false
+                }
+                if resumeNow { continuation.resume() }
+            }
+        } onCancel: {
+            let waiter = state.withLock { state in
+                defer { state.waiter = nil }
+                return state.waiter
+            }
+            waiter?.resume()
+        }
+    }
+}

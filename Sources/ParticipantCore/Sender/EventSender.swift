@@ -1,0 +1,179 @@
+import Foundation
+import Logging
+import ParticipantWire
+import ServiceLifecycle
+import Synchronization
+
+/// The sender worker: leases due events from the outbox, calls SendEvent, and records each
+/// outcome (sent, retry scheduled, failed, expired).
+///
+/// At most `maxInFlight` requests are in flight; each connection token has at most one, so a
+/// connection's events arrive in the order they were accepted while a slow or failing connection
+/// holds up nobody else. Between rounds it sleeps until the next event is due, or until
+/// ``wake()`` says a new event was accepted.
+///
+/// On graceful shutdown it leases nothing more and waits for the requests in flight to end (each
+/// is bounded by the upstream's request timeout) and their outcomes to be recorded.
+public final class EventSender: Service, Sendable {
+    public struct Configuration: Sendable, Equatable {
+        public var maxInFlight: Int = 16
+        public var retry = RetryPolicy()
+        /// The longest the sender sleeps without looking at the outbox, whatever it expects.
+        public var idleCheckInterval: Duration = .seconds(5)
+
+        public init() {}
+    }
+
+    private let outbox: Outbox
+    private let service: any ParticipantService
+    private let configuration: Configuration
+    private let clock: WallClock
+    private let random: @Sendable () -> Double
+    private let logger: Logger
+    private let doorbell = Doorbell()
+    private let inFlight = Atomic<Int>(0)
+    private let stopping = Atomic<Bool>(false)
+
+    public init(
+        outbox: Outbox,
+        service: any ParticipantService,
+        configuration: Configuration,
+        clock: WallClock = .system,
+        random: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) },
+        logger: Logger
+    ) {
+        self.outbox = outbox
+        self.service = service
+        self.configuration = configuration
+        self.clock = clock
+        self.random = random
+        self.logger = logger
+    }
+
+    /// Tells the sender there may be something to send now.
+    public func wake() {
+        doorbell.ring()
+    }
+
+    public func run() async throws {
+        await withGracefulShutdownHandler {
+            await withDiscardingTaskGroup { group in
+                // Graceful shutdown sets `stopping`; cancellation (a forced stop) ends the loop as well.
+                while !stopping.load(ordering: .relaxed) && !Task.isCancelled {
+                    do {
+                        let leasedAll = try await sendRound(in: &group)
+                        if leasedAll { continue }
+                        await doorbell.wait(timeout: try await sleepTime())
+                    } catch {
+                        logger.error("Sender round failed; trying again shortly", metadata: ["error": "\(error)"])
+                        await doorbell.wait(timeout: .seconds(1))
+                    }
+                }
+                if inFlight.load(ordering: .relaxed) > 0 {
+                    logger.info("Sender stopping; waiting for requests in flight", metadata: ["sender.in_flight": "\(inFlight.load(ordering: .relaxed))"])
+                }
+            }
+        } onGracefulShutdown: {
+            self.stopping.store(true, ordering: .relaxed)
+            self.doorbell.ring()
+        }
+        logger.debug("Sender stopped")
+    }
+
+    /// Expires what is overdue and leases as many due events as there is room for.
+    /// - Returns: whether the lease filled all the room (there may be more due right now).
+    private func sendRound(in group: inout DiscardingTaskGroup) async throws -> Bool {
+        for event in try await outbox.expireOverdue() {
+            logger.warning("Event expired", metadata: eventMetadata(event).merging([
+                "event.deadline": "\(WireCoding.formatTimestamp(event.deadline))",
+            ]) { $1 })
+        }
+        let room = configuration.maxInFlight - inFlight.load(ordering: .relaxed)
+        guard room > 0 else { return false }
+        let leased = try await outbox.leaseDue(limit: room)
+        for event in leased {
+            inFlight.add(1, ordering: .relaxed)
+            group.addTask {
+                await self.deliver(event)
+                self.inFlight.subtract(1, ordering: .relaxed)
+                self.doorbell.ring()
+            }
+        }
+        return !leased.isEmpty && leased.count == room
+    }
+
+    /// Until the next retry or deadline the outbox knows of, at most `idleCheckInterval`.
+    /// Events that are due but wait behind an older event of their connection need no timer:
+    /// the end of that older event's delivery rings the doorbell.
+    private func sleepTime() async throws -> Duration {
+        let now = clock.now()
+        guard let next = try await outbox.nextWakeUp(after: now) else {
+            return configuration.idleCheckInterval
+        }
+        let seconds = max(0.001, next.timeIntervalSince(now))
+        return min(.seconds(seconds), configuration.idleCheckInterval)
+    }
+
+    /// One attempt at one leased event, and its outcome recorded.
+    func deliver(_ event: StoredEvent) async {
+        var metadata = eventMetadata(event)
+        guard let connectionToken = event.connectionToken else {
+            // Only final rows lose their token; a leased row without one is a broken invariant.
+            await record(.failed(ErrorBody(code: "InternalError", message: "the stored event has no connection token")), for: event, metadata: metadata)
+            return
+        }
+        let result = await service.sendEvent(
+            SendEventRequest(contentType: event.contentType, content: event.content, clientToken: event.clientToken, connectionToken: connectionToken)
+        )
+        let transition: DeliveryTransition
+        switch result {
+        case .accepted(let id, let absoluteTime):
+            transition = .sent(id: id, absoluteTime: absoluteTime)
+            metadata["event.id"] = "\(id)"
+            logger.info("Event sent", metadata: metadata)
+        case .rejected(let error, let status):
+            transition = .failed(error)
+            metadata["error.code"] = "\(error.code)"
+            metadata["error.message"] = "\(error.message)"
+            metadata["http.status"] = "\(status)"
+            // A ValidationException means the daemon or its client sent something wrong.
+            logger.log(level: status == 400 ? .error : .warning, "Event failed", metadata: metadata)
+        case .transient(let error):
+            let delay = configuration.retry.delay(afterAttempt: event.attempts, random: random())
+            let nextAttempt = clock.now().addingTimeInterval(delay.timeInterval)
+            metadata["error.code"] = "\(error.code)"
+            metadata["error.message"] = "\(error.message)"
+            if nextAttempt >= event.deadline {
+                transition = .expired(ErrorBody(
+                    code: "DeadlineExceeded",
+                    message: "the deadline passed before the service accepted the event; last error: \(error.code): \(error.message)"
+                ))
+                logger.warning("Event expired", metadata: metadata)
+            } else {
+                transition = .retry(at: nextAttempt, error: error)
+                metadata["retry.delay_ms"] = "\(Int((delay.timeInterval * 1000).rounded()))"
+                logger.info("Retry scheduled", metadata: metadata)
+            }
+        }
+        await record(transition, for: event, metadata: metadata)
+    }
+
+    private func record(_ transition: DeliveryTransition, for event: StoredEvent, metadata: Logger.Metadata) async {
+        do {
+            try await outbox.record(transition, for: event)
+        } catch {
+            // The row stays `sending`; the next start queues it again and the service dedupes it.
+            var metadata = metadata
+            metadata["error"] = "\(error)"
+            logger.error("Could not record the outcome of an attempt", metadata: metadata)
+        }
+    }
+
+    private func eventMetadata(_ event: StoredEvent) -> Logger.Metadata {
+        [
+            "event.client_token": "\(event.clientToken)",
+            "event.content_type": "\(EventContentType(rawValue: event.contentType)?.shortName ?? event.contentType)",
+            "event.attempt": "\(event.attempts)",
+        ]
+    }
+}

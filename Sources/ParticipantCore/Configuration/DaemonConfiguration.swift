@@ -1,0 +1,166 @@
+import Configuration
+import Foundation
+import Logging
+
+/// Everything the daemon can be told, with its defaults. `config/participantd.yaml` documents
+/// every key; the README lists the flags and environment variables.
+public struct DaemonConfiguration: Sendable, Equatable {
+    /// The Unix socket local programs submit events on.
+    public var socketPath = "/run/participantd/participantd.sock"
+    /// The socket file's permission bits: 0660 lets the owner's group submit.
+    public var socketMode: UInt16 = 0o660
+    public var databasePath = "/var/lib/participantd/outbox.sqlite"
+    /// The largest request body the socket API reads.
+    public var maxBodyBytes = 262_144
+    public var region = "us-east-1"
+    /// Overrides the region's endpoint when set (a stand-in, a proxy).
+    public var endpoint: String?
+    public var useFIPS = false
+    public var useDualStack = false
+    public var connectTimeout: Duration = .seconds(5)
+    public var requestTimeout: Duration = .seconds(10)
+    public var maxConnections = 16
+    public var sender = EventSender.Configuration()
+    public var deadlines = EventDeadlines()
+    public var logLevel: Logger.Level = .info
+
+    public init() {}
+
+    /// The endpoint SendEvent goes to, from `endpoint` or the region.
+    public func resolvedEndpoint() throws(ConfigurationError) -> String {
+        do {
+            return try ServiceEndpoint.resolve(region: region, endpoint: endpoint, fips: useFIPS, dualStack: useDualStack)
+        } catch {
+            throw ConfigurationError(key: error.key, rule: error.rule)
+        }
+    }
+
+    public var upstream: HTTPParticipantService.Configuration {
+        get throws(ConfigurationError) {
+            var upstream = HTTPParticipantService.Configuration(endpoint: try resolvedEndpoint())
+            upstream.connectTimeout = connectTimeout
+            upstream.requestTimeout = requestTimeout
+            upstream.maxConnections = maxConnections
+            return upstream
+        }
+    }
+}
+
+/// A configuration value that breaks its rule: the daemon stops at start and says which.
+public struct ConfigurationError: Error, Sendable, Equatable, CustomStringConvertible {
+    public var key: String
+    public var rule: String
+    public var description: String { "configuration key \(key): \(rule)" }
+
+    public init(key: String, rule: String) {
+        self.key = key
+        self.rule = rule
+    }
+}
+
+extension DaemonConfiguration {
+    /// Reads every key from `reader`; a key that is absent keeps its default, a key that is
+    /// present but wrong is an error naming it.
+    public static func load(from reader: ConfigReader) throws(ConfigurationError) -> DaemonConfiguration {
+        let keys = KeyReader(reader: reader)
+        var config = DaemonConfiguration()
+        config.socketPath = try keys.path("socket", default: config.socketPath)
+        config.socketMode = try keys.fileMode("socketMode", default: config.socketMode)
+        config.databasePath = try keys.path("database", default: config.databasePath)
+        config.maxBodyBytes = try keys.int("api.maxBodyBytes", default: config.maxBodyBytes, in: 1_024...16_777_216)
+        config.region = try keys.string("region", default: config.region)
+        config.endpoint = try keys.string("endpoint", default: "").nilIfEmpty
+        config.useFIPS = try keys.bool("fips", default: config.useFIPS)
+        config.useDualStack = try keys.bool("dualStack", default: config.useDualStack)
+        config.connectTimeout = try keys.seconds("upstream.connectTimeoutSeconds", default: config.connectTimeout, in: 0.1...300)
+        config.requestTimeout = try keys.seconds("upstream.requestTimeoutSeconds", default: config.requestTimeout, in: 0.1...300)
+        config.maxConnections = try keys.int("upstream.maxConnections", default: config.maxConnections, in: 1...1_024)
+        config.sender.maxInFlight = try keys.int("sender.maxInFlight", default: config.sender.maxInFlight, in: 1...4_096)
+        config.sender.retry.baseDelay = try keys.seconds("retry.baseDelaySeconds", default: config.sender.retry.baseDelay, in: 0.001...3_600)
+        config.sender.retry.maxDelay = try keys.seconds("retry.maxDelaySeconds", default: config.sender.retry.maxDelay, in: 0.001...86_400)
+        if config.sender.retry.maxDelay < config.sender.retry.baseDelay {
+            throw ConfigurationError(key: "retry.maxDelaySeconds", rule: "must not be less than retry.baseDelaySeconds")
+        }
+        let week = 7.0 * 86_400
+        config.deadlines.typing = try keys.seconds("deadlines.typingSeconds", default: config.deadlines.typing, in: 1...week)
+        config.deadlines.connectionAcknowledged = try keys.seconds(
+            "deadlines.connectionAcknowledgedSeconds", default: config.deadlines.connectionAcknowledged, in: 1...week)
+        config.deadlines.messageDelivered = try keys.seconds(
+            "deadlines.messageDeliveredSeconds", default: config.deadlines.messageDelivered, in: 1...week)
+        config.deadlines.messageRead = try keys.seconds("deadlines.messageReadSeconds", default: config.deadlines.messageRead, in: 1...week)
+        config.logLevel = try keys.logLevel("log.level", default: config.logLevel)
+        _ = try config.resolvedEndpoint()
+        return config
+    }
+}
+
+/// Typed reads that tell "absent" (the default applies) from "present but wrong" (an error),
+/// which the reader's own default-taking methods do not.
+private struct KeyReader {
+    let reader: ConfigReader
+
+    func string(_ key: String, default defaultValue: String) throws(ConfigurationError) -> String {
+        reader.string(forKey: ConfigKey(key)) ?? defaultValue
+    }
+
+    func path(_ key: String, default defaultValue: String) throws(ConfigurationError) -> String {
+        let value = try string(key, default: defaultValue)
+        guard value.hasPrefix("/") || value.hasPrefix(".") else {
+            throw ConfigurationError(key: key, rule: "must be a file path (absolute, or relative starting with ./), got \"\(value)\"")
+        }
+        return value
+    }
+
+    func int(_ key: String, default defaultValue: Int, in range: ClosedRange<Int>) throws(ConfigurationError) -> Int {
+        guard let raw = reader.string(forKey: ConfigKey(key)) else { return defaultValue }
+        guard let value = reader.int(forKey: ConfigKey(key)) ?? Int(raw) else {
+            throw ConfigurationError(key: key, rule: "must be a whole number, got \"\(raw)\"")
+        }
+        guard range.contains(value) else {
+            throw ConfigurationError(key: key, rule: "must be between \(range.lowerBound) and \(range.upperBound), got \(value)")
+        }
+        return value
+    }
+
+    func seconds(_ key: String, default defaultValue: Duration, in range: ClosedRange<Double>) throws(ConfigurationError) -> Duration {
+        guard let raw = reader.string(forKey: ConfigKey(key)) else { return defaultValue }
+        guard let value = reader.double(forKey: ConfigKey(key)) ?? Double(raw), value.isFinite else {
+            throw ConfigurationError(key: key, rule: "must be a number of seconds, got \"\(raw)\"")
+        }
+        guard range.contains(value) else {
+            throw ConfigurationError(key: key, rule: "must be between \(range.lowerBound) and \(range.upperBound) seconds, got \(value)")
+        }
+        return .milliseconds(Int64((value * 1000).rounded()))
+    }
+
+    func bool(_ key: String, default defaultValue: Bool) throws(ConfigurationError) -> Bool {
+        guard let raw = reader.string(forKey: ConfigKey(key)) else { return defaultValue }
+        switch raw.lowercased() {
+        case "true", "yes", "on", "1": return true
+        case "false", "no", "off", "0": return false
+        default: throw ConfigurationError(key: key, rule: "must be true or false, got \"\(raw)\"")
+        }
+    }
+
+    /// Octal permission bits as a string (`"0660"`): YAML would read a bare 0660 as decimal.
+    func fileMode(_ key: String, default defaultValue: UInt16) throws(ConfigurationError) -> UInt16 {
+        guard let raw = reader.string(forKey: ConfigKey(key)) else { return defaultValue }
+        guard let value = UInt16(raw, radix: 8), value <= 0o777 else {
+            throw ConfigurationError(key: key, rule: "must be octal permission bits such as \"0660\", got \"\(raw)\"")
+        }
+        return value
+    }
+
+    func logLevel(_ key: String, default defaultValue: Logger.Level) throws(ConfigurationError) -> Logger.Level {
+        guard let raw = reader.string(forKey: ConfigKey(key)) else { return defaultValue }
+        guard let level = Logger.Level(rawValue: raw.lowercased()) else {
+            let allowed = Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")
+            throw ConfigurationError(key: key, rule: "must be one of \(allowed), got \"\(raw)\"")
+        }
+        return level
+    }
+}
+
+extension String {
+    var nilIfEmpty: String? { isEmpty ? nil : self }
+}

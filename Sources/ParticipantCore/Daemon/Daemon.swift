@@ -1,0 +1,83 @@
+import AsyncHTTPClient
+import Foundation
+import Hummingbird
+import Logging
+import ServiceLifecycle
+import UnixSignals
+
+/// The daemon assembled: the outbox writer, the sender and the socket API, as one `ServiceGroup`.
+///
+/// Shutdown runs in reverse order: the socket stops accepting and finishes its requests, the
+/// sender finishes the requests in flight and records them, the writer commits what is pending.
+public enum Daemon {
+    /// Opens the outbox, binds the socket and runs until SIGTERM or SIGINT (or cancellation).
+    /// - Parameters:
+    ///   - shutdownSignals: the signals that start a graceful shutdown.
+    ///   - logger: where every part logs.
+    public static func run(
+        configuration: DaemonConfiguration,
+        shutdownSignals: [UnixSignal] = [.sigterm, .sigint],
+        logger: Logger
+    ) async throws {
+        let upstream = try configuration.upstream
+        let outbox = try Outbox.open(path: configuration.databasePath, deadlines: configuration.deadlines, logger: logger)
+        let httpClient = HTTPParticipantService.makeHTTPClient(upstream)
+        let sender = EventSender(
+            outbox: outbox,
+            service: HTTPParticipantService(configuration: upstream, client: httpClient),
+            configuration: configuration.sender,
+            logger: logger
+        )
+        let api = SocketAPI(outbox: outbox, maxBodyBytes: configuration.maxBodyBytes, onAccepted: { sender.wake() })
+
+        try prepareSocketDirectory(for: configuration.socketPath)
+        let socketPath = configuration.socketPath
+        let socketMode = configuration.socketMode
+        let application = Application(
+            router: api.router(),
+            configuration: ApplicationConfiguration(address: .unixDomainSocket(path: socketPath), serverName: "participantd"),
+            onServerRunning: { _ in
+                if chmod(socketPath, mode_t(socketMode)) != 0 {
+                    logger.error("Cannot set the socket's mode", metadata: ["socket.path": "\(socketPath)", "error": "\(String(cString: strerror(errno)))"])
+                }
+                logger.notice("participantd ready", metadata: [
+                    "socket.path": "\(socketPath)",
+                    "socket.mode": "\(String(socketMode, radix: 8))",
+                    "database.path": "\(configuration.databasePath)",
+                    "upstream.endpoint": "\(upstream.endpoint)",
+                ])
+            },
+            logger: logger
+        )
+
+        let group = ServiceGroup(
+            configuration: ServiceGroupConfiguration(
+                services: [
+                    .init(service: outbox.writer),
+                    .init(service: sender),
+                    .init(service: application),
+                ],
+                gracefulShutdownSignals: shutdownSignals,
+                logger: logger
+            )
+        )
+        do {
+            try await group.run()
+        } catch {
+            try? await httpClient.shutdown()
+            throw error
+        }
+        try await httpClient.shutdown()
+        logger.notice("participantd stopped")
+    }
+
+    static func prepareSocketDirectory(for socketPath: String) throws {
+        let directory = (socketPath as NSString).deletingLastPathComponent
+        guard !directory.isEmpty else { return }
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        } catch {
+            throw ConfigurationError(key: "socket", rule: "cannot create the directory \(directory): \(error.localizedDescription)")
+        }
+    }
+}

@@ -1,0 +1,133 @@
+import Foundation
+import NIOFoundationCompat
+import Hummingbird
+import Logging
+import NIOCore
+import ParticipantWire
+
+/// The local HTTP API on the Unix socket: submit an event, read its record, check health.
+///
+/// | route | answers |
+/// |---|---|
+/// | `POST /v1/events` | 202 new, 200 same ClientToken again, 409 mismatch, 400/413 bad input |
+/// | `GET /v1/events/{clientToken}` | 200 the record, 404 `EventNotFound` |
+/// | `GET /v1/health` | 200 with queue counts by state |
+public struct SocketAPI: Sendable {
+    let outbox: Outbox
+    let maxBodyBytes: Int
+    /// Called after a new event is stored: wakes the sender.
+    let onAccepted: @Sendable () -> Void
+
+    public init(outbox: Outbox, maxBodyBytes: Int, onAccepted: @escaping @Sendable () -> Void) {
+        self.outbox = outbox
+        self.maxBodyBytes = maxBodyBytes
+        self.onAccepted = onAccepted
+    }
+
+    public func router() -> Router<BasicRequestContext> {
+        let router = Router()
+        router.add(middleware: APIErrorMiddleware())
+        router.post("/v1/events") { request, context in try await submit(request, context: context) }
+        router.get("/v1/events/{clientToken}") { request, context in try await event(request, context: context) }
+        router.get("/v1/health") { _, _ in try await health() }
+        return router
+    }
+
+    // MARK: Handlers
+
+    func submit(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        let submission = try await decodeSubmission(request)
+        let event: ValidatedEvent
+        do {
+            event = try EventValidator.validate(submission)
+        } catch {
+            throw APIError.validation(error)
+        }
+
+        let outcome: SubmitOutcome
+        do {
+            outcome = try await outbox.submit(event)
+        } catch OutboxError.closed {
+            throw APIError(.serviceUnavailable, code: APIErrorCode.unavailable, message: "participantd is shutting down; submit again shortly")
+        } catch {
+            context.logger.error("Event not stored", metadata: ["error": "\(error)", "event.content_type": "\(event.contentType.shortName)"])
+            throw APIError(.internalServerError, code: APIErrorCode.storage, message: "the event was not stored: \(error)")
+        }
+
+        switch outcome {
+        case .created(let stored):
+            var metadata: Logger.Metadata = [
+                "event.client_token": "\(stored.clientToken)",
+                "event.content_type": "\(event.contentType.shortName)",
+            ]
+            if event.clientToken == nil { metadata["event.client_token_generated"] = "true" }
+            context.logger.info("Event accepted", metadata: metadata)
+            if event.contentType.isDeprecated {
+                context.logger.warning("Deprecated content type accepted", metadata: metadata)
+            }
+            onAccepted()
+            return try Self.json(SubmitResponse(event: stored.record, created: true, warnings: event.warnings), status: .accepted)
+        case .duplicate(let stored):
+            context.logger.debug("Duplicate submission answered from the outbox", metadata: ["event.client_token": "\(stored.clientToken)"])
+            return try Self.json(SubmitResponse(event: stored.record, created: false, warnings: event.warnings), status: .ok)
+        case .mismatch(let stored):
+            var differing: [String] = []
+            if stored.contentType != event.contentType.rawValue { differing.append("contentType") }
+            if stored.content != event.content { differing.append("content") }
+            if stored.connectionHash != ConnectionHash.of(event.connectionToken) { differing.append("connectionToken") }
+            throw APIError(
+                .conflict, code: APIErrorCode.idempotentParameterMismatch,
+                message: "clientToken \(stored.clientToken) was already used for an event with a different \(differing.joined(separator: ", ")); use a new clientToken for a new event"
+            )
+        }
+    }
+
+    func event(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        // The router hands the segment over still percent-encoded; a token may hold `/`, spaces, anything.
+        let segment = try context.parameters.require("clientToken")
+        let clientToken = segment.removingPercentEncoding ?? segment
+        guard let stored = try await outbox.event(clientToken: clientToken) else {
+            throw APIError(.notFound, code: APIErrorCode.eventNotFound, message: "no event with clientToken \(clientToken)")
+        }
+        return try Self.json(stored.record, status: .ok)
+    }
+
+    func health() async throws -> Response {
+        let counts = try await outbox.countsByState()
+        let report = HealthReport(
+            status: "ok", ready: true,
+            queue: Dictionary(uniqueKeysWithValues: counts.map { ($0.key.rawValue, $0.value) }),
+            version: DaemonVersion.current
+        )
+        return try Self.json(report, status: .ok)
+    }
+
+    // MARK: Decoding and encoding
+
+    func decodeSubmission(_ request: Request) async throws -> EventSubmission {
+        let body: ByteBuffer
+        do {
+            body = try await request.body.collect(upTo: maxBodyBytes)
+        } catch is NIOTooManyBytesError {
+            throw APIError(.contentTooLarge, code: APIErrorCode.payloadTooLarge, message: "the request body is larger than \(maxBodyBytes) bytes (api.maxBodyBytes)")
+        }
+        do {
+            return try WireCoding.decoder().decode(EventSubmission.self, from: Data(buffer: body))
+        } catch DecodingError.typeMismatch(_, let context) where !context.codingPath.isEmpty {
+            let field = context.codingPath.map(\.stringValue).joined(separator: ".")
+            throw APIError(.badRequest, code: APIErrorCode.validation, message: "\(field) must be a string")
+        } catch {
+            throw APIError(.badRequest, code: APIErrorCode.malformedRequest, message: "the request body must be a JSON object with the fields contentType, content, clientToken and connectionToken")
+        }
+    }
+
+    static func json(_ value: some Encodable, status: HTTPResponse.Status) throws -> Response {
+        var data = try WireCoding.encoder().encode(value)
+        data.append(0x0A)
+        return Response(
+            status: status,
+            headers: [.contentType: "application/json"],
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: data))
+        )
+    }
+}

@@ -1,0 +1,68 @@
+import ArgumentParser
+import Foundation
+import Logging
+import ParticipantCore
+
+@main
+struct ParticipantDaemonCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "participantd",
+        abstract: "Delivers Amazon Connect SendEvent events from local programs, durably and exactly once.",
+        discussion: """
+            Settings come from these flags, then PARTICIPANTD_* environment variables, then the YAML file \
+            given with --config, then the built-in defaults (config/participantd.yaml lists every key).
+            """,
+        version: DaemonVersion.current
+    )
+
+    @Option(help: "A YAML configuration file.")
+    var config: String?
+
+    @Option(help: "The Unix socket to listen on (key: socket).")
+    var socket: String?
+
+    @Option(help: "The outbox database file (key: database).")
+    var database: String?
+
+    @Option(help: "The service's URL, overriding the region's (key: endpoint), e.g. http://127.0.0.1:8787.")
+    var endpoint: String?
+
+    @Option(help: "The AWS region of the Connect instance (key: region).")
+    var region: String?
+
+    @Option(help: "trace, debug, info, notice, warning, error or critical (key: log.level).")
+    var logLevel: String?
+
+    func run() async throws {
+        var flags: [String: String] = [:]
+        flags["socket"] = socket
+        flags["database"] = database
+        flags["endpoint"] = endpoint
+        flags["region"] = region
+        flags["log.level"] = logLevel
+
+        let settings: DaemonConfiguration
+        do {
+            settings = try await ConfigurationSources.load(
+                flags: flags, environment: ProcessInfo.processInfo.environment, configFile: config
+            )
+        } catch {
+            FileHandle.standardError.write(Data("participantd: \(error)\n".utf8))
+            throw ExitCode(78)  // EX_CONFIG: systemd does not restart in a loop on a bad configuration
+        }
+
+        let level = settings.logLevel
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "participantd")
+        do {
+            try await Daemon.run(configuration: settings, logger: logger)
+        } catch {
+            logger.critical("participantd cannot run", metadata: ["error": "\(error)"])
+            throw ExitCode(1)
+        }
+    }
+}

@@ -1,0 +1,134 @@
+import AsyncHTTPClient
+import Foundation
+import NIOFoundationCompat
+import NIOCore
+import NIOHTTP1
+import ParticipantWire
+
+/// Why a call to the daemon did not give the answer asked for.
+public enum DaemonClientError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// Nothing answers on the socket: the daemon is not running, or the path or permissions are wrong.
+    case unreachable(socketPath: String, reason: String)
+    /// The daemon answered with an error.
+    case api(status: Int, ErrorBody)
+    /// The daemon answered something this client does not understand.
+    case invalidResponse(String)
+
+    public var description: String {
+        switch self {
+        case .unreachable(let socketPath, let reason):
+            "participantd is not reachable at \(socketPath): \(reason)"
+        case .api(_, let body):
+            "\(body.code): \(body.message)"
+        case .invalidResponse(let reason):
+            "participantd answered something unexpected: \(reason)"
+        }
+    }
+}
+
+/// The socket API seen from a local program: what `participantctl` and the tests use.
+public struct DaemonClient: Sendable {
+    public let socketPath: String
+    let http: HTTPClient
+    let timeout: TimeAmount
+
+    /// An HTTP client for a local socket: a missing or dead socket fails at once instead of being
+    /// retried, as AsyncHTTPClient's shared client does for remote hosts. Like `HTTPClient.shared`
+    /// it lives as long as the process and is never shut down.
+    public static let localHTTPClient: HTTPClient = {
+        var configuration = HTTPClient.Configuration(
+            redirectConfiguration: .disallow,
+            timeout: .init(connect: .seconds(2))
+        )
+        configuration.connectionPool.retryConnectionEstablishment = false
+        return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+    }()
+
+    public init(socketPath: String, http: HTTPClient = DaemonClient.localHTTPClient, timeout: Duration = .seconds(30)) {
+        self.socketPath = socketPath
+        self.http = http
+        self.timeout = TimeAmount(timeout)
+    }
+
+    /// `POST /v1/events`. Returns the answer and whether it stored a new event (202) or found the
+    /// same ClientToken (200).
+    public func submit(_ submission: EventSubmission) async throws(DaemonClientError) -> SubmitResponse {
+        let body: Data
+        do {
+            body = try WireCoding.encoder().encode(submission)
+        } catch {
+            throw .invalidResponse("cannot encode the submission: \(error)")
+        }
+        return try await call(.POST, "/v1/events", body: body)
+    }
+
+    /// `GET /v1/events/{clientToken}`.
+    public func event(clientToken: String) async throws(DaemonClientError) -> EventRecord {
+        try await call(.GET, "/v1/events/" + Self.pathSegment(clientToken))
+    }
+
+    /// `GET /v1/health`.
+    public func health() async throws(DaemonClientError) -> HealthReport {
+        try await call(.GET, "/v1/health")
+    }
+
+    /// Polls the event until it reaches a final state or `timeout` passes; returns the last record.
+    public func waitForFinalState(clientToken: String, timeout: Duration) async throws(DaemonClientError) -> EventRecord {
+        let clock = ContinuousClock()
+        let end = clock.now.advanced(by: timeout)
+        var interval = Duration.milliseconds(20)
+        while true {
+            let record = try await event(clientToken: clientToken)
+            if record.state.isFinal || clock.now >= end { return record }
+            try? await Task.sleep(for: min(interval, end - clock.now))
+            interval = min(interval * 2, .milliseconds(500))
+        }
+    }
+
+    /// A ClientToken may hold any character; as a path segment everything but unreserved
+    /// characters is percent-encoded (a `/` too).
+    static func pathSegment(_ value: String) -> String {
+        var allowed = CharacterSet.alphanumerics
+        allowed.insert(charactersIn: "-._~")
+        return value.addingPercentEncoding(withAllowedCharacters: allowed) ?? value
+    }
+
+    private func call<Answer: Decodable>(_ method: HTTPMethod, _ path: String, body: Data? = nil) async throws(DaemonClientError) -> Answer {
+        guard let url = URL(httpURLWithSocketPath: socketPath, uri: path) else {
+            throw .unreachable(socketPath: socketPath, reason: "not a usable socket path")
+        }
+        var request = HTTPClientRequest(url: url.absoluteString)
+        request.method = method
+        if let body {
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(bytes: body))
+        }
+        let status: Int
+        let data: Data
+        do {
+            let response = try await http.execute(request, timeout: timeout)
+            status = Int(response.status.code)
+            data = Data(buffer: try await response.body.collect(upTo: 16 * 1024 * 1024))
+        } catch {
+            throw .unreachable(socketPath: socketPath, reason: Self.reason(error))
+        }
+        guard (200..<300).contains(status) else {
+            let body = (try? JSONDecoder().decode(ErrorBody.self, from: data))
+                ?? ErrorBody(code: "HTTP\(status)", message: String(decoding: data, as: UTF8.self))
+            throw .api(status: status, body)
+        }
+        do {
+            return try WireCoding.decoder().decode(Answer.self, from: data)
+        } catch {
+            throw .invalidResponse("\(error)")
+        }
+    }
+
+    private static func reason(_ error: any Error) -> String {
+        let text = "\(error)"
+        if text.contains("No such file") || text.contains("ENOENT") { return "no socket at this path (is participantd running?)" }
+        if text.contains("Connection refused") || text.contains("ECONNREFUSED") { return "connection refused (is participantd running?)" }
+        if text.contains("Permission denied") || text.contains("EACCES") { return "permission denied (is this user in the socket's group?)" }
+        return text
+    }
+}

@@ -1,0 +1,135 @@
+import Foundation
+import ParticipantWire
+
+/// A command line that cannot be acted on; the AWS CLI exits 252 for these.
+public struct UsageError: Error, Sendable, Equatable, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
+
+    public init(_ message: String) {
+        self.message = message
+    }
+}
+
+/// `participantctl send-event`'s input, built the way `aws connectparticipant send-event`
+/// builds it: `--cli-input-json` first, then every option given on the command line over it.
+public enum SendEventInput {
+    /// The keys `--cli-input-json` takes, in the order `--generate-cli-skeleton` prints them.
+    public static let inputKeys = ["ContentType", "Content", "ClientToken", "ConnectionToken"]
+
+    /// What `--generate-cli-skeleton` (or `input`) prints: the AWS CLI's text exactly.
+    public static let inputSkeleton = """
+        {
+            "ContentType": "",
+            "Content": "",
+            "ClientToken": "",
+            "ConnectionToken": ""
+        }
+        """
+
+    /// What `--generate-cli-skeleton output` prints.
+    public static let outputSkeleton = """
+        {
+            "Id": "Id",
+            "AbsoluteTime": "AbsoluteTime"
+        }
+        """
+
+    /// Merges the options with `--cli-input-json` (a JSON string, or `file://path`).
+    public static func build(
+        cliInputJSON: String?,
+        contentType: String?,
+        content: String?,
+        clientToken: String?,
+        connectionToken: String?
+    ) throws(UsageError) -> EventSubmission {
+        var values: [String: String] = [:]
+        if let cliInputJSON {
+            values = try parseCLIInput(cliInputJSON)
+        }
+        let submission = EventSubmission(
+            contentType: contentType ?? values["ContentType"],
+            content: content ?? values["Content"],
+            clientToken: clientToken ?? values["ClientToken"],
+            connectionToken: connectionToken ?? values["ConnectionToken"]
+        )
+        var missing: [String] = []
+        if submission.contentType == nil { missing.append("--content-type") }
+        if submission.connectionToken == nil { missing.append("--connection-token") }
+        if !missing.isEmpty {
+            throw UsageError("the following arguments are required: \(missing.joined(separator: ", "))")
+        }
+        return submission
+    }
+
+    static func parseCLIInput(_ argument: String) throws(UsageError) -> [String: String] {
+        var text = argument
+        if argument.hasPrefix("file://") {
+            let path = String(argument.dropFirst("file://".count))
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw UsageError("Error parsing parameter '--cli-input-json': Unable to load paramfile \(argument): cannot read \(path)")
+            }
+            text = String(decoding: data, as: UTF8.self)
+        }
+        guard let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else {
+            throw UsageError("Error parsing parameter '--cli-input-json': Invalid JSON: expected a JSON object")
+        }
+        var values: [String: String] = [:]
+        for (key, value) in object.sorted(by: { $0.key < $1.key }) {
+            guard inputKeys.contains(key) else {
+                throw UsageError("Parameter validation failed:\nUnknown parameter in input: \"\(key)\", must be one of: \(inputKeys.joined(separator: ", "))")
+            }
+            guard let string = value as? String else {
+                throw UsageError("Parameter validation failed:\nInvalid type for parameter \(key), value: \(value), type: \(type(of: value)), valid types: <class 'str'>")
+            }
+            values[key] = string
+        }
+        return values
+    }
+}
+
+/// Exit codes as the AWS CLI v2 uses them.
+public enum CLIExitCode {
+    public static let success: Int32 = 0
+    /// The command line or a parameter is wrong.
+    public static let usage: Int32 = 252
+    /// The configuration or environment is wrong: the daemon cannot be reached.
+    public static let configuration: Int32 = 253
+    /// The daemon or the service refused the event, or it failed.
+    public static let refused: Int32 = 254
+    /// Anything else (a wait that timed out, an answer not understood).
+    public static let other: Int32 = 255
+
+    /// The exit code for a failed call to the daemon.
+    public static func forError(_ error: DaemonClientError) -> Int32 {
+        switch error {
+        case .unreachable: configuration
+        case .api(let status, let body):
+            status == 400 || status == 413 || body.code == APIErrorCode.validation ? usage : refused
+        case .invalidResponse: other
+        }
+    }
+}
+
+/// Rewrites an argument list so that options whose value the AWS CLI lets one leave out get their
+/// default: `--wait` alone means `--wait 30`, `--generate-cli-skeleton` alone means `input`.
+public enum OptionalValueOptions {
+    public static let defaults = ["--wait": "30", "--generate-cli-skeleton": "input"]
+
+    public static func expand(_ arguments: [String]) -> [String] {
+        var result: [String] = []
+        var index = arguments.startIndex
+        while index < arguments.endIndex {
+            let argument = arguments[index]
+            result.append(argument)
+            if let value = defaults[argument] {
+                let next = arguments.index(after: index)
+                if next == arguments.endIndex || arguments[next].hasPrefix("--") {
+                    result.append(value)
+                }
+            }
+            index = arguments.index(after: index)
+        }
+        return result
+    }
+}

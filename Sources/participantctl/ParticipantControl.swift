@@ -1,0 +1,200 @@
+import ArgumentParser
+import Foundation
+import ParticipantCore
+import ParticipantWire
+
+@main
+struct ParticipantControl: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "participantctl",
+        abstract: "Hands events to participantd and shows what became of them.",
+        version: DaemonVersion.current,
+        subcommands: [SendEvent.self, Status.self, Health.self]
+    )
+
+    /// `--wait` and `--generate-cli-skeleton` take an optional value, as in the AWS CLI.
+    static func main() async {
+        let arguments = OptionalValueOptions.expand(Array(CommandLine.arguments.dropFirst()))
+        do {
+            var command = try parseAsRoot(arguments)
+            if var command = command as? AsyncParsableCommand {
+                try await command.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            let code = exitCode(for: error)
+            if code == .success {
+                exit(withError: error)  // --help, --version
+            }
+            if code == .validationFailure {
+                printError(fullMessage(for: error))
+                terminate(CLIExitCode.usage)
+            }
+            exit(withError: error)
+        }
+    }
+}
+
+struct GlobalOptions: ParsableArguments {
+    @Option(help: "participantd's socket (default: $PARTICIPANTD_SOCKET, else /run/participantd/participantd.sock).")
+    var socket: String = ProcessInfo.processInfo.environment["PARTICIPANTD_SOCKET"] ?? "/run/participantd/participantd.sock"
+
+    var client: DaemonClient { DaemonClient(socketPath: socket) }
+}
+
+/// Prints `error` the way the AWS CLI prints a failed operation and exits with its code.
+func fail(_ error: DaemonClientError, operation: String = "SendEvent") -> Never {
+    switch error {
+    case .api(_, let body):
+        printError("\nAn error occurred (\(body.code)) when calling the \(operation) operation: \(body.message)")
+    default:
+        printError("\n\(error)")
+    }
+    terminate(CLIExitCode.forError(error))
+}
+
+func fail(usage error: UsageError) -> Never {
+    printError("\n\(error.message)")
+    terminate(CLIExitCode.usage)
+}
+
+func terminate(_ code: Int32) -> Never {
+    Foundation.exit(code)
+}
+
+func printError(_ text: String) {
+    FileHandle.standardError.write(Data((text + "\n").utf8))
+}
+
+func printJSON(_ value: some Encodable) {
+    guard let data = try? WireCoding.encoder(pretty: true).encode(value) else { return }
+    print(String(decoding: data, as: UTF8.self))
+}
+
+struct SendEvent: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "send-event",
+        abstract: "Sends an event, as `aws connectparticipant send-event` does, through participantd's outbox.",
+        discussion: """
+            Prints the outbox record (state queued) once the event is stored on disk. With --wait it \
+            waits until the service has it and prints {"Id", "AbsoluteTime"} as the AWS CLI would. \
+            Exit codes: 0 success, 252 bad parameter, 253 participantd not reachable, 254 refused or \
+            failed, 255 other (a wait that timed out).
+            """
+    )
+
+    @OptionGroup var global: GlobalOptions
+
+    @Option(help: "The content type of the request (one of the four SendEvent types).")
+    var contentType: String?
+
+    @Option(help: "The content of the event; for receipts {\"messageId\":\"...\"}.")
+    var content: String?
+
+    @Option(help: "A unique, case-sensitive idempotency token; generated once by participantd when left out.")
+    var clientToken: String?
+
+    @Option(help: "The authentication token of the participant's connection.")
+    var connectionToken: String?
+
+    @Option(help: "The parameters as JSON (keys as --generate-cli-skeleton prints them), or file://path.")
+    var cliInputJSON: String?
+
+    @Option(help: "Print a JSON skeleton and send nothing: input (the default) or output.")
+    var generateCLISkeleton: String?
+
+    @Option(help: ArgumentHelp("Wait until the event is sent, at most this many seconds (default 30).", valueName: "seconds"))
+    var wait: Double?
+
+    func run() async throws {
+        if let skeleton = generateCLISkeleton {
+            switch skeleton {
+            case "input": print(SendEventInput.inputSkeleton)
+            case "output": print(SendEventInput.outputSkeleton)
+            default: fail(usage: UsageError("--generate-cli-skeleton takes input or output, got \(skeleton)"))
+            }
+            return
+        }
+        if let wait, !(wait > 0) {
+            fail(usage: UsageError("--wait takes a number of seconds greater than 0"))
+        }
+        let submission: EventSubmission
+        do {
+            submission = try SendEventInput.build(
+                cliInputJSON: cliInputJSON, contentType: contentType, content: content,
+                clientToken: clientToken, connectionToken: connectionToken
+            )
+        } catch {
+            fail(usage: error)
+        }
+
+        let client = global.client
+        let answer: SubmitResponse
+        do {
+            answer = try await client.submit(submission)
+        } catch {
+            fail(error)
+        }
+        for warning in answer.warnings {
+            printError("warning: \(warning)")
+        }
+        guard let wait else {
+            printJSON(answer.event)
+            return
+        }
+
+        let record: EventRecord
+        do {
+            record = try await client.waitForFinalState(clientToken: answer.event.clientToken, timeout: .milliseconds(Int64(wait * 1000)))
+        } catch {
+            fail(error)
+        }
+        switch record.state {
+        case .sent:
+            printJSON(SendEventOutput(id: record.id ?? "", absoluteTime: record.absoluteTime ?? ""))
+        case .failed, .expired:
+            let error = record.lastError ?? ErrorBody(code: record.state.rawValue, message: "the event \(record.state.rawValue)")
+            printError("\nAn error occurred (\(error.code)) when calling the SendEvent operation: \(error.message)")
+            terminate(CLIExitCode.refused)
+        case .superseded:
+            printError("The event was replaced by a newer one (\(record.supersededBy ?? "unknown")) and not sent.")
+            printJSON(record)
+        case .queued, .sending:
+            printJSON(record)
+            printError("\nThe event is still \(record.state.rawValue) after \(wait) seconds; it stays in the outbox (participantctl status \(record.clientToken)).")
+            terminate(CLIExitCode.other)
+        }
+    }
+}
+
+struct Status: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Prints the outbox record of an event.")
+
+    @OptionGroup var global: GlobalOptions
+
+    @Argument(help: "The event's ClientToken.")
+    var clientToken: String
+
+    func run() async throws {
+        do {
+            printJSON(try await global.client.event(clientToken: clientToken))
+        } catch {
+            fail(error, operation: "Status")
+        }
+    }
+}
+
+struct Health: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Prints participantd's health and queue counts.")
+
+    @OptionGroup var global: GlobalOptions
+
+    func run() async throws {
+        do {
+            printJSON(try await global.client.health())
+        } catch {
+            fail(error, operation: "Health")
+        }
+    }
+}

@@ -1,0 +1,267 @@
+import Foundation
+import NIOFoundationCompat
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import ParticipantWire
+import Synchronization
+
+/// A stand-in for the Amazon Connect Participant Service's SendEvent: real HTTP/1.1 on 127.0.0.1.
+///
+/// It checks every request against the wire format (method, path, `X-Amz-Bearer`, JSON body,
+/// field rules) and answers a wrong one with 400 ValidationException, counting it in
+/// ``invalidRequestCount``. A right one gets what ``Behavior`` says: the service's success
+/// answer (idempotent by ClientToken, as the real service is), any error the service can give,
+/// a dropped connection, or a slow answer.
+public final class ParticipantServiceStandIn: Sendable {
+    /// What the stand-in does with a request that passed the wire checks.
+    public indirect enum Behavior: Sendable {
+        /// 200 `{"Id", "AbsoluteTime"}`; the same ClientToken always gets the same answer.
+        case accept
+        /// An error as the service sends it: status, `x-amzn-ErrorType` header, `{"message"}` body.
+        case error(status: Int, code: String, message: String)
+        /// Close the connection without answering.
+        case dropConnection
+        /// Wait, then behave as `then`.
+        case delay(Duration, then: Behavior)
+    }
+
+    /// One request as the stand-in received it.
+    public struct ReceivedRequest: Sendable {
+        public var method: String
+        public var path: String
+        public var bearer: String?
+        public var contentType: String?
+        public var content: String?
+        public var clientToken: String?
+        /// Why the request breaks the wire format; `nil` when it is valid.
+        public var problem: String?
+        public var receivedAt: Date
+    }
+
+    /// What the stand-in answered 200 for, by ClientToken: the first acceptance.
+    public struct AcceptedEvent: Sendable, Equatable {
+        public var clientToken: String
+        public var contentType: String
+        public var content: String?
+        public var bearer: String
+        public var id: String
+        public var absoluteTime: String
+        /// How many 200 answers this ClientToken got.
+        public var acceptCount: Int
+    }
+
+    private struct State {
+        var requests: [ReceivedRequest] = []
+        var accepted: [String: AcceptedEvent] = [:]
+        var acceptedOrder: [String] = []
+        var behavior: @Sendable (ReceivedRequest) -> Behavior
+    }
+
+    private let state: Mutex<State>
+    private let channel: any Channel
+    public let port: Int
+
+    /// `http://127.0.0.1:PORT`, for the daemon's `endpoint`.
+    public var endpoint: String { "http://127.0.0.1:\(port)" }
+
+    /// Starts listening on 127.0.0.1 (`port` 0 picks a free one).
+    public static func start(
+        port: Int = 0,
+        behavior: @escaping @Sendable (ReceivedRequest) -> Behavior = { _ in .accept }
+    ) async throws -> ParticipantServiceStandIn {
+        let box = StandInBox()
+        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                channel.pipeline.configureHTTPServerPipeline().flatMap {
+                    channel.pipeline.addHandler(RequestHandler(box: box))
+                }
+            }
+            .bind(host: "127.0.0.1", port: port)
+            .get()
+        let standIn = ParticipantServiceStandIn(channel: channel, behavior: behavior)
+        box.server.withLock { $0 = standIn }
+        return standIn
+    }
+
+    private init(channel: any Channel, behavior: @escaping @Sendable (ReceivedRequest) -> Behavior) {
+        self.channel = channel
+        self.port = channel.localAddress?.port ?? 0
+        self.state = Mutex(State(behavior: behavior))
+    }
+
+    public func stop() async throws {
+        try await channel.close()
+    }
+
+    /// Changes what the stand-in does from the next request on.
+    public func setBehavior(_ behavior: @escaping @Sendable (ReceivedRequest) -> Behavior) {
+        state.withLock { $0.behavior = behavior }
+    }
+
+    public var requests: [ReceivedRequest] { state.withLock { $0.requests } }
+
+    public var invalidRequestCount: Int { state.withLock { $0.requests.filter { $0.problem != nil }.count } }
+
+    /// Every event answered 200, in the order first accepted.
+    public var acceptedEvents: [AcceptedEvent] {
+        state.withLock { state in state.acceptedOrder.compactMap { state.accepted[$0] } }
+    }
+
+    // MARK: Answering
+
+    fileprivate func receive(head: HTTPRequestHead, body: ByteBuffer) -> (ReceivedRequest, Behavior) {
+        var request = ReceivedRequest(
+            method: head.method.rawValue, path: head.uri, bearer: head.headers.first(name: "X-Amz-Bearer"),
+            receivedAt: Date()
+        )
+        request.problem = Self.check(head: head, body: body, into: &request)
+        let behavior: Behavior = state.withLock { state in
+            state.requests.append(request)
+            return request.problem == nil ? state.behavior(request) : .error(status: 400, code: "ValidationException", message: request.problem!)
+        }
+        return (request, behavior)
+    }
+
+    /// The success answer for a valid request: the first answer for its ClientToken again, if any.
+    fileprivate func accept(_ request: ReceivedRequest) -> SendEventOutput {
+        state.withLock { state in
+            let token = request.clientToken ?? ""
+            if var existing = state.accepted[token] {
+                existing.acceptCount += 1
+                state.accepted[token] = existing
+                return SendEventOutput(id: existing.id, absoluteTime: existing.absoluteTime)
+            }
+            let event = AcceptedEvent(
+                clientToken: token, contentType: request.contentType ?? "", content: request.content,
+                bearer: request.bearer ?? "", id: UUID().uuidString.lowercased(),
+                absoluteTime: WireCoding.formatTimestamp(Date()), acceptCount: 1
+            )
+            state.accepted[token] = event
+            state.acceptedOrder.append(token)
+            return SendEventOutput(id: event.id, absoluteTime: event.absoluteTime)
+        }
+    }
+
+    /// The wire checks; fills `request` with what it could read. Returns the first problem found.
+    static func check(head: HTTPRequestHead, body: ByteBuffer, into request: inout ReceivedRequest) -> String? {
+        guard head.method == .POST, head.uri == "/participant/event" else {
+            return "expected POST /participant/event, got \(head.method.rawValue) \(head.uri)"
+        }
+        guard let bearer = head.headers.first(name: "X-Amz-Bearer"), (1...1_000).contains(bearer.unicodeScalars.count) else {
+            return "the X-Amz-Bearer header must hold the connection token (1 to 1000 characters)"
+        }
+        guard head.headers.first(name: "Content-Type")?.hasPrefix("application/json") == true else {
+            return "Content-Type must be application/json"
+        }
+        guard let object = try? JSONSerialization.jsonObject(with: Data(buffer: body)) as? [String: Any] else {
+            return "the body must be a JSON object"
+        }
+        let known: Set = ["ContentType", "Content", "ClientToken"]
+        if let unknown = object.keys.first(where: { !known.contains($0) }) {
+            return "unknown member \(unknown)"
+        }
+        request.contentType = object["ContentType"] as? String
+        request.content = object["Content"] as? String
+        request.clientToken = object["ClientToken"] as? String
+        guard let contentType = request.contentType, let type = EventContentType(rawValue: contentType) else {
+            return "ContentType must be one of the four event types"
+        }
+        if object["Content"] != nil {
+            guard let content = request.content, (1...16_384).contains(content.unicodeScalars.count) else {
+                return "Content must be a string of 1 to 16384 characters"
+            }
+        }
+        if type.isReceipt {
+            guard let content = request.content,
+                let receipt = try? JSONSerialization.jsonObject(with: Data(content.utf8)) as? [String: Any],
+                let messageId = receipt["messageId"] as? String, !messageId.isEmpty
+            else {
+                return "Content of a receipt must be a JSON object with a messageId"
+            }
+        }
+        guard let token = request.clientToken, (1...500).contains(token.unicodeScalars.count) else {
+            // The daemon always sends one: it must be stable across attempts.
+            return "ClientToken must be present, 1 to 500 characters"
+        }
+        return nil
+    }
+}
+
+/// Lets the channel handlers reach the stand-in created after the bind.
+private final class StandInBox: Sendable {
+    let server = Mutex<ParticipantServiceStandIn?>(nil)
+}
+
+private final class RequestHandler: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let box: StandInBox
+    private var head: HTTPRequestHead?
+    private var body = ByteBuffer()
+
+    init(box: StandInBox) {
+        self.box = box
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            self.head = head
+            body.clear()
+        case .body(var chunk):
+            body.writeBuffer(&chunk)
+        case .end:
+            guard let head, let server = box.server.withLock({ $0 }) else {
+                context.close(promise: nil)
+                return
+            }
+            let (request, behavior) = server.receive(head: head, body: body)
+            perform(behavior, request: request, server: server, keepAlive: head.isKeepAlive, context: context)
+        }
+    }
+
+    private func perform(
+        _ behavior: ParticipantServiceStandIn.Behavior, request: ParticipantServiceStandIn.ReceivedRequest,
+        server: ParticipantServiceStandIn, keepAlive: Bool, context: ChannelHandlerContext
+    ) {
+        switch behavior {
+        case .accept:
+            let output = server.accept(request)
+            let body = (try? JSONEncoder().encode(output)) ?? Data()
+            respond(status: 200, headers: [:], body: body, keepAlive: keepAlive, context: context)
+        case .error(let status, let code, let message):
+            let body = (try? JSONSerialization.data(withJSONObject: ["message": message])) ?? Data()
+            respond(status: status, headers: ["x-amzn-ErrorType": "\(code):http://internal.amazon.com/coral/com.amazonaws.connectparticipant/"],
+                    body: body, keepAlive: keepAlive, context: context)
+        case .dropConnection:
+            context.close(promise: nil)
+        case .delay(let duration, let then):
+            let nanoseconds = duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000
+            let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            context.eventLoop.scheduleTask(in: .nanoseconds(nanoseconds)) {
+                let (handler, context) = loopBound.value
+                handler.perform(then, request: request, server: server, keepAlive: keepAlive, context: context)
+            }
+        }
+    }
+
+    private func respond(status: Int, headers: [String: String], body: Data, keepAlive: Bool, context: ChannelHandlerContext) {
+        var responseHead = HTTPResponseHead(version: .http1_1, status: HTTPResponseStatus(statusCode: status))
+        responseHead.headers.add(name: "Content-Type", value: "application/json")
+        responseHead.headers.add(name: "Content-Length", value: "\(body.count)")
+        for (name, value) in headers {
+            responseHead.headers.add(name: name, value: value)
+        }
+        if !keepAlive { responseHead.headers.add(name: "Connection", value: "close") }
+        context.write(wrapOutboundOut(.head(responseHead)), promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(bytes: body)))), promise: nil)
+        let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
+        if !keepAlive {
+            let channel = context.channel
+            done.whenComplete { _ in channel.close(promise: nil) }
+        }
+    }
+}

@@ -1,0 +1,69 @@
+import Foundation
+
+/// The built executables of this package, next to the test bundle.
+enum BuiltProduct {
+    static func path(_ name: String) throws -> String {
+        let directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        var candidates = [directory.appendingPathComponent(name).path]
+        // `swift test` may run the bundle from elsewhere; the package's own build folder is the fallback.
+        let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent()
+        candidates.append(packageRoot.appendingPathComponent(".build/debug/\(name)").path)
+        guard let path = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+            throw TimedOut(description: "\(name) is not built; run `swift build --build-tests` first (looked in \(candidates))")
+        }
+        return path
+    }
+}
+
+/// A child process whose output is collected in memory.
+final class ChildProcess: Sendable {
+    private let process: Process
+    private let output = Locked(Data())
+    private let errors = Locked(Data())
+
+    init(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        let stdout = Pipe()
+        let stderr = Pipe()
+        process.standardOutput = stdout
+        process.standardError = stderr
+        process.standardInput = FileHandle.nullDevice
+        self.process = process
+        stdout.fileHandleForReading.readabilityHandler = { [output] handle in
+            let data = handle.availableData
+            output.withLock { $0.append(data) }
+        }
+        stderr.fileHandleForReading.readabilityHandler = { [errors] handle in
+            let data = handle.availableData
+            errors.withLock { $0.append(data) }
+        }
+        try process.run()
+    }
+
+    var pid: Int32 { process.processIdentifier }
+    var standardOutput: String { output.withLock { String(decoding: $0, as: UTF8.self) } }
+    var standardError: String { errors.withLock { String(decoding: $0, as: UTF8.self) } }
+
+    func kill(_ signal: Int32) {
+        _ = Foundation.kill(process.processIdentifier, signal)
+    }
+
+    /// Waits for the process to end (at most `timeout`) and returns its exit status.
+    func exitStatus(timeout: Duration = .seconds(30)) async throws -> Int32 {
+        try await eventually(timeout: timeout, "process \(process.executableURL?.lastPathComponent ?? "") to exit") { !process.isRunning }
+        // Let the pipes drain what the process wrote last.
+        try await Task.sleep(for: .milliseconds(50))
+        return process.terminationStatus
+    }
+
+    /// Runs a command to its end: (exit status, standard output, standard error).
+    static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) async throws -> (Int32, String, String) {
+        let child = try ChildProcess(executable, arguments, environment: environment)
+        let status = try await child.exitStatus()
+        return (status, child.standardOutput, child.standardError)
+    }
+}

@@ -1,0 +1,22 @@
+import Synchronization
+
+/// A value shared between tasks and threads, behind a lock: a class so closures can capture it.
+final class Locked<Value: Sendable>: Sendable {
+    private let mutex: Mutex<Value>
+
+    init(_ value: Value) {
+        mutex = Mutex(value)
+    }
+
+    func withLock<T: Sendable>(_ body: (inout Value) -> T) -> T {
+        mutex.withLock { body(&$0) }
+    }
+
+    var value: Value { withLock { $0 } }
+}
+
+/// Counts calls from any thread.
+final class Counter: Sendable {
+    private let count = Locked(0)
+    func next() -> Int { count.withLock { $0 += 1; return $0 } }
+}

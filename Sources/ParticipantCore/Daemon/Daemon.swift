@@ -20,6 +20,7 @@ public enum Daemon {
         logger: Logger
     ) async throws {
         let upstream = try configuration.upstream
+        try await checkSocketIsFree(configuration.socketPath)
         let outbox = try Outbox.open(path: configuration.databasePath, deadlines: configuration.deadlines, logger: logger)
         let httpClient = HTTPParticipantService.makeHTTPClient(upstream)
         let sender = EventSender(
@@ -69,6 +70,20 @@ public enum Daemon {
         }
         try await httpClient.shutdown()
         logger.notice("participantd stopped")
+    }
+
+    /// Refuses to start when something answers on the socket already: binding would unlink a live
+    /// daemon's socket and leave it running unreachable. A stale file left by a crash is fine.
+    static func checkSocketIsFree(_ socketPath: String) async throws {
+        guard FileManager.default.fileExists(atPath: socketPath) else { return }
+        do {
+            _ = try await DaemonClient(socketPath: socketPath, timeout: .seconds(2)).health()
+        } catch .unreachable {
+            return
+        } catch {
+            // Something answered, if not like participantd: the socket is in use all the same.
+        }
+        throw ConfigurationError(key: "socket", rule: "another process is already listening on \(socketPath)")
     }
 
     static func prepareSocketDirectory(for socketPath: String) throws {

@@ -33,4 +33,18 @@ final class DatabaseLock: Sendable {
     deinit {
         close(descriptor)
     }
+
+    /// Creates an empty database file readable by its owner only, unless one exists.
+    ///
+    /// The outbox holds connection tokens, which are credentials; SQLite gives its `-wal` and
+    /// `-shm` files the database file's permissions, so they stay private too. An existing file
+    /// keeps the permissions an administrator gave it.
+    static func createPrivateFileIfMissing(_ path: String) throws(OutboxError) {
+        let fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        if fd >= 0 {
+            close(fd)
+        } else if errno != EEXIST {
+            throw OutboxError.open(path: path, reason: "cannot create the database file: \(String(cString: strerror(errno)))")
+        }
+    }
 }

@@ -51,7 +51,27 @@ public final class ParticipantServiceStandIn: Sendable {
         public var acceptCount: Int
     }
 
+    /// The service's quota: a token bucket per stand-in (per Connect instance, for the real one).
+    private struct Quota {
+        var rate: Double
+        var burst: Double
+        var tokens: Double
+        var last: ContinuousClock.Instant
+
+        mutating func allow(at now: ContinuousClock.Instant) -> Bool {
+            let elapsed = now - last
+            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            tokens = min(burst, tokens + seconds * rate)
+            last = now
+            guard tokens >= 1 else { return false }
+            tokens -= 1
+            return true
+        }
+    }
+
     private struct State {
+        var quota: Quota?
+        var throttled = 0
         var requests: [ReceivedRequest] = []
         var accepted: [String: AcceptedEvent] = [:]
         var acceptedOrder: [String] = []
@@ -100,6 +120,15 @@ public final class ParticipantServiceStandIn: Sendable {
         state.withLock { $0.behavior = behavior }
     }
 
+    /// Answers 429 ThrottlingException to valid requests beyond `rate` per second with `burst`,
+    /// as the service does beyond its quota.
+    public func setQuota(rate: Double, burst: Int) {
+        state.withLock { $0.quota = Quota(rate: rate, burst: Double(burst), tokens: Double(burst), last: .now) }
+    }
+
+    /// How many valid requests were refused for the quota.
+    public var throttledCount: Int { state.withLock { $0.throttled } }
+
     public var requests: [ReceivedRequest] { state.withLock { $0.requests } }
 
     public var invalidRequestCount: Int { state.withLock { $0.requests.filter { $0.problem != nil }.count } }
@@ -119,7 +148,14 @@ public final class ParticipantServiceStandIn: Sendable {
         request.problem = Self.check(head: head, body: body, into: &request)
         let behavior: Behavior = state.withLock { state in
             state.requests.append(request)
-            return request.problem == nil ? state.behavior(request) : .error(status: 400, code: "ValidationException", message: request.problem!)
+            if let problem = request.problem {
+                return .error(status: 400, code: "ValidationException", message: problem)
+            }
+            if state.quota?.allow(at: .now) == false {
+                state.throttled += 1
+                return .error(status: 429, code: "ThrottlingException", message: "Rate exceeded")
+            }
+            return state.behavior(request)
         }
         return (request, behavior)
     }

@@ -15,6 +15,17 @@ public enum EventContentType: String, CaseIterable, Codable, Sendable {
         self == .connectionAcknowledged
     }
 
+    /// The order in which waiting events are sent when the quota is the bottleneck, lowest
+    /// first: a read receipt says the most, a typing indicator the least.
+    public var deliveryPriority: Int {
+        switch self {
+        case .messageRead: 0
+        case .messageDelivered: 1
+        case .connectionAcknowledged: 2
+        case .typing: 3
+        }
+    }
+
     /// The last dotted component, for logs and metrics: `typing`, `message.read`, ...
     public var shortName: String {
         String(rawValue.dropFirst("application/vnd.amazonaws.connect.event.".count))

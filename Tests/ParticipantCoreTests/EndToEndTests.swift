@@ -232,8 +232,8 @@ import Testing
     func perConnectionOrder() async throws {
         let slow = "slow-connection"
         try await TestDaemon.with(behavior: { request in
-            request.bearer == slow ? .delay(.milliseconds(1_500), then: .accept) : .accept
-        }) { daemon in
+            request.bearer == slow ? .delay(.seconds(4), then: .accept) : .accept
+        }, configure: { $0.requestTimeout = .seconds(10) }) { daemon in
             let connections = ["conn-a", "conn-b", "conn-c"]
             _ = try await daemon.client.submit(
                 EventSubmission(contentType: EventContentType.messageRead.rawValue, content: receipt("slow"), clientToken: "slow-1", connectionToken: slow)
@@ -306,3 +306,22 @@ import Testing
     }
 }
 
+
+@Suite struct StartupTests {
+    @Test("A second daemon on a socket that is in use refuses to start and leaves the first one serving")
+    func socketInUse() async throws {
+        try await TestDaemon.with { daemon in
+            let other = try TemporaryDirectory()
+            defer { other.remove() }
+            var configuration = daemon.configuration
+            configuration.databasePath = other.path + "/outbox.sqlite"
+            let error = await #expect(throws: ConfigurationError.self) {
+                try await Daemon.run(configuration: configuration, shutdownSignals: [], logger: Logger(label: "second"))
+            }
+            #expect(error?.key == "socket")
+            #expect(try await daemon.client.health().ready)
+        }
+    }
+}
+
+import Logging

@@ -151,3 +151,23 @@ final class ManualClock: Sendable {
         _ = first
     }
 }
+
+@Suite struct OutboxFileTests {
+    @Test("The database, which holds connection tokens, is readable by its owner only")
+    func databaseIsPrivate() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.path + "/state/outbox.sqlite"
+        let outbox = try Outbox.open(path: path, logger: Logger(label: "test"))
+        let writer = Task { try await outbox.writer.run() }
+        _ = try await outbox.submit(try EventValidator.validate(EventSubmission(contentType: EventContentType.typing.rawValue, connectionToken: "c")))
+        writer.cancel()
+        _ = try? await writer.value
+        for file in [path, path + "-wal"] {
+            let mode = try FileManager.default.attributesOfItem(atPath: file)[.posixPermissions] as? Int
+            #expect(mode == 0o600, "\(file)")
+        }
+        let folderMode = try FileManager.default.attributesOfItem(atPath: directory.path + "/state")[.posixPermissions] as? Int
+        #expect(folderMode == 0o750)
+    }
+}

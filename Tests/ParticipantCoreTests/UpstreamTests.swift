@@ -12,7 +12,7 @@ import Testing
     @Test func successCarriesIdAndAbsoluteTime() {
         #expect(classify(200, body: #"{"Id":"i-1","AbsoluteTime":"2019-11-08T02:41:28.172Z"}"#)
             == .accepted(id: "i-1", absoluteTime: "2019-11-08T02:41:28.172Z"))
-        guard case .transient(let error) = classify(200, body: "{}") else { Issue.record("expected transient"); return }
+        guard case .transient(let error, 200) = classify(200, body: "{}") else { Issue.record("expected transient"); return }
         #expect(error.code == "InvalidResponse")
     }
 
@@ -27,7 +27,7 @@ import Testing
         for status in [429, 500, 502, 503, 504] {
             guard case .transient = classify(status) else { Issue.record("\(status) should be retried"); continue }
         }
-        #expect(classify(429, body: "not json") == .transient(ErrorBody(code: "ThrottlingException", message: "the service answered HTTP 429 without a message")))
+        #expect(classify(429, body: "not json") == .transient(ErrorBody(code: "ThrottlingException", message: "the service answered HTTP 429 without a message"), status: 429))
         guard case .rejected(let error, 404) = classify(404) else { Issue.record("404 is final"); return }
         #expect(error.code == "HTTP404")
     }

@@ -76,6 +76,8 @@ extension DaemonConfiguration {
         config.requestTimeout = try keys.seconds("upstream.requestTimeoutSeconds", default: config.requestTimeout, in: 0.1...300)
         config.maxConnections = try keys.int("upstream.maxConnections", default: config.maxConnections, in: 1...1_024)
         config.sender.maxInFlight = try keys.int("sender.maxInFlight", default: config.sender.maxInFlight, in: 1...4_096)
+        config.sender.quota.rate = try keys.double("quota.requestsPerSecond", default: config.sender.quota.rate, in: 0...10_000)
+        config.sender.quota.burst = try keys.int("quota.burst", default: config.sender.quota.burst, in: 1...100_000)
         config.sender.retry.baseDelay = try keys.seconds("retry.baseDelaySeconds", default: config.sender.retry.baseDelay, in: 0.001...3_600)
         config.sender.retry.maxDelay = try keys.seconds("retry.maxDelaySeconds", default: config.sender.retry.maxDelay, in: 0.001...86_400)
         if config.sender.retry.maxDelay < config.sender.retry.baseDelay {
@@ -131,6 +133,17 @@ private struct KeyReader {
             throw ConfigurationError(key: key, rule: "must be between \(range.lowerBound) and \(range.upperBound) seconds, got \(value)")
         }
         return .milliseconds(Int64((value * 1000).rounded()))
+    }
+
+    func double(_ key: String, default defaultValue: Double, in range: ClosedRange<Double>) throws(ConfigurationError) -> Double {
+        guard let raw = reader.string(forKey: ConfigKey(key)) else { return defaultValue }
+        guard let value = reader.double(forKey: ConfigKey(key)) ?? Double(raw), value.isFinite else {
+            throw ConfigurationError(key: key, rule: "must be a number, got \"\(raw)\"")
+        }
+        guard range.contains(value) else {
+            throw ConfigurationError(key: key, rule: "must be between \(range.lowerBound) and \(range.upperBound), got \(value)")
+        }
+        return value
     }
 
     func bool(_ key: String, default defaultValue: Bool) throws(ConfigurationError) -> Bool {

@@ -52,6 +52,7 @@ public struct Outbox: Sendable {
             }
         }
         let lock = try DatabaseLock(databasePath: path)
+        try DatabaseLock.createPrivateFileIfMissing(path)
 
         var configuration = Configuration()
         configuration.busyMode = .timeout(5)
@@ -116,13 +117,13 @@ public struct Outbox: Sendable {
             try db.cachedStatement(
                 sql: """
                     INSERT INTO event (clientToken, contentType, content, connectionToken, connectionHash,
-                                       state, attempts, acceptedAt, updatedAt, nextAttemptAt, deadline)
-                    VALUES (?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?, ?)
+                                       state, attempts, acceptedAt, updatedAt, nextAttemptAt, deadline, priority)
+                    VALUES (?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?, ?, ?)
                     """
             ).execute(arguments: [
                 clientToken, event.contentType.rawValue, event.content, event.connectionToken, connectionHash,
                 now.millisecondsSince1970, now.millisecondsSince1970, now.millisecondsSince1970,
-                deadline.millisecondsSince1970,
+                deadline.millisecondsSince1970, event.contentType.deliveryPriority,
             ])
             return .created(
                 StoredEvent(
@@ -200,6 +201,8 @@ public struct Outbox: Sendable {
     ///
     /// Only the oldest waiting event of each connection token is ever leased, so the events of a
     /// connection reach the service in the order they were accepted, while other connections go on.
+    /// Among connections, read receipts go first, then delivered receipts, then the rest
+    /// (``EventContentType/deliveryPriority``), each oldest first.
     public func leaseDue(limit: Int) async throws -> [StoredEvent] {
         guard limit > 0 else { return [] }
         let now = clock.now().millisecondsSince1970
@@ -216,7 +219,7 @@ public struct Outbox: Sendable {
                                   WHERE older.connectionHash = e.connectionHash
                                     AND older.state IN ('queued', 'sending')
                                     AND older.seq < e.seq)
-                            ORDER BY e.nextAttemptAt, e.seq
+                            ORDER BY e.priority, e.nextAttemptAt, e.seq
                             LIMIT :limit)
                         RETURNING *
                         """

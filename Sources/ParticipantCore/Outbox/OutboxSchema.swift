@@ -38,6 +38,21 @@ enum OutboxSchema {
                     """
             )
         }
+        migrator.registerMigration("v2: priority") { db in
+            // When the quota is the bottleneck: read receipts first, then delivered receipts, then the rest.
+            try db.execute(
+                sql: """
+                    ALTER TABLE event ADD COLUMN priority INTEGER NOT NULL DEFAULT 0;
+                    UPDATE event SET priority = CASE contentType
+                        WHEN 'application/vnd.amazonaws.connect.event.message.read' THEN 0
+                        WHEN 'application/vnd.amazonaws.connect.event.message.delivered' THEN 1
+                        WHEN 'application/vnd.amazonaws.connect.event.connection.acknowledged' THEN 2
+                        ELSE 3 END;
+                    DROP INDEX event_due;
+                    CREATE INDEX event_due ON event(priority, nextAttemptAt) WHERE state = 'queued';
+                    """
+            )
+        }
         return migrator
     }
 }

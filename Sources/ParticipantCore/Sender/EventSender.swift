@@ -9,7 +9,9 @@ import Synchronization
 ///
 /// At most `maxInFlight` requests are in flight; each connection token has at most one, so a
 /// connection's events arrive in the order they were accepted while a slow or failing connection
-/// holds up nobody else. Between rounds it sleeps until the next event is due, or until
+/// holds up nobody else. An event is leased only when the ``QuotaPacer`` has a token for it, so
+/// when the quota is the bottleneck the outbox's priority order (read receipts first) decides
+/// what goes next, and a backlog of typing indicators never delays a receipt. Between rounds it sleeps until the next event is due, or until
 /// ``wake()`` says a new event was accepted.
 ///
 /// On graceful shutdown it leases nothing more and waits for the requests in flight to end (each
@@ -18,6 +20,7 @@ public final class EventSender: Service, Sendable {
     public struct Configuration: Sendable, Equatable {
         public var maxInFlight: Int = 16
         public var retry = RetryPolicy()
+        public var quota = QuotaPacer.Configuration()
         /// The longest the sender sleeps without looking at the outbox, whatever it expects.
         public var idleCheckInterval: Duration = .seconds(5)
 
@@ -31,6 +34,9 @@ public final class EventSender: Service, Sendable {
     private let random: @Sendable () -> Double
     private let logger: Logger
     private let doorbell = Doorbell()
+    private let pacer: QuotaPacer
+    /// The pacer's time: seconds since the sender was made, on a monotonic clock.
+    private let started = ContinuousClock.now
     private let inFlight = Atomic<Int>(0)
     private let stopping = Atomic<Bool>(false)
 
@@ -48,6 +54,11 @@ public final class EventSender: Service, Sendable {
         self.clock = clock
         self.random = random
         self.logger = logger
+        self.pacer = QuotaPacer(configuration: configuration.quota, now: 0)
+    }
+
+    private var monotonicSeconds: Double {
+        (ContinuousClock.now - started).timeInterval
     }
 
     /// Tells the sender there may be something to send now.
@@ -90,7 +101,16 @@ public final class EventSender: Service, Sendable {
         }
         let room = configuration.maxInFlight - inFlight.load(ordering: .relaxed)
         guard room > 0 else { return false }
-        let leased = try await outbox.leaseDue(limit: room)
+        let tokens = pacer.take(upTo: room, now: monotonicSeconds)
+        guard tokens > 0 else { return false }
+        let leased: [StoredEvent]
+        do {
+            leased = try await outbox.leaseDue(limit: tokens)
+        } catch {
+            pacer.giveBack(tokens)
+            throw error
+        }
+        pacer.giveBack(tokens - leased.count)
         for event in leased {
             inFlight.add(1, ordering: .relaxed)
             group.addTask {
@@ -99,7 +119,7 @@ public final class EventSender: Service, Sendable {
                 self.doorbell.ring()
             }
         }
-        return !leased.isEmpty && leased.count == room
+        return !leased.isEmpty && leased.count == tokens
     }
 
     /// Until the next retry or deadline the outbox knows of, at most `idleCheckInterval`.
@@ -107,11 +127,16 @@ public final class EventSender: Service, Sendable {
     /// the end of that older event's delivery rings the doorbell.
     private func sleepTime() async throws -> Duration {
         let now = clock.now()
-        guard let next = try await outbox.nextWakeUp(after: now) else {
-            return configuration.idleCheckInterval
+        var seconds = configuration.idleCheckInterval.timeInterval
+        if let next = try await outbox.nextWakeUp(after: now) {
+            seconds = min(seconds, next.timeIntervalSince(now))
         }
-        let seconds = max(0.001, next.timeIntervalSince(now))
-        return min(.seconds(seconds), configuration.idleCheckInterval)
+        // Out of quota tokens: look again when the next one is there.
+        let untilToken = pacer.secondsUntilNextToken(now: monotonicSeconds)
+        if untilToken > 0 {
+            seconds = min(seconds, untilToken)
+        }
+        return .seconds(max(0.001, seconds))
     }
 
     /// One attempt at one leased event, and its outcome recorded.
@@ -128,6 +153,7 @@ public final class EventSender: Service, Sendable {
         let transition: DeliveryTransition
         switch result {
         case .accepted(let id, let absoluteTime):
+            pacer.recordSuccess()
             transition = .sent(id: id, absoluteTime: absoluteTime)
             metadata["event.id"] = "\(id)"
             logger.info("Event sent", metadata: metadata)
@@ -138,7 +164,11 @@ public final class EventSender: Service, Sendable {
             metadata["http.status"] = "\(status)"
             // A ValidationException means the daemon or its client sent something wrong.
             logger.log(level: status == 400 ? .error : .warning, "Event failed", metadata: metadata)
-        case .transient(let error):
+        case .transient(let error, let status):
+            if status == 429 {
+                pacer.recordThrottle()
+                metadata["quota.rate"] = "\(pacer.currentRate)"
+            }
             let delay = configuration.retry.delay(afterAttempt: event.attempts, random: random())
             let nextAttempt = clock.now().addingTimeInterval(delay.timeInterval)
             metadata["error.code"] = "\(error.code)"

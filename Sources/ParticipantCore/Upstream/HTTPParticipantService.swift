@@ -65,7 +65,7 @@ public struct HTTPParticipantService: ParticipantService {
             let body = try await response.body.collect(upTo: Self.maxResponseBytes)
             return Self.classify(status: Int(response.status.code), headers: response.headers, body: Data(buffer: body))
         } catch {
-            return .transient(Self.describe(error))
+            return .transient(Self.describe(error), status: nil)
         }
     }
 
@@ -90,14 +90,14 @@ public struct HTTPParticipantService: ParticipantService {
             }
             guard let output = try? JSONDecoder().decode(Output.self, from: body) else {
                 // The service may well have the event; a retry with the same ClientToken is safe.
-                return .transient(ErrorBody(code: "InvalidResponse", message: "the service answered 200 without Id and AbsoluteTime"))
+                return .transient(ErrorBody(code: "InvalidResponse", message: "the service answered 200 without Id and AbsoluteTime"), status: 200)
             }
             return .accepted(id: output.Id, absoluteTime: output.AbsoluteTime)
         }
         let error = serviceError(status: status, headers: headers, body: body)
         switch status {
         case 429, 500...599:
-            return .transient(error)
+            return .transient(error, status: status)
         default:
             return .rejected(error, status: status)
         }

@@ -24,8 +24,8 @@ public enum SendEventResult: Sendable, Equatable {
     /// The service refused the event for good (400 ValidationException, 403 AccessDeniedException,
     /// 409 ConflictException, any other 4xx): never retried.
     case rejected(ErrorBody, status: Int)
-    /// Worth another try later: 429, 5xx, connection refused or reset, timeouts.
-    case transient(ErrorBody)
+    /// Worth another try later: 429, 5xx (`status`), connection refused or reset, timeouts (`status` nil).
+    case transient(ErrorBody, status: Int?)
 }
 
 /// The Amazon Connect Participant Service, as far as this daemon uses it.

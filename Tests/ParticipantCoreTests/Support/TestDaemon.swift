@@ -37,6 +37,8 @@ struct TestDaemon {
         configuration.endpoint = endpoint
         configuration.sender.retry = RetryPolicy(baseDelay: .milliseconds(10), maxDelay: .milliseconds(50))
         configuration.requestTimeout = .seconds(2)
+        // Pacing off unless a test is about pacing: it would only slow the others down.
+        configuration.sender.quota = QuotaPacer.Configuration(rate: 0, burst: 1)
         configuration.logLevel = .debug
         return configuration
     }

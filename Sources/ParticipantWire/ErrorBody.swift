@@ -22,6 +22,12 @@ public enum APIErrorCode {
     public static let idempotentParameterMismatch = "IdempotentParameterMismatch"
     /// 413: the body is larger than `api.maxBodyBytes`.
     public static let payloadTooLarge = "PayloadTooLarge"
+    /// 410: the service refused this connection token for good (403): the chat ended or the token expired.
+    public static let connectionRejected = "ConnectionRejected"
+    /// 409: the service refused receipts for this connection (409 on a receipt).
+    public static let receiptsRefused = "ReceiptsRefused"
+    /// 503 with Retry-After: the outbox holds `outbox.capacity` waiting events.
+    public static let outboxFull = "OutboxFull"
     /// 404: no event with that ClientToken.
     public static let eventNotFound = "EventNotFound"
     /// 404: no such path.

@@ -79,4 +79,41 @@ import Testing
         second.kill(SIGTERM)
         #expect(try await second.exitStatus() == 0)
     }
+
+    @Test("SIGTERM with a request stuck at the service: exit 0 within the shutdown timeout, the event queued again, sent after restart")
+    func boundedShutdown() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let standIn = try await ParticipantServiceStandIn.start { _ in .delay(.seconds(60), then: .accept) }
+        defer { Task { try? await standIn.stop() } }
+        let socket = directory.path + "/participantd.sock"
+        let arguments = ["--socket", socket, "--database", directory.path + "/outbox.sqlite", "--endpoint", standIn.endpoint]
+        let environment = ["PARTICIPANTD_SHUTDOWN_TIMEOUT_SECONDS": "1", "PARTICIPANTD_UPSTREAM_REQUEST_TIMEOUT_SECONDS": "120"]
+        let client = DaemonClient(socketPath: socket, timeout: .seconds(5))
+        let daemonPath = try BuiltProduct.path("participantd")
+
+        let first = try ChildProcess(daemonPath, arguments, environment: environment)
+        try await eventually(timeout: .seconds(20), "daemon ready") { (try? await client.health()) != nil }
+        _ = try await client.submit(EventSubmission(
+            contentType: EventContentType.messageRead.rawValue, content: receipt("stuck"), clientToken: "stuck", connectionToken: "c"
+        ))
+        try await eventually(timeout: .seconds(5), "request in flight") { standIn.requests.count == 1 }
+
+        let clock = ContinuousClock()
+        let stopStarted = clock.now
+        first.kill(SIGTERM)
+        #expect(try await first.exitStatus(timeout: .seconds(15)) == 0)
+        #expect(clock.now - stopStarted < .seconds(8))
+        #expect(first.standardError.contains("cut off"))
+
+        // The service now answers at once; the restarted daemon sends the event, same ClientToken.
+        standIn.setBehavior { _ in .accept }
+        let second = try ChildProcess(daemonPath, arguments, environment: environment)
+        defer { second.kill(SIGKILL) }
+        try await eventually(timeout: .seconds(20), "event sent after restart") {
+            (try? await client.event(clientToken: "stuck").state) == .sent
+        }
+        #expect(!second.standardError.contains("interrupted by a stop"))  // nothing was left `sending`
+        #expect(standIn.requests.allSatisfy { $0.clientToken == "stuck" })
+    }
 }

@@ -112,6 +112,23 @@ final class ManualClock: Sendable {
         }
     }
 
+    @Test("Read receipts lease first, then delivered receipts, then the rest, each oldest first")
+    func leasePriority() async throws {
+        try await withOutbox { outbox in
+            _ = try await outbox.submit(event(.typing, token: "typing", connection: "1"))
+            _ = try await outbox.submit(event(.connectionAcknowledged, token: "ack", connection: "2"))
+            _ = try await outbox.submit(event(.messageDelivered, token: "delivered", connection: "3"))
+            _ = try await outbox.submit(event(.messageRead, token: "read-old", connection: "4"))
+            clock.advance(by: 1)
+            _ = try await outbox.submit(event(.messageRead, token: "read-new", connection: "5"))
+            var order: [String] = []
+            while let next = try await outbox.leaseDue(limit: 1).first {
+                order.append(next.clientToken)
+            }
+            #expect(order == ["read-old", "read-new", "delivered", "ack", "typing"])
+        }
+    }
+
     @Test func overdueEventsExpireAndAreNeverLeased() async throws {
         try await withOutbox { outbox in
             _ = try await outbox.submit(event(.typing, token: "typing"))
@@ -169,5 +186,103 @@ final class ManualClock: Sendable {
         }
         let folderMode = try FileManager.default.attributesOfItem(atPath: directory.path + "/state")[.posixPermissions] as? Int
         #expect(folderMode == 0o750)
+    }
+}
+
+@Suite struct OutboxBoundsTests {
+    let clock = ManualClock()
+
+    func withOutbox<T>(limits: OutboxLimits = OutboxLimits(), _ body: (Outbox) async throws -> T) async throws -> T {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let outbox = try Outbox.open(path: directory.path + "/outbox.sqlite", limits: limits, clock: clock.wallClock, logger: Logger(label: "test"))
+        let writer = Task { try await outbox.writer.run() }
+        defer { writer.cancel() }
+        return try await body(outbox)
+    }
+
+    func event(_ type: EventContentType, _ token: String, connection: String = "conn") -> ValidatedEvent {
+        try! EventValidator.validate(EventSubmission(contentType: type.rawValue, content: type.sampleContent(token), clientToken: token, connectionToken: connection))
+    }
+
+    @Test("A 403 fails every queued event of the connection and refuses new ones until the block runs out")
+    func deadConnection() async throws {
+        var limits = OutboxLimits()
+        limits.blockDuration = .seconds(60)
+        try await withOutbox(limits: limits) { outbox in
+            for token in ["a", "b", "c"] { _ = try await outbox.submit(event(.messageRead, token)) }
+            _ = try await outbox.submit(event(.typing, "other", connection: "other"))
+            let leased = try await outbox.leaseDue(limit: 10)
+            let first = try #require(leased.first { $0.clientToken == "a" })
+            let denied = ErrorBody(code: "AccessDeniedException", message: "chat ended")
+            #expect(try await outbox.record(.failed(denied, block: .all), for: first) == 2)
+            for token in ["a", "b", "c"] {
+                let record = try #require(try await outbox.event(clientToken: token))
+                #expect(record.state == .failed)
+                #expect(record.lastError == denied)
+                #expect(record.connectionToken == nil)
+            }
+            #expect(try await outbox.event(clientToken: "other")?.state == .sending)
+            #expect(outbox.waitingCount == 1)
+
+            guard case .blocked(let block) = try await outbox.submit(event(.typing, "d")) else { Issue.record("not blocked"); return }
+            #expect(block.scope == .all)
+            #expect(block.error == denied)
+            // The same token's resubmission still gets its record.
+            guard case .duplicate = try await outbox.submit(event(.messageRead, "a")) else { Issue.record("expected duplicate"); return }
+
+            clock.advance(by: 61)
+            guard case .created = try await outbox.submit(event(.typing, "e")) else { Issue.record("block should have run out"); return }
+        }
+    }
+
+    @Test("A 409 on a receipt refuses the connection's receipts; its typing events still go")
+    func receiptsRefused() async throws {
+        try await withOutbox { outbox in
+            _ = try await outbox.submit(event(.messageDelivered, "r1"))
+            _ = try await outbox.submit(event(.typing, "t1"))
+            _ = try await outbox.submit(event(.messageRead, "r2"))
+            let r1 = try #require(try await outbox.leaseDue(limit: 10).first)
+            #expect(try await outbox.record(.failed(ErrorBody(code: "ConflictException", message: "no receipts"), block: .receipts), for: r1) == 1)
+            #expect(try await outbox.event(clientToken: "r2")?.state == .failed)
+            #expect(try await outbox.event(clientToken: "t1")?.state == .queued)
+            guard case .blocked(let block) = try await outbox.submit(event(.messageRead, "r3")) else { Issue.record("not blocked"); return }
+            #expect(block.scope == .receipts)
+            guard case .created = try await outbox.submit(event(.typing, "t2")) else { Issue.record("typing must pass"); return }
+        }
+    }
+
+    @Test("Beyond capacity submissions are refused, nothing stored is dropped, and room comes back")
+    func capacity() async throws {
+        var limits = OutboxLimits()
+        limits.capacity = 2
+        try await withOutbox(limits: limits) { outbox in
+            _ = try await outbox.submit(event(.typing, "1", connection: "a"))
+            _ = try await outbox.submit(event(.typing, "2", connection: "b"))
+            await #expect(throws: OutboxError.full(capacity: 2)) { try await outbox.submit(event(.typing, "3", connection: "c")) }
+            guard case .duplicate = try await outbox.submit(event(.typing, "1", connection: "a")) else { Issue.record("duplicate must be answered"); return }
+            #expect(try await outbox.countsByState()[.queued] == 2)
+            let leased = try await outbox.leaseDue(limit: 1)
+            try await outbox.record(.sent(id: "i", absoluteTime: "t"), for: leased[0])
+            guard case .created = try await outbox.submit(event(.typing, "3", connection: "c")) else { Issue.record("room should be back"); return }
+        }
+    }
+
+    @Test("Finished events are deleted after the retention period; waiting ones never")
+    func retention() async throws {
+        var limits = OutboxLimits()
+        limits.retention = .seconds(3_600)
+        try await withOutbox(limits: limits) { outbox in
+            _ = try await outbox.submit(event(.messageRead, "done", connection: "a"))
+            _ = try await outbox.submit(event(.messageRead, "waiting", connection: "b"))
+            let leased = try await outbox.leaseDue(limit: 10)
+            try await outbox.record(.sent(id: "i", absoluteTime: "t"), for: leased.first { $0.clientToken == "done" }!)
+            try await outbox.record(.retry(at: clock.now.addingTimeInterval(86_400), error: ErrorBody(code: "x", message: "y")), for: leased.first { $0.clientToken == "waiting" }!)
+            #expect(try await outbox.deleteExpiredHistory() == 0)
+            clock.advance(by: 3_601)
+            #expect(try await outbox.deleteExpiredHistory() == 1)
+            #expect(try await outbox.event(clientToken: "done") == nil)
+            #expect(try await outbox.event(clientToken: "waiting")?.state == .queued)
+        }
     }
 }

@@ -22,6 +22,10 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var maxConnections = 16
     public var sender = EventSender.Configuration()
     public var deadlines = EventDeadlines()
+    public var limits = OutboxLimits()
+    /// On SIGTERM, how long requests in flight may take before they are cut off and their events
+    /// go back to `queued`.
+    public var shutdownTimeout: Duration = .seconds(10)
     public var logLevel: Logger.Level = .info
 
     public init() {}
@@ -90,6 +94,11 @@ extension DaemonConfiguration {
         config.deadlines.messageDelivered = try keys.seconds(
             "deadlines.messageDeliveredSeconds", default: config.deadlines.messageDelivered, in: 1...week)
         config.deadlines.messageRead = try keys.seconds("deadlines.messageReadSeconds", default: config.deadlines.messageRead, in: 1...week)
+        config.limits.capacity = try keys.int("outbox.capacity", default: config.limits.capacity, in: 1...100_000_000)
+        config.limits.retention = try keys.seconds("outbox.retentionSeconds", default: config.limits.retention, in: 0...(366 * 86_400))
+        config.limits.blockDuration = try keys.seconds(
+            "outbox.connectionBlockSeconds", default: config.limits.blockDuration, in: 0...(366 * 86_400))
+        config.shutdownTimeout = try keys.seconds("shutdown.timeoutSeconds", default: config.shutdownTimeout, in: 0...3_600)
         config.logLevel = try keys.logLevel("log.level", default: config.logLevel)
         _ = try config.resolvedEndpoint()
         return config

@@ -21,12 +21,15 @@ public enum Daemon {
     ) async throws {
         let upstream = try configuration.upstream
         try await checkSocketIsFree(configuration.socketPath)
-        let outbox = try Outbox.open(path: configuration.databasePath, deadlines: configuration.deadlines, logger: logger)
+        let outbox = try Outbox.open(
+            path: configuration.databasePath, deadlines: configuration.deadlines, limits: configuration.limits, logger: logger
+        )
         let httpClient = HTTPParticipantService.makeHTTPClient(upstream)
         let sender = EventSender(
             outbox: outbox,
             service: HTTPParticipantService(configuration: upstream, client: httpClient),
             configuration: configuration.sender,
+            shutdownTimeout: configuration.shutdownTimeout,
             logger: logger
         )
         let api = SocketAPI(outbox: outbox, maxBodyBytes: configuration.maxBodyBytes, onAccepted: { sender.wake() })
@@ -55,6 +58,7 @@ public enum Daemon {
             configuration: ServiceGroupConfiguration(
                 services: [
                     .init(service: outbox.writer),
+                    .init(service: OutboxJanitor(outbox: outbox, logger: logger)),
                     .init(service: sender),
                     .init(service: application),
                 ],

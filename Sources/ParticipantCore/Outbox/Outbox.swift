@@ -11,14 +11,31 @@ public enum SubmitOutcome: Sendable, Equatable {
     case duplicate(StoredEvent)
     /// The same ClientToken is stored with other parameters: refused.
     case mismatch(StoredEvent)
+    /// The service refused this connection for good a short while ago: not stored.
+    case blocked(ConnectionBlock)
 }
 
 /// How a delivery attempt ended, as the outbox records it.
 public enum DeliveryTransition: Sendable, Equatable {
     case sent(id: String, absoluteTime: String)
     case retry(at: Date, error: ErrorBody)
-    case failed(ErrorBody)
+    /// Refused for good. With a block, every waiting event of the connection that the block covers
+    /// fails too, with the same error, and new ones are refused for `OutboxLimits.blockDuration`.
+    case failed(ErrorBody, block: ConnectionBlock.Scope? = nil)
     case expired(ErrorBody)
+}
+
+/// The outbox's bounds.
+public struct OutboxLimits: Sendable, Equatable {
+    /// Waiting events (queued or sending) at most; beyond, submissions are refused, nothing dropped.
+    public var capacity = 100_000
+    /// How long finished events (sent, failed, expired, superseded) are kept, and with them the
+    /// ClientTokens that deduplicate resubmissions.
+    public var retention: Duration = .seconds(86_400)
+    /// How long a connection the service refused for good stays refused.
+    public var blockDuration: Duration = .seconds(86_400)
+
+    public init() {}
 }
 
 /// The durable queue of events: one SQLite database in WAL mode with `synchronous=FULL`.
@@ -30,6 +47,10 @@ public struct Outbox: Sendable {
     public let writer: OutboxWriter
     let database: DatabasePool
     let deadlines: EventDeadlines
+    public let limits: OutboxLimits
+    /// Queued plus sending events, kept in step by every transition so that the capacity check
+    /// costs no query.
+    private let waiting: WaitingCount
     let clock: WallClock
     private let lock: DatabaseLock
 
@@ -38,6 +59,7 @@ public struct Outbox: Sendable {
     public static func open(
         path: String,
         deadlines: EventDeadlines = EventDeadlines(),
+        limits: OutboxLimits = OutboxLimits(),
         clock: WallClock = .system,
         logger: Logger
     ) throws -> Outbox {
@@ -68,9 +90,13 @@ public struct Outbox: Sendable {
             throw OutboxError.open(path: path, reason: String(describing: error))
         }
 
+        let waitingNow = try database.read { db in
+            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM event WHERE state IN ('queued', 'sending')") ?? 0
+        }
         let outbox = Outbox(
             writer: OutboxWriter(database: database, logger: logger),
-            database: database, deadlines: deadlines, clock: clock, lock: lock
+            database: database, deadlines: deadlines, limits: limits, waiting: WaitingCount(waitingNow),
+            clock: clock, lock: lock
         )
         let requeued = try outbox.requeueInterrupted()
         if requeued > 0 {
@@ -97,12 +123,15 @@ public struct Outbox: Sendable {
     ///
     /// A missing ClientToken is generated here (UUID v4), once; the generated token is part of
     /// the returned record and is sent on every attempt.
+    ///
+    /// - Throws: ``OutboxError/full`` when `limits.capacity` events are waiting (a resubmission of a
+    ///   stored ClientToken is still answered).
     public func submit(_ event: ValidatedEvent) async throws -> SubmitOutcome {
         let clientToken = event.clientToken ?? UUID().uuidString.lowercased()
         let connectionHash = ConnectionHash.of(event.connectionToken)
         let deadlineAfter = deadlines.deadline(for: event.contentType)
         let clock = clock
-        return try await writer.perform { db in
+        let outcome = try await writer.perform { db -> SubmitOutcome in
             let existing = try StoredEvent.fetchOne(
                 db.cachedStatement(sql: "SELECT * FROM event WHERE clientToken = ?"), arguments: [clientToken]
             )
@@ -113,6 +142,14 @@ public struct Outbox: Sendable {
                 return same ? .duplicate(existing) : .mismatch(existing)
             }
             let now = clock.now()
+            if let block = try Self.block(of: connectionHash, covering: event.contentType, at: now, in: db) {
+                return .blocked(block)
+            }
+            // Checked after the duplicate check, so a resubmission still gets its answer. The count
+            // moves when a transaction commits: concurrent submissions may overshoot by one batch.
+            guard waiting.value < limits.capacity else {
+                throw OutboxError.full(capacity: limits.capacity)
+            }
             let deadline = now.addingTimeInterval(deadlineAfter.timeInterval)
             try db.cachedStatement(
                 sql: """
@@ -136,6 +173,25 @@ public struct Outbox: Sendable {
                 )
             )
         }
+        if case .created = outcome {
+            waiting.add(1)
+        }
+        return outcome
+    }
+
+    private static func block(of connectionHash: String, covering contentType: EventContentType, at now: Date, in db: Database) throws -> ConnectionBlock? {
+        let rows = try Row.fetchAll(
+            db.cachedStatement(sql: "SELECT * FROM connection_block WHERE connectionHash = ? AND expiresAt > ?"),
+            arguments: [connectionHash, now.millisecondsSince1970]
+        )
+        return rows.compactMap { row -> ConnectionBlock? in
+            guard let scope = ConnectionBlock.Scope(rawValue: row["scope"]) else { return nil }
+            return ConnectionBlock(
+                scope: scope, error: ErrorBody(code: row["errorCode"], message: row["errorMessage"]),
+                blockedAt: Date(millisecondsSince1970: row["blockedAt"])
+            )
+        }
+        .first { $0.covers(contentType) }
     }
 
     // MARK: Reading
@@ -148,13 +204,15 @@ public struct Outbox: Sendable {
 
     /// The number of events in each state; every state is present.
     public func countsByState() async throws -> [EventState: Int] {
-        let rows = try await database.read { db in
-            try Row.fetchAll(db, sql: "SELECT state, COUNT(*) AS n FROM event GROUP BY state")
+        // Sendable values out of the closure, so that the asynchronous read is the one chosen.
+        let rows = try await database.read { db -> [String: Int] in
+            let rows = try Row.fetchAll(db, sql: "SELECT state, COUNT(*) AS n FROM event GROUP BY state")
+            return Dictionary(rows.map { ($0["state"], $0["n"]) }) { first, _ in first }
         }
         var counts = Dictionary(uniqueKeysWithValues: EventState.allCases.map { ($0, 0) })
-        for row in rows {
-            if let state = EventState(rawValue: row["state"]) {
-                counts[state] = row["n"]
+        for (name, count) in rows {
+            if let state = EventState(rawValue: name) {
+                counts[state] = count
             }
         }
         return counts
@@ -181,7 +239,7 @@ public struct Outbox: Sendable {
     /// Ends every queued event whose deadline has passed as `expired`; returns them.
     public func expireOverdue() async throws -> [StoredEvent] {
         let now = clock.now().millisecondsSince1970
-        return try await writer.perform { db in
+        let expired = try await writer.perform { db in
             try StoredEvent.fetchAll(
                 db,
                 sql: """
@@ -195,6 +253,8 @@ public struct Outbox: Sendable {
                 arguments: ["now": now]
             )
         }
+        waiting.add(-expired.count)
+        return expired
     }
 
     /// Leases up to `limit` due events: each becomes `sending` with one more attempt counted.
@@ -230,7 +290,9 @@ public struct Outbox: Sendable {
     }
 
     /// Records how the attempt on a leased event ended. Final states erase the connection token.
-    public func record(_ transition: DeliveryTransition, for event: StoredEvent) async throws {
+    /// - Returns: how many other waiting events failed with it (a `failed` with a block).
+    @discardableResult
+    public func record(_ transition: DeliveryTransition, for event: StoredEvent) async throws -> Int {
         let now = clock.now().millisecondsSince1970
         let sql: String
         var arguments: StatementArguments = ["seq": event.seq, "now": now]
@@ -250,7 +312,7 @@ public struct Outbox: Sendable {
                 WHERE seq = :seq AND state = 'sending'
                 """
             arguments += ["at": at.millisecondsSince1970, "code": error.code, "message": error.message]
-        case .failed(let error), .expired(let error):
+        case .failed(let error, _), .expired(let error):
             let state: EventState = if case .failed = transition { .failed } else { .expired }
             sql = """
                 UPDATE event SET state = :state, lastErrorCode = :code, lastErrorMessage = :message,
@@ -260,8 +322,64 @@ public struct Outbox: Sendable {
             arguments += ["state": state.rawValue, "code": error.code, "message": error.message]
         }
         let finalArguments = arguments
-        try await writer.perform { db in
+        let block: ConnectionBlock? = if case .failed(let error, let scope?) = transition {
+            ConnectionBlock(scope: scope, error: error, blockedAt: Date(millisecondsSince1970: now))
+        } else {
+            nil
+        }
+        let blockUntil = now + Int64(limits.blockDuration.timeInterval * 1000)
+        let othersFailed = try await writer.perform { db -> Int in
             try db.cachedStatement(sql: sql).execute(arguments: finalArguments)
+            guard let block else { return 0 }
+            try db.execute(
+                sql: """
+                    INSERT OR REPLACE INTO connection_block
+                        (connectionHash, scope, errorCode, errorMessage, blockedAt, expiresAt)
+                    VALUES (?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [event.connectionHash, block.scope.rawValue, block.error.code, block.error.message, now, blockUntil]
+            )
+            // Events in flight get their own answer; the queued ones need no request to fail.
+            try db.execute(
+                sql: """
+                    UPDATE event SET state = 'failed', lastErrorCode = ?, lastErrorMessage = ?,
+                        nextAttemptAt = NULL, connectionToken = NULL, updatedAt = ?
+                    WHERE connectionHash = ? AND state = 'queued' AND \(block.contentTypeCondition)
+                    """,
+                arguments: [block.error.code, block.error.message, now, event.connectionHash]
+            )
+            return db.changesCount
+        }
+        if case .retry = transition {} else {
+            waiting.add(-1 - othersFailed)
+        }
+        return othersFailed
+    }
+
+    // MARK: Bounds
+
+    /// The number of waiting (queued or sending) events, as the capacity check sees it.
+    public var waitingCount: Int { waiting.value }
+
+    /// Deletes up to `limit` finished events last changed before the retention period, and
+    /// connection blocks that have run out.
+    /// - Returns: how many events were deleted.
+    public func deleteExpiredHistory(limit: Int = 1_000) async throws -> Int {
+        let now = clock.now().millisecondsSince1970
+        let cutoff = now - Int64(limits.retention.timeInterval * 1000)
+        return try await writer.perform { db in
+            try db.execute(
+                sql: """
+                    DELETE FROM event WHERE seq IN (
+                        SELECT seq FROM event
+                        WHERE state IN ('sent', 'failed', 'expired', 'superseded') AND updatedAt < ?
+                        ORDER BY updatedAt LIMIT ?)
+                    """,
+                arguments: [cutoff, limit]
+            )
+            let deleted = db.changesCount
+            try db.execute(sql: "DELETE FROM connection_block WHERE expiresAt <= ?", arguments: [now])
+            return deleted
         }
     }
 }

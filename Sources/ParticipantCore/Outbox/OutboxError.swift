@@ -6,12 +6,15 @@ public enum OutboxError: Error, Sendable, Equatable, CustomStringConvertible {
     case storage(String)
     /// The database could not be opened or migrated.
     case open(path: String, reason: String)
+    /// `capacity` events are waiting already; nothing was stored.
+    case full(capacity: Int)
 
     public var description: String {
         switch self {
         case .closed: "the outbox is closed (the daemon is stopping)"
         case .storage(let reason): "the outbox could not store the change: \(reason)"
         case .open(let path, let reason): "cannot open the outbox database at \(path): \(reason)"
+        case .full(let capacity): "the outbox holds \(capacity) waiting events, its capacity (limits.capacity)"
         }
     }
 }

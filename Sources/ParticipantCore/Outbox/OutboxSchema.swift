@@ -53,6 +53,25 @@ enum OutboxSchema {
                     """
             )
         }
+        migrator.registerMigration("v3: connection blocks, retention") { db in
+            try db.execute(
+                sql: """
+                    -- Connections the service refused for good (403: all events; 409: receipts).
+                    CREATE TABLE connection_block (
+                        connectionHash TEXT NOT NULL,
+                        scope TEXT NOT NULL,            -- 'all' or 'receipts'
+                        errorCode TEXT NOT NULL,
+                        errorMessage TEXT NOT NULL,
+                        blockedAt INTEGER NOT NULL,
+                        expiresAt INTEGER NOT NULL,
+                        PRIMARY KEY (connectionHash, scope)
+                    );
+                    -- Retention: finished events, oldest first.
+                    CREATE INDEX event_finished ON event(updatedAt)
+                        WHERE state IN ('sent', 'failed', 'expired', 'superseded');
+                    """
+            )
+        }
         return migrator
     }
 }

@@ -56,7 +56,7 @@ public final class OutboxWriter: Service, Sendable {
     }
 
     public func run() async throws {
-        try await withTaskCancellationHandler {
+        await withTaskCancellationHandler {
             await withGracefulShutdownHandler {
                 while let batch = await nextBatch() {
                     await commit(batch)

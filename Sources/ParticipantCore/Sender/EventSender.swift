@@ -14,8 +14,9 @@ import Synchronization
 /// what goes next, and a backlog of typing indicators never delays a receipt. Between rounds it sleeps until the next event is due, or until
 /// ``wake()`` says a new event was accepted.
 ///
-/// On graceful shutdown it leases nothing more and waits for the requests in flight to end (each
-/// is bounded by the upstream's request timeout) and their outcomes to be recorded.
+/// On graceful shutdown it leases nothing more and waits up to `shutdownTimeout` for the requests
+/// in flight to end and their outcomes to be recorded; requests still running then are cancelled,
+/// and their events go back to `queued` (sent again after the restart, with the same ClientToken).
 public final class EventSender: Service, Sendable {
     public struct Configuration: Sendable, Equatable {
         public var maxInFlight: Int = 16
@@ -32,6 +33,7 @@ public final class EventSender: Service, Sendable {
     private let configuration: Configuration
     private let clock: WallClock
     private let random: @Sendable () -> Double
+    private let shutdownTimeout: Duration
     private let logger: Logger
     private let doorbell = Doorbell()
     private let pacer: QuotaPacer
@@ -46,8 +48,10 @@ public final class EventSender: Service, Sendable {
         configuration: Configuration,
         clock: WallClock = .system,
         random: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) },
+        shutdownTimeout: Duration = .seconds(10),
         logger: Logger
     ) {
+        self.shutdownTimeout = shutdownTimeout
         self.outbox = outbox
         self.service = service
         self.configuration = configuration
@@ -80,15 +84,33 @@ public final class EventSender: Service, Sendable {
                         await doorbell.wait(timeout: .seconds(1))
                     }
                 }
-                if inFlight.load(ordering: .relaxed) > 0 {
-                    logger.info("Sender stopping; waiting for requests in flight", metadata: ["sender.in_flight": "\(inFlight.load(ordering: .relaxed))"])
-                }
+                await finishInFlight(group: &group)
             }
         } onGracefulShutdown: {
             self.stopping.store(true, ordering: .relaxed)
             self.doorbell.ring()
         }
         logger.debug("Sender stopped")
+    }
+
+    /// Waits up to `shutdownTimeout` for the requests in flight, then cancels the rest: their
+    /// attempts end as retries, so their events are `queued` again, not left `sending`.
+    private func finishInFlight(group: inout DiscardingTaskGroup) async {
+        guard inFlight.load(ordering: .relaxed) > 0 else { return }
+        logger.info("Sender stopping; waiting for requests in flight", metadata: [
+            "sender.in_flight": "\(inFlight.load(ordering: .relaxed))",
+            "shutdown.timeout_s": "\(shutdownTimeout.timeInterval)",
+        ])
+        let clock = ContinuousClock()
+        let end = clock.now.advanced(by: shutdownTimeout)
+        while inFlight.load(ordering: .relaxed) > 0 && clock.now < end && !Task.isCancelled {
+            await doorbell.wait(timeout: min(end - clock.now, .milliseconds(100)))
+        }
+        if inFlight.load(ordering: .relaxed) > 0 {
+            logger.warning("Requests still in flight at the shutdown timeout were cut off; their events stay queued",
+                           metadata: ["sender.in_flight": "\(inFlight.load(ordering: .relaxed))"])
+            group.cancelAll()
+        }
     }
 
     /// Expires what is overdue and leases as many due events as there is room for.
@@ -158,12 +180,24 @@ public final class EventSender: Service, Sendable {
             metadata["event.id"] = "\(id)"
             logger.info("Event sent", metadata: metadata)
         case .rejected(let error, let status):
-            transition = .failed(error)
+            // 403: the token expired or the chat ended. 409 on a receipt: this chat refuses receipts.
+            let isReceipt = EventContentType(rawValue: event.contentType)?.isReceipt ?? false
+            let block: ConnectionBlock.Scope? = status == 403 ? .all : (status == 409 && isReceipt ? .receipts : nil)
+            transition = .failed(error, block: block)
             metadata["error.code"] = "\(error.code)"
             metadata["error.message"] = "\(error.message)"
             metadata["http.status"] = "\(status)"
             // A ValidationException means the daemon or its client sent something wrong.
             logger.log(level: status == 400 ? .error : .warning, "Event failed", metadata: metadata)
+            if let block {
+                let othersFailed = await record(transition, for: event, metadata: metadata) ?? 0
+                metadata["connection.hash"] = "\(event.connectionHash.prefix(12))"
+                metadata["connection.blocked"] = "\(block.rawValue)"
+                metadata["connection.events_failed"] = "\(othersFailed)"
+                // One line for the whole connection, not one per event.
+                logger.warning("Connection refused by the service; its waiting events failed and new ones are refused", metadata: metadata)
+                return
+            }
         case .transient(let error, let status):
             if status == 429 {
                 pacer.recordThrottle()
@@ -188,14 +222,16 @@ public final class EventSender: Service, Sendable {
         await record(transition, for: event, metadata: metadata)
     }
 
-    private func record(_ transition: DeliveryTransition, for event: StoredEvent, metadata: Logger.Metadata) async {
+    @discardableResult
+    private func record(_ transition: DeliveryTransition, for event: StoredEvent, metadata: Logger.Metadata) async -> Int? {
         do {
-            try await outbox.record(transition, for: event)
+            return try await outbox.record(transition, for: event)
         } catch {
             // The row stays `sending`; the next start queues it again and the service dedupes it.
             var metadata = metadata
             metadata["error"] = "\(error)"
             logger.error("Could not record the outcome of an attempt", metadata: metadata)
+            return nil
         }
     }
 

@@ -6,6 +6,7 @@ import ParticipantWire
 public struct APIError: HTTPResponseError, Sendable {
     public var status: HTTPResponse.Status
     public var body: ErrorBody
+    public var headers: HTTPFields = [:]
 
     public init(_ status: HTTPResponse.Status, code: String, message: String) {
         self.status = status
@@ -13,7 +14,9 @@ public struct APIError: HTTPResponseError, Sendable {
     }
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {
-        try SocketAPI.json(body, status: status)
+        var response = try SocketAPI.json(body, status: status)
+        response.headers.append(contentsOf: headers)
+        return response
     }
 
     static func validation(_ error: ValidationError) -> APIError {

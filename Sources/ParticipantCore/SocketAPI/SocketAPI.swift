@@ -47,6 +47,10 @@ public struct SocketAPI: Sendable {
         let outcome: SubmitOutcome
         do {
             outcome = try await outbox.submit(event)
+        } catch OutboxError.full(let capacity) {
+            var error = APIError(.serviceUnavailable, code: APIErrorCode.outboxFull, message: "the outbox holds \(capacity) waiting events, its capacity; nothing stored was dropped; submit again later")
+            error.headers = [.retryAfter: "5"]
+            throw error
         } catch OutboxError.closed {
             throw APIError(.serviceUnavailable, code: APIErrorCode.unavailable, message: "participantd is shutting down; submit again shortly")
         } catch {
@@ -70,6 +74,16 @@ public struct SocketAPI: Sendable {
         case .duplicate(let stored):
             context.logger.debug("Duplicate submission answered from the outbox", metadata: ["event.client_token": "\(stored.clientToken)"])
             return try Self.json(SubmitResponse(event: stored.record, created: false, warnings: event.warnings), status: .ok)
+        case .blocked(let block):
+            let since = WireCoding.formatTimestamp(block.blockedAt)
+            switch block.scope {
+            case .all:
+                throw APIError(.gone, code: APIErrorCode.connectionRejected,
+                               message: "the service refused this connection token at \(since) (\(block.error.code): \(block.error.message)); the chat has ended or the token expired, so no event for it can succeed")
+            case .receipts:
+                throw APIError(.conflict, code: APIErrorCode.receiptsRefused,
+                               message: "the service refused receipts for this connection at \(since) (\(block.error.code): \(block.error.message)); typing events are still sent")
+            }
         case .mismatch(let stored):
             var differing: [String] = []
             if stored.contentType != event.contentType.rawValue { differing.append("contentType") }

@@ -1,0 +1,44 @@
+import Logging
+import ServiceLifecycle
+
+/// Keeps the outbox bounded: deletes finished events after the retention period (and connection
+/// blocks that ran out), a thousand rows per transaction, every `interval`. Freed pages are reused
+/// by SQLite, so under a steady load the file stops growing once the retention period is reached.
+public struct OutboxJanitor: Service {
+    let outbox: Outbox
+    let interval: Duration
+    let logger: Logger
+
+    public init(outbox: Outbox, interval: Duration = .seconds(60), logger: Logger) {
+        self.outbox = outbox
+        self.interval = interval
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            do {
+                let deleted = try await sweep()
+                if deleted > 0 {
+                    logger.info("Finished events past retention deleted", metadata: ["outbox.deleted": "\(deleted)"])
+                }
+            } catch {
+                logger.warning("Retention sweep failed; trying again later", metadata: ["error": "\(error)"])
+            }
+            try? await cancelWhenGracefulShutdown {
+                try await Task.sleep(for: interval)
+            }
+        }
+    }
+
+    /// Deletes everything past retention now; returns how many events.
+    public func sweep() async throws -> Int {
+        let batch = 1_000
+        var total = 0
+        while true {
+            let deleted = try await outbox.deleteExpiredHistory(limit: batch)
+            total += deleted
+            if deleted < batch || Task.isShuttingDownGracefully { return total }
+        }
+    }
+}

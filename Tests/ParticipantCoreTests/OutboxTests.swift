@@ -77,8 +77,8 @@ final class ManualClock: Sendable {
     @Test func leasesOnlyTheOldestWaitingEventOfEachConnection() async throws {
         try await withOutbox { outbox in
             for index in 0..<3 {
-                _ = try await outbox.submit(event(token: "a\(index)", connection: "A"))
-                _ = try await outbox.submit(event(token: "b\(index)", connection: "B"))
+                _ = try await outbox.submit(event(.messageRead, token: "a\(index)", connection: "A", content: receipt("a\(index)")))
+                _ = try await outbox.submit(event(.messageRead, token: "b\(index)", connection: "B", content: receipt("b\(index)")))
             }
             let first = try await outbox.leaseDue(limit: 10)
             #expect(Set(first.map(\.clientToken)) == ["a0", "b0"])

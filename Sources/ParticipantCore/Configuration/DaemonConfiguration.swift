@@ -23,6 +23,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var sender = EventSender.Configuration()
     public var deadlines = EventDeadlines()
     public var limits = OutboxLimits()
+    public var coalescing = CoalescingRules()
     /// On SIGTERM, how long requests in flight may take before they are cut off and their events
     /// go back to `queued`.
     public var shutdownTimeout: Duration = .seconds(10)
@@ -98,6 +99,9 @@ extension DaemonConfiguration {
         config.limits.retention = try keys.seconds("outbox.retentionSeconds", default: config.limits.retention, in: 0...(366 * 86_400))
         config.limits.blockDuration = try keys.seconds(
             "outbox.connectionBlockSeconds", default: config.limits.blockDuration, in: 0...(366 * 86_400))
+        config.coalescing.typingInterval = try keys.seconds(
+            "coalescing.typingIntervalSeconds", default: config.coalescing.typingInterval, in: 0...3_600)
+        config.coalescing.receipts = try keys.bool("coalescing.receipts", default: config.coalescing.receipts)
         config.shutdownTimeout = try keys.seconds("shutdown.timeoutSeconds", default: config.shutdownTimeout, in: 0...3_600)
         config.logLevel = try keys.logLevel("log.level", default: config.logLevel)
         _ = try config.resolvedEndpoint()

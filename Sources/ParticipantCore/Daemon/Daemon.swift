@@ -22,7 +22,8 @@ public enum Daemon {
         let upstream = try configuration.upstream
         try await checkSocketIsFree(configuration.socketPath)
         let outbox = try Outbox.open(
-            path: configuration.databasePath, deadlines: configuration.deadlines, limits: configuration.limits, logger: logger
+            path: configuration.databasePath, deadlines: configuration.deadlines, limits: configuration.limits,
+            coalescing: configuration.coalescing, logger: logger
         )
         let httpClient = HTTPParticipantService.makeHTTPClient(upstream)
         let sender = EventSender(

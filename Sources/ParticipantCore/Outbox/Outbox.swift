@@ -48,6 +48,7 @@ public struct Outbox: Sendable {
     let database: DatabasePool
     let deadlines: EventDeadlines
     public let limits: OutboxLimits
+    public let coalescing: CoalescingRules
     /// Queued plus sending events, kept in step by every transition so that the capacity check
     /// costs no query.
     private let waiting: WaitingCount
@@ -60,6 +61,7 @@ public struct Outbox: Sendable {
         path: String,
         deadlines: EventDeadlines = EventDeadlines(),
         limits: OutboxLimits = OutboxLimits(),
+        coalescing: CoalescingRules = CoalescingRules(),
         clock: WallClock = .system,
         logger: Logger
     ) throws -> Outbox {
@@ -95,7 +97,7 @@ public struct Outbox: Sendable {
         }
         let outbox = Outbox(
             writer: OutboxWriter(database: database, logger: logger),
-            database: database, deadlines: deadlines, limits: limits, waiting: WaitingCount(waitingNow),
+            database: database, deadlines: deadlines, limits: limits, coalescing: coalescing, waiting: WaitingCount(waitingNow),
             clock: clock, lock: lock
         )
         let requeued = try outbox.requeueInterrupted()
@@ -131,7 +133,8 @@ public struct Outbox: Sendable {
         let connectionHash = ConnectionHash.of(event.connectionToken)
         let deadlineAfter = deadlines.deadline(for: event.contentType)
         let clock = clock
-        let outcome = try await writer.perform { db -> SubmitOutcome in
+        let coalescing = coalescing
+        let (outcome, waitingDelta) = try await writer.perform { db -> (SubmitOutcome, Int) in
             let existing = try StoredEvent.fetchOne(
                 db.cachedStatement(sql: "SELECT * FROM event WHERE clientToken = ?"), arguments: [clientToken]
             )
@@ -139,11 +142,11 @@ public struct Outbox: Sendable {
                 let same = existing.contentType == event.contentType.rawValue
                     && existing.content == event.content
                     && existing.connectionHash == connectionHash
-                return same ? .duplicate(existing) : .mismatch(existing)
+                return (same ? .duplicate(existing) : .mismatch(existing), 0)
             }
             let now = clock.now()
             if let block = try Self.block(of: connectionHash, covering: event.contentType, at: now, in: db) {
-                return .blocked(block)
+                return (.blocked(block), 0)
             }
             // Checked after the duplicate check, so a resubmission still gets its answer. The count
             // moves when a transaction commits: concurrent submissions may overshoot by one batch.
@@ -151,31 +154,37 @@ public struct Outbox: Sendable {
                 throw OutboxError.full(capacity: limits.capacity)
             }
             let deadline = now.addingTimeInterval(deadlineAfter.timeInterval)
+            let decision = try Self.coalesce(event, connectionHash: connectionHash, now: now, rules: coalescing, in: db)
+            // Redundant on arrival: stored as superseded (so its client can learn why), never sent.
+            let redundant = decision.supersededBy != nil
+            let ms = now.millisecondsSince1970
             try db.cachedStatement(
                 sql: """
                     INSERT INTO event (clientToken, contentType, content, connectionToken, connectionHash,
-                                       state, attempts, acceptedAt, updatedAt, nextAttemptAt, deadline, priority)
-                    VALUES (?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?, ?, ?)
+                                       state, attempts, acceptedAt, updatedAt, nextAttemptAt, deadline, priority,
+                                       messageId, supersededBy)
+                    VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?)
                     """
             ).execute(arguments: [
-                clientToken, event.contentType.rawValue, event.content, event.connectionToken, connectionHash,
-                now.millisecondsSince1970, now.millisecondsSince1970, now.millisecondsSince1970,
-                deadline.millisecondsSince1970, event.contentType.deliveryPriority,
+                clientToken, event.contentType.rawValue, event.content, redundant ? nil : event.connectionToken,
+                connectionHash, redundant ? EventState.superseded.rawValue : EventState.queued.rawValue,
+                ms, ms, redundant ? nil : ms, deadline.millisecondsSince1970, event.contentType.deliveryPriority,
+                event.messageId, decision.supersededBy,
             ])
-            return .created(
-                StoredEvent(
-                    seq: db.lastInsertedRowID, clientToken: clientToken, contentType: event.contentType.rawValue,
-                    content: event.content, connectionToken: event.connectionToken, connectionHash: connectionHash,
-                    state: .queued, attempts: 0, acceptedAt: now.truncatedToMilliseconds,
-                    updatedAt: now.truncatedToMilliseconds, nextAttemptAt: now.truncatedToMilliseconds,
-                    deadline: deadline.truncatedToMilliseconds, lastError: nil, serviceId: nil, absoluteTime: nil,
-                    supersededBy: nil
-                )
+            let seq = db.lastInsertedRowID
+            try Self.supersede(decision.replaced, by: clientToken, now: ms, in: db)
+            let stored = StoredEvent(
+                seq: seq, clientToken: clientToken, contentType: event.contentType.rawValue,
+                content: event.content, connectionToken: redundant ? nil : event.connectionToken,
+                connectionHash: connectionHash, state: redundant ? .superseded : .queued, attempts: 0,
+                acceptedAt: now.truncatedToMilliseconds, updatedAt: now.truncatedToMilliseconds,
+                nextAttemptAt: redundant ? nil : now.truncatedToMilliseconds,
+                deadline: deadline.truncatedToMilliseconds, lastError: nil, serviceId: nil, absoluteTime: nil,
+                supersededBy: decision.supersededBy
             )
+            return (.created(stored), (redundant ? 0 : 1) - decision.replaced.count)
         }
-        if case .created = outcome {
-            waiting.add(1)
-        }
+        waiting.add(waitingDelta)
         return outcome
     }
 

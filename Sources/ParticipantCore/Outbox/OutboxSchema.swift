@@ -72,6 +72,18 @@ enum OutboxSchema {
                     """
             )
         }
+        migrator.registerMigration("v4: coalescing") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE event ADD COLUMN messageId TEXT;  -- receipts: the message receipted
+                    -- The last typing events of a connection.
+                    CREATE INDEX event_typing ON event(connectionHash, seq)
+                        WHERE contentType = 'application/vnd.amazonaws.connect.event.typing';
+                    -- The receipts of a connection for one message.
+                    CREATE INDEX event_receipt ON event(connectionHash, messageId) WHERE messageId IS NOT NULL;
+                    """
+            )
+        }
         return migrator
     }
 }

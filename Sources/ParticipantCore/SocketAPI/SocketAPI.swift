@@ -65,6 +65,11 @@ public struct SocketAPI: Sendable {
                 "event.content_type": "\(event.contentType.shortName)",
             ]
             if event.clientToken == nil { metadata["event.client_token_generated"] = "true" }
+            if let supersededBy = stored.supersededBy {
+                metadata["event.superseded_by"] = "\(supersededBy)"
+                context.logger.info("Event accepted as superseded: an earlier event already says it", metadata: metadata)
+                return try Self.json(SubmitResponse(event: stored.record, created: true, warnings: event.warnings), status: .accepted)
+            }
             context.logger.info("Event accepted", metadata: metadata)
             if event.contentType.isDeprecated {
                 context.logger.warning("Deprecated content type accepted", metadata: metadata)

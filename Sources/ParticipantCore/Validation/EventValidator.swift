@@ -8,6 +8,8 @@ public struct ValidatedEvent: Sendable, Equatable {
     /// `nil` when the client sent none: the outbox generates one, once.
     public var clientToken: String?
     public var connectionToken: String
+    /// The receipt's `messageId` (receipts only): what receipt coalescing compares.
+    public var messageId: String?
     /// Things the client should know although the event was accepted (a deprecated content type).
     public var warnings: [String]
 }
@@ -51,8 +53,9 @@ public enum EventValidator {
         if let content = submission.content {
             try checkLength(content, field: "content", min: 1, max: contentMaxLength)
         }
+        var messageId: String?
         if contentType.isReceipt {
-            try checkReceiptContent(submission.content)
+            messageId = try receiptMessageId(submission.content)
         }
 
         if let clientToken = submission.clientToken {
@@ -74,6 +77,7 @@ public enum EventValidator {
             content: submission.content,
             clientToken: submission.clientToken,
             connectionToken: connectionToken,
+            messageId: messageId,
             warnings: contentType.isDeprecated ? [deprecationWarning] : []
         )
     }
@@ -88,7 +92,7 @@ public enum EventValidator {
         }
     }
 
-    private static func checkReceiptContent(_ content: String?) throws(ValidationError) {
+    private static func receiptMessageId(_ content: String?) throws(ValidationError) -> String {
         let rule = "for a message receipt must be a JSON object with a non-empty string \"messageId\", e.g. {\"messageId\":\"11111111-aaaa-bbbb-cccc-EXAMPLE01234\"}"
         guard let content,
             let object = try? JSONSerialization.jsonObject(with: Data(content.utf8)) as? [String: Any],
@@ -97,5 +101,6 @@ public enum EventValidator {
         else {
             throw ValidationError(field: "content", rule: rule)
         }
+        return messageId
     }
 }

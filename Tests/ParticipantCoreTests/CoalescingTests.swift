@@ -8,12 +8,7 @@ import Testing
     let clock = ManualClock()
 
     func withOutbox<T>(rules: CoalescingRules = CoalescingRules(), _ body: (Outbox) async throws -> T) async throws -> T {
-        let directory = try TemporaryDirectory()
-        defer { directory.remove() }
-        let outbox = try Outbox.open(path: directory.path + "/outbox.sqlite", coalescing: rules, clock: clock.wallClock, logger: Logger(label: "test"))
-        let writer = Task { try await outbox.writer.run() }
-        defer { writer.cancel() }
-        return try await body(outbox)
+        try await withTestOutbox(clock: clock, coalescing: rules, body)
     }
 
     func submit(_ outbox: Outbox, _ type: EventContentType, _ token: String, message: String = "m", connection: String = "c") async throws -> StoredEvent {

@@ -16,24 +16,8 @@ final class ManualClock: Sendable {
 @Suite struct OutboxTests {
     let clock = ManualClock()
 
-    /// Opens an outbox in a temporary folder, runs its writer, and closes it after `body`.
-    func withOutbox<T>(
-        directory: TemporaryDirectory? = nil,
-        _ body: (Outbox) async throws -> T
-    ) async throws -> T {
-        let directory = try directory ?? TemporaryDirectory()
-        let outbox = try Outbox.open(path: directory.path + "/outbox.sqlite", clock: clock.wallClock, logger: Logger(label: "test"))
-        let writer = Task { try await outbox.writer.run() }
-        do {
-            let result = try await body(outbox)
-            writer.cancel()
-            _ = try? await writer.value
-            return result
-        } catch {
-            writer.cancel()
-            _ = try? await writer.value
-            throw error
-        }
+    func withOutbox<T>(directory: TemporaryDirectory? = nil, _ body: (Outbox) async throws -> T) async throws -> T {
+        try await withTestOutbox(clock: clock, directory: directory, body)
     }
 
     func event(_ type: EventContentType = .typing, token: String? = nil, connection: String = "conn", content: String? = nil) -> ValidatedEvent {
@@ -193,12 +177,7 @@ final class ManualClock: Sendable {
     let clock = ManualClock()
 
     func withOutbox<T>(limits: OutboxLimits = OutboxLimits(), _ body: (Outbox) async throws -> T) async throws -> T {
-        let directory = try TemporaryDirectory()
-        defer { directory.remove() }
-        let outbox = try Outbox.open(path: directory.path + "/outbox.sqlite", limits: limits, clock: clock.wallClock, logger: Logger(label: "test"))
-        let writer = Task { try await outbox.writer.run() }
-        defer { writer.cancel() }
-        return try await body(outbox)
+        try await withTestOutbox(clock: clock, limits: limits, body)
     }
 
     func event(_ type: EventContentType, _ token: String, connection: String = "conn") -> ValidatedEvent {

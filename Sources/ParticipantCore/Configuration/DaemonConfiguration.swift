@@ -138,23 +138,17 @@ private struct KeyReader {
     }
 
     func seconds(_ key: String, default defaultValue: Duration, in range: ClosedRange<Double>) throws(ConfigurationError) -> Duration {
-        guard let raw = reader.string(forKey: ConfigKey(key)) else { return defaultValue }
-        guard let value = reader.double(forKey: ConfigKey(key)) ?? Double(raw), value.isFinite else {
-            throw ConfigurationError(key: key, rule: "must be a number of seconds, got \"\(raw)\"")
-        }
-        guard range.contains(value) else {
-            throw ConfigurationError(key: key, rule: "must be between \(range.lowerBound) and \(range.upperBound) seconds, got \(value)")
-        }
+        let value = try double(key, default: defaultValue.timeInterval, in: range, unit: " seconds")
         return .milliseconds(Int64((value * 1000).rounded()))
     }
 
-    func double(_ key: String, default defaultValue: Double, in range: ClosedRange<Double>) throws(ConfigurationError) -> Double {
+    func double(_ key: String, default defaultValue: Double, in range: ClosedRange<Double>, unit: String = "") throws(ConfigurationError) -> Double {
         guard let raw = reader.string(forKey: ConfigKey(key)) else { return defaultValue }
         guard let value = reader.double(forKey: ConfigKey(key)) ?? Double(raw), value.isFinite else {
-            throw ConfigurationError(key: key, rule: "must be a number, got \"\(raw)\"")
+            throw ConfigurationError(key: key, rule: "must be a number\(unit.isEmpty ? "" : " of" + unit), got \"\(raw)\"")
         }
         guard range.contains(value) else {
-            throw ConfigurationError(key: key, rule: "must be between \(range.lowerBound) and \(range.upperBound), got \(value)")
+            throw ConfigurationError(key: key, rule: "must be between \(range.lowerBound) and \(range.upperBound)\(unit), got \(value)")
         }
         return value
     }

@@ -125,3 +125,34 @@ import Testing
         }
     }
 }
+
+@Suite struct OutageTests {
+    @Test("When the service is down the daemon stops retrying event by event, probes slowly, reports degraded, and resumes")
+    func serviceDown() async throws {
+        let down = Locked(true)
+        try await TestDaemon.with(behavior: { _ in
+            down.value ? .error(status: 503, code: "ServiceUnavailable", message: "down") : .accept
+        }) { daemon in
+            for index in 0..<10 {
+                _ = try await daemon.client.submit(EventSubmission(
+                    contentType: EventContentType.messageRead.rawValue, content: receipt("\(index)"), clientToken: "e\(index)", connectionToken: "c\(index)"
+                ))
+            }
+            try await eventually(timeout: .seconds(5)) { (try? await daemon.client.health().status) == "degraded" }
+            let health = try await daemon.client.health()
+            #expect(health.problems.first?.contains("has not answered") == true)
+
+            // Suspended: over two seconds at most a few probes, where per-event retries (10-50 ms
+            // apart, ten events) would have made hundreds of requests.
+            let before = daemon.standIn.requests.count
+            try await Task.sleep(for: .seconds(2))
+            #expect(daemon.standIn.requests.count - before <= 3)
+
+            down.withLock { $0 = false }
+            try await eventually(timeout: .seconds(20)) { daemon.standIn.acceptedEvents.count == 10 }
+            #expect(try await daemon.client.health().status == "ok")
+            #expect(daemon.logText.contains("sending suspended"))
+            #expect(daemon.logText.contains("sending resumed"))
+        }
+    }
+}

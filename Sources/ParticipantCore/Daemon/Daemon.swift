@@ -33,7 +33,10 @@ public enum Daemon {
             shutdownTimeout: configuration.shutdownTimeout,
             logger: logger
         )
-        let api = SocketAPI(outbox: outbox, maxBodyBytes: configuration.maxBodyBytes, onAccepted: { sender.wake() })
+        let api = SocketAPI(
+            outbox: outbox, maxBodyBytes: configuration.maxBodyBytes,
+            onAccepted: { sender.wake() }, healthProblems: { sender.healthProblems }
+        )
 
         try prepareSocketDirectory(for: configuration.socketPath)
         let socketPath = configuration.socketPath

@@ -37,6 +37,7 @@ public final class EventSender: Service, Sendable {
     private let logger: Logger
     private let doorbell = Doorbell()
     private let pacer: QuotaPacer
+    private let outages = OutageDetector()
     /// The pacer's time: seconds since the sender was made, on a monotonic clock.
     private let started = ContinuousClock.now
     private let inFlight = Atomic<Int>(0)
@@ -63,6 +64,12 @@ public final class EventSender: Service, Sendable {
 
     private var monotonicSeconds: Double {
         (ContinuousClock.now - started).timeInterval
+    }
+
+    /// What keeps delivery from being healthy now, for `GET /v1/health`; empty when all is well.
+    public var healthProblems: [String] {
+        guard let outage = outages.outage else { return [] }
+        return ["the service has not answered since \(WireCoding.formatTimestamp(outage.since)) (\(outage.failures) attempts in a row; last: \(outage.lastError)); sending is suspended and the service is probed"]
     }
 
     /// Tells the sender there may be something to send now.
@@ -121,7 +128,9 @@ public final class EventSender: Service, Sendable {
                 "event.deadline": "\(WireCoding.formatTimestamp(event.deadline))",
             ]) { $1 })
         }
-        let room = configuration.maxInFlight - inFlight.load(ordering: .relaxed)
+        let inFlightNow = inFlight.load(ordering: .relaxed)
+        // During an outage only one probe at a time goes out.
+        let room = outages.allowedAttempts(configuration.maxInFlight - inFlightNow, inFlight: inFlightNow, now: monotonicSeconds)
         guard room > 0 else { return false }
         let tokens = pacer.take(upTo: room, now: monotonicSeconds)
         guard tokens > 0 else { return false }
@@ -153,6 +162,9 @@ public final class EventSender: Service, Sendable {
         if let next = try await outbox.nextWakeUp(after: now) {
             seconds = min(seconds, next.timeIntervalSince(now))
         }
+        if let untilProbe = outages.secondsUntilProbe(now: monotonicSeconds), untilProbe > 0 {
+            seconds = min(seconds, untilProbe)
+        }
         // Out of quota tokens: look again when the next one is there.
         let untilToken = pacer.secondsUntilNextToken(now: monotonicSeconds)
         if untilToken > 0 {
@@ -176,10 +188,12 @@ public final class EventSender: Service, Sendable {
         switch result {
         case .accepted(let id, let absoluteTime):
             pacer.recordSuccess()
+            serviceAnswered()
             transition = .sent(id: id, absoluteTime: absoluteTime)
             metadata["event.id"] = "\(id)"
             logger.info("Event sent", metadata: metadata)
         case .rejected(let error, let status):
+            serviceAnswered()
             // 403: the token expired or the chat ended. 409 on a receipt: this chat refuses receipts.
             let isReceipt = EventContentType(rawValue: event.contentType)?.isReceipt ?? false
             let block: ConnectionBlock.Scope? = status == 403 ? .all : (status == 409 && isReceipt ? .receipts : nil)
@@ -202,6 +216,11 @@ public final class EventSender: Service, Sendable {
             if status == 429 {
                 pacer.recordThrottle()
                 metadata["quota.rate"] = "\(pacer.currentRate)"
+                serviceAnswered()
+            } else if let outage = outages.recordNoAnswer("\(error.code): \(error.message)", at: clock.now(), now: monotonicSeconds) {
+                logger.warning("The service does not answer; sending suspended, probing at growing intervals", metadata: [
+                    "outage.failures": "\(outage.failures)", "error.code": "\(error.code)", "error.message": "\(error.message)",
+                ])
             }
             let delay = configuration.retry.delay(afterAttempt: event.attempts, random: random())
             let nextAttempt = clock.now().addingTimeInterval(delay.timeInterval)
@@ -220,6 +239,14 @@ public final class EventSender: Service, Sendable {
             }
         }
         await record(transition, for: event, metadata: metadata)
+    }
+
+    private func serviceAnswered() {
+        if let outage = outages.recordAnswer() {
+            logger.notice("The service answers again; sending resumed", metadata: [
+                "outage.since": "\(WireCoding.formatTimestamp(outage.since))", "outage.failures": "\(outage.failures)",
+            ])
+        }
     }
 
     @discardableResult

@@ -17,11 +17,17 @@ public struct SocketAPI: Sendable {
     let maxBodyBytes: Int
     /// Called after a new event is stored: wakes the sender.
     let onAccepted: @Sendable () -> Void
+    /// What keeps delivery from being healthy now (the sender's view).
+    let healthProblems: @Sendable () -> [String]
 
-    public init(outbox: Outbox, maxBodyBytes: Int, onAccepted: @escaping @Sendable () -> Void) {
+    public init(
+        outbox: Outbox, maxBodyBytes: Int, onAccepted: @escaping @Sendable () -> Void,
+        healthProblems: @escaping @Sendable () -> [String] = { [] }
+    ) {
         self.outbox = outbox
         self.maxBodyBytes = maxBodyBytes
         self.onAccepted = onAccepted
+        self.healthProblems = healthProblems
     }
 
     public func router() -> Router<BasicRequestContext> {
@@ -113,8 +119,12 @@ public struct SocketAPI: Sendable {
 
     func health() async throws -> Response {
         let counts = try await outbox.countsByState()
+        var problems = healthProblems()
+        if outbox.waitingCount >= outbox.limits.capacity * 9 / 10 {
+            problems.append("the outbox holds \(outbox.waitingCount) waiting events, near its capacity of \(outbox.limits.capacity)")
+        }
         let report = HealthReport(
-            status: "ok", ready: true,
+            status: problems.isEmpty ? "ok" : "degraded", ready: true, problems: problems,
             queue: Dictionary(uniqueKeysWithValues: counts.map { ($0.key.rawValue, $0.value) }),
             version: DaemonVersion.current
         )

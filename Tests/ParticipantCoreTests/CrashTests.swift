@@ -97,7 +97,7 @@ import Testing
         _ = try await client.submit(EventSubmission(
             contentType: EventContentType.messageRead.rawValue, content: receipt("stuck"), clientToken: "stuck", connectionToken: "c"
         ))
-        try await eventually(timeout: .seconds(5), "request in flight") { standIn.requests.count == 1 }
+        try await eventually(timeout: .seconds(15), "request in flight") { standIn.requests.count == 1 }
 
         let clock = ContinuousClock()
         let stopStarted = clock.now

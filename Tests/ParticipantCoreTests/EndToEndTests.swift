@@ -218,7 +218,7 @@ import Testing
             let answer = try await daemon.client.submit(
                 EventSubmission(contentType: EventContentType.typing.rawValue, connectionToken: connection)
             )
-            let record = try await daemon.waitForEvent(answer.event.clientToken, timeout: .seconds(5)) { $0.state.isFinal }
+            let record = try await daemon.waitForEvent(answer.event.clientToken, timeout: .seconds(15)) { $0.state.isFinal }
             #expect(record.state == .expired)
             #expect(record.lastError?.code == "DeadlineExceeded")
             let requestsAtExpiry = daemon.standIn.requests.count
@@ -247,7 +247,7 @@ import Testing
                     )
                 }
             }
-            try await eventually(timeout: .seconds(10)) {
+            try await eventually(timeout: .seconds(30)) {
                 daemon.standIn.acceptedEvents.filter { $0.bearer != slow }.count == 30
             }
             // The others all went through while the slow connection's only event was still in flight.

@@ -41,7 +41,7 @@ import Testing
             }
             try await submit(daemon, .messageDelivered, token: "delivered", connection: "d")
             try await submit(daemon, .messageRead, token: "read", connection: "r")
-            try await eventually(timeout: .seconds(10)) {
+            try await eventually(timeout: .seconds(30)) {
                 Set(daemon.standIn.acceptedEvents.map(\.clientToken)).isSuperset(of: ["read", "delivered"])
             }
             let order = daemon.standIn.requests.compactMap(\.clientToken)
@@ -76,7 +76,7 @@ import Testing
             for index in 0..<5 {
                 _ = try await daemon.client.submit(EventSubmission(contentType: EventContentType.messageRead.rawValue, content: receipt("m\(index)"), clientToken: "dead-\(index)", connectionToken: dead))
             }
-            try await eventually(timeout: .seconds(5)) { (try? await daemon.client.event(clientToken: "dead-4").state) == .failed }
+            try await eventually(timeout: .seconds(15)) { (try? await daemon.client.event(clientToken: "dead-4").state) == .failed }
             for index in 0..<5 {
                 #expect(try await daemon.client.event(clientToken: "dead-\(index)").lastError?.code == "AccessDeniedException")
             }
@@ -138,7 +138,7 @@ import Testing
                     contentType: EventContentType.messageRead.rawValue, content: receipt("\(index)"), clientToken: "e\(index)", connectionToken: "c\(index)"
                 ))
             }
-            try await eventually(timeout: .seconds(5)) { (try? await daemon.client.health().status) == "degraded" }
+            try await eventually(timeout: .seconds(15)) { (try? await daemon.client.health().status) == "degraded" }
             let health = try await daemon.client.health()
             #expect(health.problems.first?.contains("has not answered") == true)
 

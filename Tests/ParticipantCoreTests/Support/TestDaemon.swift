@@ -79,13 +79,13 @@ struct TestDaemon {
     }
 
     func waitUntilReady() async throws {
-        try await eventually(timeout: .seconds(10)) {
+        try await eventually(timeout: .seconds(30)) {
             (try? await client.health()) != nil
         }
     }
 
     /// Polls the event until `predicate` holds.
-    func waitForEvent(_ clientToken: String, timeout: Duration = .seconds(10), until predicate: (EventRecord) -> Bool) async throws -> EventRecord {
+    func waitForEvent(_ clientToken: String, timeout: Duration = .seconds(30), until predicate: (EventRecord) -> Bool) async throws -> EventRecord {
         var last: EventRecord?
         try await eventually(timeout: timeout) {
             last = try? await client.event(clientToken: clientToken)

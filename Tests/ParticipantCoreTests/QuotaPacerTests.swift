@@ -47,3 +47,4 @@ import Testing
         #expect(pacer.secondsUntilNextToken(now: 0) == 0)
     }
 }
+

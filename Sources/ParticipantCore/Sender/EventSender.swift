@@ -142,6 +142,9 @@ public final class EventSender: Service, Sendable {
             throw error
         }
         pacer.giveBack(tokens - leased.count)
+        if !leased.isEmpty {
+            outages.probeStarted(now: monotonicSeconds)
+        }
         for event in leased {
             inFlight.add(1, ordering: .relaxed)
             group.addTask {

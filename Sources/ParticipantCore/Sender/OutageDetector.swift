@@ -38,14 +38,22 @@ final class OutageDetector: Sendable {
     var outage: Outage? { state.withLock { $0.outage } }
 
     /// How many attempts may start now (`wanted`, or at most one probe during an outage), at
-    /// monotonic time `now` in seconds.
+    /// monotonic time `now` in seconds. Asking spends nothing: see ``probeStarted(now:)``.
     func allowedAttempts(_ wanted: Int, inFlight: Int, now: Double) -> Int {
         state.withLock { state in
             guard state.outage != nil else { return wanted }
-            guard inFlight == 0, now >= state.nextProbe, wanted > 0 else { return 0 }
+            return inFlight == 0 && now >= state.nextProbe ? min(wanted, 1) : 0
+        }
+    }
+
+    /// An attempt started; during an outage it was the probe, and the next one waits longer.
+    /// Only an attempt actually made moves the schedule, so an outage with nothing to send does
+    /// not stretch the interval.
+    func probeStarted(now: Double) {
+        state.withLock { state in
+            guard state.outage != nil else { return }
             state.nextProbe = now + state.probeInterval
             state.probeInterval = min(configuration.maxProbeInterval, state.probeInterval * 2)
-            return 1
         }
     }
 

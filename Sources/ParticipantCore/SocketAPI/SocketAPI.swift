@@ -72,15 +72,16 @@ public struct SocketAPI: Sendable {
             ]
             if event.clientToken == nil { metadata["event.client_token_generated"] = "true" }
             if let supersededBy = stored.supersededBy {
+                // Nothing to send: the sender need not wake.
                 metadata["event.superseded_by"] = "\(supersededBy)"
                 context.logger.info("Event accepted as superseded: an earlier event already says it", metadata: metadata)
-                return try Self.json(SubmitResponse(event: stored.record, created: true, warnings: event.warnings), status: .accepted)
+            } else {
+                context.logger.info("Event accepted", metadata: metadata)
+                if event.contentType.isDeprecated {
+                    context.logger.warning("Deprecated content type accepted", metadata: metadata)
+                }
+                onAccepted()
             }
-            context.logger.info("Event accepted", metadata: metadata)
-            if event.contentType.isDeprecated {
-                context.logger.warning("Deprecated content type accepted", metadata: metadata)
-            }
-            onAccepted()
             return try Self.json(SubmitResponse(event: stored.record, created: true, warnings: event.warnings), status: .accepted)
         case .duplicate(let stored):
             context.logger.debug("Duplicate submission answered from the outbox", metadata: ["event.client_token": "\(stored.clientToken)"])

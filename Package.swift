@@ -1,4 +1,5 @@
 // swift-tools-version: 6.2
+import Foundation
 import PackageDescription
 
 let package = Package(
@@ -9,6 +10,7 @@ let package = Package(
         .executable(name: "participantctl", targets: ["participantctl"]),
         .library(name: "ParticipantCore", targets: ["ParticipantCore"]),
         .library(name: "ParticipantWire", targets: ["ParticipantWire"]),
+        .library(name: "ParticipantInput", targets: ["ParticipantInput"]),
     ],
     dependencies: [
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
@@ -24,17 +26,25 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/apple/swift-system.git", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.34.1"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
     ],
     targets: [
         // Wire types shared by the daemon and the command line client: no behaviour, no heavy dependencies.
         .target(name: "ParticipantWire"),
+        // Request decoding and validation: pure functions over bytes, what the fuzz target runs.
+        .target(name: "ParticipantInput", dependencies: ["ParticipantWire"]),
         // Everything the daemon does: outbox, sender, upstream client, socket API, configuration.
         .target(
             name: "ParticipantCore",
             dependencies: [
                 "ParticipantWire",
+                "ParticipantInput",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -86,6 +96,7 @@ let package = Package(
             dependencies: [
                 "ParticipantCore",
                 "ParticipantWire",
+                "ParticipantInput",
                 "ParticipantServiceStandIn",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "InMemoryLogging", package: "swift-log"),
@@ -99,3 +110,15 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+// The libFuzzer target over request decoding (`scripts/fuzz`). Only declared when asked for: it has
+// no `main` of its own (libFuzzer's comes with `-sanitize=fuzzer`), so a plain build cannot link it.
+if ProcessInfo.processInfo.environment["PARTICIPANTD_FUZZ"] == "1" {
+    package.targets.append(
+        .executableTarget(
+            name: "participant-fuzz",
+            dependencies: ["ParticipantInput"],
+            path: "Fuzz/participant-fuzz"
+        )
+    )
+}

@@ -16,8 +16,21 @@ public struct ErrorBody: Codable, Sendable, Equatable, Error {
 public enum APIErrorCode {
     /// 400: a field breaks a rule; the message names the field and the rule.
     public static let validation = "ValidationException"
-    /// 400: the body is not a JSON object.
+    /// 400: the body is not a JSON object (not JSON, not UTF-8, nested too deeply), or the request
+    /// is not HTTP the server can parse.
     public static let malformedRequest = "MalformedRequest"
+    /// 415: the body is declared as something other than JSON.
+    public static let unsupportedMediaType = "UnsupportedMediaType"
+    /// 405: the path exists, not with this method; the `Allow` header lists the methods.
+    public static let methodNotAllowed = "MethodNotAllowed"
+    /// 431: more header bytes or header fields than `api.maxHeaderBytes` / `api.maxHeaderCount`.
+    public static let headersTooLarge = "RequestHeaderFieldsTooLarge"
+    /// 408: the request did not arrive complete within `api.requestTimeoutSeconds`; the connection is closed.
+    public static let requestTimeout = "RequestTimeout"
+    /// 503: `api.maxConnections` connections are open already; the new one is closed.
+    public static let tooManyConnections = "TooManyConnections"
+    /// 507: the disk (or `outbox.maxDatabaseMegabytes`) is full: nothing was stored; submit again later.
+    public static let storageFull = "StorageFull"
     /// 409: the ClientToken is stored with other parameters.
     public static let idempotentParameterMismatch = "IdempotentParameterMismatch"
     /// 413: the body is larger than `api.maxBodyBytes`.

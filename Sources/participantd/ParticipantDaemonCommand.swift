@@ -30,6 +30,9 @@ struct ParticipantDaemonCommand: AsyncParsableCommand {
     @Option(help: "The AWS region of the Connect instance (key: region).")
     var region: String?
 
+    @Option(help: "Also answer SendEvent (POST /participant/event) for AWS SDKs on this loopback TCP address, e.g. 127.0.0.1:8790 (key: aws.listen).")
+    var listen: String?
+
     @Option(help: "trace, debug, info, notice, warning, error or critical (key: log.level).")
     var logLevel: String?
 
@@ -40,6 +43,7 @@ struct ParticipantDaemonCommand: AsyncParsableCommand {
         flags["endpoint"] = endpoint
         flags["region"] = region
         flags["log.level"] = logLevel
+        flags["aws.listen"] = listen
 
         let settings: DaemonConfiguration
         do {

@@ -129,7 +129,7 @@ import Testing
 
     @Test("A body that is not a JSON object is 400 MalformedRequest; one too large is 413; a wrong field type is 400")
     func malformedBodies() async throws {
-        try await TestDaemon.with(configure: { $0.maxBodyBytes = 2_048 }) { daemon in
+        try await TestDaemon.with(configure: { $0.api.maxBodyBytes = 2_048 }) { daemon in
             let cases: [(String, Int, String)] = [
                 ("not json", 400, "MalformedRequest"),
                 ("[1, 2]", 400, "MalformedRequest"),

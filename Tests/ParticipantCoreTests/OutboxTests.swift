@@ -1,3 +1,4 @@
+import ParticipantInput
 import Foundation
 import Logging
 import ParticipantCore

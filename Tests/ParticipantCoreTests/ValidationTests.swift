@@ -1,3 +1,4 @@
+import ParticipantInput
 import ParticipantCore
 import ParticipantWire
 import Testing

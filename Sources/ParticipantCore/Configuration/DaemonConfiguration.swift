@@ -10,8 +10,13 @@ public struct DaemonConfiguration: Sendable, Equatable {
     /// The socket file's permission bits: 0660 lets the owner's group submit.
     public var socketMode: UInt16 = 0o660
     public var databasePath = "/var/lib/participantd/outbox.sqlite"
-    /// The largest request body the socket API reads.
-    public var maxBodyBytes = 262_144
+    /// The API's limits (`api.*`) and the SendEvent route's wait (`aws.waitForDeliverySeconds`).
+    public var api = APIConfiguration()
+    /// A loopback TCP address that answers `POST /participant/event` for AWS SDKs (`aws.listen`);
+    /// `nil`: off.
+    public var awsListen: ListenAddress?
+    /// Lets `aws.listen` be an address other hosts can reach (`aws.allowNonLoopback`).
+    public var awsAllowNonLoopback = false
     public var region = "us-east-1"
     /// Overrides the region's endpoint when set (a stand-in, a proxy).
     public var endpoint: String?
@@ -72,7 +77,26 @@ extension DaemonConfiguration {
         config.socketPath = try keys.path("socket", default: config.socketPath)
         config.socketMode = try keys.fileMode("socketMode", default: config.socketMode)
         config.databasePath = try keys.path("database", default: config.databasePath)
-        config.maxBodyBytes = try keys.int("api.maxBodyBytes", default: config.maxBodyBytes, in: 1_024...16_777_216)
+        config.api.maxBodyBytes = try keys.int("api.maxBodyBytes", default: config.api.maxBodyBytes, in: 1_024...16_777_216)
+        config.api.maxHeaderBytes = try keys.int("api.maxHeaderBytes", default: config.api.maxHeaderBytes, in: 1_024...1_048_576)
+        config.api.maxHeaderCount = try keys.int("api.maxHeaderCount", default: config.api.maxHeaderCount, in: 8...1_000)
+        config.api.maxConnections = try keys.int("api.maxConnections", default: config.api.maxConnections, in: 1...100_000)
+        config.api.requestTimeout = try keys.seconds("api.requestTimeoutSeconds", default: config.api.requestTimeout, in: 0.1...3_600)
+        config.api.idleTimeout = try keys.seconds("api.idleTimeoutSeconds", default: config.api.idleTimeout, in: 0.1...86_400)
+        config.api.deliveryWait = try keys.seconds("aws.waitForDeliverySeconds", default: config.api.deliveryWait, in: 0...60)
+        config.awsAllowNonLoopback = try keys.bool("aws.allowNonLoopback", default: config.awsAllowNonLoopback)
+        if let listen = try keys.string("aws.listen", default: "").nilIfEmpty {
+            guard let address = ListenAddress(listen) else {
+                throw ConfigurationError(key: "aws.listen", rule: "must be HOST:PORT, such as 127.0.0.1:8790 or [::1]:8790, got \"\(listen)\"")
+            }
+            guard address.isLoopback || config.awsAllowNonLoopback else {
+                throw ConfigurationError(
+                    key: "aws.listen",
+                    rule: "must be a loopback address (127.0.0.1, [::1] or localhost), got \(address): any host that reaches it could submit events; set aws.allowNonLoopback to true to force it"
+                )
+            }
+            config.awsListen = address
+        }
         config.region = try keys.string("region", default: config.region)
         config.endpoint = try keys.string("endpoint", default: "").nilIfEmpty
         config.useFIPS = try keys.bool("fips", default: config.useFIPS)
@@ -97,6 +121,8 @@ extension DaemonConfiguration {
         config.deadlines.messageRead = try keys.seconds("deadlines.messageReadSeconds", default: config.deadlines.messageRead, in: 1...week)
         config.limits.capacity = try keys.int("outbox.capacity", default: config.limits.capacity, in: 1...100_000_000)
         config.limits.retention = try keys.seconds("outbox.retentionSeconds", default: config.limits.retention, in: 0...(366 * 86_400))
+        config.limits.maxDatabaseMegabytes = try keys.int(
+            "outbox.maxDatabaseMegabytes", default: config.limits.maxDatabaseMegabytes, in: 0...16_777_216)
         config.limits.blockDuration = try keys.seconds(
             "outbox.connectionBlockSeconds", default: config.limits.blockDuration, in: 0...(366 * 86_400))
         config.coalescing.typingInterval = try keys.seconds(

@@ -1,8 +1,10 @@
 import AsyncHTTPClient
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import Logging
 import ServiceLifecycle
+import Synchronization
 import UnixSignals
 
 /// The daemon assembled: the outbox writer, the sender and the socket API, as one `ServiceGroup`.
@@ -34,38 +36,62 @@ public enum Daemon {
             logger: logger
         )
         let api = SocketAPI(
-            outbox: outbox, maxBodyBytes: configuration.maxBodyBytes,
+            outbox: outbox, configuration: configuration.api,
             onAccepted: { sender.wake() }, healthProblems: { sender.healthProblems }
         )
 
         try prepareSocketDirectory(for: configuration.socketPath)
         let socketPath = configuration.socketPath
         let socketMode = configuration.socketMode
+        let awsListen = configuration.awsListen
+        // Both listeners log "ready" once bound; the notice comes when both are.
+        let readiness = Readiness(expected: awsListen == nil ? 1 : 2) { addresses in
+            var metadata: Logger.Metadata = [
+                "socket.path": "\(socketPath)",
+                "socket.mode": "\(String(socketMode, radix: 8))",
+                "database.path": "\(configuration.databasePath)",
+                "upstream.endpoint": "\(upstream.endpoint)",
+            ]
+            if let tcp = addresses["aws"] { metadata["aws.listen"] = "\(tcp)" }
+            logger.notice("participantd ready", metadata: metadata)
+        }
         let application = Application(
             router: api.router(),
+            server: guardedHTTP1(configuration.api),
             configuration: ApplicationConfiguration(address: .unixDomainSocket(path: socketPath), serverName: "participantd"),
             onServerRunning: { _ in
                 if chmod(socketPath, mode_t(socketMode)) != 0 {
                     logger.error("Cannot set the socket's mode", metadata: ["socket.path": "\(socketPath)", "error": "\(String(cString: strerror(errno)))"])
                 }
-                logger.notice("participantd ready", metadata: [
-                    "socket.path": "\(socketPath)",
-                    "socket.mode": "\(String(socketMode, radix: 8))",
-                    "database.path": "\(configuration.databasePath)",
-                    "upstream.endpoint": "\(upstream.endpoint)",
-                ])
+                readiness.ready("socket", address: socketPath)
             },
             logger: logger
         )
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: outbox.writer),
+            .init(service: OutboxJanitor(outbox: outbox, logger: logger)),
+            .init(service: sender),
+            .init(service: application),
+        ]
+        if let awsListen {
+            if !awsListen.isLoopback {
+                logger.warning("SendEvent listens on an address other hosts may reach (aws.allowNonLoopback): anyone who reaches it can submit events", metadata: ["aws.listen": "\(awsListen)"])
+            }
+            services.append(.init(service: Application(
+                router: api.serviceRouter(),
+                server: guardedHTTP1(configuration.api),
+                configuration: ApplicationConfiguration(address: .hostname(awsListen.host, port: awsListen.port), serverName: "participantd"),
+                onServerRunning: { channel in
+                    let port = channel.localAddress?.port ?? awsListen.port
+                    readiness.ready("aws", address: ListenAddress(host: awsListen.host, port: port).description)
+                },
+                logger: logger
+            )))
+        }
 
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
-                services: [
-                    .init(service: outbox.writer),
-                    .init(service: OutboxJanitor(outbox: outbox, logger: logger)),
-                    .init(service: sender),
-                    .init(service: application),
-                ],
+                services: services,
                 gracefulShutdownSignals: shutdownSignals,
                 logger: logger
             )
@@ -78,6 +104,14 @@ public enum Daemon {
         }
         try await httpClient.shutdown()
         logger.notice("participantd stopped")
+    }
+
+    /// Hummingbird's HTTP/1 server with the API's connection limits.
+    static func guardedHTTP1(_ limits: APIConfiguration) -> HTTPServerBuilder {
+        let connections = ConnectionCount()
+        return HTTPServerBuilder { responder in
+            GuardedHTTP1Channel(responder: responder, limits: limits, connections: connections)
+        }
     }
 
     /// Refuses to start when something answers on the socket already: binding would unlink a live
@@ -102,5 +136,26 @@ public enum Daemon {
         } catch {
             throw ConfigurationError(key: "socket", rule: "cannot create the directory \(directory): \(error.localizedDescription)")
         }
+    }
+}
+
+/// Calls `onReady` once every listener has said it is bound.
+final class Readiness: Sendable {
+    private let state: Mutex<[String: String]>
+    private let expected: Int
+    private let onReady: @Sendable ([String: String]) -> Void
+
+    init(expected: Int, onReady: @escaping @Sendable ([String: String]) -> Void) {
+        self.state = Mutex([:])
+        self.expected = expected
+        self.onReady = onReady
+    }
+
+    func ready(_ listener: String, address: String) {
+        let complete = state.withLock { addresses -> [String: String]? in
+            addresses[listener] = address
+            return addresses.count == expected ? addresses : nil
+        }
+        if let complete { onReady(complete) }
     }
 }

@@ -1,3 +1,4 @@
+import ParticipantInput
 import Foundation
 import GRDB
 import ParticipantWire

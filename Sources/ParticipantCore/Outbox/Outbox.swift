@@ -1,3 +1,4 @@
+import ParticipantInput
 import Foundation
 import GRDB
 import Logging
@@ -34,6 +35,9 @@ public struct OutboxLimits: Sendable, Equatable {
     public var retention: Duration = .seconds(86_400)
     /// How long a connection the service refused for good stays refused.
     public var blockDuration: Duration = .seconds(86_400)
+    /// The database file's size at most, in MiB (0: as large as the disk allows). Beyond it,
+    /// writes fail as on a full disk: submissions get 507 `StorageFull`, nothing is lost.
+    public var maxDatabaseMegabytes = 0
 
     public init() {}
 }
@@ -54,6 +58,8 @@ public struct Outbox: Sendable {
     private let waiting: WaitingCount
     let clock: WallClock
     private let lock: DatabaseLock
+    /// Wakes requests waiting for an attempt's outcome (`POST /participant/event`).
+    let outcomes = OutcomeSignals()
 
     /// Opens (creating if needed) the database at `path`, migrates it, and puts events that a
     /// crash left in `sending` back to `queued`, to be sent again with the same ClientToken.
@@ -80,9 +86,14 @@ public struct Outbox: Sendable {
 
         var configuration = Configuration()
         configuration.busyMode = .timeout(5)
+        let maxDatabaseBytes = Int64(limits.maxDatabaseMegabytes) * 1_048_576
         configuration.prepareDatabase { db in
             // Sync the WAL on every commit: an acknowledged event survives a power loss too.
             try db.execute(sql: "PRAGMA synchronous = FULL")
+            if maxDatabaseBytes > 0 {
+                let pageSize = try Int64.fetchOne(db, sql: "PRAGMA page_size") ?? 4_096
+                try db.execute(sql: "PRAGMA max_page_count = \(max(1, maxDatabaseBytes / pageSize))")
+            }
         }
         let database: DatabasePool
         do {
@@ -362,6 +373,7 @@ public struct Outbox: Sendable {
         if case .retry = transition {} else {
             waiting.add(-1 - othersFailed)
         }
+        outcomes.notify(event.clientToken)
         return othersFailed
     }
 
@@ -369,6 +381,9 @@ public struct Outbox: Sendable {
 
     /// The number of waiting (queued or sending) events, as the capacity check sees it.
     public var waitingCount: Int { waiting.value }
+
+    /// Why events cannot be stored now (storage full), for health; `nil` when they can.
+    public var storageProblem: String? { writer.storageProblem }
 
     /// Deletes up to `limit` finished events last changed before the retention period, and
     /// connection blocks that have run out.

@@ -29,6 +29,16 @@ public final class OutboxWriter: Service, Sendable {
         var pending: [any PendingWrite] = []
         var consumer: CheckedContinuation<Void, Never>?
         var closed = false
+        /// Since when writes fail because storage is full; `nil` once a commit succeeds.
+        var fullSince: ContinuousClock.Instant?
+        var fullReason = ""
+    }
+
+    /// Why the outbox cannot store events now (for health), or `nil`.
+    var storageProblem: String? {
+        state.withLock { state in
+            state.fullSince.map { _ in "the outbox's storage is full (\(state.fullReason)): new events are refused with 507 until space returns" }
+        }
     }
 
     init(database: any DatabaseWriter, logger: Logger) {
@@ -105,29 +115,60 @@ public final class OutboxWriter: Service, Sendable {
 
     private func commit(_ batch: [any PendingWrite]) async {
         do {
-            try await database.write { db in
+            let full = try await database.write { db -> String? in
+                var full: String?
                 for write in batch {
-                    write.apply(db)
+                    if case .storageFull(let reason)? = write.apply(db) as? OutboxError { full = reason }
                 }
+                return full
             }
+            noteStorage(full: full)
             for write in batch {
                 write.complete(commitError: nil)
             }
         } catch {
+            let classified = OutboxError.classify(error)
+            if case .storageFull(let reason)? = classified as? OutboxError {
+                noteStorage(full: reason)
+            }
             logger.error(
                 "Outbox commit failed",
                 metadata: ["outbox.batch_size": "\(batch.count)", "error": "\(error)"]
             )
             for write in batch {
-                write.complete(commitError: OutboxError.storage(String(describing: error)))
+                write.complete(commitError: classified as? OutboxError ?? OutboxError.storage(String(describing: error)))
             }
+        }
+    }
+
+    /// Keeps the storage state for health, and logs its changes once, not once per write.
+    private func noteStorage(full reason: String?) {
+        let (started, ended) = state.withLock { state -> (Bool, ContinuousClock.Instant?) in
+            switch (reason, state.fullSince) {
+            case (let reason?, nil):
+                state.fullSince = .now
+                state.fullReason = reason
+                return (true, nil)
+            case (nil, let since?):
+                state.fullSince = nil
+                return (false, since)
+            default:
+                return (false, nil)
+            }
+        }
+        if started {
+            logger.critical("Outbox storage full: new events are refused (507) until space returns", metadata: ["error": "\(reason ?? "")"])
+        }
+        if let ended {
+            logger.notice("Outbox storage available again: events are accepted", metadata: ["outbox.full_for_s": "\((ContinuousClock.now - ended).timeInterval)"])
         }
     }
 }
 
 private protocol PendingWrite: Sendable {
-    /// Runs inside the group transaction, in a savepoint of its own.
-    func apply(_ db: Database)
+    /// Runs inside the group transaction, in a savepoint of its own; returns its error, if any.
+    @discardableResult
+    func apply(_ db: Database) -> (any Error)?
     /// Called once the transaction has committed (`nil`) or failed.
     func complete(commitError: (any Error)?)
 }
@@ -144,7 +185,7 @@ private final class Write<T: Sendable>: PendingWrite, @unchecked Sendable {
         self.continuation = continuation
     }
 
-    func apply(_ db: Database) {
+    func apply(_ db: Database) -> (any Error)? {
         do {
             var value: T?
             try db.inSavepoint {
@@ -152,8 +193,11 @@ private final class Write<T: Sendable>: PendingWrite, @unchecked Sendable {
                 return .commit
             }
             result = .success(value!)
+            return nil
         } catch {
-            result = .failure(error)
+            let classified = OutboxError.classify(error)
+            result = .failure(classified)
+            return classified
         }
     }
 

@@ -37,6 +37,8 @@ public final class EventSender: Service, Sendable {
     private let logger: Logger
     private let doorbell = Doorbell()
     private let pacer: QuotaPacer
+    /// Outcomes the outbox could not store (disk full), to be recorded again.
+    private let unrecorded = Mutex<[(DeliveryTransition, StoredEvent)]>([])
     private let outages = OutageDetector()
     /// The pacer's time: seconds since the sender was made, on a monotonic clock.
     private let started = ContinuousClock.now
@@ -123,6 +125,7 @@ public final class EventSender: Service, Sendable {
     /// Expires what is overdue and leases as many due events as there is room for.
     /// - Returns: whether the lease filled all the room (there may be more due right now).
     private func sendRound(in group: inout DiscardingTaskGroup) async throws -> Bool {
+        try await recordUnrecorded()
         for event in try await outbox.expireOverdue() {
             logger.warning("Event expired", metadata: eventMetadata(event).merging([
                 "event.deadline": "\(WireCoding.formatTimestamp(event.deadline))",
@@ -256,12 +259,37 @@ public final class EventSender: Service, Sendable {
     private func record(_ transition: DeliveryTransition, for event: StoredEvent, metadata: Logger.Metadata) async -> Int? {
         do {
             return try await outbox.record(transition, for: event)
+        } catch OutboxError.closed {
+            // Stopping: the row stays `sending`; the next start queues it again and the service dedupes it.
+            logger.warning("Outcome of an attempt not recorded: the outbox is closed; the event is sent again after the restart", metadata: metadata)
+            return nil
         } catch {
-            // The row stays `sending`; the next start queues it again and the service dedupes it.
+            // Storage full or failing: keep the outcome and record it when the outbox can write,
+            // so the event (and its connection, which waits behind it) does not stay `sending`.
             var metadata = metadata
             metadata["error"] = "\(error)"
-            logger.error("Could not record the outcome of an attempt", metadata: metadata)
+            logger.error("Could not record the outcome of an attempt; it is recorded again when the outbox can write", metadata: metadata)
+            unrecorded.withLock { $0.append((transition, event)) }
             return nil
+        }
+    }
+
+    /// Records the outcomes a failing outbox refused before; throws while it still refuses them.
+    private func recordUnrecorded() async throws {
+        let outcomes = unrecorded.withLock { outcomes in
+            defer { outcomes.removeAll() }
+            return outcomes
+        }
+        for (index, (transition, event)) in outcomes.enumerated() {
+            do {
+                try await outbox.record(transition, for: event)
+            } catch {
+                unrecorded.withLock { $0.insert(contentsOf: outcomes[index...], at: 0) }
+                throw error
+            }
+        }
+        if !outcomes.isEmpty {
+            logger.notice("Outcomes of earlier attempts recorded", metadata: ["sender.outcomes": "\(outcomes.count)"])
         }
     }
 

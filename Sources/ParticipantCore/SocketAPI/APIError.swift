@@ -1,8 +1,12 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
+import ParticipantInput
 import ParticipantWire
 
-/// An error at the socket API's edge: an HTTP status and the JSON body `{"code", "message"}`.
+/// An error at the API's edge: an HTTP status and the JSON body `{"code", "message"}`.
+///
+/// The code is in the `x-amzn-ErrorType` header too, where AWS SDKs look for it.
 public struct APIError: HTTPResponseError, Sendable {
     public var status: HTTPResponse.Status
     public var body: ErrorBody
@@ -13,34 +17,102 @@ public struct APIError: HTTPResponseError, Sendable {
         self.body = ErrorBody(code: code, message: message)
     }
 
+    /// Bad input, as decoding and validation found it.
+    init(_ error: RequestError) {
+        switch error {
+        case .unsupportedMediaType(let message):
+            self.init(.unsupportedMediaType, code: APIErrorCode.unsupportedMediaType, message: message)
+        case .malformed(let message):
+            self.init(.badRequest, code: APIErrorCode.malformedRequest, message: message)
+        case .invalid(let validation):
+            self.init(.badRequest, code: APIErrorCode.validation, message: "\(validation.field) \(validation.rule)")
+        }
+    }
+
     public func response(from request: Request, context: some RequestContext) throws -> Response {
         var response = try SocketAPI.json(body, status: status)
+        response.headers[.amznErrorType] = body.code
         response.headers.append(contentsOf: headers)
         return response
     }
+}
 
-    static func validation(_ error: ValidationError) -> APIError {
-        APIError(.badRequest, code: APIErrorCode.validation, message: "\(error.field) \(error.rule)")
-    }
+extension HTTPField.Name {
+    /// Where AWS SDKs read an error's code.
+    static let amznErrorType = HTTPField.Name("x-amzn-ErrorType")!
 }
 
 /// Turns every error that reaches the edge into the JSON error body, so clients see one format:
-/// router misses become 404 `NotFound`, anything unexpected 500 `InternalError` (and a log line).
+/// unknown paths become 404 `NotFound`, a known path with another method 405 `MethodNotAllowed`,
+/// anything unexpected 500 `InternalError` (and a log line).
 struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    /// The methods a path answers to; empty for an unknown path.
+    let allowedMethods: @Sendable (String) -> [HTTPRequest.Method]
+
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
         } catch let error as APIError {
             throw error
         } catch let error as HTTPError {
-            let code = error.status == .notFound ? APIErrorCode.notFound : "HTTP\(error.status.code)"
-            let message = error.status == .notFound
-                ? "no such endpoint: \(request.method) \(request.uri.path)"
-                : (error.body ?? error.status.reasonPhrase)
-            throw APIError(error.status, code: code, message: message)
+            guard error.status == .notFound else {
+                throw APIError(error.status, code: "HTTP\(error.status.code)", message: error.body ?? error.status.reasonPhrase)
+            }
+            let allowed = allowedMethods(request.uri.path)
+            guard !allowed.isEmpty else {
+                throw APIError(.notFound, code: APIErrorCode.notFound, message: "no such endpoint: \(request.method) \(request.uri.path)")
+            }
+            let names = allowed.map(\.rawValue).joined(separator: ", ")
+            var methodError = APIError(.methodNotAllowed, code: APIErrorCode.methodNotAllowed,
+                                       message: "\(request.uri.path) answers \(names), not \(request.method)")
+            methodError.headers = [.allow: names]
+            throw methodError
         } catch {
             context.logger.error("Request failed", metadata: ["error": "\(error)", "http.path": "\(request.uri.path)"])
             throw APIError(.internalServerError, code: APIErrorCode.internalError, message: "internal error; see the daemon's log")
         }
+    }
+}
+
+/// The routes of one listener: registered on a router, and known to the error middleware so that
+/// a known path with another method is 405, not 404.
+struct RouteTable: Sendable {
+    struct Route: Sendable {
+        let method: HTTPRequest.Method
+        let path: String
+        let handler: @Sendable (Request, BasicRequestContext) async throws -> Response
+
+        init(_ method: HTTPRequest.Method, _ path: String, _ handler: @escaping @Sendable (Request, BasicRequestContext) async throws -> Response) {
+            self.method = method
+            self.path = path
+            self.handler = handler
+        }
+    }
+
+    let routes: [Route]
+
+    init(_ routes: [Route]) {
+        self.routes = routes
+    }
+
+    func router() -> Router<BasicRequestContext> {
+        let router = Router()
+        let table = self
+        router.add(middleware: APIErrorMiddleware { path in table.allowedMethods(for: path) })
+        for route in routes {
+            router.on(RouterPath(route.path), method: route.method, use: route.handler)
+        }
+        return router
+    }
+
+    func allowedMethods(for path: String) -> [HTTPRequest.Method] {
+        let segments = path.split(separator: "/", omittingEmptySubsequences: false)
+        return routes.filter { route in
+            let pattern = route.path.split(separator: "/", omittingEmptySubsequences: false)
+            guard pattern.count == segments.count else { return false }
+            return zip(pattern, segments).allSatisfy { expected, actual in
+                expected.hasPrefix("{") ? !actual.isEmpty : expected == actual
+            }
+        }.map(\.method)
     }
 }

@@ -3,53 +3,107 @@ import NIOFoundationCompat
 import Hummingbird
 import Logging
 import NIOCore
+import ParticipantInput
 import ParticipantWire
 
-/// The local HTTP API on the Unix socket: submit an event, read its record, check health.
+/// The local HTTP API: the daemon's own routes, and SendEvent as the service answers it.
 ///
 /// | route | answers |
 /// |---|---|
-/// | `POST /v1/events` | 202 new, 200 same ClientToken again, 409 mismatch, 400/413 bad input |
+/// | `POST /v1/events` | 202 new, 200 same ClientToken again, 409 mismatch, 400/413/415 bad input |
 /// | `GET /v1/events/{clientToken}` | 200 the record, 404 `EventNotFound` |
 /// | `GET /v1/health` | 200 with queue counts by state |
+/// | `POST /participant/event` | SendEvent, answered as the service does (see `SendEventAPI.swift`) |
 public struct SocketAPI: Sendable {
     let outbox: Outbox
-    let maxBodyBytes: Int
+    let configuration: APIConfiguration
     /// Called after a new event is stored: wakes the sender.
     let onAccepted: @Sendable () -> Void
     /// What keeps delivery from being healthy now (the sender's view).
     let healthProblems: @Sendable () -> [String]
 
     public init(
-        outbox: Outbox, maxBodyBytes: Int, onAccepted: @escaping @Sendable () -> Void,
+        outbox: Outbox, configuration: APIConfiguration, onAccepted: @escaping @Sendable () -> Void,
         healthProblems: @escaping @Sendable () -> [String] = { [] }
     ) {
         self.outbox = outbox
-        self.maxBodyBytes = maxBodyBytes
+        self.configuration = configuration
         self.onAccepted = onAccepted
         self.healthProblems = healthProblems
     }
 
+    /// Every route, for the Unix socket.
     public func router() -> Router<BasicRequestContext> {
-        let router = Router()
-        router.add(middleware: APIErrorMiddleware())
-        router.post("/v1/events") { request, context in try await submit(request, context: context) }
-        router.get("/v1/events/{clientToken}") { request, context in try await event(request, context: context) }
-        router.get("/v1/health") { _, _ in try await health() }
-        return router
+        let routes: [RouteTable.Route] = [
+            .init(.post, "/v1/events") { request, context in try await submit(request, context: context) },
+            .init(.get, "/v1/events/{clientToken}") { request, context in try await event(request, context: context) },
+            .init(.get, "/v1/health") { _, _ in try await health() },
+            sendEventRoute,
+        ]
+        return RouteTable(routes).router()
+    }
+
+    /// SendEvent only, for the loopback TCP listener (`aws.listen`): the daemon's own routes stay
+    /// behind the socket's file permissions.
+    public func serviceRouter() -> Router<BasicRequestContext> {
+        RouteTable([sendEventRoute]).router()
     }
 
     // MARK: Handlers
 
     func submit(_ request: Request, context: BasicRequestContext) async throws -> Response {
-        let submission = try await decodeSubmission(request)
+        let body = try await readBody(request)
         let event: ValidatedEvent
         do {
-            event = try EventValidator.validate(submission)
+            event = try RequestDecoding.daemonRequest(body: body)
         } catch {
-            throw APIError.validation(error)
+            throw APIError(error)
         }
+        switch try await store(event, logger: context.logger) {
+        case .created(let stored):
+            return try Self.json(SubmitResponse(event: stored.record, created: true, warnings: event.warnings), status: .accepted)
+        case .duplicate(let stored):
+            return try Self.json(SubmitResponse(event: stored.record, created: false, warnings: event.warnings), status: .ok)
+        }
+    }
 
+    func event(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        // The router hands the segment over still percent-encoded; a token may hold `/`, spaces, anything.
+        let segment = try context.parameters.require("clientToken")
+        let clientToken = segment.removingPercentEncoding ?? segment
+        guard let stored = try await outbox.event(clientToken: clientToken) else {
+            throw APIError(.notFound, code: APIErrorCode.eventNotFound, message: "no event with clientToken \(clientToken)")
+        }
+        return try Self.json(stored.record, status: .ok)
+    }
+
+    func health() async throws -> Response {
+        let counts = try await outbox.countsByState()
+        var problems = healthProblems()
+        if outbox.waitingCount >= outbox.limits.capacity * 9 / 10 {
+            problems.append("the outbox holds \(outbox.waitingCount) waiting events, near its capacity of \(outbox.limits.capacity)")
+        }
+        if let storageProblem = outbox.storageProblem {
+            problems.append(storageProblem)
+        }
+        let report = HealthReport(
+            status: problems.isEmpty ? "ok" : "degraded", ready: true, problems: problems,
+            queue: Dictionary(uniqueKeysWithValues: counts.map { ($0.key.rawValue, $0.value) }),
+            version: DaemonVersion.current
+        )
+        return try Self.json(report, status: .ok)
+    }
+
+    // MARK: Storing
+
+    /// A stored submission: new, or the same ClientToken with the same parameters again.
+    enum Stored {
+        case created(StoredEvent)
+        case duplicate(StoredEvent)
+    }
+
+    /// Stores a valid event in the outbox, or says why not in the socket API's terms.
+    func store(_ event: ValidatedEvent, logger: Logger) async throws(APIError) -> Stored {
         let outcome: SubmitOutcome
         do {
             outcome = try await outbox.submit(event)
@@ -57,10 +111,15 @@ public struct SocketAPI: Sendable {
             var error = APIError(.serviceUnavailable, code: APIErrorCode.outboxFull, message: "the outbox holds \(capacity) waiting events, its capacity; nothing stored was dropped; submit again later")
             error.headers = [.retryAfter: "5"]
             throw error
+        } catch OutboxError.storageFull(let reason) {
+            logger.error("Event not stored: storage full", metadata: ["error": "\(reason)", "event.content_type": "\(event.contentType.shortName)"])
+            var error = APIError(.init(code: 507, reasonPhrase: "Insufficient Storage"), code: APIErrorCode.storageFull, message: "the outbox's storage is full (\(reason)); the event was not stored; submit again later")
+            error.headers = [.retryAfter: "30"]
+            throw error
         } catch OutboxError.closed {
             throw APIError(.serviceUnavailable, code: APIErrorCode.unavailable, message: "participantd is shutting down; submit again shortly")
         } catch {
-            context.logger.error("Event not stored", metadata: ["error": "\(error)", "event.content_type": "\(event.contentType.shortName)"])
+            logger.error("Event not stored", metadata: ["error": "\(error)", "event.content_type": "\(event.contentType.shortName)"])
             throw APIError(.internalServerError, code: APIErrorCode.storage, message: "the event was not stored: \(error)")
         }
 
@@ -74,18 +133,18 @@ public struct SocketAPI: Sendable {
             if let supersededBy = stored.supersededBy {
                 // Nothing to send: the sender need not wake.
                 metadata["event.superseded_by"] = "\(supersededBy)"
-                context.logger.info("Event accepted as superseded: an earlier event already says it", metadata: metadata)
+                logger.info("Event accepted as superseded: an earlier event already says it", metadata: metadata)
             } else {
-                context.logger.info("Event accepted", metadata: metadata)
+                logger.info("Event accepted", metadata: metadata)
                 if event.contentType.isDeprecated {
-                    context.logger.warning("Deprecated content type accepted", metadata: metadata)
+                    logger.warning("Deprecated content type accepted", metadata: metadata)
                 }
                 onAccepted()
             }
-            return try Self.json(SubmitResponse(event: stored.record, created: true, warnings: event.warnings), status: .accepted)
+            return .created(stored)
         case .duplicate(let stored):
-            context.logger.debug("Duplicate submission answered from the outbox", metadata: ["event.client_token": "\(stored.clientToken)"])
-            return try Self.json(SubmitResponse(event: stored.record, created: false, warnings: event.warnings), status: .ok)
+            logger.debug("Duplicate submission answered from the outbox", metadata: ["event.client_token": "\(stored.clientToken)"])
+            return .duplicate(stored)
         case .blocked(let block):
             let since = WireCoding.formatTimestamp(block.blockedAt)
             switch block.scope {
@@ -108,46 +167,21 @@ public struct SocketAPI: Sendable {
         }
     }
 
-    func event(_ request: Request, context: BasicRequestContext) async throws -> Response {
-        // The router hands the segment over still percent-encoded; a token may hold `/`, spaces, anything.
-        let segment = try context.parameters.require("clientToken")
-        let clientToken = segment.removingPercentEncoding ?? segment
-        guard let stored = try await outbox.event(clientToken: clientToken) else {
-            throw APIError(.notFound, code: APIErrorCode.eventNotFound, message: "no event with clientToken \(clientToken)")
-        }
-        return try Self.json(stored.record, status: .ok)
-    }
-
-    func health() async throws -> Response {
-        let counts = try await outbox.countsByState()
-        var problems = healthProblems()
-        if outbox.waitingCount >= outbox.limits.capacity * 9 / 10 {
-            problems.append("the outbox holds \(outbox.waitingCount) waiting events, near its capacity of \(outbox.limits.capacity)")
-        }
-        let report = HealthReport(
-            status: problems.isEmpty ? "ok" : "degraded", ready: true, problems: problems,
-            queue: Dictionary(uniqueKeysWithValues: counts.map { ($0.key.rawValue, $0.value) }),
-            version: DaemonVersion.current
-        )
-        return try Self.json(report, status: .ok)
-    }
-
     // MARK: Decoding and encoding
 
-    func decodeSubmission(_ request: Request) async throws -> EventSubmission {
-        let body: ByteBuffer
+    /// The body of a POST, after its Content-Type is checked: at most `api.maxBodyBytes`.
+    func readBody(_ request: Request) async throws(APIError) -> Data {
         do {
-            body = try await request.body.collect(upTo: maxBodyBytes)
-        } catch is NIOTooManyBytesError {
-            throw APIError(.contentTooLarge, code: APIErrorCode.payloadTooLarge, message: "the request body is larger than \(maxBodyBytes) bytes (api.maxBodyBytes)")
+            try RequestDecoding.checkMediaType(request.headers[.contentType])
+        } catch {
+            throw APIError(error)
         }
         do {
-            return try WireCoding.decoder().decode(EventSubmission.self, from: Data(buffer: body))
-        } catch DecodingError.typeMismatch(_, let context) where !context.codingPath.isEmpty {
-            let field = context.codingPath.map(\.stringValue).joined(separator: ".")
-            throw APIError(.badRequest, code: APIErrorCode.validation, message: "\(field) must be a string")
+            return Data(buffer: try await request.body.collect(upTo: configuration.maxBodyBytes))
+        } catch is NIOTooManyBytesError {
+            throw APIError(.contentTooLarge, code: APIErrorCode.payloadTooLarge, message: "the request body is larger than \(configuration.maxBodyBytes) bytes (api.maxBodyBytes)")
         } catch {
-            throw APIError(.badRequest, code: APIErrorCode.malformedRequest, message: "the request body must be a JSON object with the fields contentType, content, clientToken and connectionToken")
+            throw APIError(.badRequest, code: APIErrorCode.malformedRequest, message: "the request body could not be read: \(error)")
         }
     }
 

@@ -71,11 +71,8 @@ public struct HTTPParticipantService: ParticipantService {
 
     /// `{"ContentType": ..., "Content": ..., "ClientToken": ...}`; `Content` left out when absent.
     static func encodeBody(_ request: SendEventRequest) -> Data {
-        var body: [String: String] = ["ContentType": request.contentType, "ClientToken": request.clientToken]
-        if let content = request.content {
-            body["Content"] = content
-        }
-        // Keys sorted for a stable wire form; a [String: String] always encodes.
+        let body = SendEventBody(contentType: request.contentType, content: request.content, clientToken: request.clientToken)
+        // Keys sorted for a stable wire form; three optional strings always encode.
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return (try? encoder.encode(body)) ?? Data()

@@ -1,0 +1,69 @@
+import Foundation
+import ParticipantWire
+
+/// What the fuzz target checks for every input, and the seed-corpus test replays: request
+/// decoding never crashes, and whatever it accepts obeys SendEvent's rules and decodes the same
+/// again after encoding. A broken property stops the process, which libFuzzer reports as a crash.
+public enum InputFuzzing {
+    /// Runs one input through every decoder. Bytes before the first NUL (when there is one) are
+    /// the `X-Amz-Bearer` header of the service-format request, the rest is the body.
+    public static func exercise(_ data: Data) {
+        var bearer = "fuzz-connection-token"
+        var body = data
+        if let nul = data.firstIndex(of: 0) {
+            bearer = String(decoding: data[data.startIndex..<nul], as: UTF8.self)
+            body = Data(data[data.index(after: nul)...])
+        }
+
+        _ = try? RequestDecoding.checkMediaType(String(decoding: data.prefix(256), as: UTF8.self))
+
+        do {
+            let event = try RequestDecoding.daemonRequest(body: body)
+            checkRules(event)
+            let again = try RequestDecoding.daemonRequest(body: try JSONEncoder().encode(EventSubmission(
+                contentType: event.contentType.rawValue, content: event.content,
+                clientToken: event.clientToken, connectionToken: event.connectionToken
+            )))
+            check(again == event, "a re-encoded accepted request decodes to the same event")
+        } catch let error as RequestError {
+            check(!error.description.isEmpty, "every refusal has a message")
+        } catch {
+            check(false, "encoding an accepted event failed: \(error)")
+        }
+
+        do {
+            let event = try RequestDecoding.sendEventRequest(body: body, bearer: bearer)
+            checkRules(event)
+            check(event.connectionToken == bearer, "the connection token is the bearer header")
+            let again = try RequestDecoding.sendEventRequest(
+                body: try JSONEncoder().encode(SendEventBody(contentType: event.contentType.rawValue, content: event.content, clientToken: event.clientToken)),
+                bearer: bearer
+            )
+            check(again == event, "a re-encoded accepted SendEvent request decodes to the same event")
+        } catch let error as RequestError {
+            check(!error.description.isEmpty, "every refusal has a message")
+        } catch {
+            check(false, "encoding an accepted event failed: \(error)")
+        }
+    }
+
+    static func checkRules(_ event: ValidatedEvent) {
+        let scalars = { (text: String) in text.unicodeScalars.count }
+        if let content = event.content {
+            check((1...EventValidator.contentMaxLength).contains(scalars(content)), "Content is 1...16384 characters")
+        }
+        if let clientToken = event.clientToken {
+            check((1...EventValidator.clientTokenMaxLength).contains(scalars(clientToken)), "ClientToken is 1...500 characters")
+        }
+        check((1...EventValidator.connectionTokenMaxLength).contains(scalars(event.connectionToken)), "ConnectionToken is 1...1000 characters")
+        check(!event.connectionToken.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7F }, "ConnectionToken has no control characters")
+        check(event.contentType.isReceipt == (event.messageId.map { !$0.isEmpty } ?? false), "a receipt, and only a receipt, has a messageId")
+        check(event.warnings.isEmpty != event.contentType.isDeprecated, "a deprecated content type, and only one, warns")
+    }
+
+    static func check(_ condition: Bool, _ property: String) {
+        if !condition {
+            fatalError("fuzz property broken: \(property)")
+        }
+    }
+}

@@ -1,0 +1,91 @@
+import Foundation
+import ParticipantWire
+
+/// Why a request cannot become an event. Each case is one answer at the socket API's edge.
+public enum RequestError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// 415: the Content-Type is not JSON.
+    case unsupportedMediaType(String)
+    /// 400: the body is not a JSON object of the expected shape (not JSON, not UTF-8, nested too
+    /// deeply, not an object).
+    case malformed(String)
+    /// 400: a field breaks a rule of SendEvent's input (a field of the wrong JSON type too).
+    case invalid(ValidationError)
+
+    public var description: String {
+        switch self {
+        case .unsupportedMediaType(let message), .malformed(let message): message
+        case .invalid(let error): "\(error.field) \(error.rule)"
+        }
+    }
+}
+
+/// The two request formats the daemon takes, from bytes to a ``ValidatedEvent``: the socket API's
+/// own (`POST /v1/events`, camelCase fields, the connection token in the body) and the service's
+/// (`POST /participant/event`, SendEvent's body, the connection token in `X-Amz-Bearer`).
+///
+/// Pure functions without I/O, so the fuzz target (`scripts/fuzz`) can run them millions of times.
+public enum RequestDecoding {
+    /// The media types a JSON body may be declared as. No Content-Type at all is taken as JSON too:
+    /// some HTTP clients leave it out for a body they were handed as bytes.
+    public static func checkMediaType(_ value: String?) throws(RequestError) {
+        guard let value, !value.isEmpty else { return }
+        let mediaType = value.split(separator: ";", maxSplits: 1, omittingEmptySubsequences: false)[0]
+            .trimmingCharacters(in: .whitespaces).lowercased()
+        if mediaType == "application/json" || mediaType.hasSuffix("+json") || mediaType.hasPrefix("application/x-amz-json") {
+            return
+        }
+        throw .unsupportedMediaType("Content-Type must be application/json, got \"\(value.prefix(100))\"")
+    }
+
+    /// `POST /v1/events`: `{"contentType", "content", "clientToken", "connectionToken"}`.
+    public static func daemonRequest(body: Data) throws(RequestError) -> ValidatedEvent {
+        let submission: EventSubmission = try decode(
+            body, shape: "a JSON object with the fields contentType, content, clientToken and connectionToken"
+        )
+        do {
+            return try EventValidator.validate(submission)
+        } catch {
+            throw .invalid(error)
+        }
+    }
+
+    /// `POST /participant/event`: SendEvent's body, and the connection token from `X-Amz-Bearer`.
+    /// Errors name the fields as the service does (`ContentType`, ...).
+    public static func sendEventRequest(body: Data, bearer: String?) throws(RequestError) -> ValidatedEvent {
+        let sendEvent: SendEventBody = try decode(body, shape: "a JSON object with the fields ContentType, Content and ClientToken")
+        let submission = EventSubmission(
+            contentType: sendEvent.contentType, content: sendEvent.content, clientToken: sendEvent.clientToken, connectionToken: bearer
+        )
+        do {
+            return try EventValidator.validate(submission)
+        } catch {
+            throw .invalid(ValidationError(field: serviceFieldNames[error.field] ?? error.field, rule: error.rule))
+        }
+    }
+
+    /// The validator's field names as SendEvent's input calls them.
+    static let serviceFieldNames = [
+        "contentType": "ContentType",
+        "content": "Content",
+        "clientToken": "ClientToken",
+        "connectionToken": "ConnectionToken (the X-Amz-Bearer header)",
+    ]
+
+    private static func decode<Body: Decodable>(_ body: Data, shape: String) throws(RequestError) -> Body {
+        if body.isEmpty {
+            throw .malformed("the request body is empty; it must be \(shape)")
+        }
+        do {
+            return try JSONDecoder().decode(Body.self, from: body)
+        } catch DecodingError.typeMismatch(_, let context) where !context.codingPath.isEmpty {
+            let field = context.codingPath.map(\.stringValue).joined(separator: ".")
+            throw .invalid(ValidationError(field: field, rule: "must be a string"))
+        } catch DecodingError.dataCorrupted(let context) {
+            // Foundation's own reason when it has one: "Too many nested arrays or dictionaries ...".
+            let reason = (context.underlyingError as NSError?)?.userInfo[NSDebugDescriptionErrorKey] as? String
+            throw .malformed("the request body is not valid UTF-8 JSON\(reason.map { " (\($0))" } ?? ""); it must be \(shape)")
+        } catch {
+            throw .malformed("the request body must be \(shape)")
+        }
+    }
+}

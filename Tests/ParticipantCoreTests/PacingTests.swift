@@ -120,8 +120,17 @@ import Testing
             let body = #"{"contentType": "application/vnd.amazonaws.connect.event.typing", "connectionToken": "x"}"#
             let (status, headers, answer) = try await RawSocketClient(path: daemon.configuration.socketPath).requestWithHeaders(method: "POST", path: "/v1/events", body: body)
             #expect(status == 503)
-            #expect(headers["Retry-After"] == "5")
+            #expect(headers["retry-after"] == "5")
             #expect(try JSONDecoder().decode(ErrorBody.self, from: answer).code == "OutboxFull")
+
+            // SendEvent's route says it as the service would: a throttle, which SDKs retry.
+            let (awsStatus, awsHeaders, _) = try await RawSocketClient(path: daemon.configuration.socketPath).requestWithHeaders(
+                method: "POST", path: "/participant/event",
+                body: #"{"ContentType": "application/vnd.amazonaws.connect.event.typing"}"#, headers: [("X-Amz-Bearer", "x")]
+            )
+            #expect(awsStatus == 429)
+            #expect(awsHeaders["x-amzn-errortype"] == "ThrottlingException")
+            #expect(awsHeaders["retry-after"] == "5")
         }
     }
 }

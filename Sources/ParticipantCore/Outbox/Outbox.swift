@@ -36,7 +36,8 @@ public struct OutboxLimits: Sendable, Equatable {
     /// How long a connection the service refused for good stays refused.
     public var blockDuration: Duration = .seconds(86_400)
     /// The database file's size at most, in MiB (0: as large as the disk allows). Beyond it,
-    /// writes fail as on a full disk: submissions get 507 `StorageFull`, nothing is lost.
+    /// writes fail as on a full disk: submissions get 507 `StorageFull` (from 90% of it on, the
+    /// rest being room for the sender), nothing is lost.
     public var maxDatabaseMegabytes = 0
 
     public init() {}
@@ -164,6 +165,7 @@ public struct Outbox: Sendable {
             guard waiting.value < limits.capacity else {
                 throw OutboxError.full(capacity: limits.capacity)
             }
+            try Self.checkRoomForNewEvents(limits, in: db)
             let deadline = now.addingTimeInterval(deadlineAfter.timeInterval)
             let decision = try Self.coalesce(event, connectionHash: connectionHash, now: now, rules: coalescing, in: db)
             // Redundant on arrival: stored as superseded (so its client can learn why), never sent.
@@ -381,6 +383,20 @@ public struct Outbox: Sendable {
 
     /// The number of waiting (queued or sending) events, as the capacity check sees it.
     public var waitingCount: Int { waiting.value }
+
+    /// With `maxDatabaseMegabytes`, new events may fill 90% of it: the rest stays for the sender
+    /// to record outcomes, so that events can finish and the janitor can free their space. (Were
+    /// new events allowed to the last page, nothing could move any more.)
+    static func checkRoomForNewEvents(_ limits: OutboxLimits, in db: Database) throws {
+        guard limits.maxDatabaseMegabytes > 0 else { return }
+        let row = try Row.fetchOne(db, sql: "SELECT page_count, freelist_count, max_page_count FROM pragma_page_count, pragma_freelist_count, pragma_max_page_count")
+        guard let row else { return }
+        let used: Int64 = row["page_count"] - row["freelist_count"]
+        let limit: Int64 = row["max_page_count"]
+        if used * 10 >= limit * 9 {
+            throw OutboxError.storageFull("the database reached 90% of outbox.maxDatabaseMegabytes (\(limits.maxDatabaseMegabytes) MiB); the rest is kept for recording outcomes")
+        }
+    }
 
     /// Why events cannot be stored now (storage full), for health; `nil` when they can.
     public var storageProblem: String? { writer.storageProblem }

@@ -114,20 +114,26 @@ public final class OutboxWriter: Service, Sendable {
     }
 
     private func commit(_ batch: [any PendingWrite]) async {
+        // A write that hits a full disk may take the whole transaction down with it (SQLite then
+        // rolls back, and the commit fails as "aborted"): the batch failed for lack of space.
+        let full = Mutex<String?>(nil)
         do {
-            let full = try await database.write { db -> String? in
-                var full: String?
+            try await database.write { db in
                 for write in batch {
-                    if case .storageFull(let reason)? = write.apply(db) as? OutboxError { full = reason }
+                    if case .storageFull(let reason)? = write.apply(db) as? OutboxError {
+                        full.withLock { $0 = reason }
+                    }
                 }
-                return full
             }
-            noteStorage(full: full)
+            noteStorage(full: full.withLock { $0 })
             for write in batch {
                 write.complete(commitError: nil)
             }
         } catch {
-            let classified = OutboxError.classify(error)
+            var classified = OutboxError.classify(error)
+            if let reason = full.withLock({ $0 }) {
+                classified = OutboxError.storageFull(reason)
+            }
             if case .storageFull(let reason)? = classified as? OutboxError {
                 noteStorage(full: reason)
             }

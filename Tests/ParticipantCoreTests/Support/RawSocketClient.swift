@@ -12,16 +12,21 @@ struct RawSocketClient {
         return (status, data)
     }
 
-    func requestWithHeaders(method: String, path uri: String, body: String? = nil) async throws -> (Int, [String: String], Data) {
+    func requestWithHeaders(
+        method: String, path uri: String, body: String? = nil, headers extra: [(String, String)] = [], contentType: String? = "application/json"
+    ) async throws -> (Int, [String: String], Data) {
         var request = HTTPClientRequest(url: URL(httpURLWithSocketPath: path, uri: uri)!.absoluteString)
         request.method = .init(rawValue: method)
         if let body {
-            request.headers.add(name: "Content-Type", value: "application/json")
+            if let contentType { request.headers.add(name: "Content-Type", value: contentType) }
             request.body = .bytes(ByteBuffer(string: body))
+        }
+        for (name, value) in extra {
+            request.headers.add(name: name, value: value)
         }
         let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
         let data = try await response.body.collect(upTo: 1 << 20)
-        let headers = Dictionary(response.headers.map { ($0.name, $0.value) }) { first, _ in first }
+        let headers = Dictionary(response.headers.map { ($0.name.lowercased(), $0.value) }) { first, _ in first }
         return (Int(response.status.code), headers, Data(buffer: data))
     }
 }

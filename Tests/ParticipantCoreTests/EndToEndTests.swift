@@ -224,8 +224,9 @@ import Testing
             let requestsAtExpiry = daemon.standIn.requests.count
             try await Task.sleep(for: .milliseconds(200))
             #expect(daemon.standIn.requests.count == requestsAtExpiry)
-            // Every attempt started before the deadline (the lease checks it); allow its travel time.
-            #expect(daemon.standIn.requests.allSatisfy { $0.receivedAt <= record.deadline.addingTimeInterval(0.25) })
+            // Every attempt started before the deadline (the lease checks it); allow its travel time,
+            // generously: on a loaded two-core machine a leased request can take long to arrive.
+            #expect(daemon.standIn.requests.allSatisfy { $0.receivedAt <= record.deadline.addingTimeInterval(1) })
         }
     }
 

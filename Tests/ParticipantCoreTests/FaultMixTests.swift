@@ -4,8 +4,9 @@ import ParticipantServiceStandIn
 import ParticipantWire
 import Testing
 
-/// A small seeded generator (SplitMix64): the same seed gives the same sequence of fault rolls
-/// (which request draws which roll still depends on timing).
+/// A small seeded generator (SplitMix64): the same seed gives the same sequence of rolls (the
+/// fault mix here, the barrage in BarrageTests; which request draws which fault roll still
+/// depends on timing).
 struct SeededGenerator: RandomNumberGenerator {
     var state: UInt64
     mutating func next() -> UInt64 {

@@ -192,6 +192,14 @@ private final class Write<T: Sendable>: PendingWrite, @unchecked Sendable {
     }
 
     func apply(_ db: Database) -> (any Error)? {
+        // SQLite may roll the whole group transaction back on a full disk. A savepoint opened
+        // after that would run in a transaction of its own and commit on release: stored, yet
+        // reported as failed with the rest of the batch. So nothing runs outside the group's.
+        guard db.isInsideTransaction else {
+            let error = OutboxError.storage("an earlier write in the same transaction failed and SQLite rolled the transaction back")
+            result = .failure(error)
+            return error
+        }
         do {
             var value: T?
             try db.inSavepoint {

@@ -23,7 +23,6 @@ struct GuardedHTTP1Channel: ServerChildChannel {
     typealias Value = HTTP1Channel.Value
 
     let http1: HTTP1Channel
-    let limits: APIConfiguration
     let connections: ConnectionCount
 
     init(responder: @escaping HTTPChannelHandler.Responder, limits: APIConfiguration, connections: ConnectionCount) {
@@ -40,7 +39,6 @@ struct GuardedHTTP1Channel: ServerChildChannel {
             [RequestWatcher(requestTimeout: requestTimeout, overLimit: connections.current > maxConnections)]
         }
         self.http1 = HTTP1Channel(responder: responder, configuration: configuration)
-        self.limits = limits
         self.connections = connections
     }
 
@@ -206,8 +204,7 @@ final class RequestWatcher: ChannelDuplexHandler, RemovableChannelHandler {
         refused = true
         timer?.cancel()
         timer = nil
-        var body = (try? WireCoding.encoder().encode(ErrorBody(code: code, message: message))) ?? Data()
-        body.append(0x0A)
+        let body = (try? SocketAPI.jsonLine(ErrorBody(code: code, message: message))) ?? Data()
         let head = HTTPResponse(status: status, headerFields: [
             .contentType: "application/json",
             .contentLength: "\(body.count)",

@@ -63,28 +63,23 @@ extension SocketAPI {
 
     /// The record once it is final, or as it is when `aws.waitForDeliverySeconds` have passed.
     func awaitOutcome(_ record: EventRecord) async -> EventRecord {
+        guard !record.state.isFinal, configuration.deliveryWait > .zero else { return record }
         var record = record
         let clock = ContinuousClock()
         let end = clock.now.advanced(by: configuration.deliveryWait)
-        while !record.state.isFinal && clock.now < end {
+        while true {
             // Registered before the read: an outcome recorded in between still wakes the wait.
             let registration = outbox.outcomes.register(record.clientToken)
-            guard let current = try? await outbox.event(clientToken: record.clientToken)?.record else {
-                outbox.outcomes.end(registration)
-                break
+            if let current = try? await outbox.event(clientToken: record.clientToken)?.record {
+                record = current
             }
-            record = current
-            if record.state.isFinal {
+            let remaining = end - clock.now
+            if record.state.isFinal || remaining <= .zero || Task.isCancelled {
                 outbox.outcomes.end(registration)
-                break
+                return record
             }
-            await outbox.outcomes.wait(registration, timeout: end - clock.now)
-            if Task.isCancelled { break }
+            await outbox.outcomes.wait(registration, timeout: remaining)
         }
-        if !record.state.isFinal, let current = try? await outbox.event(clientToken: record.clientToken)?.record {
-            record = current
-        }
-        return record
     }
 
     func serviceAnswer(_ record: EventRecord) throws -> Response {

@@ -186,12 +186,18 @@ public struct SocketAPI: Sendable {
     }
 
     static func json(_ value: some Encodable, status: HTTPResponse.Status) throws -> Response {
-        var data = try WireCoding.encoder().encode(value)
-        data.append(0x0A)
+        let data = try jsonLine(value)
         return Response(
             status: status,
             headers: [.contentType: "application/json"],
             body: ResponseBody(byteBuffer: ByteBuffer(bytes: data))
         )
+    }
+
+    /// Every answer's body: the wire JSON and a newline.
+    static func jsonLine(_ value: some Encodable) throws -> Data {
+        var data = try WireCoding.encoder().encode(value)
+        data.append(0x0A)
+        return data
     }
 }

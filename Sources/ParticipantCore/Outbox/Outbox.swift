@@ -61,6 +61,8 @@ public struct Outbox: Sendable {
     private let lock: DatabaseLock
     /// Wakes requests waiting for an attempt's outcome (`POST /participant/event`).
     let outcomes = OutcomeSignals()
+    /// Whether new events can be stored now (health).
+    let storage: StorageState
 
     /// Opens (creating if needed) the database at `path`, migrates it, and puts events that a
     /// crash left in `sending` back to `queued`, to be sent again with the same ClientToken.
@@ -110,7 +112,7 @@ public struct Outbox: Sendable {
         let outbox = Outbox(
             writer: OutboxWriter(database: database, logger: logger),
             database: database, deadlines: deadlines, limits: limits, coalescing: coalescing, waiting: WaitingCount(waitingNow),
-            clock: clock, lock: lock
+            clock: clock, lock: lock, storage: StorageState(logger: logger)
         )
         let requeued = try outbox.requeueInterrupted()
         if requeued > 0 {
@@ -146,7 +148,7 @@ public struct Outbox: Sendable {
         let deadlineAfter = deadlines.deadline(for: event.contentType)
         let clock = clock
         let coalescing = coalescing
-        let (outcome, waitingDelta) = try await writer.perform { db -> (SubmitOutcome, Int) in
+        let (outcome, waitingDelta) = try await submitWrite { db -> (SubmitOutcome, Int) in
             let existing = try StoredEvent.fetchOne(
                 db.cachedStatement(sql: "SELECT * FROM event WHERE clientToken = ?"), arguments: [clientToken]
             )
@@ -198,7 +200,18 @@ public struct Outbox: Sendable {
             return (.created(stored), (redundant ? 0 : 1) - decision.replaced.count)
         }
         waiting.add(waitingDelta)
+        if case .created = outcome { storage.eventStored() }
         return outcome
+    }
+
+    /// A submission's write, its refusal for lack of space noted for health.
+    private func submitWrite<T: Sendable>(_ work: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        do {
+            return try await writer.perform(work)
+        } catch OutboxError.storageFull(let reason) {
+            storage.submissionRefused(reason)
+            throw OutboxError.storageFull(reason)
+        }
     }
 
     private static func block(of connectionHash: String, covering contentType: EventContentType, at now: Date, in db: Database) throws -> ConnectionBlock? {
@@ -399,7 +412,7 @@ public struct Outbox: Sendable {
     }
 
     /// Why events cannot be stored now (storage full), for health; `nil` when they can.
-    public var storageProblem: String? { writer.storageProblem }
+    public var storageProblem: String? { storage.problem }
 
     /// Deletes up to `limit` finished events last changed before the retention period, and
     /// connection blocks that have run out.

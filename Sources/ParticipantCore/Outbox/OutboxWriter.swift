@@ -29,16 +29,6 @@ public final class OutboxWriter: Service, Sendable {
         var pending: [any PendingWrite] = []
         var consumer: CheckedContinuation<Void, Never>?
         var closed = false
-        /// Since when writes fail because storage is full; `nil` once a commit succeeds.
-        var fullSince: ContinuousClock.Instant?
-        var fullReason = ""
-    }
-
-    /// Why the outbox cannot store events now (for health), or `nil`.
-    var storageProblem: String? {
-        state.withLock { state in
-            state.fullSince.map { _ in "the outbox's storage is full (\(state.fullReason)): new events are refused with 507 until space returns" }
-        }
     }
 
     init(database: any DatabaseWriter, logger: Logger) {
@@ -125,7 +115,6 @@ public final class OutboxWriter: Service, Sendable {
                     }
                 }
             }
-            noteStorage(full: full.withLock { $0 })
             for write in batch {
                 write.complete(commitError: nil)
             }
@@ -134,9 +123,6 @@ public final class OutboxWriter: Service, Sendable {
             if let reason = full.withLock({ $0 }) {
                 classified = OutboxError.storageFull(reason)
             }
-            if case .storageFull(let reason)? = classified as? OutboxError {
-                noteStorage(full: reason)
-            }
             logger.error(
                 "Outbox commit failed",
                 metadata: ["outbox.batch_size": "\(batch.count)", "error": "\(error)"]
@@ -144,29 +130,6 @@ public final class OutboxWriter: Service, Sendable {
             for write in batch {
                 write.complete(commitError: classified as? OutboxError ?? OutboxError.storage(String(describing: error)))
             }
-        }
-    }
-
-    /// Keeps the storage state for health, and logs its changes once, not once per write.
-    private func noteStorage(full reason: String?) {
-        let (started, ended) = state.withLock { state -> (Bool, ContinuousClock.Instant?) in
-            switch (reason, state.fullSince) {
-            case (let reason?, nil):
-                state.fullSince = .now
-                state.fullReason = reason
-                return (true, nil)
-            case (nil, let since?):
-                state.fullSince = nil
-                return (false, since)
-            default:
-                return (false, nil)
-            }
-        }
-        if started {
-            logger.critical("Outbox storage full: new events are refused (507) until space returns", metadata: ["error": "\(reason ?? "")"])
-        }
-        if let ended {
-            logger.notice("Outbox storage available again: events are accepted", metadata: ["outbox.full_for_s": "\((ContinuousClock.now - ended).timeInterval)"])
         }
     }
 }

@@ -153,13 +153,28 @@ import Testing
     @Test("Beyond api.maxConnections a request gets 503 TooManyConnections; once one closes, requests work again")
     func connectionLimit() async throws {
         try await TestDaemon.with(configure: { $0.api.maxConnections = 3 }) { daemon in
-            var open = try (0..<3).map { _ in try RawConnection(path: daemon.configuration.socketPath) }
-            try await Task.sleep(for: .milliseconds(100))  // accepted by the server
-            let extra = try RawConnection(path: daemon.configuration.socketPath)
-            extra.send("GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
-            let refused = try #require(await extra.readResponse())
+            // Connections are opened one at a time, each answering a request and staying open, until
+            // one is refused. The test's own client may keep one keep-alive connection of the limit's
+            // three (from the readiness check), so two or three are accepted before the refusal.
+            var open: [RawConnection] = []
+            var refusal: RawResponse?
+            for _ in 0..<5 {
+                let connection = try RawConnection(path: daemon.configuration.socketPath)
+                connection.send("GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
+                let (response, closed) = await connection.readKeepAliveResponse()
+                if response?.status == 503 {
+                    refusal = response
+                    #expect(await connection.readUntilClosed(timeout: .seconds(10)).closed)
+                    break
+                }
+                #expect(response?.status == 200)
+                #expect(!closed)
+                open.append(connection)
+            }
+            let refused = try #require(refusal)
             #expect(refused.status == 503)
             #expect(refused.errorCode == "TooManyConnections")
+            #expect((2...3).contains(open.count))
 
             open.removeAll()  // closes them
             try await eventually(timeout: .seconds(10), "a connection is accepted again") {

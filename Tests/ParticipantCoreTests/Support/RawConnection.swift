@@ -50,15 +50,20 @@ final class RawConnection: @unchecked Sendable {
     /// test runs on that pool, in this process).
     /// - Returns: the bytes, and whether the peer closed.
     func readUntilClosed(timeout: Duration) async -> (Data, closed: Bool) {
+        await read(timeout: timeout) { _ in false }
+    }
+
+    /// Reads until `enough` holds for what arrived, the peer closes, or `timeout` passes.
+    func read(timeout: Duration, until enough: @escaping @Sendable (Data) -> Bool) async -> (Data, closed: Bool) {
         let fd = self.fd
         return await withCheckedContinuation { continuation in
             Thread {
-                continuation.resume(returning: Self.blockingRead(fd: fd, timeout: timeout))
+                continuation.resume(returning: Self.blockingRead(fd: fd, timeout: timeout, until: enough))
             }.start()
         }
     }
 
-    private static func blockingRead(fd: Int32, timeout: Duration) -> (Data, closed: Bool) {
+    private static func blockingRead(fd: Int32, timeout: Duration, until enough: (Data) -> Bool) -> (Data, closed: Bool) {
         var data = Data()
         let end = ContinuousClock.now.advanced(by: timeout)
         var buffer = [UInt8](repeating: 0, count: 65_536)
@@ -70,6 +75,7 @@ final class RawConnection: @unchecked Sendable {
             let count = recv(fd, &buffer, buffer.count, 0)
             if count <= 0 { return (data, true) }
             data.append(contentsOf: buffer[0..<count])
+            if enough(data) { return (data, false) }
         }
         return (data, false)
     }
@@ -77,6 +83,16 @@ final class RawConnection: @unchecked Sendable {
     /// Reads one HTTP response (the first one in what arrives before the close or `timeout`).
     func readResponse(timeout: Duration = .seconds(10)) async -> RawResponse? {
         RawResponse(await readUntilClosed(timeout: timeout).0)
+    }
+
+    /// Reads one whole response (its Content-Length body complete) without waiting for a close:
+    /// for keep-alive connections. `closed`: the peer closed before the response was complete.
+    func readKeepAliveResponse(timeout: Duration = .seconds(10)) async -> (RawResponse?, closed: Bool) {
+        let (data, closed) = await read(timeout: timeout) { data in
+            guard let response = RawResponse(data), let length = response.headers["content-length"].flatMap(Int.init) else { return false }
+            return response.body.count >= length
+        }
+        return (RawResponse(data), closed)
     }
 }
 

@@ -8,6 +8,7 @@ let package = Package(
     products: [
         .executable(name: "participantd", targets: ["participantd"]),
         .executable(name: "participantctl", targets: ["participantctl"]),
+        .executable(name: "participant-load", targets: ["participant-load"]),
         .library(name: "ParticipantCore", targets: ["ParticipantCore"]),
         .library(name: "ParticipantWire", targets: ["ParticipantWire"]),
         .library(name: "ParticipantInput", targets: ["ParticipantInput"]),
@@ -28,6 +29,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-system.git", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.34.1"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
     ],
     targets: [
         // Wire types shared by the daemon and the command line client: no behaviour, no heavy dependencies.
@@ -89,6 +91,19 @@ let package = Package(
                 "ParticipantServiceStandIn",
                 "ParticipantWire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        // The benchmarks' load tool and baselines (`bench/compare.sh`); not used by the daemon.
+        .executableTarget(
+            name: "participant-load",
+            dependencies: [
+                "ParticipantCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
         .testTarget(

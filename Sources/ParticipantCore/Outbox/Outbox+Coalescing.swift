@@ -22,7 +22,10 @@ struct CoalescingDecision {
 }
 
 extension Outbox {
-    /// The rules, applied inside the submitting transaction:
+    /// The rules, applied inside the submitting transaction. Content types are written into the
+    /// SQL, never bound: the partial index `event_typing` is chosen by the content type, and with a
+    /// bound one SQLite compiles the statement again at every execution to check the plan.
+    ///
     /// - typing: a typing event sent or in flight less than `typingInterval` ago makes a new one
     ///   redundant (superseded by it); otherwise a new one replaces a typing event still queued;
     /// - receipts: a receipt of the same type for the same message already queued, in flight or
@@ -37,51 +40,56 @@ extension Outbox {
             let windowStart = now.millisecondsSince1970 - Int64(rules.typingInterval.timeInterval * 1000)
             if let recent = try String.fetchOne(
                 db.cachedStatement(sql: """
-                    SELECT clientToken FROM event
-                    WHERE connectionHash = ? AND contentType = ?
+                    SELECT clientToken FROM event INDEXED BY event_typing
+                    WHERE connectionHash = ? AND contentType = \(sqlLiterals([.typing]))
                       AND (state = 'sending' OR (state = 'sent' AND updatedAt > ?))
                     ORDER BY seq DESC LIMIT 1
                     """),
-                arguments: [connectionHash, EventContentType.typing.rawValue, windowStart]
+                arguments: [connectionHash, windowStart]
             ) {
                 return CoalescingDecision(supersededBy: recent)
             }
             let queued = try Int64.fetchAll(
-                db.cachedStatement(sql: "SELECT seq FROM event WHERE connectionHash = ? AND contentType = ? AND state = 'queued'"),
-                arguments: [connectionHash, EventContentType.typing.rawValue]
+                db.cachedStatement(
+                    sql: "SELECT seq FROM event INDEXED BY event_typing WHERE connectionHash = ? AND contentType = \(sqlLiterals([.typing])) AND state = 'queued'"),
+                arguments: [connectionHash]
             )
             return CoalescingDecision(replaced: queued)
 
         case .messageDelivered, .messageRead:
             guard rules.receipts, let messageId = event.messageId else { return CoalescingDecision() }
             // A delivered receipt says nothing a read receipt has not said already.
-            let coveringTypes = event.contentType == .messageDelivered
-                ? [EventContentType.messageDelivered.rawValue, EventContentType.messageRead.rawValue]
-                : [EventContentType.messageRead.rawValue]
+            let coveringTypes: [EventContentType] = event.contentType == .messageDelivered
+                ? [.messageDelivered, .messageRead]
+                : [.messageRead]
             if let earlier = try String.fetchOne(
-                db,
-                sql: """
-                    SELECT clientToken FROM event
-                    WHERE connectionHash = ? AND messageId = ? AND contentType IN (\(databaseQuestionMarks(count: coveringTypes.count))) AND \(live)
+                db.cachedStatement(sql: """
+                    SELECT clientToken FROM event INDEXED BY event_receipt
+                    WHERE connectionHash = ? AND messageId = ? AND contentType IN (\(sqlLiterals(coveringTypes))) AND \(live)
                     ORDER BY seq LIMIT 1
-                    """,
-                arguments: StatementArguments([connectionHash, messageId] + coveringTypes)
+                    """),
+                arguments: [connectionHash, messageId]
             ) {
                 return CoalescingDecision(supersededBy: earlier)
             }
             guard event.contentType == .messageRead else { return CoalescingDecision() }
             let delivered = try Int64.fetchAll(
                 db.cachedStatement(sql: """
-                    SELECT seq FROM event
-                    WHERE connectionHash = ? AND messageId = ? AND contentType = ? AND state = 'queued'
+                    SELECT seq FROM event INDEXED BY event_receipt
+                    WHERE connectionHash = ? AND messageId = ? AND contentType = \(sqlLiterals([.messageDelivered])) AND state = 'queued'
                     """),
-                arguments: [connectionHash, messageId, EventContentType.messageDelivered.rawValue]
+                arguments: [connectionHash, messageId]
             )
             return CoalescingDecision(replaced: delivered)
 
         default:
             return CoalescingDecision()
         }
+    }
+
+    /// Content types as SQL string literals (`'a', 'b'`): constants of ours, with no quote in them.
+    private static func sqlLiterals(_ types: [EventContentType]) -> String {
+        types.map { "'\($0.rawValue)'" }.joined(separator: ", ")
     }
 
     /// Marks the replaced events `superseded` by `clientToken`; they are never sent.

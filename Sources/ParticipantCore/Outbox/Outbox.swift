@@ -47,6 +47,11 @@ public struct OutboxLimits: Sendable, Equatable {
 ///
 /// Every write goes through the ``OutboxWriter`` (group commit); reads use the pool's readers and
 /// never wait for a write. All SQL of the daemon lives in this type.
+///
+/// Queries on the queue name their index (`INDEXED BY`): without statistics SQLite's planner
+/// prefers `event_state` (state = ?) for all of them, which visits every queued row, so each
+/// lease, expiry check or wake-up would cost time in proportion to the backlog. Named, each is a
+/// look-up in a partial index, and a plan that cannot use it fails at once instead of slowing down.
 public struct Outbox: Sendable {
     /// The writer: a `Service` the daemon runs before every service that writes.
     public let writer: OutboxWriter
@@ -93,6 +98,9 @@ public struct Outbox: Sendable {
         configuration.prepareDatabase { db in
             // Sync the WAL on every commit: an acknowledged event survives a power loss too.
             try db.execute(sql: "PRAGMA synchronous = FULL")
+            // Each write of a group commit runs in a savepoint, whose undo pages SQLite keeps in a
+            // statement journal: in memory, not in a temporary file written at every write.
+            try db.execute(sql: "PRAGMA temp_store = MEMORY")
             if maxDatabaseBytes > 0 {
                 let pageSize = try Int64.fetchOne(db, sql: "PRAGMA page_size") ?? 4_096
                 try db.execute(sql: "PRAGMA max_page_count = \(max(1, maxDatabaseBytes / pageSize))")
@@ -258,11 +266,18 @@ public struct Outbox: Sendable {
     public func nextWakeUp(after now: Date) async throws -> Date? {
         let now = now.millisecondsSince1970
         let ms = try await database.read { db -> Int64? in
+            // event_due is ordered by priority first: one look-up per priority.
             let due = try Int64.fetchOne(
-                db, sql: "SELECT MIN(nextAttemptAt) FROM event WHERE state = 'queued' AND nextAttemptAt > ?", arguments: [now]
+                db.cachedStatement(sql: """
+                    SELECT MIN(next) FROM (\((0...3).map { priority in
+                        "SELECT MIN(nextAttemptAt) AS next FROM event INDEXED BY event_due WHERE state = 'queued' AND priority = \(priority) AND nextAttemptAt > :now"
+                    }.joined(separator: " UNION ALL ")))
+                    """),
+                arguments: ["now": now]
             )
             let deadline = try Int64.fetchOne(
-                db, sql: "SELECT MIN(deadline) FROM event WHERE state IN ('queued', 'sending') AND deadline > ?", arguments: [now]
+                db.cachedStatement(sql: "SELECT MIN(deadline) FROM event INDEXED BY event_deadline WHERE state IN ('queued', 'sending') AND deadline > ?"),
+                arguments: [now]
             )
             return [due, deadline].compactMap { $0 }.min()
         }
@@ -276,15 +291,14 @@ public struct Outbox: Sendable {
         let now = clock.now().millisecondsSince1970
         let expired = try await writer.perform { db in
             try StoredEvent.fetchAll(
-                db,
-                sql: """
-                    UPDATE event
+                db.cachedStatement(sql: """
+                    UPDATE event INDEXED BY event_deadline
                     SET state = 'expired', nextAttemptAt = NULL, connectionToken = NULL, updatedAt = :now,
                         lastErrorCode = 'DeadlineExceeded',
                         lastErrorMessage = 'the deadline for this content type passed before the service accepted the event'
-                    WHERE state = 'queued' AND deadline <= :now
+                    WHERE state IN ('queued', 'sending') AND deadline <= :now AND state = 'queued'
                     RETURNING *
-                    """,
+                    """),
                 arguments: ["now": now]
             )
         }
@@ -307,10 +321,10 @@ public struct Outbox: Sendable {
                     sql: """
                         UPDATE event SET state = 'sending', attempts = attempts + 1, updatedAt = :now
                         WHERE seq IN (
-                            SELECT e.seq FROM event e
+                            SELECT e.seq FROM event e INDEXED BY event_due
                             WHERE e.state = 'queued' AND e.nextAttemptAt <= :now AND e.deadline > :now
                               AND NOT EXISTS (
-                                  SELECT 1 FROM event older
+                                  SELECT 1 FROM event older INDEXED BY event_waiting_by_connection
                                   WHERE older.connectionHash = e.connectionHash
                                     AND older.state IN ('queued', 'sending')
                                     AND older.seq < e.seq)
@@ -377,9 +391,11 @@ public struct Outbox: Sendable {
             // Events in flight get their own answer; the queued ones need no request to fail.
             try db.execute(
                 sql: """
-                    UPDATE event SET state = 'failed', lastErrorCode = ?, lastErrorMessage = ?,
+                    UPDATE event INDEXED BY event_waiting_by_connection
+                    SET state = 'failed', lastErrorCode = ?, lastErrorMessage = ?,
                         nextAttemptAt = NULL, connectionToken = NULL, updatedAt = ?
-                    WHERE connectionHash = ? AND state = 'queued' AND \(block.contentTypeCondition)
+                    WHERE connectionHash = ? AND state IN ('queued', 'sending') AND state = 'queued'
+                      AND \(block.contentTypeCondition)
                     """,
                 arguments: [block.error.code, block.error.message, now, event.connectionHash]
             )
@@ -424,7 +440,7 @@ public struct Outbox: Sendable {
             try db.execute(
                 sql: """
                     DELETE FROM event WHERE seq IN (
-                        SELECT seq FROM event
+                        SELECT seq FROM event INDEXED BY event_finished
                         WHERE state IN ('sent', 'failed', 'expired', 'superseded') AND updatedAt < ?
                         ORDER BY updatedAt LIMIT ?)
                     """,

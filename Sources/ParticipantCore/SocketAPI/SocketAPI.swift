@@ -171,15 +171,19 @@ public struct SocketAPI: Sendable {
 
     /// The body of a POST, after its Content-Type is checked: at most `api.maxBodyBytes`.
     func readBody(_ request: Request) async throws(APIError) -> Data {
+        try await Self.readBody(request, maxBodyBytes: configuration.maxBodyBytes)
+    }
+
+    static func readBody(_ request: Request, maxBodyBytes: Int) async throws(APIError) -> Data {
         do {
             try RequestDecoding.checkMediaType(request.headers[.contentType])
         } catch {
             throw APIError(error)
         }
         do {
-            return Data(buffer: try await request.body.collect(upTo: configuration.maxBodyBytes))
+            return Data(buffer: try await request.body.collect(upTo: maxBodyBytes))
         } catch is NIOTooManyBytesError {
-            throw APIError(.contentTooLarge, code: APIErrorCode.payloadTooLarge, message: "the request body is larger than \(configuration.maxBodyBytes) bytes (api.maxBodyBytes)")
+            throw APIError(.contentTooLarge, code: APIErrorCode.payloadTooLarge, message: "the request body is larger than \(maxBodyBytes) bytes (api.maxBodyBytes)")
         } catch {
             throw APIError(.badRequest, code: APIErrorCode.malformedRequest, message: "the request body could not be read: \(error)")
         }

@@ -53,13 +53,7 @@ public struct HTTPParticipantService: ParticipantService {
     }
 
     public func sendEvent(_ request: SendEventRequest) async -> SendEventResult {
-        var httpRequest = HTTPClientRequest(url: configuration.endpoint + "/participant/event")
-        httpRequest.method = .POST
-        httpRequest.headers.add(name: "Content-Type", value: "application/json")
-        httpRequest.headers.add(name: "User-Agent", value: userAgent)
-        httpRequest.headers.add(name: "X-Amz-Bearer", value: request.connectionToken)
-        httpRequest.body = .bytes(ByteBuffer(bytes: Self.encodeBody(request)))
-
+        let httpRequest = Self.httpRequest(for: request, endpoint: configuration.endpoint, userAgent: userAgent)
         do {
             let response = try await client.execute(httpRequest, timeout: TimeAmount(configuration.requestTimeout))
             let body = try await response.body.collect(upTo: Self.maxResponseBytes)
@@ -67,6 +61,17 @@ public struct HTTPParticipantService: ParticipantService {
         } catch {
             return .transient(Self.describe(error), status: nil)
         }
+    }
+
+    /// The SendEvent request for one event: what goes on the wire, before AsyncHTTPClient sends it.
+    public static func httpRequest(for request: SendEventRequest, endpoint: String, userAgent: String) -> HTTPClientRequest {
+        var httpRequest = HTTPClientRequest(url: endpoint + "/participant/event")
+        httpRequest.method = .POST
+        httpRequest.headers.add(name: "Content-Type", value: "application/json")
+        httpRequest.headers.add(name: "User-Agent", value: userAgent)
+        httpRequest.headers.add(name: "X-Amz-Bearer", value: request.connectionToken)
+        httpRequest.body = .bytes(ByteBuffer(bytes: encodeBody(request)))
+        return httpRequest
     }
 
     /// `{"ContentType": ..., "Content": ..., "ClientToken": ...}`; `Content` left out when absent.
@@ -79,7 +84,7 @@ public struct HTTPParticipantService: ParticipantService {
     }
 
     /// Sorts an answer into accepted, rejected for good, or worth retrying.
-    static func classify(status: Int, headers: HTTPHeaders, body: Data) -> SendEventResult {
+    public static func classify(status: Int, headers: HTTPHeaders, body: Data) -> SendEventResult {
         if status == 200 {
             struct Output: Decodable {
                 var Id: String

@@ -137,3 +137,27 @@ if ProcessInfo.processInfo.environment["PARTICIPANTD_FUZZ"] == "1" {
         )
     )
 }
+
+// Micro-benchmarks (ordo-one/benchmark) of the hot pieces: `bench/micro.sh`, which sets
+// PARTICIPANTD_BENCHMARKS=1. Only declared when asked for, so the test suite's build stays lean.
+if ProcessInfo.processInfo.environment["PARTICIPANTD_BENCHMARKS"] == "1" {
+    package.dependencies.append(
+        .package(url: "https://github.com/ordo-one/benchmark.git", from: "1.38.1", traits: ["MallocInterposer"])
+    )
+    package.targets.append(
+        .executableTarget(
+            name: "ParticipantBenchmarks",
+            dependencies: [
+                "ParticipantCore",
+                "ParticipantInput",
+                "ParticipantWire",
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            path: "Benchmarks/ParticipantBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        )
+    )
+}

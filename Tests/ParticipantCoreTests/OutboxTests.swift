@@ -43,6 +43,34 @@ final class ManualClock: Sendable {
         }
     }
 
+    @Test func fullConnectionHashesFromAnEarlierVersionStillMatchTheirConnection() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        try await withOutbox(directory: directory) { outbox in
+            _ = try await outbox.submit(event(.messageRead, token: "old", connection: "the-connection", content: receipt("m")))
+        }
+        // As version 4 of the schema stored it: the whole SHA-256 in hex.
+        let fullHash = "c1b6d2f4b3d4b5a0f3b7a5c1a8e2f1d0c9b8a7f6e5d4c3b2a1f0e9d8c7b6a5f4"
+        let (status, _, errors) = try await ChildProcess.run("/usr/bin/env", ["python3", "-c", """
+            import sqlite3, sys
+            db = sqlite3.connect(sys.argv[1])
+            db.execute("UPDATE event SET connectionHash = substr(connectionHash, 1, 16) || substr(?, 17)", (sys.argv[2],))
+            db.execute("DELETE FROM grdb_migrations WHERE identifier = 'v5: short connection hashes'")
+            db.commit()
+            """, directory.path + "/outbox.sqlite", fullHash])
+        #expect(status == 0, "\(errors)")
+        try await withOutbox(directory: directory) { outbox in
+            // The same submission again is a duplicate, not a mismatch of connection.
+            guard case .duplicate = try await outbox.submit(event(.messageRead, token: "old", connection: "the-connection", content: receipt("m"))) else {
+                Issue.record("the resubmission did not match the stored event")
+                return
+            }
+            // And a newer event of the connection waits behind the old one.
+            _ = try await outbox.submit(event(.messageRead, token: "new", connection: "the-connection", content: receipt("n")))
+            #expect(try await outbox.leaseDue(limit: 10).map(\.clientToken) == ["old"])
+        }
+    }
+
     @Test func concurrentSubmissionsAreAllStored() async throws {
         try await withOutbox { outbox in
             let outcomes = try await withThrowingTaskGroup(of: SubmitOutcome.self) { group in

@@ -293,6 +293,20 @@ public struct Outbox: Sendable {
 
     // MARK: Delivering
 
+    /// Whether a queued event's deadline has passed: what ``expireOverdue()`` would end.
+    public func hasOverdue() async throws -> Bool {
+        let now = clock.now().millisecondsSince1970
+        return try await database.read { db in
+            try Bool.fetchOne(
+                db.cachedStatement(sql: """
+                    SELECT EXISTS (SELECT 1 FROM event INDEXED BY event_deadline
+                                   WHERE state IN ('queued', 'sending') AND deadline <= ? AND state = 'queued')
+                    """),
+                arguments: [now]
+            ) ?? false
+        }
+    }
+
     /// Ends every queued event whose deadline has passed as `expired`; returns them.
     public func expireOverdue() async throws -> [StoredEvent] {
         let now = clock.now().millisecondsSince1970

@@ -84,6 +84,17 @@ enum OutboxSchema {
                     """
             )
         }
+        migrator.registerMigration("v5: short connection hashes") { db in
+            // ConnectionHash keeps the first 16 hex digits of the SHA-256 it stored in full before:
+            // a prefix, so events and blocks stored earlier keep matching their connection.
+            try db.execute(
+                sql: """
+                    UPDATE event SET connectionHash = substr(connectionHash, 1, 16) WHERE length(connectionHash) > 16;
+                    UPDATE OR REPLACE connection_block SET connectionHash = substr(connectionHash, 1, 16)
+                        WHERE length(connectionHash) > 16;
+                    """
+            )
+        }
         return migrator
     }
 }

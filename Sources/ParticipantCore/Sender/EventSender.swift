@@ -126,7 +126,7 @@ public final class EventSender: Service, Sendable {
     /// - Returns: whether the lease filled all the room (there may be more due right now).
     private func sendRound(in group: inout DiscardingTaskGroup) async throws -> Bool {
         try await recordUnrecorded()
-        for event in try await outbox.expireOverdue() {
+        for event in try await expireOverdueNow() {
             logger.warning("Event expired", metadata: eventMetadata(event).merging([
                 "event.deadline": "\(WireCoding.formatTimestamp(event.deadline))",
             ]) { $1 })
@@ -162,6 +162,13 @@ public final class EventSender: Service, Sendable {
     /// Until the next retry or deadline the outbox knows of, at most `idleCheckInterval`.
     /// Events that are due but wait behind an older event of their connection need no timer:
     /// the end of that older event's delivery rings the doorbell.
+    /// Ends overdue events, when there are any: a round comes after every answer, and an expiry
+    /// write in each would double the commits the sender waits for. The question is a read, which
+    /// never waits for the writer.
+    private func expireOverdueNow() async throws -> [StoredEvent] {
+        try await outbox.hasOverdue() ? try await outbox.expireOverdue() : []
+    }
+
     private func sleepTime() async throws -> Duration {
         let now = clock.now()
         var seconds = configuration.idleCheckInterval.timeInterval

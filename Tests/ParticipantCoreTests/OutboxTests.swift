@@ -109,6 +109,37 @@ final class ManualClock: Sendable {
         }
     }
 
+    @Test func readReceiptsQueuedBehindTheirDeliveredReceiptsLeaseTheDeliveredOnesInOrder() async throws {
+        try await withOutbox { outbox in
+            // A bridge's pattern: delivered, then read, for every message of every connection. The read
+            // receipts sort first (priority) but each waits behind its connection's delivered receipt.
+            for index in 0..<400 {
+                _ = try await outbox.submit(event(.messageDelivered, token: "d\(index)", connection: "c\(index)", content: receipt("m\(index)")))
+            }
+            for index in 0..<400 {
+                // Another message: a read receipt for the same one would supersede the delivered receipt.
+                _ = try await outbox.submit(event(.messageRead, token: "r\(index)", connection: "c\(index)", content: receipt("n\(index)")))
+            }
+            let leased = try await outbox.leaseDue(limit: 10)
+            #expect(leased.map(\.clientToken).sorted() == (0..<10).map { "d\($0)" }.sorted())
+        }
+    }
+
+    @Test func aDueEventBeyondAWindowOfBlockedOnesIsStillLeased() async throws {
+        try await withOutbox { outbox in
+            // More read receipts than the lease window, all behind their connection's first one,
+            // which is in flight; then one typing event of another connection, sorted last.
+            let blocked = Outbox.leaseWindow(1) + 20
+            for index in 0..<blocked {
+                _ = try await outbox.submit(event(.messageRead, token: "busy\(index)", connection: "busy", content: receipt("m\(index)")))
+            }
+            _ = try await outbox.submit(event(.typing, token: "other", connection: "other"))
+            #expect(try await outbox.leaseDue(limit: 1).map(\.clientToken) == ["busy0"])
+            #expect(try await outbox.leaseDue(limit: 1).map(\.clientToken) == ["other"])
+            #expect(try await outbox.leaseDue(limit: 1).isEmpty)
+        }
+    }
+
     @Test func retryWaitsUntilItsTimeAndBlocksLaterEventsOfTheConnection() async throws {
         try await withOutbox { outbox in
             _ = try await outbox.submit(event(.messageRead, token: "r0", content: receipt("1")))

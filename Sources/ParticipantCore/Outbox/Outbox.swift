@@ -333,11 +333,51 @@ public struct Outbox: Sendable {
     /// connection reach the service in the order they were accepted, while other connections go on.
     /// Among connections, read receipts go first, then delivered receipts, then the rest
     /// (``EventContentType/deliveryPriority``), each oldest first.
+    ///
+    /// The work does not grow with the backlog: the candidates are the connections of the first
+    /// `leaseWindow(limit)` due events in that order, and of each its oldest waiting event, if due.
+    /// (Looking only for due events that are already their connection's oldest would walk past
+    /// every read receipt queued behind its own delivered receipt, a whole backlog of them.) Only
+    /// when that window is full and yields fewer than `limit` is the whole queue searched.
     public func leaseDue(limit: Int) async throws -> [StoredEvent] {
         guard limit > 0 else { return [] }
         let now = clock.now().millisecondsSince1970
+        let window = Self.leaseWindow(limit)
         return try await writer.perform { db in
-            try StoredEvent.fetchAll(
+            var leased = try StoredEvent.fetchAll(
+                db.cachedStatement(
+                    sql: """
+                        UPDATE event SET state = 'sending', attempts = attempts + 1, updatedAt = :now
+                        WHERE seq IN (
+                            WITH due AS (
+                                SELECT connectionHash FROM event INDEXED BY event_due
+                                WHERE state = 'queued' AND nextAttemptAt <= :now AND deadline > :now
+                                ORDER BY priority, nextAttemptAt, seq
+                                LIMIT :window),
+                            oldest AS (
+                                SELECT (SELECT o.seq FROM event o INDEXED BY event_waiting_by_connection
+                                        WHERE o.connectionHash = due.connectionHash AND o.state IN ('queued', 'sending')
+                                        ORDER BY o.seq LIMIT 1) AS seq
+                                FROM due GROUP BY due.connectionHash)
+                            SELECT e.seq FROM oldest JOIN event e ON e.seq = oldest.seq
+                            WHERE e.state = 'queued' AND e.nextAttemptAt <= :now AND e.deadline > :now
+                            ORDER BY e.priority, e.nextAttemptAt, e.seq
+                            LIMIT :limit)
+                        RETURNING *
+                        """
+                ),
+                arguments: ["now": now, "limit": limit, "window": window]
+            )
+            guard leased.count < limit else { return leased }
+            let windowFull = try Int.fetchOne(
+                db.cachedStatement(sql: """
+                    SELECT COUNT(*) FROM (SELECT 1 FROM event INDEXED BY event_due
+                                          WHERE state = 'queued' AND nextAttemptAt <= ? AND deadline > ? LIMIT ?)
+                    """),
+                arguments: [now, now, window]
+            ) == window
+            guard windowFull else { return leased }
+            leased += try StoredEvent.fetchAll(
                 db.cachedStatement(
                     sql: """
                         UPDATE event SET state = 'sending', attempts = attempts + 1, updatedAt = :now
@@ -354,9 +394,15 @@ public struct Outbox: Sendable {
                         RETURNING *
                         """
                 ),
-                arguments: ["now": now, "limit": limit]
+                arguments: ["now": now, "limit": limit - leased.count]
             )
+            return leased
         }
+    }
+
+    /// How many due events `leaseDue` looks at first.
+    public static func leaseWindow(_ limit: Int) -> Int {
+        min(max(limit * 8, 256), 4_096)
     }
 
     /// Records how the attempt on a leased event ended. Final states erase the connection token.

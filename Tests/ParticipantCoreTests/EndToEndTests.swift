@@ -234,8 +234,9 @@ import Testing
     func perConnectionOrder() async throws {
         let slow = "slow-connection"
         try await TestDaemon.with(behavior: { request in
-            request.bearer == slow ? .delay(.seconds(4), then: .accept) : .accept
-        }, configure: { $0.requestTimeout = .seconds(10) }) { daemon in
+            // Long enough that the 30 others get through on a loaded machine while it is in flight.
+            request.bearer == slow ? .delay(.seconds(10), then: .accept) : .accept
+        }, configure: { $0.requestTimeout = .seconds(20) }) { daemon in
             let connections = ["conn-a", "conn-b", "conn-c"]
             _ = try await daemon.client.submit(
                 EventSubmission(contentType: EventContentType.messageRead.rawValue, content: receipt("slow"), clientToken: "slow-1", connectionToken: slow)

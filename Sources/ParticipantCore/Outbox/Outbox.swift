@@ -276,7 +276,7 @@ public struct Outbox: Sendable {
             // event_due is ordered by priority first: one look-up per priority.
             let due = try Int64.fetchOne(
                 db.cachedStatement(sql: """
-                    SELECT MIN(next) FROM (\((0...3).map { priority in
+                    SELECT MIN(next) FROM (\(Set(EventContentType.allCases.map(\.deliveryPriority)).sorted().map { priority in
                         "SELECT MIN(nextAttemptAt) AS next FROM event INDEXED BY event_due WHERE state = 'queued' AND priority = \(priority) AND nextAttemptAt > :now"
                     }.joined(separator: " UNION ALL ")))
                     """),

@@ -204,13 +204,8 @@ public struct Outbox: Sendable {
             let seq = db.lastInsertedRowID
             try Self.supersede(decision.replaced, by: clientToken, now: ms, in: db)
             let stored = StoredEvent(
-                seq: seq, clientToken: clientToken, contentType: event.contentType.rawValue,
-                content: event.content, connectionToken: redundant ? nil : event.connectionToken,
-                connectionHash: connectionHash, state: redundant ? .superseded : .queued, attempts: 0,
-                acceptedAt: now.truncatedToMilliseconds, updatedAt: now.truncatedToMilliseconds,
-                nextAttemptAt: redundant ? nil : now.truncatedToMilliseconds,
-                deadline: deadline.truncatedToMilliseconds, lastError: nil, serviceId: nil, absoluteTime: nil,
-                supersededBy: decision.supersededBy
+                accepted: event, seq: seq, clientToken: clientToken, connectionHash: connectionHash,
+                at: now, deadline: deadline, supersededBy: decision.supersededBy
             )
             return (.created(stored), (redundant ? 0 : 1) - decision.replaced.count)
         }

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import ParticipantInput
 import ParticipantWire
 
 /// One row of the outbox: an event and everything known about its delivery.
@@ -58,6 +59,22 @@ extension StoredEvent {
 }
 
 extension StoredEvent {
+    /// A row as a submission stores it: queued, or superseded on arrival (by `supersededBy`), in
+    /// which case it keeps no connection token and is never due. Times as the outbox gives them back.
+    init(accepted event: ValidatedEvent, seq: Int64, clientToken: String, connectionHash: String,
+         at now: Date, deadline: Date, supersededBy: String?) {
+        let redundant = supersededBy != nil
+        let now = now.truncatedToMilliseconds
+        self.init(
+            seq: seq, clientToken: clientToken, contentType: event.contentType.rawValue,
+            content: event.content, connectionToken: redundant ? nil : event.connectionToken,
+            connectionHash: connectionHash, state: redundant ? .superseded : .queued, attempts: 0,
+            acceptedAt: now, updatedAt: now, nextAttemptAt: redundant ? nil : now,
+            deadline: deadline.truncatedToMilliseconds, lastError: nil, serviceId: nil, absoluteTime: nil,
+            supersededBy: supersededBy
+        )
+    }
+
     /// The record as the socket API shows it: everything but the connection token.
     public var record: EventRecord {
         EventRecord(

@@ -159,9 +159,6 @@ public final class EventSender: Service, Sendable {
         return !leased.isEmpty && leased.count == tokens
     }
 
-    /// Until the next retry or deadline the outbox knows of, at most `idleCheckInterval`.
-    /// Events that are due but wait behind an older event of their connection need no timer:
-    /// the end of that older event's delivery rings the doorbell.
     /// Ends overdue events, when there are any: a round comes after every answer, and an expiry
     /// write in each would double the commits the sender waits for. The question is a read, which
     /// never waits for the writer.
@@ -169,6 +166,9 @@ public final class EventSender: Service, Sendable {
         try await outbox.hasOverdue() ? try await outbox.expireOverdue() : []
     }
 
+    /// Until the next retry or deadline the outbox knows of, at most `idleCheckInterval`.
+    /// Events that are due but wait behind an older event of their connection need no timer:
+    /// the end of that older event's delivery rings the doorbell.
     private func sleepTime() async throws -> Duration {
         let now = clock.now()
         var seconds = configuration.idleCheckInterval.timeInterval

@@ -28,15 +28,13 @@ public enum BaselineAPI {
                 } catch {
                     throw APIError(error)
                 }
-                let now = Date().truncatedToMilliseconds
+                let now = Date()
                 let stored = StoredEvent(
-                    seq: sequence.add(1, ordering: .relaxed).newValue,
+                    accepted: event, seq: sequence.add(1, ordering: .relaxed).newValue,
                     clientToken: event.clientToken ?? UUID().uuidString.lowercased(),
-                    contentType: event.contentType.rawValue, content: event.content,
-                    connectionToken: event.connectionToken, connectionHash: ConnectionHash.of(event.connectionToken),
-                    state: .queued, attempts: 0, acceptedAt: now, updatedAt: now, nextAttemptAt: now,
+                    connectionHash: ConnectionHash.of(event.connectionToken), at: now,
                     deadline: now.addingTimeInterval(deadlines.deadline(for: event.contentType).timeInterval),
-                    lastError: nil, serviceId: nil, absoluteTime: nil, supersededBy: nil
+                    supersededBy: nil
                 )
                 return try SocketAPI.json(SubmitResponse(event: stored.record, created: true, warnings: event.warnings), status: .accepted)
             },

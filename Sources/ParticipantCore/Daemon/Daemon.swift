@@ -15,14 +15,15 @@ public enum Daemon {
     /// Opens the outbox, binds the socket and runs until SIGTERM or SIGINT (or cancellation).
     /// - Parameters:
     ///   - shutdownSignals: the signals that start a graceful shutdown.
+    ///   - environment: where systemd's `NOTIFY_SOCKET`, `WATCHDOG_USEC` and `LISTEN_FDS` are read.
     ///   - logger: where every part logs.
     public static func run(
         configuration: DaemonConfiguration,
         shutdownSignals: [UnixSignal] = [.sigterm, .sigint],
+        environment: [String: String] = ProcessInfo.processInfo.environment,
         logger: Logger
     ) async throws {
         let upstream = try configuration.upstream
-        try await checkSocketIsFree(configuration.socketPath)
         let outbox = try Outbox.open(
             path: configuration.databasePath, deadlines: configuration.deadlines, limits: configuration.limits,
             coalescing: configuration.coalescing, logger: logger
@@ -40,38 +41,59 @@ public enum Daemon {
             onAccepted: { sender.wake() }, healthProblems: { sender.healthProblems }
         )
 
-        try prepareSocketDirectory(for: configuration.socketPath)
-        let socketPath = configuration.socketPath
+        let notifier = SystemdNotifier(environment: environment)
+        let activated = try SocketActivation.listeningSocket(environment: environment)
+        let socketPath = activated.map { SocketActivation.boundPath(of: $0) ?? "(passed by systemd)" } ?? configuration.socketPath
         let socketMode = configuration.socketMode
         let awsListen = configuration.awsListen
-        // Both listeners log "ready" once bound; the notice comes when both are.
+        if activated == nil {
+            try await checkSocketIsFree(configuration.socketPath)
+            try prepareSocketDirectory(for: configuration.socketPath)
+        }
+        // Both listeners log "ready" once bound; the notice (and systemd's READY=1) comes when both are.
         let readiness = Readiness(expected: awsListen == nil ? 1 : 2) { addresses in
             var metadata: Logger.Metadata = [
                 "socket.path": "\(socketPath)",
-                "socket.mode": "\(String(socketMode, radix: 8))",
                 "database.path": "\(configuration.databasePath)",
                 "upstream.endpoint": "\(upstream.endpoint)",
             ]
+            if activated != nil {
+                metadata["socket.activated"] = "true"
+            } else {
+                metadata["socket.mode"] = "\(String(socketMode, radix: 8))"
+            }
             if let tcp = addresses["aws"] { metadata["aws.listen"] = "\(tcp)" }
             logger.notice("participantd ready", metadata: metadata)
+            notifier.ready(status: status(outbox: outbox, sender: sender))
         }
-        let application = Application(
-            router: api.router(),
-            server: guardedHTTP1(configuration.api),
-            configuration: ApplicationConfiguration(address: .unixDomainSocket(path: socketPath), serverName: "participantd"),
-            onServerRunning: { _ in
-                if chmod(socketPath, mode_t(socketMode)) != 0 {
-                    logger.error("Cannot set the socket's mode", metadata: ["socket.path": "\(socketPath)", "error": "\(String(cString: strerror(errno)))"])
-                }
-                readiness.ready("socket", address: socketPath)
-            },
-            logger: logger
-        )
+        let socketListener: any Service
+        if let activated {
+            if configuration.socketPath != DaemonConfiguration().socketPath {
+                logger.notice("The socket comes from systemd (participantd.socket); the socket and socketMode settings are not used")
+            }
+            socketListener = ActivatedListener(
+                descriptor: activated, router: api.router(), limits: configuration.api,
+                onRunning: { readiness.ready("socket", address: socketPath) }, logger: logger
+            )
+        } else {
+            socketListener = Application(
+                router: api.router(),
+                server: guardedHTTP1(configuration.api),
+                configuration: ApplicationConfiguration(address: .unixDomainSocket(path: socketPath), serverName: "participantd"),
+                onServerRunning: { _ in
+                    if chmod(socketPath, mode_t(socketMode)) != 0 {
+                        logger.error("Cannot set the socket's mode", metadata: ["socket.path": "\(socketPath)", "error": "\(String(cString: strerror(errno)))"])
+                    }
+                    readiness.ready("socket", address: socketPath)
+                },
+                logger: logger
+            )
+        }
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: outbox.writer),
             .init(service: OutboxJanitor(outbox: outbox, logger: logger)),
             .init(service: sender),
-            .init(service: application),
+            .init(service: socketListener),
         ]
         if let awsListen {
             if !awsListen.isLoopback {
@@ -89,6 +111,11 @@ public enum Daemon {
             )))
         }
 
+        // Last: the first to hear of a shutdown, so STOPPING=1 goes out before anything stops.
+        services.append(.init(service: SystemdSupervision(
+            notifier: notifier, status: { status(outbox: outbox, sender: sender) }, senderAlive: { sender.isAlive }, logger: logger
+        )))
+
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
                 services: services,
@@ -104,6 +131,15 @@ public enum Daemon {
         }
         try await httpClient.shutdown()
         logger.notice("participantd stopped")
+    }
+
+    /// The one line systemd shows in `systemctl status`.
+    static func status(outbox: Outbox, sender: EventSender) -> String {
+        var line = "\(outbox.waitingCount) events waiting"
+        if let problem = sender.healthProblems.first {
+            line += "; degraded: \(problem)"
+        }
+        return line
     }
 
     /// Hummingbird's HTTP/1 server with the API's connection limits.

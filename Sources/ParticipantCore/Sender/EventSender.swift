@@ -44,6 +44,8 @@ public final class EventSender: Service, Sendable {
     private let started = ContinuousClock.now
     private let inFlight = Atomic<Int>(0)
     private let stopping = Atomic<Bool>(false)
+    /// When the loop last went round: milliseconds since `started`.
+    private let heartbeat = Atomic<Int64>(0)
 
     public init(
         outbox: Outbox,
@@ -74,6 +76,13 @@ public final class EventSender: Service, Sendable {
         return ["the service has not answered since \(WireCoding.formatTimestamp(outage.since)) (\(outage.failures) attempts in a row; last: \(outage.lastError)); sending is suspended and the service is probed"]
     }
 
+    /// Whether the sender's loop went round within `2 × idleCheckInterval + 1 s`: it goes round
+    /// at least every `idleCheckInterval`, so a longer silence means it is stuck.
+    public var isAlive: Bool {
+        let age = (ContinuousClock.now - started) - .milliseconds(heartbeat.load(ordering: .relaxed))
+        return age <= configuration.idleCheckInterval * 2 + .seconds(1)
+    }
+
     /// Tells the sender there may be something to send now.
     public func wake() {
         doorbell.ring()
@@ -84,6 +93,7 @@ public final class EventSender: Service, Sendable {
             await withDiscardingTaskGroup { group in
                 // Graceful shutdown sets `stopping`; cancellation (a forced stop) ends the loop as well.
                 while !stopping.load(ordering: .relaxed) && !Task.isCancelled {
+                    heartbeat.store(Int64(monotonicSeconds * 1000), ordering: .relaxed)
                     do {
                         let leasedAll = try await sendRound(in: &group)
                         if leasedAll { continue }

@@ -36,6 +36,9 @@ struct ParticipantDaemonCommand: AsyncParsableCommand {
     @Option(help: "trace, debug, info, notice, warning, error or critical (key: log.level).")
     var logLevel: String?
 
+    @Option(help: "auto, journal, json or text (key: log.format).")
+    var logFormat: String?
+
     func run() async throws {
         var flags: [String: String] = [:]
         flags["socket"] = socket
@@ -43,27 +46,27 @@ struct ParticipantDaemonCommand: AsyncParsableCommand {
         flags["endpoint"] = endpoint
         flags["region"] = region
         flags["log.level"] = logLevel
+        flags["log.format"] = logFormat
         flags["aws.listen"] = listen
 
+        let environment = ProcessInfo.processInfo.environment
+        let configFile = config
+        let load: @Sendable () async throws -> DaemonConfiguration = { [flags] in
+            try await ConfigurationSources.load(flags: flags, environment: environment, configFile: configFile)
+        }
         let settings: DaemonConfiguration
         do {
-            settings = try await ConfigurationSources.load(
-                flags: flags, environment: ProcessInfo.processInfo.environment, configFile: config
-            )
+            settings = try await load()
         } catch {
             FileHandle.standardError.write(Data("participantd: \(error)\n".utf8))
             throw ExitCode(78)  // EX_CONFIG: systemd does not restart in a loop on a bad configuration
         }
 
-        let level = settings.logLevel
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        let logSettings = LogSettings(level: settings.logLevel, format: settings.logFormat.resolved(environment: environment))
+        LoggingSystem.bootstrap { _ in DaemonLogHandler(settings: logSettings) }
         let logger = Logger(label: "participantd")
         do {
-            try await Daemon.run(configuration: settings, logger: logger)
+            try await Daemon.run(configuration: settings, environment: environment, logSettings: logSettings, reload: load, logger: logger)
         } catch {
             logger.critical("participantd cannot run", metadata: ["error": "\(error)"])
             throw ExitCode(1)

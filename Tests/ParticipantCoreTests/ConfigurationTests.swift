@@ -85,3 +85,19 @@ import Testing
         #expect(error?.key == "--config")
     }
 }
+
+@Suite struct ConfigurationDocumentationTests {
+    @Test("Every key is in config/participantd.yaml and the README's table; reloadable keys exist")
+    func everyKeyDocumented() throws {
+        let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let readme = try String(contentsOf: repository.appendingPathComponent("README.md"), encoding: .utf8)
+        let yaml = try String(contentsOf: repository.appendingPathComponent("config/participantd.yaml"), encoding: .utf8)
+        let keys = DaemonConfiguration().keyValues.map(\.key)
+        for key in keys {
+            #expect(readme.contains("| `\(key)` |"), "README table lacks \(key)")
+            let leaf = String(key.split(separator: ".").last!)
+            #expect(yaml.contains("\(leaf):"), "config/participantd.yaml lacks \(key)")
+        }
+        #expect(DaemonConfiguration.reloadableKeys.isSubset(of: Set(keys)))
+    }
+}

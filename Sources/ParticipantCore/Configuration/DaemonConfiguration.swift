@@ -33,6 +33,10 @@ public struct DaemonConfiguration: Sendable, Equatable {
     /// go back to `queued`.
     public var shutdownTimeout: Duration = .seconds(10)
     public var logLevel: Logger.Level = .info
+    /// `auto`: `journal` under systemd's journal, `text` elsewhere.
+    public var logFormat: LogFormat = .auto
+    /// Health is `degraded` when the oldest waiting event was accepted longer ago than this.
+    public var healthMaxWaitingAge: Duration = .seconds(300)
 
     public init() {}
 
@@ -130,6 +134,13 @@ extension DaemonConfiguration {
         config.coalescing.receipts = try keys.bool("coalescing.receipts", default: config.coalescing.receipts)
         config.shutdownTimeout = try keys.seconds("shutdown.timeoutSeconds", default: config.shutdownTimeout, in: 0...3_600)
         config.logLevel = try keys.logLevel("log.level", default: config.logLevel)
+        let format = try keys.string("log.format", default: config.logFormat.rawValue)
+        guard let logFormat = LogFormat(rawValue: format.lowercased()) else {
+            throw ConfigurationError(key: "log.format", rule: "must be one of \(LogFormat.allCases.map(\.rawValue).joined(separator: ", ")), got \"\(format)\"")
+        }
+        config.logFormat = logFormat
+        config.healthMaxWaitingAge = try keys.seconds(
+            "health.maxWaitingAgeSeconds", default: config.healthMaxWaitingAge, in: 1...(7 * 86_400))
         _ = try config.resolvedEndpoint()
         return config
     }

@@ -16,14 +16,28 @@ public enum Daemon {
     /// - Parameters:
     ///   - shutdownSignals: the signals that start a graceful shutdown.
     ///   - environment: where systemd's `NOTIFY_SOCKET`, `WATCHDOG_USEC` and `LISTEN_FDS` are read.
+    ///   - logSettings: the level and format `logger` follows, changed by a reload.
+    ///   - reload: reads the configuration again (SIGHUP); `nil`: SIGHUP is not handled.
     ///   - logger: where every part logs.
     public static func run(
         configuration: DaemonConfiguration,
         shutdownSignals: [UnixSignal] = [.sigterm, .sigint],
         environment: [String: String] = ProcessInfo.processInfo.environment,
+        logSettings: LogSettings? = nil,
+        reload: (@Sendable () async throws -> DaemonConfiguration)? = nil,
         logger: Logger
     ) async throws {
         let upstream = try configuration.upstream
+        // Everything that can refuse to start comes before anything that needs stopping.
+        let notifier = SystemdNotifier(environment: environment)
+        let activated = try SocketActivation.listeningSocket(environment: environment)
+        let socketPath = activated.map { SocketActivation.boundPath(of: $0) ?? "(passed by systemd)" } ?? configuration.socketPath
+        let socketMode = configuration.socketMode
+        let awsListen = configuration.awsListen
+        if activated == nil {
+            try await checkSocketIsFree(configuration.socketPath)
+            try prepareSocketDirectory(for: configuration.socketPath)
+        }
         let outbox = try Outbox.open(
             path: configuration.databasePath, deadlines: configuration.deadlines, limits: configuration.limits,
             coalescing: configuration.coalescing, logger: logger
@@ -36,20 +50,9 @@ public enum Daemon {
             shutdownTimeout: configuration.shutdownTimeout,
             logger: logger
         )
-        let api = SocketAPI(
-            outbox: outbox, configuration: configuration.api,
-            onAccepted: { sender.wake() }, healthProblems: { sender.healthProblems }
-        )
+        let health = HealthCheck(outbox: outbox, maxWaitingAge: configuration.healthMaxWaitingAge, senderProblems: { sender.healthProblems })
+        let api = SocketAPI(outbox: outbox, configuration: configuration.api, onAccepted: { sender.wake() }, health: health)
 
-        let notifier = SystemdNotifier(environment: environment)
-        let activated = try SocketActivation.listeningSocket(environment: environment)
-        let socketPath = activated.map { SocketActivation.boundPath(of: $0) ?? "(passed by systemd)" } ?? configuration.socketPath
-        let socketMode = configuration.socketMode
-        let awsListen = configuration.awsListen
-        if activated == nil {
-            try await checkSocketIsFree(configuration.socketPath)
-            try prepareSocketDirectory(for: configuration.socketPath)
-        }
         // Both listeners log "ready" once bound; the notice (and systemd's READY=1) comes when both are.
         let readiness = Readiness(expected: awsListen == nil ? 1 : 2) { addresses in
             var metadata: Logger.Metadata = [
@@ -111,6 +114,19 @@ public enum Daemon {
             )))
         }
 
+        if let reload {
+            services.append(.init(service: ConfigurationReloader(
+                running: configuration, load: reload,
+                targets: .init(apply: { settings in
+                    logSettings?.level = settings.logLevel
+                    logSettings?.format = settings.logFormat.resolved(environment: environment)
+                    sender.reconfigure(quota: settings.sender.quota)
+                    outbox.update(retention: settings.limits.retention, coalescing: settings.coalescing)
+                    health.maxWaitingAge = settings.healthMaxWaitingAge
+                }),
+                notifier: notifier, logger: logger
+            )))
+        }
         // Last: the first to hear of a shutdown, so STOPPING=1 goes out before anything stops.
         services.append(.init(service: SystemdSupervision(
             notifier: notifier, status: { status(outbox: outbox, sender: sender) }, senderAlive: { sender.isAlive }, logger: logger

@@ -50,3 +50,7 @@ struct SystemdSupervision: Service {
         }
     }
 }
+
+extension SystemdSupervision: CustomStringConvertible {
+    var description: String { "SystemdSupervision" }
+}

@@ -3,6 +3,7 @@ import Foundation
 import GRDB
 import Logging
 import ParticipantWire
+import Synchronization
 
 /// What became of a submission.
 public enum SubmitOutcome: Sendable, Equatable {
@@ -57,8 +58,23 @@ public struct Outbox: Sendable {
     public let writer: OutboxWriter
     let database: DatabasePool
     let deadlines: EventDeadlines
-    public let limits: OutboxLimits
-    public let coalescing: CoalescingRules
+    /// Limits and coalescing rules; retention and coalescing may change at run time (SIGHUP).
+    private let rules: Rules
+    public var limits: OutboxLimits { rules.state.withLock { $0.limits } }
+    public var coalescing: CoalescingRules { rules.state.withLock { $0.coalescing } }
+
+    final class Rules: Sendable {
+        let state: Mutex<(limits: OutboxLimits, coalescing: CoalescingRules)>
+        init(limits: OutboxLimits, coalescing: CoalescingRules) { state = Mutex((limits, coalescing)) }
+    }
+
+    /// Settings a reload may change: how long finished events are kept, and coalescing.
+    public func update(retention: Duration, coalescing: CoalescingRules) {
+        rules.state.withLock { rules in
+            rules.limits.retention = retention
+            rules.coalescing = coalescing
+        }
+    }
     /// Queued plus sending events, kept in step by every transition so that the capacity check
     /// costs no query.
     private let waiting: WaitingCount
@@ -126,7 +142,7 @@ public struct Outbox: Sendable {
         }
         let outbox = Outbox(
             writer: OutboxWriter(database: database, logger: logger),
-            database: database, deadlines: deadlines, limits: limits, coalescing: coalescing, waiting: WaitingCount(waitingNow),
+            database: database, deadlines: deadlines, rules: Rules(limits: limits, coalescing: coalescing), waiting: WaitingCount(waitingNow),
             clock: clock, lock: lock, storage: StorageState(logger: logger)
         )
         let requeued = try outbox.requeueInterrupted()
@@ -468,6 +484,20 @@ public struct Outbox: Sendable {
         }
         outcomes.notify(event.clientToken)
         return othersFailed
+    }
+
+    /// When the oldest waiting (queued or sending) event was accepted; `nil` when none waits.
+    /// A walk of the waiting events' index (not of the finished ones kept for retention): for
+    /// health, metrics and stats, not for every request.
+    public func oldestWaitingAcceptedAt() async throws -> Date? {
+        try await database.read { db in
+            let milliseconds = try Int64.fetchOne(db, sql: """
+                SELECT acceptedAt FROM event WHERE seq = (
+                    SELECT MIN(seq) FROM event INDEXED BY event_waiting_by_connection
+                    WHERE state IN ('queued', 'sending'))
+                """)
+            return milliseconds.map(Date.init(millisecondsSince1970:))
+        }
     }
 
     // MARK: Bounds

@@ -42,3 +42,8 @@ public struct OutboxJanitor: Service {
         }
     }
 }
+
+extension OutboxJanitor: CustomStringConvertible {
+    /// The name ServiceLifecycle logs (the default would print the whole outbox).
+    public var description: String { "OutboxJanitor" }
+}

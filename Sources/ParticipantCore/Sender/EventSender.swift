@@ -46,6 +46,8 @@ public final class EventSender: Service, Sendable {
     private let stopping = Atomic<Bool>(false)
     /// When the loop last went round: milliseconds since `started`.
     private let heartbeat = Atomic<Int64>(0)
+    /// Failures, expiries and retries past the first few of a kind in a minute are summarised.
+    private let repeats: RepeatSummary
 
     public init(
         outbox: Outbox,
@@ -54,8 +56,10 @@ public final class EventSender: Service, Sendable {
         clock: WallClock = .system,
         random: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) },
         shutdownTimeout: Duration = .seconds(10),
+        repeats: RepeatSummary = RepeatSummary(),
         logger: Logger
     ) {
+        self.repeats = repeats
         self.shutdownTimeout = shutdownTimeout
         self.outbox = outbox
         self.service = service
@@ -83,6 +87,12 @@ public final class EventSender: Service, Sendable {
         return age <= configuration.idleCheckInterval * 2 + .seconds(1)
     }
 
+    /// New pacing settings (a reload).
+    public func reconfigure(quota: QuotaPacer.Configuration) {
+        pacer.reconfigure(quota, now: monotonicSeconds)
+        doorbell.ring()
+    }
+
     /// Tells the sender there may be something to send now.
     public func wake() {
         doorbell.ring()
@@ -94,6 +104,7 @@ public final class EventSender: Service, Sendable {
                 // Graceful shutdown sets `stopping`; cancellation (a forced stop) ends the loop as well.
                 while !stopping.load(ordering: .relaxed) && !Task.isCancelled {
                     heartbeat.store(Int64(monotonicSeconds * 1000), ordering: .relaxed)
+                    repeats.flush(logger)
                     do {
                         let leasedAll = try await sendRound(in: &group)
                         if leasedAll { continue }
@@ -109,6 +120,7 @@ public final class EventSender: Service, Sendable {
             self.stopping.store(true, ordering: .relaxed)
             self.doorbell.ring()
         }
+        repeats.flush(logger, all: true)
         logger.debug("Sender stopped")
     }
 
@@ -137,7 +149,7 @@ public final class EventSender: Service, Sendable {
     private func sendRound(in group: inout DiscardingTaskGroup) async throws -> Bool {
         try await recordUnrecorded()
         for event in try await expireOverdueNow() {
-            logger.warning("Event expired", metadata: eventMetadata(event).merging([
+            repeats.log(logger, .warning, "Event expired", key: "expired", metadata: eventMetadata(event).merging([
                 "event.deadline": "\(WireCoding.formatTimestamp(event.deadline))",
             ]) { $1 })
         }
@@ -225,7 +237,7 @@ public final class EventSender: Service, Sendable {
             metadata["error.message"] = "\(error.message)"
             metadata["http.status"] = "\(status)"
             // A ValidationException means the daemon or its client sent something wrong.
-            logger.log(level: status == 400 ? .error : .warning, "Event failed", metadata: metadata)
+            repeats.log(logger, status == 400 ? .error : .warning, "Event failed", key: "failed \(error.code)", metadata: metadata)
             if let block {
                 let othersFailed = await record(transition, for: event, metadata: metadata) ?? 0
                 metadata["connection.hash"] = "\(event.connectionHash.prefix(12))"
@@ -254,11 +266,11 @@ public final class EventSender: Service, Sendable {
                     code: "DeadlineExceeded",
                     message: "the deadline passed before the service accepted the event; last error: \(error.code): \(error.message)"
                 ))
-                logger.warning("Event expired", metadata: metadata)
+                repeats.log(logger, .warning, "Event expired", key: "expired \(error.code)", metadata: metadata)
             } else {
                 transition = .retry(at: nextAttempt, error: error)
                 metadata["retry.delay_ms"] = "\(Int((delay.timeInterval * 1000).rounded()))"
-                logger.info("Retry scheduled", metadata: metadata)
+                repeats.log(logger, .info, "Retry scheduled", key: "retry \(error.code)", metadata: metadata)
             }
         }
         await record(transition, for: event, metadata: metadata)

@@ -30,17 +30,28 @@ public final class QuotaPacer: Sendable {
     static let recoveryShare = 0.05
 
     private struct State {
+        var configuration: Configuration
         var tokens: Double
         var currentRate: Double
         var lastRefill: Double
     }
 
-    public let configuration: Configuration
     private let state: Mutex<State>
 
     public init(configuration: Configuration, now: Double) {
-        self.configuration = configuration
-        self.state = Mutex(State(tokens: Double(configuration.burst), currentRate: configuration.rate, lastRefill: now))
+        self.state = Mutex(State(configuration: configuration, tokens: Double(configuration.burst), currentRate: configuration.rate, lastRefill: now))
+    }
+
+    public var configuration: Configuration { state.withLock { $0.configuration } }
+
+    /// New settings (a reload): the rate starts at the new one, saved tokens are kept up to the new burst.
+    public func reconfigure(_ configuration: Configuration, now: Double) {
+        state.withLock { state in
+            refill(&state, now: now)
+            state.configuration = configuration
+            state.currentRate = configuration.rate
+            state.tokens = min(state.tokens, Double(configuration.burst))
+        }
     }
 
     /// The rate the bucket refills at now (lower than configured after throttling).
@@ -48,8 +59,8 @@ public final class QuotaPacer: Sendable {
 
     /// Takes up to `wanted` whole tokens now; returns how many it took.
     public func take(upTo wanted: Int, now: Double) -> Int {
-        guard configuration.isEnabled else { return wanted }
         return state.withLock { state in
+            guard state.configuration.isEnabled else { return wanted }
             refill(&state, now: now)
             let taken = max(0, min(wanted, Int(state.tokens)))
             state.tokens -= Double(taken)
@@ -59,16 +70,17 @@ public final class QuotaPacer: Sendable {
 
     /// Gives back tokens taken but not used.
     public func giveBack(_ count: Int) {
-        guard configuration.isEnabled, count > 0 else { return }
+        guard count > 0 else { return }
         state.withLock { state in
-            state.tokens = min(Double(configuration.burst), state.tokens + Double(count))
+            guard state.configuration.isEnabled else { return }
+            state.tokens = min(Double(state.configuration.burst), state.tokens + Double(count))
         }
     }
 
     /// Seconds until the next whole token; 0 when one is there.
     public func secondsUntilNextToken(now: Double) -> Double {
-        guard configuration.isEnabled else { return 0 }
         return state.withLock { state in
+            guard state.configuration.isEnabled else { return 0 }
             refill(&state, now: now)
             return state.tokens >= 1 ? 0 : (1 - state.tokens) / state.currentRate
         }
@@ -76,9 +88,9 @@ public final class QuotaPacer: Sendable {
 
     /// The service answered 429: slow down.
     public func recordThrottle() {
-        guard configuration.isEnabled else { return }
         state.withLock { state in
-            state.currentRate = max(configuration.minimumRate, state.currentRate * Self.decreaseFactor)
+            guard state.configuration.isEnabled else { return }
+            state.currentRate = max(state.configuration.minimumRate, state.currentRate * Self.decreaseFactor)
             // Whatever was saved up was saved at a rate the service did not grant.
             state.tokens = min(state.tokens, 1)
         }
@@ -86,15 +98,16 @@ public final class QuotaPacer: Sendable {
 
     /// The service accepted a request: climb back towards the configured rate.
     public func recordSuccess() {
-        guard configuration.isEnabled else { return }
         state.withLock { state in
-            state.currentRate = min(configuration.rate, state.currentRate + configuration.rate * Self.recoveryShare)
+            guard state.configuration.isEnabled else { return }
+            state.currentRate = min(state.configuration.rate, state.currentRate + state.configuration.rate * Self.recoveryShare)
         }
     }
 
     private func refill(_ state: inout State, now: Double) {
         let elapsed = max(0, now - state.lastRefill)
-        state.tokens = min(Double(configuration.burst), state.tokens + elapsed * state.currentRate)
+        guard state.configuration.isEnabled else { return }
+        state.tokens = min(Double(state.configuration.burst), state.tokens + elapsed * state.currentRate)
         state.lastRefill = now
     }
 }

@@ -19,17 +19,14 @@ public struct SocketAPI: Sendable {
     let configuration: APIConfiguration
     /// Called after a new event is stored: wakes the sender.
     let onAccepted: @Sendable () -> Void
-    /// What keeps delivery from being healthy now (the sender's view).
-    let healthProblems: @Sendable () -> [String]
+    /// What keeps the daemon from being healthy now.
+    let healthCheck: HealthCheck
 
-    public init(
-        outbox: Outbox, configuration: APIConfiguration, onAccepted: @escaping @Sendable () -> Void,
-        healthProblems: @escaping @Sendable () -> [String] = { [] }
-    ) {
+    public init(outbox: Outbox, configuration: APIConfiguration, onAccepted: @escaping @Sendable () -> Void, health: HealthCheck? = nil) {
         self.outbox = outbox
         self.configuration = configuration
         self.onAccepted = onAccepted
-        self.healthProblems = healthProblems
+        self.healthCheck = health ?? HealthCheck(outbox: outbox)
     }
 
     /// Every route, for the Unix socket.
@@ -79,13 +76,7 @@ public struct SocketAPI: Sendable {
 
     func health() async throws -> Response {
         let counts = try await outbox.countsByState()
-        var problems = healthProblems()
-        if outbox.waitingCount >= outbox.limits.capacity * 9 / 10 {
-            problems.append("the outbox holds \(outbox.waitingCount) waiting events, near its capacity of \(outbox.limits.capacity)")
-        }
-        if let storageProblem = outbox.storageProblem {
-            problems.append(storageProblem)
-        }
+        let problems = try await healthCheck.problems()
         let report = HealthReport(
             status: problems.isEmpty ? "ok" : "degraded", ready: true, problems: problems,
             queue: Dictionary(uniqueKeysWithValues: counts.map { ($0.key.rawValue, $0.value) }),

@@ -41,6 +41,11 @@ public enum APIErrorCode {
     public static let receiptsRefused = "ReceiptsRefused"
     /// 503 with Retry-After: the outbox holds `outbox.capacity` waiting events.
     public static let outboxFull = "OutboxFull"
+    /// 409: a queue command does not apply to the event in its state (the message names the state and the rule).
+    public static let invalidState = "InvalidState"
+    /// 403: the peer is not on the allow list (`access.allowUsers`, `access.allowGroups`), or a
+    /// queue-changing command came from a peer outside `access.adminGroups`.
+    public static let accessDenied = "AccessDenied"
     /// 404: no event with that ClientToken.
     public static let eventNotFound = "EventNotFound"
     /// 404: no such path.

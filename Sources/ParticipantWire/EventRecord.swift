@@ -23,12 +23,16 @@ public struct EventRecord: Codable, Sendable, Equatable {
     public var absoluteTime: String?
     /// The ClientToken of the event that replaced this one (state `superseded`).
     public var supersededBy: String?
+    /// The first 16 hex digits of the SHA-256 of the connection token: groups events by
+    /// connection without showing the credential.
+    public var connectionHash: String?
 
     public init(
         clientToken: String, contentType: String, content: String?, state: EventState, attempts: Int,
         acceptedAt: Date, updatedAt: Date, nextAttemptAt: Date?, deadline: Date, lastError: ErrorBody?,
-        id: String?, absoluteTime: String?, supersededBy: String?
+        id: String?, absoluteTime: String?, supersededBy: String?, connectionHash: String? = nil
     ) {
+        self.connectionHash = connectionHash
         self.clientToken = clientToken
         self.contentType = contentType
         self.content = content

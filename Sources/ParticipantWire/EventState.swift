@@ -14,10 +14,13 @@ public enum EventState: String, CaseIterable, Codable, Sendable {
     case expired
     /// Replaced by a newer event before it was sent (coalescing); `supersededBy` names that event.
     case superseded
+    /// Put aside by an operator (`participantctl hold`): not sent, not expired, and not holding up
+    /// its connection's later events, until released (`participantctl release`).
+    case held
 
     public var isFinal: Bool {
         switch self {
-        case .queued, .sending: false
+        case .queued, .sending, .held: false
         case .sent, .failed, .expired, .superseded: true
         }
     }

@@ -9,7 +9,10 @@ struct ParticipantControl: AsyncParsableCommand {
         commandName: "participantctl",
         abstract: "Hands events to participantd and shows what became of them.",
         version: DaemonVersion.current,
-        subcommands: [SendEvent.self, Status.self, Health.self]
+        subcommands: [
+            SendEvent.self, Show.self, Health.self,
+            List.self, Retry.self, Hold.self, Release.self, Delete.self, Flush.self, Stats.self,
+        ]
     )
 
     /// `--wait` and `--generate-cli-skeleton` take an optional value, as in the AWS CLI.
@@ -160,7 +163,7 @@ struct SendEvent: AsyncParsableCommand {
         case .superseded:
             printError("The event was replaced by a newer one (\(record.supersededBy ?? "unknown")) and not sent.")
             printJSON(record)
-        case .queued, .sending:
+        case .queued, .sending, .held:
             printJSON(record)
             printError("\nThe event is still \(record.state.rawValue) after \(wait) seconds; it stays in the outbox (participantctl status \(record.clientToken)).")
             terminate(CLIExitCode.other)
@@ -168,8 +171,10 @@ struct SendEvent: AsyncParsableCommand {
     }
 }
 
-struct Status: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Prints the outbox record of an event.")
+struct Show: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Prints the outbox record of an event (connection token shown only as its hash).", aliases: ["status"]
+    )
 
     @OptionGroup var global: GlobalOptions
 
@@ -180,7 +185,7 @@ struct Status: AsyncParsableCommand {
         do {
             printJSON(try await global.client.event(clientToken: clientToken))
         } catch {
-            fail(error, operation: "Status")
+            fail(error, operation: "Show")
         }
     }
 }

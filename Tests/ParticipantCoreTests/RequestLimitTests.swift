@@ -21,9 +21,9 @@ import Testing
             #expect(headers["x-amzn-errortype"] == "MethodNotAllowed")
             #expect(try JSONDecoder().decode(ErrorBody.self, from: body).code == "MethodNotAllowed")
 
-            let (getEvents, eventHeaders, _) = try await client.requestWithHeaders(method: "GET", path: "/v1/events")
-            #expect(getEvents == 405)
-            #expect(eventHeaders["allow"] == "POST")
+            let (putEvents, eventHeaders, _) = try await client.requestWithHeaders(method: "PUT", path: "/v1/events")
+            #expect(putEvents == 405)
+            #expect(eventHeaders["allow"] == "POST, GET")
             #expect(try await client.request(method: "PUT", path: "/v1/events/some-token").0 == 405)
             #expect(try await client.request(method: "GET", path: "/participant/event").0 == 405)
 

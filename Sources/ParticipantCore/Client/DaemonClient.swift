@@ -87,6 +87,42 @@ public struct DaemonClient: Sendable {
 
     /// A ClientToken may hold any character; as a path segment everything but unreserved
     /// characters is percent-encoded (a `/` too).
+    // MARK: Queue commands
+
+    /// `GET /v1/events`: waiting states oldest first, others newest first.
+    public func list(state: EventState? = nil, connectionHash: String? = nil, limit: Int = 100) async throws(DaemonClientError) -> [EventRecord] {
+        var query = ["limit=\(limit)"]
+        if let state { query.append("state=\(state.rawValue)") }
+        if let connectionHash { query.append("connectionHash=\(Self.pathSegment(connectionHash))") }
+        let list: EventList = try await call(.GET, "/v1/events?" + query.joined(separator: "&"))
+        return list.events
+    }
+
+    /// `retry`, `hold`, `release` one event.
+    public func change(_ action: QueueAction, clientToken: String) async throws(DaemonClientError) -> QueueChange {
+        let path = "/v1/events/" + Self.pathSegment(clientToken)
+        switch action {
+        case .delete: return try await call(.DELETE, path)
+        case .retry, .hold, .release: return try await call(.POST, path + "/" + action.rawValue)
+        }
+    }
+
+    public func retryAllFailed() async throws(DaemonClientError) -> QueueChange {
+        try await call(.POST, "/v1/queue/retry-failed")
+    }
+
+    public func flush() async throws(DaemonClientError) -> QueueChange {
+        try await call(.POST, "/v1/queue/flush")
+    }
+
+    public func stats() async throws(DaemonClientError) -> QueueStats {
+        try await call(.GET, "/v1/queue/stats")
+    }
+
+    public enum QueueAction: String, Sendable, CaseIterable {
+        case retry, hold, release, delete
+    }
+
     static func pathSegment(_ value: String) -> String {
         var allowed = CharacterSet.alphanumerics
         allowed.insert(charactersIn: "-._~")

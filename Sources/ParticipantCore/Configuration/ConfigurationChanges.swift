@@ -41,6 +41,9 @@ extension DaemonConfiguration {
             ("shutdown.timeoutSeconds", seconds(shutdownTimeout)),
             ("health.maxWaitingAgeSeconds", seconds(healthMaxWaitingAge)),
             ("log.level", logLevel.rawValue), ("log.format", logFormat.rawValue),
+            ("access.allowUsers", access.allowUsers.joined(separator: ",")),
+            ("access.allowGroups", access.allowGroups.joined(separator: ",")),
+            ("access.adminGroups", access.adminGroups.joined(separator: ",")),
         ]
     }
 

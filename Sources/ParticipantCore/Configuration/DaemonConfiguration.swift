@@ -35,6 +35,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var logLevel: Logger.Level = .info
     /// `auto`: `journal` under systemd's journal, `text` elsewhere.
     public var logFormat: LogFormat = .auto
+    /// Who may use the socket and change the queue (`access.*`).
+    public var access = AccessPolicy()
     /// Health is `degraded` when the oldest waiting event was accepted longer ago than this.
     public var healthMaxWaitingAge: Duration = .seconds(300)
 
@@ -139,6 +141,9 @@ extension DaemonConfiguration {
             throw ConfigurationError(key: "log.format", rule: "must be one of \(LogFormat.allCases.map(\.rawValue).joined(separator: ", ")), got \"\(format)\"")
         }
         config.logFormat = logFormat
+        config.access.allowUsers = try keys.list("access.allowUsers")
+        config.access.allowGroups = try keys.list("access.allowGroups")
+        config.access.adminGroups = try keys.list("access.adminGroups")
         config.healthMaxWaitingAge = try keys.seconds(
             "health.maxWaitingAgeSeconds", default: config.healthMaxWaitingAge, in: 1...(7 * 86_400))
         _ = try config.resolvedEndpoint()
@@ -153,6 +158,16 @@ private struct KeyReader {
 
     func string(_ key: String, default defaultValue: String) throws(ConfigurationError) -> String {
         reader.string(forKey: ConfigKey(key)) ?? defaultValue
+    }
+
+    /// A list of names: a YAML sequence, or one string of names separated by commas or spaces
+    /// (as an environment variable or flag gives it).
+    func list(_ key: String) throws(ConfigurationError) -> [String] {
+        if let values = reader.stringArray(forKey: ConfigKey(key)) {
+            return values.map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        }
+        guard let raw = reader.string(forKey: ConfigKey(key)) else { return [] }
+        return raw.split(whereSeparator: { $0 == "," || $0 == " " }).map(String.init)
     }
 
     func path(_ key: String, default defaultValue: String) throws(ConfigurationError) -> String {

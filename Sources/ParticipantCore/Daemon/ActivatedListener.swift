@@ -18,12 +18,12 @@ import ServiceLifecycle
 /// connections finish their request, as Hummingbird's server does (NIOExtras' quiescing helper).
 final class ActivatedListener: Service, Sendable {
     private let descriptor: CInt
-    private let responder: RouterResponder<BasicRequestContext>
+    private let responder: RouterResponder<DaemonRequestContext>
     private let limits: APIConfiguration
     private let onRunning: @Sendable () -> Void
     private let logger: Logger
 
-    init(descriptor: CInt, router: Router<BasicRequestContext>, limits: APIConfiguration, onRunning: @escaping @Sendable () -> Void, logger: Logger) {
+    init(descriptor: CInt, router: Router<DaemonRequestContext>, limits: APIConfiguration, onRunning: @escaping @Sendable () -> Void, logger: Logger) {
         self.descriptor = descriptor
         self.responder = router.buildResponder()
         self.limits = limits
@@ -36,7 +36,7 @@ final class ActivatedListener: Service, Sendable {
         let logger = self.logger
         let childChannel = GuardedHTTP1Channel(
             responder: { request, responseWriter, channel in
-                let context = BasicRequestContext(source: ApplicationRequestContextSource(channel: channel, logger: logger))
+                let context = DaemonRequestContext(source: ApplicationRequestContextSource(channel: channel, logger: logger))
                 var response: Response
                 do {
                     response = try await responder.respond(to: request, context: context)

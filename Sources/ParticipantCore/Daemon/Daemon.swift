@@ -28,6 +28,7 @@ public enum Daemon {
         logger: Logger
     ) async throws {
         let upstream = try configuration.upstream
+        let access = try configuration.access.resolved()
         // Everything that can refuse to start comes before anything that needs stopping.
         let notifier = SystemdNotifier(environment: environment)
         let activated = try SocketActivation.listeningSocket(environment: environment)
@@ -51,7 +52,10 @@ public enum Daemon {
             logger: logger
         )
         let health = HealthCheck(outbox: outbox, maxWaitingAge: configuration.healthMaxWaitingAge, senderProblems: { sender.healthProblems })
-        let api = SocketAPI(outbox: outbox, configuration: configuration.api, onAccepted: { sender.wake() }, health: health)
+        let api = SocketAPI(
+            outbox: outbox, configuration: configuration.api, onAccepted: { sender.wake() }, health: health, access: access,
+            onFlush: { sender.flush() }, senderState: { (sender.requestsInFlight, sender.quotaRate) }
+        )
 
         // Both listeners log "ready" once bound; the notice (and systemd's READY=1) comes when both are.
         let readiness = Readiness(expected: awsListen == nil ? 1 : 2) { addresses in

@@ -77,7 +77,7 @@ public struct Outbox: Sendable {
     }
     /// Queued plus sending events, kept in step by every transition so that the capacity check
     /// costs no query.
-    private let waiting: WaitingCount
+    let waiting: WaitingCount
     let clock: WallClock
     private let lock: DatabaseLock
     /// Wakes requests waiting for an attempt's outcome (`POST /participant/event`).
@@ -325,7 +325,7 @@ public struct Outbox: Sendable {
             try StoredEvent.fetchAll(
                 db.cachedStatement(sql: """
                     UPDATE event INDEXED BY event_deadline
-                    SET state = 'expired', nextAttemptAt = NULL, connectionToken = NULL, updatedAt = :now,
+                    SET state = 'expired', nextAttemptAt = NULL, updatedAt = :now,
                         lastErrorCode = 'DeadlineExceeded',
                         lastErrorMessage = 'the deadline for this content type passed before the service accepted the event'
                     WHERE state IN ('queued', 'sending') AND deadline <= :now AND state = 'queued'
@@ -416,7 +416,9 @@ public struct Outbox: Sendable {
         min(max(limit * 8, 256), 4_096)
     }
 
-    /// Records how the attempt on a leased event ended. Final states erase the connection token.
+    /// Records how the attempt on a leased event ended. `sent` erases the connection token; a
+    /// failed or expired event keeps it until retention deletes the row, so an operator can send
+    /// it again (`participantctl retry`).
     /// - Returns: how many other waiting events failed with it (a `failed` with a block).
     @discardableResult
     public func record(_ transition: DeliveryTransition, for event: StoredEvent) async throws -> Int {
@@ -443,7 +445,7 @@ public struct Outbox: Sendable {
             let state: EventState = if case .failed = transition { .failed } else { .expired }
             sql = """
                 UPDATE event SET state = :state, lastErrorCode = :code, lastErrorMessage = :message,
-                    nextAttemptAt = NULL, connectionToken = NULL, updatedAt = :now
+                    nextAttemptAt = NULL, updatedAt = :now
                 WHERE seq = :seq AND state = 'sending'
                 """
             arguments += ["state": state.rawValue, "code": error.code, "message": error.message]
@@ -471,7 +473,7 @@ public struct Outbox: Sendable {
                 sql: """
                     UPDATE event INDEXED BY event_waiting_by_connection
                     SET state = 'failed', lastErrorCode = ?, lastErrorMessage = ?,
-                        nextAttemptAt = NULL, connectionToken = NULL, updatedAt = ?
+                        nextAttemptAt = NULL, updatedAt = ?
                     WHERE connectionHash = ? AND state IN ('queued', 'sending') AND state = 'queued'
                       AND \(block.contentTypeCondition)
                     """,

@@ -81,7 +81,7 @@ extension StoredEvent {
             clientToken: clientToken, contentType: contentType, content: content, state: state,
             attempts: attempts, acceptedAt: acceptedAt, updatedAt: updatedAt,
             nextAttemptAt: state.isFinal ? nil : nextAttemptAt, deadline: deadline, lastError: lastError,
-            id: serviceId, absoluteTime: absoluteTime, supersededBy: supersededBy
+            id: serviceId, absoluteTime: absoluteTime, supersededBy: supersededBy, connectionHash: connectionHash
         )
     }
 }

@@ -93,6 +93,19 @@ public final class EventSender: Service, Sendable {
         doorbell.ring()
     }
 
+    /// `participantctl flush`: during an outage the next probe goes now (the outbox made the
+    /// queued events due); the quota still paces what follows.
+    public func flush() {
+        outages.probeNow()
+        doorbell.ring()
+    }
+
+    /// Requests to the service in flight now.
+    public var requestsInFlight: Int { inFlight.load(ordering: .relaxed) }
+
+    /// The pacing rate now (below the configured one after throttling); 0: pacing off.
+    public var quotaRate: Double { pacer.configuration.isEnabled ? pacer.currentRate : 0 }
+
     /// Tells the sender there may be something to send now.
     public func wake() {
         doorbell.ring()

@@ -57,6 +57,14 @@ final class OutageDetector: Sendable {
         }
     }
 
+    /// An operator asked to send now (`participantctl flush`): the next probe may go at once.
+    func probeNow() {
+        state.withLock { state in
+            guard state.outage != nil else { return }
+            state.nextProbe = 0
+        }
+    }
+
     /// Seconds until the next probe may go; nil when there is no outage.
     func secondsUntilProbe(now: Double) -> Double? {
         state.withLock { state in state.outage == nil ? nil : max(0, state.nextProbe - now) }

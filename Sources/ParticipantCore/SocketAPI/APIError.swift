@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import Logging
 import ParticipantInput
 import ParticipantWire
 
@@ -80,11 +81,14 @@ struct RouteTable: Sendable {
     struct Route: Sendable {
         let method: HTTPRequest.Method
         let path: String
-        let handler: @Sendable (Request, BasicRequestContext) async throws -> Response
+        let handler: @Sendable (Request, DaemonRequestContext) async throws -> Response
+        /// A queue-changing command: limited to `access.adminGroups` when that is set.
+        let changesQueue: Bool
 
-        init(_ method: HTTPRequest.Method, _ path: String, _ handler: @escaping @Sendable (Request, BasicRequestContext) async throws -> Response) {
+        init(_ method: HTTPRequest.Method, _ path: String, changesQueue: Bool = false, _ handler: @escaping @Sendable (Request, DaemonRequestContext) async throws -> Response) {
             self.method = method
             self.path = path
+            self.changesQueue = changesQueue
             self.handler = handler
         }
     }
@@ -95,12 +99,25 @@ struct RouteTable: Sendable {
         self.routes = routes
     }
 
-    func router() -> Router<BasicRequestContext> {
-        let router = Router()
+    func router(access: ResolvedAccess = .open) -> Router<DaemonRequestContext> {
+        let router = Router(context: DaemonRequestContext.self)
         let table = self
         router.add(middleware: APIErrorMiddleware { path in table.allowedMethods(for: path) })
+        router.add(middleware: AccessMiddleware(access: access))
         for route in routes {
-            router.on(RouterPath(route.path), method: route.method, use: route.handler)
+            guard route.changesQueue else {
+                router.on(RouterPath(route.path), method: route.method, use: route.handler)
+                continue
+            }
+            let handler = route.handler
+            router.on(RouterPath(route.path), method: route.method) { request, context in
+                guard access.allowsChanges(context.peer) else {
+                    context.logger.warning("Queue command refused: the peer is not in access.adminGroups", metadata: AccessMiddleware.metadata(context, request))
+                    throw APIError(.forbidden, code: APIErrorCode.accessDenied,
+                                   message: "changing the queue is limited to the groups in access.adminGroups; uid \(context.peer.map { String($0.uid) } ?? "unknown") is in none of them")
+                }
+                return try await handler(request, context)
+            }
         }
         return router
     }
@@ -114,5 +131,29 @@ struct RouteTable: Sendable {
                 expected.hasPrefix("{") ? !actual.isEmpty : expected == actual
             }
         }.map(\.method)
+    }
+}
+
+/// Refuses every request of a peer outside `access.allowUsers` / `access.allowGroups` with 403
+/// `AccessDenied` and a log line naming its user id and process.
+struct AccessMiddleware: RouterMiddleware {
+    typealias Context = DaemonRequestContext
+    let access: ResolvedAccess
+
+    func handle(_ request: Request, context: DaemonRequestContext, next: (Request, DaemonRequestContext) async throws -> Response) async throws -> Response {
+        guard access.allows(context.peer) else {
+            context.logger.warning("Request refused: the peer is not on the allow list (access.allowUsers, access.allowGroups)", metadata: Self.metadata(context, request))
+            throw APIError(.forbidden, code: APIErrorCode.accessDenied,
+                           message: "uid \(context.peer.map { String($0.uid) } ?? "unknown") may not use this socket: it is not in access.allowUsers or access.allowGroups")
+        }
+        return try await next(request, context)
+    }
+
+    static func metadata(_ context: DaemonRequestContext, _ request: Request) -> Logger.Metadata {
+        var metadata = PeerCredentials.metadata(context)
+        if let gid = context.peer?.gid { metadata["peer.gid"] = "\(gid)" }
+        metadata["http.method"] = "\(request.method.rawValue)"
+        metadata["http.path"] = "\(request.uri.path)"
+        return metadata
     }
 }

@@ -45,7 +45,13 @@ struct GuardedHTTP1Channel: ServerChildChannel {
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         connections.opened()
         channel.closeFuture.whenComplete { [connections] _ in connections.closed() }
-        return http1.setup(channel: channel, logger: logger).flatMapThrowing { value in
+        // Who is connecting (SO_PEERCRED), for the access checks of every request on this connection.
+        let isUnix = channel.localAddress?.protocol == .unix
+        let peer = isUnix ? PeerCredentials.read(channel) : channel.eventLoop.makeSucceededFuture(nil)
+        return peer.flatMap { peer in
+            if let peer { PeerRegistry.shared.register(peer, for: channel) }
+            return http1.setup(channel: channel, logger: logger)
+        }.flatMapThrowing { value in
             // In front of the HTTP decoder: the request timer starts at a request's first byte.
             let watcher = try channel.pipeline.syncOperations.handler(type: RequestWatcher.self)
             try channel.pipeline.syncOperations.addHandler(RequestStartDetector(watcher: watcher), position: .first)

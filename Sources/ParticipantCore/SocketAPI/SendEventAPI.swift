@@ -39,7 +39,7 @@ extension SocketAPI {
         }
     }
 
-    func sendEvent(_ request: Request, context: BasicRequestContext) async throws(APIError) -> Response {
+    func sendEvent(_ request: Request, context: DaemonRequestContext) async throws(APIError) -> Response {
         let body = try await readBody(request)
         let event: ValidatedEvent
         do {

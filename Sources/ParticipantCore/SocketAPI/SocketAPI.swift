@@ -14,6 +14,7 @@ import ParticipantWire
 /// | `GET /v1/events/{clientToken}` | 200 the record, 404 `EventNotFound` |
 /// | `GET /v1/health` | 200 with queue counts by state |
 /// | `POST /participant/event` | SendEvent, answered as the service does (see `SendEventAPI.swift`) |
+/// | `GET /v1/events`, `/v1/queue/...`, ... | the queue commands (see `QueueAPI.swift`) |
 public struct SocketAPI: Sendable {
     let outbox: Outbox
     let configuration: APIConfiguration
@@ -22,33 +23,44 @@ public struct SocketAPI: Sendable {
     /// What keeps the daemon from being healthy now.
     let healthCheck: HealthCheck
 
-    public init(outbox: Outbox, configuration: APIConfiguration, onAccepted: @escaping @Sendable () -> Void, health: HealthCheck? = nil) {
+    /// Who may use the socket, and change the queue.
+    let access: ResolvedAccess
+    /// The queue commands.
+    let queue: QueueAPI
+
+    public init(
+        outbox: Outbox, configuration: APIConfiguration, onAccepted: @escaping @Sendable () -> Void, health: HealthCheck? = nil,
+        access: ResolvedAccess = .open, onFlush: @escaping @Sendable () -> Void = {},
+        senderState: @escaping @Sendable () -> (inFlight: Int, quotaRate: Double) = { (0, 0) }
+    ) {
         self.outbox = outbox
         self.configuration = configuration
         self.onAccepted = onAccepted
         self.healthCheck = health ?? HealthCheck(outbox: outbox)
+        self.access = access
+        self.queue = QueueAPI(outbox: outbox, onFlush: onFlush, senderState: senderState)
     }
 
     /// Every route, for the Unix socket.
-    public func router() -> Router<BasicRequestContext> {
+    public func router() -> Router<DaemonRequestContext> {
         let routes: [RouteTable.Route] = [
             .init(.post, "/v1/events") { request, context in try await submit(request, context: context) },
             .init(.get, "/v1/events/{clientToken}") { request, context in try await event(request, context: context) },
             .init(.get, "/v1/health") { _, _ in try await health() },
             sendEventRoute,
-        ]
-        return RouteTable(routes).router()
+        ] + queue.readRoutes + queue.changeRoutes
+        return RouteTable(routes).router(access: access)
     }
 
     /// SendEvent only, for the loopback TCP listener (`aws.listen`): the daemon's own routes stay
     /// behind the socket's file permissions.
-    public func serviceRouter() -> Router<BasicRequestContext> {
+    public func serviceRouter() -> Router<DaemonRequestContext> {
         RouteTable([sendEventRoute]).router()
     }
 
     // MARK: Handlers
 
-    func submit(_ request: Request, context: BasicRequestContext) async throws -> Response {
+    func submit(_ request: Request, context: DaemonRequestContext) async throws -> Response {
         let body = try await readBody(request)
         let event: ValidatedEvent
         do {
@@ -64,7 +76,7 @@ public struct SocketAPI: Sendable {
         }
     }
 
-    func event(_ request: Request, context: BasicRequestContext) async throws -> Response {
+    func event(_ request: Request, context: DaemonRequestContext) async throws -> Response {
         // The router hands the segment over still percent-encoded; a token may hold `/`, spaces, anything.
         let segment = try context.parameters.require("clientToken")
         let clientToken = segment.removingPercentEncoding ?? segment

@@ -1,0 +1,194 @@
+import Foundation
+import GRDB
+import ParticipantWire
+
+/// Why a queue command cannot change an event.
+public enum QueueCommandError: Error, Sendable, Equatable, CustomStringConvertible {
+    case notFound(clientToken: String)
+    /// The event is in a state the command does not apply to; `rule` says which states it does.
+    case wrongState(clientToken: String, state: EventState, rule: String)
+    /// A failed or expired event stored before its connection token was kept cannot be sent again.
+    case tokenErased(clientToken: String)
+
+    public var description: String {
+        switch self {
+        case .notFound(let token): "no event with clientToken \(token)"
+        case .wrongState(let token, let state, let rule): "event \(token) is \(state.rawValue): \(rule)"
+        case .tokenErased(let token): "event \(token) cannot be sent again: its connection token was erased when it ended (stored by an earlier version)"
+        }
+    }
+}
+
+/// The queue commands (`participantctl list/show/retry/hold/release/delete/flush/stats`): an
+/// operator's view of the outbox and the changes they may make, each one transaction.
+extension Outbox {
+    /// Waiting states are listed oldest first (what is stuck comes first); other listings newest first.
+    public func list(state: EventState?, connectionHashPrefix: String?, limit: Int) async throws -> [StoredEvent] {
+        var conditions: [String] = []
+        var arguments: StatementArguments = []
+        if let state {
+            conditions.append("state = ?")
+            arguments += [state.rawValue]
+        }
+        if let prefix = connectionHashPrefix {
+            conditions.append("substr(connectionHash, 1, ?) = ?")
+            arguments += [prefix.count, prefix.lowercased()]
+        }
+        let order = state.map { $0.isFinal ? "DESC" : "ASC" } ?? "DESC"
+        let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+        let sql = "SELECT * FROM event \(whereClause) ORDER BY seq \(order) LIMIT ?"
+        arguments += [limit]
+        let finalArguments = arguments
+        return try await database.read { db in
+            try StoredEvent.fetchAll(db, sql: sql, arguments: finalArguments)
+        }
+    }
+
+    /// A failed or expired event goes back to `queued`, due now, with a new deadline (its content
+    /// type's, from now). Its ClientToken is unchanged, so the service still deduplicates it.
+    public func retry(clientToken: String) async throws -> StoredEvent {
+        let now = clock.now()
+        let deadlines = deadlines
+        let limits = limits
+        let waiting = waiting
+        let event = try await writer.perform { db -> StoredEvent in
+            let event = try Self.existing(clientToken, in: db)
+            guard event.state == .failed || event.state == .expired else {
+                throw QueueCommandError.wrongState(clientToken: clientToken, state: event.state, rule: "only a failed or expired event can be retried")
+            }
+            guard event.connectionToken != nil else { throw QueueCommandError.tokenErased(clientToken: clientToken) }
+            guard waiting.value < limits.capacity else { throw OutboxError.full(capacity: limits.capacity) }
+            return try Self.requeue(event, now: now, deadlines: deadlines, in: db)
+        }
+        waiting.add(1)
+        return event
+    }
+
+    /// Every failed event that still has its connection token goes back to `queued` (as
+    /// ``retry(clientToken:)``), up to the outbox's capacity. Returns how many.
+    public func retryAllFailed() async throws -> Int {
+        let now = clock.now()
+        let deadlines = deadlines
+        let room = max(0, limits.capacity - waiting.value)
+        let count = try await writer.perform { db -> Int in
+            let failed = try StoredEvent.fetchAll(
+                db, sql: "SELECT * FROM event WHERE state = 'failed' AND connectionToken IS NOT NULL ORDER BY seq LIMIT ?",
+                arguments: [room]
+            )
+            for event in failed { _ = try Self.requeue(event, now: now, deadlines: deadlines, in: db) }
+            return failed.count
+        }
+        waiting.add(count)
+        return count
+    }
+
+    /// A queued event is put aside: not sent, not expired, not holding up its connection.
+    public func hold(clientToken: String) async throws -> StoredEvent {
+        let now = clock.now().millisecondsSince1970
+        let event = try await writer.perform { db -> StoredEvent in
+            let event = try Self.existing(clientToken, in: db)
+            guard event.state == .queued else {
+                let rule = event.state == .sending
+                    ? "a request for it is in flight; hold it after the answer, if it is queued again"
+                    : "only a queued event can be held"
+                throw QueueCommandError.wrongState(clientToken: clientToken, state: event.state, rule: rule)
+            }
+            return try Self.update(event, sql: "UPDATE event SET state = 'held', nextAttemptAt = NULL, updatedAt = ? WHERE seq = ? RETURNING *", [now, event.seq], in: db)
+        }
+        waiting.add(-1)
+        return event
+    }
+
+    /// A held event is queued again, due now; if its deadline passed while held it ends `expired`
+    /// at the sender's next round instead.
+    public func release(clientToken: String) async throws -> StoredEvent {
+        let now = clock.now().millisecondsSince1970
+        let limits = limits
+        let waiting = waiting
+        let event = try await writer.perform { db -> StoredEvent in
+            let event = try Self.existing(clientToken, in: db)
+            guard event.state == .held else {
+                throw QueueCommandError.wrongState(clientToken: clientToken, state: event.state, rule: "only a held event can be released")
+            }
+            guard waiting.value < limits.capacity else { throw OutboxError.full(capacity: limits.capacity) }
+            return try Self.update(event, sql: "UPDATE event SET state = 'queued', nextAttemptAt = ?, updatedAt = ? WHERE seq = ? RETURNING *", [now, now, event.seq], in: db)
+        }
+        waiting.add(1)
+        return event
+    }
+
+    /// Deletes an event that is not in flight. Its ClientToken is forgotten: a later submission
+    /// with it is a new event.
+    public func delete(clientToken: String) async throws -> StoredEvent {
+        let event = try await writer.perform { db -> StoredEvent in
+            let event = try Self.existing(clientToken, in: db)
+            guard event.state != .sending else {
+                throw QueueCommandError.wrongState(clientToken: clientToken, state: event.state, rule: "a request for it is in flight; delete it after the answer")
+            }
+            try db.execute(sql: "DELETE FROM event WHERE seq = ?", arguments: [event.seq])
+            return event
+        }
+        if event.state == .queued { waiting.add(-1) }
+        outcomes.notify(clientToken)
+        return event
+    }
+
+    /// Every queued event waiting for a later retry becomes due now. Returns how many.
+    public func flush() async throws -> Int {
+        let now = clock.now().millisecondsSince1970
+        return try await writer.perform { db in
+            try db.execute(
+                sql: """
+                    UPDATE event INDEXED BY event_due SET nextAttemptAt = ?
+                    WHERE state = 'queued' AND priority >= 0 AND nextAttemptAt > ?
+                    """,
+                arguments: [now, now]
+            )
+            return db.changesCount
+        }
+    }
+
+    /// Events that ended `sent` in the last `window`.
+    public func sentCount(within window: Duration) async throws -> Int {
+        let since = clock.now().millisecondsSince1970 - Int64(window.timeInterval * 1000)
+        return try await database.read { db in
+            try Int.fetchOne(
+                db,
+                sql: """
+                    SELECT COUNT(*) FROM event INDEXED BY event_finished
+                    WHERE state IN ('sent', 'failed', 'expired', 'superseded') AND updatedAt >= ? AND state = 'sent'
+                    """,
+                arguments: [since]
+            ) ?? 0
+        }
+    }
+
+    private static func existing(_ clientToken: String, in db: Database) throws -> StoredEvent {
+        guard let event = try StoredEvent.fetchOne(db, sql: "SELECT * FROM event WHERE clientToken = ?", arguments: [clientToken]) else {
+            throw QueueCommandError.notFound(clientToken: clientToken)
+        }
+        return event
+    }
+
+    private static func requeue(_ event: StoredEvent, now: Date, deadlines: EventDeadlines, in db: Database) throws -> StoredEvent {
+        let type = EventContentType(rawValue: event.contentType)
+        let deadline = now.addingTimeInterval(type.map { deadlines.deadline(for: $0).timeInterval } ?? 86_400)
+        let milliseconds = now.millisecondsSince1970
+        return try update(
+            event,
+            sql: """
+                UPDATE event SET state = 'queued', nextAttemptAt = ?, deadline = ?, lastErrorCode = NULL,
+                    lastErrorMessage = NULL, updatedAt = ?
+                WHERE seq = ? RETURNING *
+                """,
+            [milliseconds, deadline.millisecondsSince1970, milliseconds, event.seq], in: db
+        )
+    }
+
+    private static func update(_ event: StoredEvent, sql: String, _ arguments: StatementArguments, in db: Database) throws -> StoredEvent {
+        guard let updated = try StoredEvent.fetchOne(db, sql: sql, arguments: arguments) else {
+            throw QueueCommandError.notFound(clientToken: event.clientToken)
+        }
+        return updated
+    }
+}

@@ -1,0 +1,193 @@
+import ArgumentParser
+import Foundation
+import ParticipantCore
+import ParticipantWire
+
+// The queue commands: participantd's postqueue/postsuper. All go over the socket; none opens the
+// database. Connection tokens are never shown, only their hash (16 hex digits of the SHA-256).
+
+struct List: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Lists events: waiting ones oldest first, others newest first.",
+        discussion: "A table by default; --json prints one JSON object per line."
+    )
+
+    @OptionGroup var global: GlobalOptions
+
+    @Option(help: "Only events in this state: \(EventState.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var state: String?
+
+    @Option(help: "Only events of this connection: its hash, or the first 4 or more hex digits of it.")
+    var connectionTokenHash: String?
+
+    @Option(help: "At most this many events (1 to 10000).")
+    var limit: Int = 100
+
+    @Flag(help: "JSON lines instead of a table.")
+    var json = false
+
+    func validate() throws {
+        if let state, EventState(rawValue: state) == nil {
+            throw ValidationError("--state must be one of \(EventState.allCases.map(\.rawValue).joined(separator: ", ")), got \"\(state)\"")
+        }
+        if let hash = connectionTokenHash, !(4...16).contains(hash.count) || !hash.allSatisfy(\.isHexDigit) {
+            throw ValidationError("--connection-token-hash must be 4 to 16 hexadecimal digits, got \"\(hash)\"")
+        }
+        guard (1...10_000).contains(limit) else {
+            throw ValidationError("--limit must be from 1 to 10000, got \(limit)")
+        }
+    }
+
+    func run() async throws {
+        let events: [EventRecord]
+        do {
+            events = try await global.client.list(state: state.flatMap(EventState.init), connectionHash: connectionTokenHash, limit: limit)
+        } catch {
+            fail(error, operation: "List")
+        }
+        if json {
+            let encoder = WireCoding.encoder()
+            for event in events {
+                if let data = try? encoder.encode(event) { print(String(decoding: data, as: UTF8.self)) }
+            }
+            return
+        }
+        print(EventTable.render(events))
+    }
+}
+
+/// The table `participantctl list` prints.
+enum EventTable {
+    static func render(_ events: [EventRecord]) -> String {
+        let header = ["CLIENT TOKEN", "TYPE", "STATE", "TRIES", "ACCEPTED", "NEXT/UPDATED", "CONNECTION", "LAST ERROR"]
+        let rows = events.map { event -> [String] in
+            let type = EventContentType(rawValue: event.contentType)?.shortName ?? event.contentType
+            let when = event.nextAttemptAt ?? event.updatedAt
+            return [
+                event.clientToken, type, event.state.rawValue, "\(event.attempts)",
+                WireCoding.formatTimestamp(event.acceptedAt), WireCoding.formatTimestamp(when),
+                event.connectionHash ?? "", event.lastError.map { "\($0.code): \($0.message)" }.map { String($0.prefix(60)) } ?? "",
+            ]
+        }
+        var widths = header.map(\.count)
+        for row in rows {
+            for (index, cell) in row.enumerated() { widths[index] = max(widths[index], cell.count) }
+        }
+        func line(_ cells: [String]) -> String {
+            cells.enumerated().map { index, cell in
+                index == cells.count - 1 ? cell : cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
+            }.joined(separator: "  ")
+        }
+        var lines = [line(header)] + rows.map(line)
+        if rows.isEmpty { lines.append("(no events)") }
+        return lines.joined(separator: "\n")
+    }
+}
+
+struct Retry: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Queues a failed or expired event again, due now, with a new deadline (same ClientToken)."
+    )
+
+    @OptionGroup var global: GlobalOptions
+
+    @Argument(help: "The event's ClientToken.")
+    var clientToken: String?
+
+    @Flag(help: "Every failed event instead of one.")
+    var allFailed = false
+
+    func validate() throws {
+        guard (clientToken == nil) != (!allFailed) else {
+            throw ValidationError("give either a ClientToken or --all-failed")
+        }
+    }
+
+    func run() async throws {
+        do {
+            if allFailed {
+                printJSON(try await global.client.retryAllFailed())
+            } else if let clientToken {
+                printJSON(try await global.client.change(.retry, clientToken: clientToken))
+            }
+        } catch {
+            fail(error, operation: "Retry")
+        }
+    }
+}
+
+/// hold, release, delete: one event by ClientToken.
+protocol SingleEventCommand: AsyncParsableCommand {
+    static var action: DaemonClient.QueueAction { get }
+    var global: GlobalOptions { get }
+    var clientToken: String { get }
+}
+
+extension SingleEventCommand {
+    func run() async throws {
+        do {
+            printJSON(try await global.client.change(Self.action, clientToken: clientToken))
+        } catch {
+            fail(error, operation: Self.action.rawValue.capitalized)
+        }
+    }
+}
+
+struct Hold: SingleEventCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Puts a queued event aside: not sent, not expired, not holding up its connection, until released."
+    )
+    static let action = DaemonClient.QueueAction.hold
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "The event's ClientToken.") var clientToken: String
+}
+
+struct Release: SingleEventCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Queues a held event again, due now (it expires instead if its deadline passed)."
+    )
+    static let action = DaemonClient.QueueAction.release
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "The event's ClientToken.") var clientToken: String
+}
+
+struct Delete: SingleEventCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Deletes an event that is not in flight; its ClientToken may then be used for a new event."
+    )
+    static let action = DaemonClient.QueueAction.delete
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "The event's ClientToken.") var clientToken: String
+}
+
+struct Flush: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Sends waiting events now, ignoring their retry backoff (not the quota)."
+    )
+
+    @OptionGroup var global: GlobalOptions
+
+    func run() async throws {
+        do {
+            printJSON(try await global.client.flush())
+        } catch {
+            fail(error, operation: "Flush")
+        }
+    }
+}
+
+struct Stats: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Prints counts by state, the oldest waiting event's age, the send rate and the pacing."
+    )
+
+    @OptionGroup var global: GlobalOptions
+
+    func run() async throws {
+        do {
+            printJSON(try await global.client.stats())
+        } catch {
+            fail(error, operation: "Stats")
+        }
+    }
+}

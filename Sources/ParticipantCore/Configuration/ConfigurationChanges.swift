@@ -24,7 +24,7 @@ extension DaemonConfiguration {
             ("api.maxHeaderCount", "\(api.maxHeaderCount)"), ("api.maxConnections", "\(api.maxConnections)"),
             ("api.requestTimeoutSeconds", seconds(api.requestTimeout)), ("api.idleTimeoutSeconds", seconds(api.idleTimeout)),
             ("aws.listen", awsListen?.description ?? ""), ("aws.allowNonLoopback", "\(awsAllowNonLoopback)"),
-            ("aws.waitForDeliverySeconds", seconds(api.deliveryWait)),
+            ("aws.waitForDeliverySeconds", seconds(api.deliveryWait)), ("metrics.listen", metricsListen?.description ?? ""),
             ("region", region), ("endpoint", endpoint ?? ""), ("fips", "\(useFIPS)"), ("dualStack", "\(useDualStack)"),
             ("upstream.connectTimeoutSeconds", seconds(connectTimeout)), ("upstream.requestTimeoutSeconds", seconds(requestTimeout)),
             ("upstream.maxConnections", "\(maxConnections)"), ("sender.maxInFlight", "\(sender.maxInFlight)"),

@@ -35,6 +35,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var logLevel: Logger.Level = .info
     /// `auto`: `journal` under systemd's journal, `text` elsewhere.
     public var logFormat: LogFormat = .auto
+    /// A loopback TCP address that answers `GET /metrics` (`metrics.listen`); `nil`: only the socket does.
+    public var metricsListen: ListenAddress?
     /// Who may use the socket and change the queue (`access.*`).
     public var access = AccessPolicy()
     /// Health is `degraded` when the oldest waiting event was accepted longer ago than this.
@@ -102,6 +104,15 @@ extension DaemonConfiguration {
                 )
             }
             config.awsListen = address
+        }
+        if let listen = try keys.string("metrics.listen", default: "").nilIfEmpty {
+            guard let address = ListenAddress(listen) else {
+                throw ConfigurationError(key: "metrics.listen", rule: "must be HOST:PORT, such as 127.0.0.1:9464, got \"\(listen)\"")
+            }
+            guard address.isLoopback else {
+                throw ConfigurationError(key: "metrics.listen", rule: "must be a loopback address (127.0.0.1, [::1] or localhost), got \(address)")
+            }
+            config.metricsListen = address
         }
         config.region = try keys.string("region", default: config.region)
         config.endpoint = try keys.string("endpoint", default: "").nilIfEmpty

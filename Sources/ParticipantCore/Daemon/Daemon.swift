@@ -39,9 +39,10 @@ public enum Daemon {
             try await checkSocketIsFree(configuration.socketPath)
             try prepareSocketDirectory(for: configuration.socketPath)
         }
+        let metrics = DaemonMetrics()
         let outbox = try Outbox.open(
             path: configuration.databasePath, deadlines: configuration.deadlines, limits: configuration.limits,
-            coalescing: configuration.coalescing, logger: logger
+            coalescing: configuration.coalescing, metrics: metrics, logger: logger
         )
         let httpClient = HTTPParticipantService.makeHTTPClient(upstream)
         let sender = EventSender(
@@ -49,16 +50,20 @@ public enum Daemon {
             service: HTTPParticipantService(configuration: upstream, client: httpClient),
             configuration: configuration.sender,
             shutdownTimeout: configuration.shutdownTimeout,
+            metrics: metrics,
             logger: logger
         )
         let health = HealthCheck(outbox: outbox, maxWaitingAge: configuration.healthMaxWaitingAge, senderProblems: { sender.healthProblems })
         let api = SocketAPI(
             outbox: outbox, configuration: configuration.api, onAccepted: { sender.wake() }, health: health, access: access,
-            onFlush: { sender.flush() }, senderState: { (sender.requestsInFlight, sender.quotaRate) }
+            onFlush: { sender.flush() },
+            senderState: { SenderState(inFlight: sender.requestsInFlight, quotaRate: sender.quotaRate, quotaTokens: sender.quotaTokens) },
+            metrics: metrics
         )
 
         // Both listeners log "ready" once bound; the notice (and systemd's READY=1) comes when both are.
-        let readiness = Readiness(expected: awsListen == nil ? 1 : 2) { addresses in
+        let metricsListen = configuration.metricsListen
+        let readiness = Readiness(expected: 1 + (awsListen == nil ? 0 : 1) + (metricsListen == nil ? 0 : 1)) { addresses in
             var metadata: Logger.Metadata = [
                 "socket.path": "\(socketPath)",
                 "database.path": "\(configuration.databasePath)",
@@ -70,6 +75,7 @@ public enum Daemon {
                 metadata["socket.mode"] = "\(String(socketMode, radix: 8))"
             }
             if let tcp = addresses["aws"] { metadata["aws.listen"] = "\(tcp)" }
+            if let tcp = addresses["metrics"] { metadata["metrics.listen"] = "\(tcp)" }
             logger.notice("participantd ready", metadata: metadata)
             notifier.ready(status: status(outbox: outbox, sender: sender))
         }
@@ -118,6 +124,18 @@ public enum Daemon {
             )))
         }
 
+        if let metricsListen {
+            services.append(.init(service: Application(
+                router: api.metricsRouter(),
+                server: guardedHTTP1(configuration.api),
+                configuration: ApplicationConfiguration(address: .hostname(metricsListen.host, port: metricsListen.port), serverName: "participantd"),
+                onServerRunning: { channel in
+                    let port = channel.localAddress?.port ?? metricsListen.port
+                    readiness.ready("metrics", address: ListenAddress(host: metricsListen.host, port: port).description)
+                },
+                logger: logger
+            )))
+        }
         if let reload {
             services.append(.init(service: ConfigurationReloader(
                 running: configuration, load: reload,

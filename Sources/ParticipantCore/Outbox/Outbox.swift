@@ -84,6 +84,8 @@ public struct Outbox: Sendable {
     let outcomes = OutcomeSignals()
     /// Whether new events can be stored now (health).
     let storage: StorageState
+    /// Counts superseded events; `nil`: not counted.
+    let metrics: DaemonMetrics?
 
     /// Opens (creating if needed) the database at `path`, migrates it, and puts events that a
     /// crash left in `sending` back to `queued`, to be sent again with the same ClientToken.
@@ -93,6 +95,7 @@ public struct Outbox: Sendable {
         limits: OutboxLimits = OutboxLimits(),
         coalescing: CoalescingRules = CoalescingRules(),
         clock: WallClock = .system,
+        metrics: DaemonMetrics? = nil,
         logger: Logger
     ) throws -> Outbox {
         let directory = (path as NSString).deletingLastPathComponent
@@ -143,7 +146,7 @@ public struct Outbox: Sendable {
         let outbox = Outbox(
             writer: OutboxWriter(database: database, logger: logger),
             database: database, deadlines: deadlines, rules: Rules(limits: limits, coalescing: coalescing), waiting: WaitingCount(waitingNow),
-            clock: clock, lock: lock, storage: StorageState(logger: logger)
+            clock: clock, lock: lock, storage: StorageState(logger: logger), metrics: metrics
         )
         let requeued = try outbox.requeueInterrupted()
         if requeued > 0 {
@@ -226,7 +229,11 @@ public struct Outbox: Sendable {
             return (.created(stored), (redundant ? 0 : 1) - decision.replaced.count)
         }
         waiting.add(waitingDelta)
-        if case .created = outcome { storage.eventStored() }
+        if case .created(let stored) = outcome {
+            storage.eventStored()
+            // Superseded: the new event itself (redundant on arrival), or the waiting ones it replaced.
+            metrics?.superseded(stored.supersededBy != nil ? 1 : 1 - waitingDelta)
+        }
         return outcome
     }
 

@@ -48,6 +48,7 @@ public final class EventSender: Service, Sendable {
     private let heartbeat = Atomic<Int64>(0)
     /// Failures, expiries and retries past the first few of a kind in a minute are summarised.
     private let repeats: RepeatSummary
+    private let metrics: DaemonMetrics?
 
     public init(
         outbox: Outbox,
@@ -57,9 +58,11 @@ public final class EventSender: Service, Sendable {
         random: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) },
         shutdownTimeout: Duration = .seconds(10),
         repeats: RepeatSummary = RepeatSummary(),
+        metrics: DaemonMetrics? = nil,
         logger: Logger
     ) {
         self.repeats = repeats
+        self.metrics = metrics
         self.shutdownTimeout = shutdownTimeout
         self.outbox = outbox
         self.service = service
@@ -99,6 +102,9 @@ public final class EventSender: Service, Sendable {
         outages.probeNow()
         doorbell.ring()
     }
+
+    /// Whole quota tokens available now (pacing off: `maxInFlight`).
+    public var quotaTokens: Double { pacer.configuration.isEnabled ? pacer.tokens(now: monotonicSeconds) : Double(configuration.maxInFlight) }
 
     /// Requests to the service in flight now.
     public var requestsInFlight: Int { inFlight.load(ordering: .relaxed) }
@@ -161,7 +167,9 @@ public final class EventSender: Service, Sendable {
     /// - Returns: whether the lease filled all the room (there may be more due right now).
     private func sendRound(in group: inout DiscardingTaskGroup) async throws -> Bool {
         try await recordUnrecorded()
-        for event in try await expireOverdueNow() {
+        let expired = try await expireOverdueNow()
+        metrics?.expired(expired.count)
+        for event in expired {
             repeats.log(logger, .warning, "Event expired", key: "expired", metadata: eventMetadata(event).merging([
                 "event.deadline": "\(WireCoding.formatTimestamp(event.deadline))",
             ]) { $1 })
@@ -229,15 +237,18 @@ public final class EventSender: Service, Sendable {
             await record(.failed(ErrorBody(code: "InternalError", message: "the stored event has no connection token")), for: event, metadata: metadata)
             return
         }
+        let requestStarted = ContinuousClock.now
         let result = await service.sendEvent(
             SendEventRequest(contentType: event.contentType, content: event.content, clientToken: event.clientToken, connectionToken: connectionToken)
         )
+        metrics?.upstreamRequest(took: ContinuousClock.now - requestStarted)
         let transition: DeliveryTransition
         switch result {
         case .accepted(let id, let absoluteTime):
             pacer.recordSuccess()
             serviceAnswered()
             transition = .sent(id: id, absoluteTime: absoluteTime)
+            metrics?.sent()
             metadata["event.id"] = "\(id)"
             logger.info("Event sent", metadata: metadata)
         case .rejected(let error, let status):
@@ -246,6 +257,7 @@ public final class EventSender: Service, Sendable {
             let isReceipt = EventContentType(rawValue: event.contentType)?.isReceipt ?? false
             let block: ConnectionBlock.Scope? = status == 403 ? .all : (status == 409 && isReceipt ? .receipts : nil)
             transition = .failed(error, block: block)
+            metrics?.failed(code: error.code)
             metadata["error.code"] = "\(error.code)"
             metadata["error.message"] = "\(error.message)"
             metadata["http.status"] = "\(status)"
@@ -253,6 +265,7 @@ public final class EventSender: Service, Sendable {
             repeats.log(logger, status == 400 ? .error : .warning, "Event failed", key: "failed \(error.code)", metadata: metadata)
             if let block {
                 let othersFailed = await record(transition, for: event, metadata: metadata) ?? 0
+                if othersFailed > 0 { metrics?.failed(code: error.code, count: othersFailed) }
                 metadata["connection.hash"] = "\(event.connectionHash.prefix(12))"
                 metadata["connection.blocked"] = "\(block.rawValue)"
                 metadata["connection.events_failed"] = "\(othersFailed)"
@@ -279,9 +292,11 @@ public final class EventSender: Service, Sendable {
                     code: "DeadlineExceeded",
                     message: "the deadline passed before the service accepted the event; last error: \(error.code): \(error.message)"
                 ))
+                metrics?.expired()
                 repeats.log(logger, .warning, "Event expired", key: "expired \(error.code)", metadata: metadata)
             } else {
                 transition = .retry(at: nextAttempt, error: error)
+                metrics?.retried(code: error.code)
                 metadata["retry.delay_ms"] = "\(Int((delay.timeInterval * 1000).rounded()))"
                 repeats.log(logger, .info, "Retry scheduled", key: "retry \(error.code)", metadata: metadata)
             }

@@ -77,6 +77,14 @@ public final class QuotaPacer: Sendable {
         }
     }
 
+    /// Tokens in the bucket now.
+    public func tokens(now: Double) -> Double {
+        state.withLock { state in
+            refill(&state, now: now)
+            return state.tokens
+        }
+    }
+
     /// Seconds until the next whole token; 0 when one is there.
     public func secondsUntilNextToken(now: Double) -> Double {
         return state.withLock { state in

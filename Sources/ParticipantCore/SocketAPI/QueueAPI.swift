@@ -14,13 +14,26 @@ import ParticipantWire
 /// | `POST /v1/queue/flush` | 200 ``QueueChange`` |
 /// | `GET /v1/queue/stats` | 200 ``QueueStats`` |
 ///
+/// What the sender is doing now, for stats and metrics.
+public struct SenderState: Sendable {
+    public var inFlight: Int
+    public var quotaRate: Double
+    public var quotaTokens: Double
+
+    public init(inFlight: Int = 0, quotaRate: Double = 0, quotaTokens: Double = 0) {
+        self.inFlight = inFlight
+        self.quotaRate = quotaRate
+        self.quotaTokens = quotaTokens
+    }
+}
+
 /// Every change is logged at notice with the peer's user id, so the journal says who did what.
 struct QueueAPI: Sendable {
     let outbox: Outbox
     /// `participantctl flush`: the sender sends what became due now.
     let onFlush: @Sendable () -> Void
-    /// Requests in flight and the pacing rate, for stats.
-    let senderState: @Sendable () -> (inFlight: Int, quotaRate: Double)
+    /// Requests in flight and the pacing, for stats.
+    let senderState: @Sendable () -> SenderState
 
     static let maxListLimit = 10_000
 

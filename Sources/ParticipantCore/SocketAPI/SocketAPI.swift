@@ -27,12 +27,15 @@ public struct SocketAPI: Sendable {
     let access: ResolvedAccess
     /// The queue commands.
     let queue: QueueAPI
+    /// `GET /metrics`; `nil`: no metrics.
+    let metrics: DaemonMetrics?
 
     public init(
         outbox: Outbox, configuration: APIConfiguration, onAccepted: @escaping @Sendable () -> Void, health: HealthCheck? = nil,
         access: ResolvedAccess = .open, onFlush: @escaping @Sendable () -> Void = {},
-        senderState: @escaping @Sendable () -> (inFlight: Int, quotaRate: Double) = { (0, 0) }
+        senderState: @escaping @Sendable () -> SenderState = { SenderState() }, metrics: DaemonMetrics? = nil
     ) {
+        self.metrics = metrics
         self.outbox = outbox
         self.configuration = configuration
         self.onAccepted = onAccepted
@@ -48,8 +51,34 @@ public struct SocketAPI: Sendable {
             .init(.get, "/v1/events/{clientToken}") { request, context in try await event(request, context: context) },
             .init(.get, "/v1/health") { _, _ in try await health() },
             sendEventRoute,
-        ] + queue.readRoutes + queue.changeRoutes
+        ] + queue.readRoutes + queue.changeRoutes + metricsRoutes
         return RouteTable(routes).router(access: access)
+    }
+
+    /// `GET /metrics` alone, for the loopback TCP listener (`metrics.listen`).
+    public func metricsRouter() -> Router<DaemonRequestContext> {
+        RouteTable(metricsRoutes).router()
+    }
+
+    var metricsRoutes: [RouteTable.Route] {
+        guard metrics != nil else { return [] }
+        return [.init(.get, "/metrics") { _, _ in try await renderMetrics() }]
+    }
+
+    /// The Prometheus text format (version 0.0.4), gauges read now.
+    func renderMetrics() async throws -> Response {
+        guard let metrics else { throw APIError(.notFound, code: "NotFound", message: "metrics are off") }
+        let counts = try await outbox.countsByState()
+        let oldest = outbox.waitingCount > 0 ? try await outbox.oldestWaitingAcceptedAt() : nil
+        let sender = queue.senderState()
+        let text = metrics.render(.init(
+            counts: counts, oldestWaitingAge: oldest.map { max(0, outbox.clock.now().timeIntervalSince($0)) },
+            quotaTokens: sender.quotaTokens, quotaRate: sender.quotaRate, inFlight: sender.inFlight
+        ))
+        return Response(
+            status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(string: text))
+        )
     }
 
     /// SendEvent only, for the loopback TCP listener (`aws.listen`): the daemon's own routes stay
@@ -136,8 +165,10 @@ public struct SocketAPI: Sendable {
             if let supersededBy = stored.supersededBy {
                 // Nothing to send: the sender need not wake.
                 metadata["event.superseded_by"] = "\(supersededBy)"
+                metrics?.accepted(event.contentType)
                 logger.info("Event accepted as superseded: an earlier event already says it", metadata: metadata)
             } else {
+                metrics?.accepted(event.contentType)
                 logger.info("Event accepted", metadata: metadata)
                 if event.contentType.isDeprecated {
                     logger.warning("Deprecated content type accepted", metadata: metadata)

@@ -112,29 +112,10 @@ public enum Daemon {
             if !awsListen.isLoopback {
                 logger.warning("SendEvent listens on an address other hosts may reach (aws.allowNonLoopback): anyone who reaches it can submit events", metadata: ["aws.listen": "\(awsListen)"])
             }
-            services.append(.init(service: Application(
-                router: api.serviceRouter(),
-                server: guardedHTTP1(configuration.api),
-                configuration: ApplicationConfiguration(address: .hostname(awsListen.host, port: awsListen.port), serverName: "participantd"),
-                onServerRunning: { channel in
-                    let port = channel.localAddress?.port ?? awsListen.port
-                    readiness.ready("aws", address: ListenAddress(host: awsListen.host, port: port).description)
-                },
-                logger: logger
-            )))
+            services.append(.init(service: tcpListener(api.serviceRouter(), at: awsListen, named: "aws", configuration, readiness, logger)))
         }
-
         if let metricsListen {
-            services.append(.init(service: Application(
-                router: api.metricsRouter(),
-                server: guardedHTTP1(configuration.api),
-                configuration: ApplicationConfiguration(address: .hostname(metricsListen.host, port: metricsListen.port), serverName: "participantd"),
-                onServerRunning: { channel in
-                    let port = channel.localAddress?.port ?? metricsListen.port
-                    readiness.ready("metrics", address: ListenAddress(host: metricsListen.host, port: port).description)
-                },
-                logger: logger
-            )))
+            services.append(.init(service: tcpListener(api.metricsRouter(), at: metricsListen, named: "metrics", configuration, readiness, logger)))
         }
         if let reload {
             services.append(.init(service: ConfigurationReloader(
@@ -178,6 +159,24 @@ public enum Daemon {
             line += "; degraded: \(problem)"
         }
         return line
+    }
+
+    /// A TCP listener (`aws.listen`, `metrics.listen`) with the API's limits; it tells `readiness`
+    /// its address once bound (port 0 becomes the one picked).
+    static func tcpListener(
+        _ router: Router<DaemonRequestContext>, at address: ListenAddress, named name: String,
+        _ configuration: DaemonConfiguration, _ readiness: Readiness, _ logger: Logger
+    ) -> some Service {
+        Application(
+            router: router,
+            server: guardedHTTP1(configuration.api),
+            configuration: ApplicationConfiguration(address: .hostname(address.host, port: address.port), serverName: "participantd"),
+            onServerRunning: { channel in
+                let port = channel.localAddress?.port ?? address.port
+                readiness.ready(name, address: ListenAddress(host: address.host, port: port).description)
+            },
+            logger: logger
+        )
     }
 
     /// Hummingbird's HTTP/1 server with the API's connection limits.

@@ -100,4 +100,22 @@ import Testing
         }
         #expect(DaemonConfiguration.reloadableKeys.isSubset(of: Set(keys)))
     }
+
+    @Test("A reload takes exactly the reloadable keys from the new settings")
+    func reloadTakesTheReloadableKeys() throws {
+        var new = DaemonConfiguration()
+        new.logLevel = .debug
+        new.logFormat = .json
+        new.sender.quota = QuotaPacer.Configuration(rate: 3, burst: 4)
+        new.coalescing.typingInterval = .seconds(2)
+        new.coalescing.receipts = false
+        new.limits.retention = .seconds(60)
+        new.healthMaxWaitingAge = .seconds(30)
+        new.sender.maxInFlight = 2
+        new.region = "eu-west-2"
+        let old = DaemonConfiguration()
+        #expect(Set(old.changes(to: new).map(\.key)) == DaemonConfiguration.reloadableKeys.union(["sender.maxInFlight", "region"]))
+        let running = old.withReloadableSettings(of: new)
+        #expect(Set(running.changes(to: new).map(\.key)) == ["sender.maxInFlight", "region"])
+    }
 }

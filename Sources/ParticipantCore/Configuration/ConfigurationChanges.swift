@@ -12,6 +12,19 @@ extension DaemonConfiguration {
         "health.maxWaitingAgeSeconds",
     ]
 
+    /// These settings with the reloadable ones (``reloadableKeys``) taken from `new`: what a
+    /// reload runs with. Kept beside the list of keys so that the two say the same.
+    public func withReloadableSettings(of new: DaemonConfiguration) -> DaemonConfiguration {
+        var running = self
+        running.logLevel = new.logLevel
+        running.logFormat = new.logFormat
+        running.sender.quota = new.sender.quota
+        running.coalescing = new.coalescing
+        running.limits.retention = new.limits.retention
+        running.healthMaxWaitingAge = new.healthMaxWaitingAge
+        return running
+    }
+
     /// Each key's value, as the configuration file would say it.
     public var keyValues: [(key: String, value: String)] {
         func seconds(_ duration: Duration) -> String {

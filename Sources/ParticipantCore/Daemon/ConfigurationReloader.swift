@@ -62,13 +62,7 @@ final class ConfigurationReloader: Service, Sendable {
         }
         let applied = changes.filter { DaemonConfiguration.reloadableKeys.contains($0.key) }
         let needRestart = changes.filter { !DaemonConfiguration.reloadableKeys.contains($0.key) }
-        var running = old
-        running.logLevel = new.logLevel
-        running.logFormat = new.logFormat
-        running.sender.quota = new.sender.quota
-        running.coalescing = new.coalescing
-        running.limits.retention = new.limits.retention
-        running.healthMaxWaitingAge = new.healthMaxWaitingAge
+        let running = old.withReloadableSettings(of: new)
         current.withLock { $0 = running }
         targets.apply(running)
 

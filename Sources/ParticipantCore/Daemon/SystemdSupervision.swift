@@ -25,7 +25,7 @@ struct SystemdSupervision: Service {
         }
         // Half systemd's interval between keep-alives, as sd_watchdog_enabled(3) advises.
         let tick = notifier.watchdogInterval.map { min($0 / 2, statusInterval) } ?? statusInterval
-        var sinceStatus: Duration = .zero
+        var lastStatus: ContinuousClock.Instant?
         var reportedStuck = false
         await withGracefulShutdownHandler {
             while !Task.isShuttingDownGracefully && !Task.isCancelled {
@@ -38,12 +38,12 @@ struct SystemdSupervision: Service {
                         logger.critical("The sender's loop has not gone round in time; watchdog keep-alives withheld, systemd will restart the daemon")
                     }
                 }
-                if sinceStatus >= statusInterval || sinceStatus == .zero {
+                let now = ContinuousClock.now
+                if lastStatus.map({ now - $0 >= statusInterval }) ?? true {
                     notifier.status(status())
-                    sinceStatus = .zero
+                    lastStatus = now
                 }
                 try? await Task.sleep(for: tick)
-                sinceStatus += tick
             }
         } onGracefulShutdown: {
             notifier.stopping(status: "stopping: finishing requests in flight")

@@ -63,12 +63,8 @@ public final class RepeatSummary: Sendable {
         var metadata = entry.metadata.filter { !Self.summaryExcluded.contains($0.key) }
         metadata["summary.suppressed"] = "\(left)"
         metadata["summary.total"] = "\(entry.count)"
-        metadata["summary.window_s"] = "\(Int((instant(entry.started)).rounded()))"
+        metadata["summary.window_s"] = "\(Int((now() - entry.started).timeInterval.rounded()))"
         logger.log(level: entry.level, "\(entry.message) (repeated: \(left) more not logged one by one)", metadata: metadata)
-    }
-
-    private func instant(_ started: ContinuousClock.Instant) -> Double {
-        (now() - started).timeInterval
     }
 
     /// Metadata that describes one event, meaningless in a summary.

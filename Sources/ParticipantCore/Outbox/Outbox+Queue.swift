@@ -57,7 +57,7 @@ extension Outbox {
                 throw QueueCommandError.wrongState(clientToken: clientToken, state: event.state, rule: "only a failed or expired event can be retried")
             }
             guard event.connectionToken != nil else { throw QueueCommandError.tokenErased(clientToken: clientToken) }
-            guard waiting.value < limits.capacity else { throw OutboxError.full(capacity: limits.capacity) }
+            try waiting.ensureRoom(capacity: limits.capacity)
             return try Self.requeue(event, now: now, deadlines: deadlines, in: db)
         }
         waiting.add(1)
@@ -110,7 +110,7 @@ extension Outbox {
             guard event.state == .held else {
                 throw QueueCommandError.wrongState(clientToken: clientToken, state: event.state, rule: "only a held event can be released")
             }
-            guard waiting.value < limits.capacity else { throw OutboxError.full(capacity: limits.capacity) }
+            try waiting.ensureRoom(capacity: limits.capacity)
             return try Self.update(event, sql: "UPDATE event SET state = 'queued', nextAttemptAt = ?, updatedAt = ? WHERE seq = ? RETURNING *", [now, now, event.seq], in: db)
         }
         waiting.add(1)

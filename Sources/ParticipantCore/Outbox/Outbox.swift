@@ -198,9 +198,7 @@ public struct Outbox: Sendable {
             }
             // Checked after the duplicate check, so a resubmission still gets its answer. The count
             // moves when a transaction commits: concurrent submissions may overshoot by one batch.
-            guard waiting.value < limits.capacity else {
-                throw OutboxError.full(capacity: limits.capacity)
-            }
+            try waiting.ensureRoom(capacity: limits.capacity)
             try Self.checkRoomForNewEvents(limits, in: db)
             let deadline = now.addingTimeInterval(deadlineAfter.timeInterval)
             let decision = try Self.coalesce(event, connectionHash: connectionHash, now: now, rules: coalescing, in: db)
@@ -495,18 +493,22 @@ public struct Outbox: Sendable {
         return othersFailed
     }
 
-    /// When the oldest waiting (queued or sending) event was accepted; `nil` when none waits.
-    /// A walk of the waiting events' index (not of the finished ones kept for retention): for
-    /// health, metrics and stats, not for every request.
-    public func oldestWaitingAcceptedAt() async throws -> Date? {
-        try await database.read { db in
-            let milliseconds = try Int64.fetchOne(db, sql: """
+    /// The oldest waiting (queued or sending) event: when it was accepted and how long ago, in
+    /// seconds; `nil` when none waits (known without a query). A walk of the waiting events' index
+    /// (not of the finished ones kept for retention): for health, metrics and stats, not for
+    /// every request.
+    public func oldestWaiting() async throws -> (acceptedAt: Date, age: TimeInterval)? {
+        guard waitingCount > 0 else { return nil }
+        let milliseconds = try await database.read { db in
+            try Int64.fetchOne(db, sql: """
                 SELECT acceptedAt FROM event WHERE seq = (
                     SELECT MIN(seq) FROM event INDEXED BY event_waiting_by_connection
                     WHERE state IN ('queued', 'sending'))
                 """)
-            return milliseconds.map(Date.init(millisecondsSince1970:))
         }
+        guard let milliseconds else { return nil }
+        let acceptedAt = Date(millisecondsSince1970: milliseconds)
+        return (acceptedAt, max(0, clock.now().timeIntervalSince(acceptedAt)))
     }
 
     // MARK: Bounds

@@ -10,6 +10,11 @@ final class WaitingCount: Sendable {
 
     var value: Int { count.load(ordering: .relaxed) }
 
+    /// Throws ``OutboxError/full`` when `capacity` events wait: one more may not be queued.
+    func ensureRoom(capacity: Int) throws {
+        guard value < capacity else { throw OutboxError.full(capacity: capacity) }
+    }
+
     func add(_ delta: Int) {
         count.add(delta, ordering: .relaxed)
     }

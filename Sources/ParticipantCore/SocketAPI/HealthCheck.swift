@@ -32,11 +32,10 @@ public final class HealthCheck: Sendable {
         if let storageProblem = outbox.storageProblem {
             problems.append(storageProblem)
         }
-        if outbox.waitingCount > 0, let oldest = try await outbox.oldestWaitingAcceptedAt() {
-            let age = outbox.clock.now().timeIntervalSince(oldest)
+        if let oldest = try await outbox.oldestWaiting() {
             let limit = maxWaitingAge.timeInterval
-            if age > limit {
-                problems.append("the oldest waiting event was accepted \(Int(age)) s ago (\(WireCoding.formatTimestamp(oldest))), longer than health.maxWaitingAgeSeconds (\(Int(limit)) s)")
+            if oldest.age > limit {
+                problems.append("the oldest waiting event was accepted \(Int(oldest.age)) s ago (\(WireCoding.formatTimestamp(oldest.acceptedAt))), longer than health.maxWaitingAgeSeconds (\(Int(limit)) s)")
             }
         }
         return problems

@@ -105,13 +105,13 @@ struct QueueAPI: Sendable {
 
     func stats() async throws -> Response {
         let counts = try await outbox.countsByState()
-        let oldest = try await outbox.oldestWaitingAcceptedAt()
+        let oldest = try await outbox.oldestWaiting()
         let sent = try await outbox.sentCount(within: .seconds(60))
         let sender = senderState()
         let stats = QueueStats(
             counts: Dictionary(uniqueKeysWithValues: counts.map { ($0.key.rawValue, $0.value) }),
-            oldestWaitingAcceptedAt: oldest,
-            oldestWaitingAgeSeconds: oldest.map { max(0, outbox.clock.now().timeIntervalSince($0)) },
+            oldestWaitingAcceptedAt: oldest?.acceptedAt,
+            oldestWaitingAgeSeconds: oldest?.age,
             sentLastMinute: sent, sendRatePerSecond: Double(sent) / 60,
             requestsInFlight: sender.inFlight, quotaRate: sender.quotaRate
         )

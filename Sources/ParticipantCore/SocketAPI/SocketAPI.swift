@@ -69,10 +69,10 @@ public struct SocketAPI: Sendable {
     func renderMetrics() async throws -> Response {
         guard let metrics else { throw APIError(.notFound, code: "NotFound", message: "metrics are off") }
         let counts = try await outbox.countsByState()
-        let oldest = outbox.waitingCount > 0 ? try await outbox.oldestWaitingAcceptedAt() : nil
+        let oldest = try await outbox.oldestWaiting()
         let sender = queue.senderState()
         let text = metrics.render(.init(
-            counts: counts, oldestWaitingAge: oldest.map { max(0, outbox.clock.now().timeIntervalSince($0)) },
+            counts: counts, oldestWaitingAge: oldest?.age,
             quotaTokens: sender.quotaTokens, quotaRate: sender.quotaRate, inFlight: sender.inFlight
         ))
         return Response(
@@ -157,6 +157,7 @@ public struct SocketAPI: Sendable {
 
         switch outcome {
         case .created(let stored):
+            metrics?.accepted(event.contentType)
             var metadata: Logger.Metadata = [
                 "event.client_token": "\(stored.clientToken)",
                 "event.content_type": "\(event.contentType.shortName)",
@@ -165,10 +166,8 @@ public struct SocketAPI: Sendable {
             if let supersededBy = stored.supersededBy {
                 // Nothing to send: the sender need not wake.
                 metadata["event.superseded_by"] = "\(supersededBy)"
-                metrics?.accepted(event.contentType)
                 logger.info("Event accepted as superseded: an earlier event already says it", metadata: metadata)
             } else {
-                metrics?.accepted(event.contentType)
                 logger.info("Event accepted", metadata: metadata)
                 if event.contentType.isDeprecated {
                     logger.warning("Deprecated content type accepted", metadata: metadata)

@@ -9,9 +9,6 @@ let package = Package(
         .executable(name: "participantd", targets: ["participantd"]),
         .executable(name: "participantctl", targets: ["participantctl"]),
         .executable(name: "participant-load", targets: ["participant-load"]),
-        .library(name: "ParticipantCore", targets: ["ParticipantCore"]),
-        .library(name: "ParticipantWire", targets: ["ParticipantWire"]),
-        .library(name: "ParticipantInput", targets: ["ParticipantInput"]),
     ],
     dependencies: [
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
@@ -32,37 +29,91 @@ let package = Package(
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/jpsim/Yams.git", "5.4.0"..<"7.0.0"),
     ],
+    // The layers, each a module, so that an import a layer should not make does not compile.
+    // Every arrow points down; one event goes socket -> API -> Input -> Outbox -> Delivery -> service.
+    //
+    //   ParticipantWire      wire types shared by the daemon and participantctl; no behaviour
+    //   ParticipantInput     <- Wire: pure decoding and validation of requests (fuzzed)
+    //   ParticipantOutbox    <- Input: the SQLite outbox, GRDB and all SQL; no HTTP
+    //   ParticipantDelivery  <- Outbox: the sender, its decisions, pacing, outages, the upstream client
+    //   ParticipantAPI       <- Delivery: the Hummingbird socket and TCP API
+    //   ParticipantDaemon    <- API (and Client): configuration, logging, metrics, systemd, the ServiceGroup
+    //   ParticipantClient    <- Wire: the daemon's client and participantctl's send-event input, beside the rest
+    //
+    // The executables are wiring only: participantd <- Daemon, participantctl <- Client.
     targets: [
-        // Wire types shared by the daemon and the command line client: no behaviour, no heavy dependencies.
         .target(name: "ParticipantWire"),
-        // Request decoding and validation: pure functions over bytes, what the fuzz target runs.
         .target(name: "ParticipantInput", dependencies: ["ParticipantWire"]),
-        // Everything the daemon does: outbox, sender, upstream client, socket API, configuration.
         .target(
-            name: "ParticipantCore",
+            name: "ParticipantOutbox",
             dependencies: [
-                "ParticipantWire",
                 "ParticipantInput",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+            ]
+        ),
+        .target(
+            name: "ParticipantDelivery",
+            dependencies: [
+                "ParticipantOutbox",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+            ]
+        ),
+        .target(
+            name: "ParticipantAPI",
+            dependencies: [
+                "ParticipantDelivery",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
+                .product(name: "NIOExtras", package: "swift-nio-extras"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+            ]
+        ),
+        .target(
+            name: "ParticipantDaemon",
+            dependencies: [
+                "ParticipantAPI",
+                "ParticipantClient",
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Configuration", package: "swift-configuration"),
-                .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOExtras", package: "swift-nio-extras"),
-                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "Yams", package: "Yams"),
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+            ]
+        ),
+        .target(
+            name: "ParticipantClient",
+            dependencies: [
+                "ParticipantWire",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
             ]
         ),
         // A stand-in for the Amazon Connect Participant Service: real HTTP on 127.0.0.1, for tests and demos.
@@ -79,14 +130,14 @@ let package = Package(
         .executableTarget(
             name: "participantd",
             dependencies: [
-                "ParticipantCore",
+                "ParticipantDaemon",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .executableTarget(
             name: "participantctl",
             dependencies: [
-                "ParticipantCore",
+                "ParticipantClient",
                 "ParticipantWire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
@@ -103,9 +154,12 @@ let package = Package(
         .executableTarget(
             name: "participant-load",
             dependencies: [
-                "ParticipantCore",
+                "ParticipantAPI",
+                "ParticipantClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -113,12 +167,17 @@ let package = Package(
             ]
         ),
         .testTarget(
-            name: "ParticipantCoreTests",
+            name: "ParticipantdTests",
             dependencies: [
-                "ParticipantCore",
+                "ParticipantDaemon",
+                "ParticipantAPI",
+                "ParticipantDelivery",
+                "ParticipantOutbox",
+                "ParticipantClient",
                 "ParticipantWire",
                 "ParticipantInput",
                 "ParticipantServiceStandIn",
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "InMemoryLogging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -126,6 +185,7 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),
                 .product(name: "Configuration", package: "swift-configuration"),
+                .product(name: "Metrics", package: "swift-metrics"),
             ]
         ),
     ],
@@ -154,7 +214,9 @@ if ProcessInfo.processInfo.environment["PARTICIPANTD_BENCHMARKS"] == "1" {
         .executableTarget(
             name: "ParticipantBenchmarks",
             dependencies: [
-                "ParticipantCore",
+                "ParticipantDaemon",
+                "ParticipantDelivery",
+                "ParticipantOutbox",
                 "ParticipantInput",
                 "ParticipantWire",
                 .product(name: "Benchmark", package: "benchmark"),

@@ -3,7 +3,9 @@ import Benchmark
 import Foundation
 import Logging
 import NIOCore
-import ParticipantCore
+import ParticipantDaemon
+import ParticipantDelivery
+import ParticipantOutbox
 import ParticipantInput
 import ParticipantWire
 import Synchronization

@@ -2,7 +2,9 @@ import ArgumentParser
 import Foundation
 import Logging
 import NIOPosix
-import ParticipantCore
+import ParticipantAPI
+import ParticipantClient
+import ParticipantOutbox
 
 /// `participant-load`: load for participantd's socket API, and the two measurements the benchmark
 /// compares it with (`bench/compare.sh`, BENCHMARKS.md).

@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import ParticipantCore
+import ParticipantClient
 import ParticipantWire
 
 @main

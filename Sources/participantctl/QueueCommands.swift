@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import ParticipantCore
+import ParticipantClient
 import ParticipantWire
 
 // The queue commands: participantd's postqueue/postsuper. All go over the socket; none opens the

@@ -1,7 +1,8 @@
 import ArgumentParser
 import Foundation
 import Logging
-import ParticipantCore
+import ParticipantDaemon
+import ParticipantWire
 
 @main
 struct ParticipantDaemonCommand: AsyncParsableCommand {

@@ -1,0 +1,239 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdCore
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOHTTPTypes
+import ParticipantDelivery
+import ParticipantOutbox
+import ParticipantWire
+import Synchronization
+
+/// Hummingbird's HTTP/1 channel with the limits a daemon on a shared host needs, each refusal a
+/// JSON error like every other answer:
+/// - at most `api.maxConnections` connections: a request on one more gets 503 `TooManyConnections`;
+/// - header bytes and fields (`api.maxHeaderBytes`, `api.maxHeaderCount`): 431;
+/// - a request must arrive complete within `api.requestTimeoutSeconds` of its first byte: 408
+///   (a client that trickles bytes is cut off);
+/// - idle keep-alive connections close after `api.idleTimeoutSeconds` (Hummingbird's idle timeout);
+/// - bytes that are not HTTP: 400 `MalformedRequest` (Hummingbird alone answers these with an
+///   empty 400).
+/// The connection is closed after each of these refusals.
+struct GuardedHTTP1Channel: ServerChildChannel {
+    typealias Value = HTTP1Channel.Value
+
+    let http1: HTTP1Channel
+    let connections: ConnectionCount
+
+    init(responder: @escaping HTTPChannelHandler.Responder, limits: APIConfiguration, connections: ConnectionCount) {
+        var configuration = HTTP1Channel.Configuration(
+            idleTimeout: .nanoseconds(Int64(limits.idleTimeout.timeInterval * 1_000_000_000)),
+            httpDecoderConfiguration: .init(
+                maxHeaderFieldSize: limits.maxHeaderBytes, maxHeaderListSize: limits.maxHeaderBytes, maxHeaderFieldCount: limits.maxHeaderCount
+            )
+        )
+        let requestTimeout = TimeAmount.nanoseconds(Int64(limits.requestTimeout.timeInterval * 1_000_000_000))
+        let maxConnections = limits.maxConnections
+        // Called once per connection, after `setup` counted it.
+        configuration.additionalChannelHandlers = {
+            [RequestWatcher(requestTimeout: requestTimeout, overLimit: connections.current > maxConnections)]
+        }
+        self.http1 = HTTP1Channel(responder: responder, configuration: configuration)
+        self.connections = connections
+    }
+
+    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
+        connections.opened()
+        channel.closeFuture.whenComplete { [connections] _ in connections.closed() }
+        // Who is connecting (SO_PEERCRED), for the access checks of every request on this connection.
+        let isUnix = channel.localAddress?.protocol == .unix
+        let peer = isUnix ? PeerCredentials.read(channel) : channel.eventLoop.makeSucceededFuture(nil)
+        return peer.flatMap { peer in
+            if let peer { PeerRegistry.shared.register(peer, for: channel) }
+            return http1.setup(channel: channel, logger: logger)
+        }.flatMapThrowing { value in
+            // In front of the HTTP decoder: the request timer starts at a request's first byte.
+            let watcher = try channel.pipeline.syncOperations.handler(type: RequestWatcher.self)
+            try channel.pipeline.syncOperations.addHandler(RequestStartDetector(watcher: watcher), position: .first)
+            return value
+        }
+    }
+
+    func handle(value: Value, logger: Logger) async {
+        await http1.handle(value: value, logger: logger)
+    }
+}
+
+/// Connections open on one listener.
+final class ConnectionCount: Sendable {
+    private let count = Atomic<Int>(0)
+
+    var current: Int { count.load(ordering: .relaxed) }
+    func opened() { count.add(1, ordering: .relaxed) }
+    func closed() { count.subtract(1, ordering: .relaxed) }
+}
+
+/// In front of the HTTP decoder: tells the watcher that bytes arrived, so that a request's timer
+/// starts at its first byte, not when its header block is complete.
+final class RequestStartDetector: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+
+    private let watcher: RequestWatcher
+
+    init(watcher: RequestWatcher) {
+        self.watcher = watcher
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        watcher.bytesArrived()
+        context.fireChannelRead(data)
+    }
+}
+
+/// Sits after the HTTP decoder: times each request from its first byte to its end, answers parse
+/// errors and oversized headers with JSON, and refuses requests on a connection over the limit.
+final class RequestWatcher: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPRequestPart
+    typealias InboundOut = HTTPRequestPart
+    typealias OutboundIn = HTTPResponsePart
+    typealias OutboundOut = HTTPResponsePart
+
+    private let requestTimeout: TimeAmount
+    private let overLimit: Bool
+    private var timer: Scheduled<Void>?
+    /// Requests whose answer has not been written completely.
+    private var unanswered = 0
+    /// After a refusal: everything else the client sends is dropped.
+    private var refused = false
+    /// Between a request's head and its end.
+    private var inRequest = false
+    private var context: ChannelHandlerContext?
+
+    init(requestTimeout: TimeAmount, overLimit: Bool) {
+        self.requestTimeout = requestTimeout
+        self.overLimit = overLimit
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !refused else { return }
+        let part = unwrapInboundIn(data)
+        switch part {
+        case .head:
+            if overLimit {
+                refuse(context: context, status: .serviceUnavailable, code: APIErrorCode.tooManyConnections,
+                       message: "participantd has api.maxConnections connections open; close idle ones or try again shortly")
+                return
+            }
+            unanswered += 1
+            inRequest = true
+            startTimer()
+        case .body:
+            break
+        case .end:
+            inRequest = false
+            timer?.cancel()
+            timer = nil
+        }
+        context.fireChannelRead(data)
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        if case .end = unwrapOutboundIn(data) {
+            unanswered = max(0, unanswered - 1)
+        }
+        context.write(data, promise: promise)
+    }
+
+    /// Bytes arrived: if no request is being timed, one starts now.
+    func bytesArrived() {
+        startTimer()
+    }
+
+    private func startTimer() {
+        guard timer == nil, !refused, let context else { return }
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        timer = context.eventLoop.scheduleTask(in: requestTimeout) {
+            let (watcher, context) = loopBound.value
+            watcher.requestTimedOut(context: context)
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if refused { return }
+        guard let parseError = error as? HTTPParserError, unanswered == 0 else {
+            // An answer is being written: Hummingbird's own handling closes the connection after it.
+            context.fireErrorCaught(error)
+            return
+        }
+        if parseError == .headerOverflow {
+            refuse(context: context, status: .requestHeaderFieldsTooLarge, code: APIErrorCode.headersTooLarge,
+                   message: "the request's headers exceed api.maxHeaderBytes or api.maxHeaderCount")
+        } else {
+            refuse(context: context, status: .badRequest, code: APIErrorCode.malformedRequest,
+                   message: "the request is not valid HTTP/1.1 (\(parseError))")
+        }
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        timer?.cancel()
+        self.context = nil
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        timer?.cancel()
+        timer = nil
+        context.fireChannelInactive()
+    }
+
+    private func requestTimedOut(context: ChannelHandlerContext) {
+        timer = nil
+        guard !refused else { return }
+        // A 408 only where it answers this request: not after an early answer (413, 415) to it, and
+        // not while an earlier request's answer is still to be written. Otherwise only close.
+        let answersThisRequest = inRequest ? unanswered == 1 : unanswered == 0
+        if !answersThisRequest {
+            refused = true
+            context.close(promise: nil)
+            return
+        }
+        refuse(context: context, status: .requestTimeout, code: APIErrorCode.requestTimeout,
+               message: "the request did not arrive complete within api.requestTimeoutSeconds")
+    }
+
+    /// Writes one JSON error and closes the connection.
+    private func refuse(context: ChannelHandlerContext, status: HTTPResponse.Status, code: String, message: String) {
+        refused = true
+        timer?.cancel()
+        timer = nil
+        let body = (try? SocketAPI.jsonLine(ErrorBody(code: code, message: message))) ?? Data()
+        let head = HTTPResponse(status: status, headerFields: [
+            .contentType: "application/json",
+            .contentLength: "\(body.count)",
+            .connection: "close",
+            .amznErrorType: code,
+        ])
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        context.write(wrapOutboundOut(.body(context.channel.allocator.buffer(bytes: body))), promise: nil)
+        let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in
+            loopBound.value.close(promise: nil)
+        }
+    }
+}
+
+extension HTTPServerBuilder {
+    /// Hummingbird's HTTP/1 server with the API's connection limits, for every listener.
+    public static func guardedHTTP1(_ limits: APIConfiguration) -> HTTPServerBuilder {
+        let connections = ConnectionCount()
+        return HTTPServerBuilder { responder in
+            GuardedHTTP1Channel(responder: responder, limits: limits, connections: connections)
+        }
+    }
+}

@@ -1,0 +1,154 @@
+import Foundation
+import Hummingbird
+import Logging
+import ParticipantDelivery
+import ParticipantOutbox
+import ParticipantWire
+
+/// The queue commands' routes (`participantctl list/show/retry/hold/release/delete/flush/stats`):
+///
+/// | route | answers |
+/// |---|---|
+/// | `GET /v1/events?state=S&connectionHash=H&limit=N` | 200 ``EventList`` |
+/// | `POST /v1/events/{clientToken}/retry` (`hold`, `release`) | 200 ``QueueChange``; 404, 409 `InvalidState` |
+/// | `DELETE /v1/events/{clientToken}` | 200 ``QueueChange``; 404, 409 `InvalidState` |
+/// | `POST /v1/queue/retry-failed` | 200 ``QueueChange`` |
+/// | `POST /v1/queue/flush` | 200 ``QueueChange`` |
+/// | `GET /v1/queue/stats` | 200 ``QueueStats`` |
+///
+/// What the sender is doing now, for stats and metrics.
+public struct SenderState: Sendable {
+    public var inFlight: Int
+    public var quotaRate: Double
+    public var quotaTokens: Double
+
+    public init(inFlight: Int = 0, quotaRate: Double = 0, quotaTokens: Double = 0) {
+        self.inFlight = inFlight
+        self.quotaRate = quotaRate
+        self.quotaTokens = quotaTokens
+    }
+}
+
+/// Every change is logged at notice with the peer's user id, so the journal says who did what.
+struct QueueAPI: Sendable {
+    let outbox: Outbox
+    /// `participantctl flush`: the sender sends what became due now.
+    let onFlush: @Sendable () -> Void
+    /// Requests in flight and the pacing, for stats.
+    let senderState: @Sendable () -> SenderState
+
+    static let maxListLimit = 10_000
+
+    var readRoutes: [RouteTable.Route] {
+        [
+            .init(.get, "/v1/events") { request, _ in try await list(request) },
+            .init(.get, "/v1/queue/stats") { _, _ in try await stats() },
+        ]
+    }
+
+    /// The routes that change the queue (limited to `access.adminGroups` when set).
+    var changeRoutes: [RouteTable.Route] {
+        [
+            .init(.post, "/v1/events/{clientToken}/retry", changesQueue: true) { _, context in
+                try await change("retried", context) { try await outbox.retry(clientToken: $0) }
+            },
+            .init(.post, "/v1/events/{clientToken}/hold", changesQueue: true) { _, context in
+                try await change("held", context) { try await outbox.hold(clientToken: $0) }
+            },
+            .init(.post, "/v1/events/{clientToken}/release", changesQueue: true) { _, context in
+                try await change("released", context) { try await outbox.release(clientToken: $0) }
+            },
+            .init(.delete, "/v1/events/{clientToken}", changesQueue: true) { _, context in
+                try await change("deleted", context) { try await outbox.delete(clientToken: $0) }
+            },
+            .init(.post, "/v1/queue/retry-failed", changesQueue: true) { _, context in
+                let count = try await run { try await outbox.retryAllFailed() }
+                context.logger.notice("Queue command: failed events queued again", metadata: ["queue.changed": "\(count)"].merging(PeerCredentials.metadata(context)) { $1 })
+                onFlush()
+                return try SocketAPI.json(QueueChange(action: "retried", changed: count, event: nil), status: .ok)
+            },
+            .init(.post, "/v1/queue/flush", changesQueue: true) { _, context in
+                let count = try await run { try await outbox.flush() }
+                onFlush()
+                context.logger.notice("Queue command: waiting events made due now", metadata: ["queue.changed": "\(count)"].merging(PeerCredentials.metadata(context)) { $1 })
+                return try SocketAPI.json(QueueChange(action: "flushed", changed: count, event: nil), status: .ok)
+            },
+        ]
+    }
+
+    func list(_ request: Request) async throws -> Response {
+        let query = request.uri.queryParameters
+        var state: EventState?
+        if let raw = query["state"].map(String.init), !raw.isEmpty {
+            guard let parsed = EventState(rawValue: raw) else {
+                throw APIError(.badRequest, code: APIErrorCode.validation,
+                               message: "state must be one of \(EventState.allCases.map(\.rawValue).joined(separator: ", ")), got \"\(raw)\"")
+            }
+            state = parsed
+        }
+        var hash: String?
+        if let raw = query["connectionHash"].map(String.init), !raw.isEmpty {
+            guard (4...16).contains(raw.count), raw.allSatisfy(\.isHexDigit) else {
+                throw APIError(.badRequest, code: APIErrorCode.validation,
+                               message: "connectionHash must be 4 to 16 hexadecimal digits (the start of a connection hash), got \"\(raw)\"")
+            }
+            hash = raw
+        }
+        var limit = 100
+        if let raw = query["limit"].map(String.init), !raw.isEmpty {
+            guard let value = Int(raw), (1...Self.maxListLimit).contains(value) else {
+                throw APIError(.badRequest, code: APIErrorCode.validation, message: "limit must be a whole number from 1 to \(Self.maxListLimit), got \"\(raw)\"")
+            }
+            limit = value
+        }
+        let events = try await outbox.list(state: state, connectionHashPrefix: hash, limit: limit)
+        return try SocketAPI.json(EventList(events: events.map(\.record)), status: .ok)
+    }
+
+    func stats() async throws -> Response {
+        let counts = try await outbox.countsByState()
+        let oldest = try await outbox.oldestWaiting()
+        let sent = try await outbox.sentCount(within: .seconds(60))
+        let sender = senderState()
+        let stats = QueueStats(
+            counts: Dictionary(uniqueKeysWithValues: counts.map { ($0.key.rawValue, $0.value) }),
+            oldestWaitingAcceptedAt: oldest?.acceptedAt,
+            oldestWaitingAgeSeconds: oldest?.age,
+            sentLastMinute: sent, sendRatePerSecond: Double(sent) / 60,
+            requestsInFlight: sender.inFlight, quotaRate: sender.quotaRate
+        )
+        return try SocketAPI.json(stats, status: .ok)
+    }
+
+    private func change(
+        _ action: String, _ context: DaemonRequestContext, _ operation: @Sendable (String) async throws -> StoredEvent
+    ) async throws -> Response {
+        let segment = try context.parameters.require("clientToken")
+        let clientToken = segment.removingPercentEncoding ?? segment
+        let event = try await run { try await operation(clientToken) }
+        var metadata = PeerCredentials.metadata(context)
+        metadata["event.client_token"] = "\(clientToken)"
+        metadata["event.state"] = "\(event.state.rawValue)"
+        context.logger.notice("Queue command: event \(action)", metadata: metadata)
+        if action == "retried" || action == "released" { onFlush() }
+        return try SocketAPI.json(QueueChange(action: action, changed: 1, event: event.record), status: .ok)
+    }
+
+    /// The outbox's refusals in the API's terms.
+    private func run<T>(_ operation: () async throws -> T) async throws -> T {
+        do {
+            return try await operation()
+        } catch let error as QueueCommandError {
+            switch error {
+            case .notFound:
+                throw APIError(.notFound, code: APIErrorCode.eventNotFound, message: error.description)
+            case .wrongState, .tokenErased:
+                throw APIError(.conflict, code: APIErrorCode.invalidState, message: error.description)
+            }
+        } catch OutboxError.full(let capacity) {
+            throw APIError(.serviceUnavailable, code: APIErrorCode.outboxFull, message: "the outbox holds \(capacity) waiting events, its capacity; nothing was changed")
+        } catch OutboxError.closed {
+            throw APIError(.serviceUnavailable, code: APIErrorCode.unavailable, message: "participantd is shutting down")
+        }
+    }
+}

@@ -1,0 +1,137 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import ParticipantDelivery
+import ParticipantInput
+import ParticipantOutbox
+import ParticipantWire
+
+/// `POST /participant/event`: SendEvent as the Amazon Connect Participant Service answers it, so
+/// that a program using an AWS SDK switches to the daemon by changing its endpoint URL.
+///
+/// The request is the service's: `X-Amz-Bearer` holds the connection token, the body
+/// `{"ContentType", "Content", "ClientToken"}`; an `Authorization` header (SDKs that sign) is
+/// ignored. The SDK's ClientToken is the outbox's idempotency key, so the SDK's retries dedupe.
+///
+/// The event is stored, then the answer waits up to `aws.waitForDeliverySeconds` for the
+/// service's own answer:
+/// - sent: 200 with the service's `Id` and `AbsoluteTime`;
+/// - refused by the service: its error (status, `x-amzn-ErrorType`, `{"message"}`);
+/// - still waiting (or superseded, or expired) when the wait ends: 200 with `Id` set to
+///   `<state>:<ClientToken>` and `AbsoluteTime` the time the daemon accepted the event. The
+///   header `x-participantd-event-state` says which; the service's Id appears later in
+///   `GET /v1/events/{clientToken}`.
+///
+/// The daemon's own refusals take the service's names, so that SDKs raise their usual exceptions:
+/// bad input is `ValidationException` (400), a full outbox `ThrottlingException` (429, which SDKs
+/// retry), a refused connection `AccessDeniedException` (403), refused receipts
+/// `ConflictException` (409), a storage failure `InternalServerException` (500, retried).
+extension SocketAPI {
+    static let bearerHeader = HTTPField.Name("X-Amz-Bearer")!
+    static let eventStateHeader = HTTPField.Name("x-participantd-event-state")!
+
+    var sendEventRoute: RouteTable.Route {
+        .init(.post, "/participant/event") { request, context in
+            do {
+                return try await sendEvent(request, context: context)
+            } catch {
+                throw error.asServiceError
+            }
+        }
+    }
+
+    func sendEvent(_ request: Request, context: DaemonRequestContext) async throws(APIError) -> Response {
+        let body = try await readBody(request)
+        let event: ValidatedEvent
+        do {
+            event = try RequestDecoding.sendEventRequest(body: body, bearer: request.headers[Self.bearerHeader])
+        } catch {
+            throw APIError(error)
+        }
+        let stored: StoredEvent
+        switch try await store(event, logger: context.logger) {
+        case .created(let event), .duplicate(let event): stored = event
+        }
+        let record = await awaitOutcome(stored.record)
+        do {
+            return try serviceAnswer(record)
+        } catch let error as APIError {
+            throw error
+        } catch {
+            throw APIError(.internalServerError, code: APIErrorCode.internalError, message: "the answer could not be encoded: \(error)")
+        }
+    }
+
+    /// The record once it is final, or as it is when `aws.waitForDeliverySeconds` have passed.
+    func awaitOutcome(_ record: EventRecord) async -> EventRecord {
+        guard !record.state.isFinal, configuration.deliveryWait > .zero else { return record }
+        var record = record
+        let clock = ContinuousClock()
+        let end = clock.now.advanced(by: configuration.deliveryWait)
+        while true {
+            // Registered before the read: an outcome recorded in between still wakes the wait.
+            let registration = outbox.outcomes.register(record.clientToken)
+            if let current = try? await outbox.event(clientToken: record.clientToken)?.record {
+                record = current
+            }
+            let remaining = end - clock.now
+            if record.state.isFinal || remaining <= .zero || Task.isCancelled {
+                outbox.outcomes.end(registration)
+                return record
+            }
+            await outbox.outcomes.wait(registration, timeout: remaining)
+        }
+    }
+
+    func serviceAnswer(_ record: EventRecord) throws -> Response {
+        if record.state == .failed, let error = record.lastError {
+            throw APIError(Self.serviceStatus(forCode: error.code), code: error.code, message: error.message)
+        }
+        let output: SendEventOutput
+        if record.state == .sent, let id = record.id, let absoluteTime = record.absoluteTime {
+            output = SendEventOutput(id: id, absoluteTime: absoluteTime)
+        } else {
+            output = SendEventOutput(id: "\(record.state.rawValue):\(record.clientToken)", absoluteTime: WireCoding.formatTimestamp(record.acceptedAt))
+        }
+        var response = try Self.json(output, status: .ok)
+        response.headers[Self.eventStateHeader] = record.state.rawValue
+        return response
+    }
+
+    /// The status the service answers with for one of SendEvent's error codes.
+    static func serviceStatus(forCode code: String) -> HTTPResponse.Status {
+        switch code {
+        case "AccessDeniedException": .forbidden
+        case "ConflictException": .conflict
+        case "ThrottlingException": .tooManyRequests
+        case "InternalServerException": .internalServerError
+        default: .badRequest
+        }
+    }
+}
+
+extension Error {
+    /// The daemon's refusal in the service's terms: its code in `x-amzn-ErrorType` and the body
+    /// (`{"code", "message"}`: SDKs read `message`, and the code from the header).
+    var asServiceError: APIError {
+        guard let error = self as? APIError else {
+            return APIError(.internalServerError, code: "InternalServerException", message: "internal error; see the daemon's log")
+        }
+        let (status, code): (HTTPResponse.Status, String) = switch error.body.code {
+        case APIErrorCode.validation, APIErrorCode.malformedRequest, APIErrorCode.idempotentParameterMismatch,
+            APIErrorCode.payloadTooLarge, APIErrorCode.unsupportedMediaType:
+            // The status stays (413, 415 say more than 400); the code is the one SDKs model.
+            (error.status == .conflict ? .badRequest : error.status, "ValidationException")
+        case APIErrorCode.connectionRejected: (.forbidden, "AccessDeniedException")
+        case APIErrorCode.receiptsRefused: (.conflict, "ConflictException")
+        case APIErrorCode.outboxFull: (.tooManyRequests, "ThrottlingException")
+        case APIErrorCode.unavailable: (.serviceUnavailable, "ServiceUnavailableException")
+        case APIErrorCode.storageFull, APIErrorCode.storage, APIErrorCode.internalError: (.internalServerError, "InternalServerException")
+        default: (error.status, error.body.code)
+        }
+        var serviceError = APIError(status, code: code, message: error.body.message)
+        serviceError.headers = error.headers
+        return serviceError
+    }
+}

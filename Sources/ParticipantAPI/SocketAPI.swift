@@ -1,0 +1,242 @@
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import NIOFoundationCompat
+import ParticipantDelivery
+import ParticipantInput
+import ParticipantOutbox
+import ParticipantWire
+
+/// The local HTTP API: the daemon's own routes, and SendEvent as the service answers it.
+///
+/// | route | answers |
+/// |---|---|
+/// | `POST /v1/events` | 202 new, 200 same ClientToken again, 409 mismatch, 400/413/415 bad input |
+/// | `GET /v1/events/{clientToken}` | 200 the record, 404 `EventNotFound` |
+/// | `GET /v1/health` | 200 with queue counts by state |
+/// | `POST /participant/event` | SendEvent, answered as the service does (see `SendEventAPI.swift`) |
+/// | `GET /v1/events`, `/v1/queue/...`, ... | the queue commands (see `QueueAPI.swift`) |
+public struct SocketAPI: Sendable {
+    let outbox: Outbox
+    let configuration: APIConfiguration
+    /// Called after a new event is stored: wakes the sender.
+    let onAccepted: @Sendable () -> Void
+    /// What keeps the daemon from being healthy now.
+    let healthCheck: HealthCheck
+
+    /// Who may use the socket, and change the queue.
+    let access: ResolvedAccess
+    /// The queue commands.
+    let queue: QueueAPI
+    /// `GET /metrics`; `nil`: no metrics.
+    let metrics: APIMetrics?
+
+    public init(
+        outbox: Outbox, configuration: APIConfiguration, onAccepted: @escaping @Sendable () -> Void, health: HealthCheck? = nil,
+        access: ResolvedAccess = .open, onFlush: @escaping @Sendable () -> Void = {},
+        senderState: @escaping @Sendable () -> SenderState = { SenderState() }, metrics: APIMetrics? = nil
+    ) {
+        self.metrics = metrics
+        self.outbox = outbox
+        self.configuration = configuration
+        self.onAccepted = onAccepted
+        self.healthCheck = health ?? HealthCheck(outbox: outbox)
+        self.access = access
+        self.queue = QueueAPI(outbox: outbox, onFlush: onFlush, senderState: senderState)
+    }
+
+    /// Every route, for the Unix socket.
+    public func router() -> Router<DaemonRequestContext> {
+        let routes: [RouteTable.Route] = [
+            .init(.post, "/v1/events") { request, context in try await submit(request, context: context) },
+            .init(.get, "/v1/events/{clientToken}") { request, context in try await event(request, context: context) },
+            .init(.get, "/v1/health") { _, _ in try await health() },
+            sendEventRoute,
+        ] + queue.readRoutes + queue.changeRoutes + metricsRoutes
+        return RouteTable(routes).router(access: access)
+    }
+
+    /// `GET /metrics` alone, for the loopback TCP listener (`metrics.listen`).
+    public func metricsRouter() -> Router<DaemonRequestContext> {
+        RouteTable(metricsRoutes).router()
+    }
+
+    var metricsRoutes: [RouteTable.Route] {
+        guard metrics != nil else { return [] }
+        return [.init(.get, "/metrics") { _, _ in try await renderMetrics() }]
+    }
+
+    /// The Prometheus text format (version 0.0.4), gauges read now.
+    func renderMetrics() async throws -> Response {
+        guard let metrics else { throw APIError(.notFound, code: "NotFound", message: "metrics are off") }
+        let counts = try await outbox.countsByState()
+        let oldest = try await outbox.oldestWaiting()
+        let sender = queue.senderState()
+        let text = metrics.render(MetricsSnapshot(
+            counts: counts, oldestWaitingAge: oldest?.age,
+            quotaTokens: sender.quotaTokens, quotaRate: sender.quotaRate, inFlight: sender.inFlight
+        ))
+        return Response(
+            status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(string: text))
+        )
+    }
+
+    /// SendEvent only, for the loopback TCP listener (`aws.listen`): the daemon's own routes stay
+    /// behind the socket's file permissions.
+    public func serviceRouter() -> Router<DaemonRequestContext> {
+        RouteTable([sendEventRoute]).router()
+    }
+
+    // MARK: Handlers
+
+    func submit(_ request: Request, context: DaemonRequestContext) async throws -> Response {
+        let body = try await readBody(request)
+        let event: ValidatedEvent
+        do {
+            event = try RequestDecoding.daemonRequest(body: body)
+        } catch {
+            throw APIError(error)
+        }
+        switch try await store(event, logger: context.logger) {
+        case .created(let stored):
+            return try Self.json(SubmitResponse(event: stored.record, created: true, warnings: event.warnings), status: .accepted)
+        case .duplicate(let stored):
+            return try Self.json(SubmitResponse(event: stored.record, created: false, warnings: event.warnings), status: .ok)
+        }
+    }
+
+    func event(_ request: Request, context: DaemonRequestContext) async throws -> Response {
+        // The router hands the segment over still percent-encoded; a token may hold `/`, spaces, anything.
+        let segment = try context.parameters.require("clientToken")
+        let clientToken = segment.removingPercentEncoding ?? segment
+        guard let stored = try await outbox.event(clientToken: clientToken) else {
+            throw APIError(.notFound, code: APIErrorCode.eventNotFound, message: "no event with clientToken \(clientToken)")
+        }
+        return try Self.json(stored.record, status: .ok)
+    }
+
+    func health() async throws -> Response {
+        let counts = try await outbox.countsByState()
+        let problems = try await healthCheck.problems()
+        let report = HealthReport(
+            status: problems.isEmpty ? "ok" : "degraded", ready: true, problems: problems,
+            queue: Dictionary(uniqueKeysWithValues: counts.map { ($0.key.rawValue, $0.value) }),
+            version: DaemonVersion.current
+        )
+        return try Self.json(report, status: .ok)
+    }
+
+    // MARK: Storing
+
+    /// A stored submission: new, or the same ClientToken with the same parameters again.
+    enum Stored {
+        case created(StoredEvent)
+        case duplicate(StoredEvent)
+    }
+
+    /// Stores a valid event in the outbox, or says why not in the socket API's terms.
+    func store(_ event: ValidatedEvent, logger: Logger) async throws(APIError) -> Stored {
+        let outcome: SubmitOutcome
+        do {
+            outcome = try await outbox.submit(event)
+        } catch OutboxError.full(let capacity) {
+            var error = APIError(.serviceUnavailable, code: APIErrorCode.outboxFull, message: "the outbox holds \(capacity) waiting events, its capacity; nothing stored was dropped; submit again later")
+            error.headers = [.retryAfter: "5"]
+            throw error
+        } catch OutboxError.storageFull(let reason) {
+            logger.error("Event not stored: storage full", metadata: ["error": "\(reason)", "event.content_type": "\(event.contentType.shortName)"])
+            var error = APIError(.init(code: 507, reasonPhrase: "Insufficient Storage"), code: APIErrorCode.storageFull, message: "the outbox's storage is full (\(reason)); the event was not stored; submit again later")
+            error.headers = [.retryAfter: "30"]
+            throw error
+        } catch OutboxError.closed {
+            throw APIError(.serviceUnavailable, code: APIErrorCode.unavailable, message: "participantd is shutting down; submit again shortly")
+        } catch {
+            logger.error("Event not stored", metadata: ["error": "\(error)", "event.content_type": "\(event.contentType.shortName)"])
+            throw APIError(.internalServerError, code: APIErrorCode.storage, message: "the event was not stored: \(error)")
+        }
+
+        switch outcome {
+        case .created(let stored):
+            metrics?.accepted(event.contentType)
+            var metadata: Logger.Metadata = [
+                "event.client_token": "\(stored.clientToken)",
+                "event.content_type": "\(event.contentType.shortName)",
+            ]
+            if event.clientToken == nil { metadata["event.client_token_generated"] = "true" }
+            if let supersededBy = stored.supersededBy {
+                // Nothing to send: the sender need not wake.
+                metadata["event.superseded_by"] = "\(supersededBy)"
+                logger.info("Event accepted as superseded: an earlier event already says it", metadata: metadata)
+            } else {
+                logger.info("Event accepted", metadata: metadata)
+                if event.contentType.isDeprecated {
+                    logger.warning("Deprecated content type accepted", metadata: metadata)
+                }
+                onAccepted()
+            }
+            return .created(stored)
+        case .duplicate(let stored):
+            logger.debug("Duplicate submission answered from the outbox", metadata: ["event.client_token": "\(stored.clientToken)"])
+            return .duplicate(stored)
+        case .blocked(let block):
+            let since = WireCoding.formatTimestamp(block.blockedAt)
+            switch block.scope {
+            case .all:
+                throw APIError(.gone, code: APIErrorCode.connectionRejected,
+                               message: "the service refused this connection token at \(since) (\(block.error.code): \(block.error.message)); the chat has ended or the token expired, so no event for it can succeed")
+            case .receipts:
+                throw APIError(.conflict, code: APIErrorCode.receiptsRefused,
+                               message: "the service refused receipts for this connection at \(since) (\(block.error.code): \(block.error.message)); typing events are still sent")
+            }
+        case .mismatch(let stored):
+            var differing: [String] = []
+            if stored.contentType != event.contentType.rawValue { differing.append("contentType") }
+            if stored.content != event.content { differing.append("content") }
+            if stored.connectionHash != ConnectionHash.of(event.connectionToken) { differing.append("connectionToken") }
+            throw APIError(
+                .conflict, code: APIErrorCode.idempotentParameterMismatch,
+                message: "clientToken \(stored.clientToken) was already used for an event with a different \(differing.joined(separator: ", ")); use a new clientToken for a new event"
+            )
+        }
+    }
+
+    // MARK: Decoding and encoding
+
+    /// The body of a POST, after its Content-Type is checked: at most `api.maxBodyBytes`.
+    func readBody(_ request: Request) async throws(APIError) -> Data {
+        try await Self.readBody(request, maxBodyBytes: configuration.maxBodyBytes)
+    }
+
+    package static func readBody(_ request: Request, maxBodyBytes: Int) async throws(APIError) -> Data {
+        do {
+            try RequestDecoding.checkMediaType(request.headers[.contentType])
+        } catch {
+            throw APIError(error)
+        }
+        do {
+            return Data(buffer: try await request.body.collect(upTo: maxBodyBytes))
+        } catch is NIOTooManyBytesError {
+            throw APIError(.contentTooLarge, code: APIErrorCode.payloadTooLarge, message: "the request body is larger than \(maxBodyBytes) bytes (api.maxBodyBytes)")
+        } catch {
+            throw APIError(.badRequest, code: APIErrorCode.malformedRequest, message: "the request body could not be read: \(error)")
+        }
+    }
+
+    package static func json(_ value: some Encodable, status: HTTPResponse.Status) throws -> Response {
+        let data = try jsonLine(value)
+        return Response(
+            status: status,
+            headers: [.contentType: "application/json"],
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: data))
+        )
+    }
+
+    /// Every answer's body: the wire JSON and a newline.
+    static func jsonLine(_ value: some Encodable) throws -> Data {
+        var data = try WireCoding.encoder().encode(value)
+        data.append(0x0A)
+        return data
+    }
+}

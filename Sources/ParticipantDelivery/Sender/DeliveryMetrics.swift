@@ -1,0 +1,44 @@
+import CoreMetrics
+import ParticipantOutbox
+import ParticipantWire
+import Synchronization
+
+/// The sender's counters and upstream latency, made from the factory the daemon chooses.
+public final class DeliveryMetrics: Sendable {
+    private let factory: any MetricsFactory
+    private let sentCounter: CoreMetrics.Counter
+    private let expiredCounter: CoreMetrics.Counter
+    private let latency: CoreMetrics.Timer
+    private let failures = Mutex<[String: CoreMetrics.Counter]>([:])
+    private let retries = Mutex<[String: CoreMetrics.Counter]>([:])
+
+    public init(factory: any MetricsFactory) {
+        self.factory = factory
+        sentCounter = CoreMetrics.Counter(label: "participantd_events_sent_total", factory: factory)
+        expiredCounter = CoreMetrics.Counter(label: "participantd_events_expired_total", factory: factory)
+        latency = CoreMetrics.Timer(label: "participantd_upstream_request_duration_seconds", factory: factory)
+    }
+
+    func sent() { sentCounter.increment() }
+    func expired(_ count: Int = 1) { if count > 0 { expiredCounter.increment(by: count) } }
+    func upstreamRequest(took duration: Duration) { latency.recordNanoseconds(Int64(duration.timeInterval * 1_000_000_000)) }
+
+    func failed(code: String, count: Int = 1) {
+        counter(failures, "participantd_events_failed_total", code: code).increment(by: count)
+    }
+
+    func retried(code: String) {
+        counter(retries, "participantd_retries_total", code: code).increment()
+    }
+
+    private func counter(_ cache: borrowing Mutex<[String: CoreMetrics.Counter]>, _ label: String, code: String) -> CoreMetrics.Counter {
+        // Codes come from the service; a sane bound keeps a misbehaving endpoint from growing the registry.
+        let key = code.count <= 64 && code.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "." || $0 == "_" }) ? code : "Other"
+        return cache.withLock { counters in
+            if let counter = counters[key] { return counter }
+            let counter = CoreMetrics.Counter(label: label, dimensions: [("code", key)], factory: factory)
+            counters[key] = counter
+            return counter
+        }
+    }
+}

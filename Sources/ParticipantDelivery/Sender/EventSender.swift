@@ -1,0 +1,361 @@
+import Foundation
+import Logging
+import ParticipantOutbox
+import ParticipantWire
+import ServiceLifecycle
+import Synchronization
+
+/// The sender worker: leases due events from the outbox, calls SendEvent, and records each
+/// outcome (sent, retry scheduled, failed, expired).
+///
+/// At most `maxInFlight` requests are in flight; each connection token has at most one, so a
+/// connection's events arrive in the order they were accepted while a slow or failing connection
+/// holds up nobody else. An event is leased only when the ``QuotaPacer`` has a token for it, so
+/// when the quota is the bottleneck the outbox's priority order (read receipts first) decides
+/// what goes next, and a backlog of typing indicators never delays a receipt. Between rounds it sleeps until the next event is due, or until
+/// ``wake()`` says a new event was accepted.
+///
+/// On graceful shutdown it leases nothing more and waits up to `shutdownTimeout` for the requests
+/// in flight to end and their outcomes to be recorded; requests still running then are cancelled,
+/// and their events go back to `queued` (sent again after the restart, with the same ClientToken).
+public final class EventSender: Service, Sendable {
+    public struct Configuration: Sendable, Equatable {
+        public var maxInFlight: Int = 16
+        public var retry = RetryPolicy()
+        public var quota = QuotaPacer.Configuration()
+        /// The longest the sender sleeps without looking at the outbox, whatever it expects.
+        public var idleCheckInterval: Duration = .seconds(5)
+
+        public init() {}
+    }
+
+    private let outbox: Outbox
+    private let service: any ParticipantService
+    private let configuration: Configuration
+    private let clock: WallClock
+    private let random: @Sendable () -> Double
+    private let shutdownTimeout: Duration
+    private let logger: Logger
+    private let doorbell = Doorbell()
+    private let pacer: QuotaPacer
+    /// Outcomes the outbox could not store (disk full), to be recorded again.
+    private let unrecorded = Mutex<[(DeliveryTransition, StoredEvent)]>([])
+    private let outages = OutageDetector()
+    /// The pacer's time: seconds since the sender was made, on a monotonic clock.
+    private let started = ContinuousClock.now
+    private let inFlight = Atomic<Int>(0)
+    private let stopping = Atomic<Bool>(false)
+    /// When the loop last went round: milliseconds since `started`.
+    private let heartbeat = Atomic<Int64>(0)
+    /// Failures, expiries and retries past the first few of a kind in a minute are summarised.
+    private let repeats: RepeatSummary
+    private let metrics: DeliveryMetrics?
+
+    public init(
+        outbox: Outbox,
+        service: any ParticipantService,
+        configuration: Configuration,
+        clock: WallClock = .system,
+        random: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) },
+        shutdownTimeout: Duration = .seconds(10),
+        repeats: RepeatSummary = RepeatSummary(),
+        metrics: DeliveryMetrics? = nil,
+        logger: Logger
+    ) {
+        self.repeats = repeats
+        self.metrics = metrics
+        self.shutdownTimeout = shutdownTimeout
+        self.outbox = outbox
+        self.service = service
+        self.configuration = configuration
+        self.clock = clock
+        self.random = random
+        self.logger = logger
+        self.pacer = QuotaPacer(configuration: configuration.quota, now: 0)
+    }
+
+    private var monotonicSeconds: Double {
+        (ContinuousClock.now - started).timeInterval
+    }
+
+    /// What keeps delivery from being healthy now, for `GET /v1/health`; empty when all is well.
+    public var healthProblems: [String] {
+        guard let outage = outages.outage else { return [] }
+        return ["the service has not answered since \(WireCoding.formatTimestamp(outage.since)) (\(outage.failures) attempts in a row; last: \(outage.lastError)); sending is suspended and the service is probed"]
+    }
+
+    /// Whether the sender's loop went round within `2 × idleCheckInterval + 1 s`: it goes round
+    /// at least every `idleCheckInterval`, so a longer silence means it is stuck.
+    public var isAlive: Bool {
+        let age = (ContinuousClock.now - started) - .milliseconds(heartbeat.load(ordering: .relaxed))
+        return age <= configuration.idleCheckInterval * 2 + .seconds(1)
+    }
+
+    /// New pacing settings (a reload).
+    public func reconfigure(quota: QuotaPacer.Configuration) {
+        pacer.reconfigure(quota, now: monotonicSeconds)
+        doorbell.ring()
+    }
+
+    /// `participantctl flush`: during an outage the next probe goes now (the outbox made the
+    /// queued events due); the quota still paces what follows.
+    public func flush() {
+        outages.probeNow()
+        doorbell.ring()
+    }
+
+    /// Whole quota tokens available now (pacing off: `maxInFlight`).
+    public var quotaTokens: Double { pacer.configuration.isEnabled ? pacer.tokens(now: monotonicSeconds) : Double(configuration.maxInFlight) }
+
+    /// Requests to the service in flight now.
+    public var requestsInFlight: Int { inFlight.load(ordering: .relaxed) }
+
+    /// The pacing rate now (below the configured one after throttling); 0: pacing off.
+    public var quotaRate: Double { pacer.configuration.isEnabled ? pacer.currentRate : 0 }
+
+    /// Tells the sender there may be something to send now.
+    public func wake() {
+        doorbell.ring()
+    }
+
+    public func run() async throws {
+        await withGracefulShutdownHandler {
+            await withDiscardingTaskGroup { group in
+                // Graceful shutdown sets `stopping`; cancellation (a forced stop) ends the loop as well.
+                while !stopping.load(ordering: .relaxed) && !Task.isCancelled {
+                    heartbeat.store(Int64(monotonicSeconds * 1000), ordering: .relaxed)
+                    repeats.flush(logger)
+                    do {
+                        let leasedAll = try await sendRound(in: &group)
+                        if leasedAll { continue }
+                        await doorbell.wait(timeout: try await sleepTime())
+                    } catch {
+                        logger.error("Sender round failed; trying again shortly", metadata: ["error": "\(error)"])
+                        await doorbell.wait(timeout: .seconds(1))
+                    }
+                }
+                await finishInFlight(group: &group)
+            }
+        } onGracefulShutdown: {
+            self.stopping.store(true, ordering: .relaxed)
+            self.doorbell.ring()
+        }
+        repeats.flush(logger, all: true)
+        logger.debug("Sender stopped")
+    }
+
+    /// Waits up to `shutdownTimeout` for the requests in flight, then cancels the rest: their
+    /// attempts end as retries, so their events are `queued` again, not left `sending`.
+    private func finishInFlight(group: inout DiscardingTaskGroup) async {
+        guard inFlight.load(ordering: .relaxed) > 0 else { return }
+        logger.info("Sender stopping; waiting for requests in flight", metadata: [
+            "sender.in_flight": "\(inFlight.load(ordering: .relaxed))",
+            "shutdown.timeout_s": "\(shutdownTimeout.timeInterval)",
+        ])
+        let clock = ContinuousClock()
+        let end = clock.now.advanced(by: shutdownTimeout)
+        while inFlight.load(ordering: .relaxed) > 0 && clock.now < end && !Task.isCancelled {
+            await doorbell.wait(timeout: min(end - clock.now, .milliseconds(100)))
+        }
+        if inFlight.load(ordering: .relaxed) > 0 {
+            logger.warning("Requests still in flight at the shutdown timeout were cut off; their events stay queued",
+                           metadata: ["sender.in_flight": "\(inFlight.load(ordering: .relaxed))"])
+            group.cancelAll()
+        }
+    }
+
+    /// Expires what is overdue and leases as many due events as there is room for.
+    /// - Returns: whether the lease filled all the room (there may be more due right now).
+    private func sendRound(in group: inout DiscardingTaskGroup) async throws -> Bool {
+        try await recordUnrecorded()
+        let expired = try await expireOverdueNow()
+        metrics?.expired(expired.count)
+        for event in expired {
+            repeats.log(logger, .warning, "Event expired", key: "expired", metadata: eventMetadata(event).merging([
+                "event.deadline": "\(WireCoding.formatTimestamp(event.deadline))",
+            ]) { $1 })
+        }
+        let inFlightNow = inFlight.load(ordering: .relaxed)
+        // During an outage only one probe at a time goes out.
+        let room = outages.allowedAttempts(configuration.maxInFlight - inFlightNow, inFlight: inFlightNow, now: monotonicSeconds)
+        guard room > 0 else { return false }
+        let tokens = pacer.take(upTo: room, now: monotonicSeconds)
+        guard tokens > 0 else { return false }
+        let leased: [StoredEvent]
+        do {
+            leased = try await outbox.leaseDue(limit: tokens)
+        } catch {
+            pacer.giveBack(tokens)
+            throw error
+        }
+        pacer.giveBack(tokens - leased.count)
+        if !leased.isEmpty {
+            outages.probeStarted(now: monotonicSeconds)
+        }
+        for event in leased {
+            inFlight.add(1, ordering: .relaxed)
+            group.addTask {
+                await self.deliver(event)
+                self.inFlight.subtract(1, ordering: .relaxed)
+                self.doorbell.ring()
+            }
+        }
+        return !leased.isEmpty && leased.count == tokens
+    }
+
+    /// Ends overdue events, when there are any: a round comes after every answer, and an expiry
+    /// write in each would double the commits the sender waits for. The question is a read, which
+    /// never waits for the writer.
+    private func expireOverdueNow() async throws -> [StoredEvent] {
+        try await outbox.hasOverdue() ? try await outbox.expireOverdue() : []
+    }
+
+    /// Until the next retry or deadline the outbox knows of, at most `idleCheckInterval`.
+    /// Events that are due but wait behind an older event of their connection need no timer:
+    /// the end of that older event's delivery rings the doorbell.
+    private func sleepTime() async throws -> Duration {
+        let now = clock.now()
+        var seconds = configuration.idleCheckInterval.timeInterval
+        if let next = try await outbox.nextWakeUp(after: now) {
+            seconds = min(seconds, next.timeIntervalSince(now))
+        }
+        if let untilProbe = outages.secondsUntilProbe(now: monotonicSeconds), untilProbe > 0 {
+            seconds = min(seconds, untilProbe)
+        }
+        // Out of quota tokens: look again when the next one is there.
+        let untilToken = pacer.secondsUntilNextToken(now: monotonicSeconds)
+        if untilToken > 0 {
+            seconds = min(seconds, untilToken)
+        }
+        return .seconds(max(0.001, seconds))
+    }
+
+    /// One attempt at one leased event, and its outcome recorded.
+    func deliver(_ event: StoredEvent) async {
+        var metadata = eventMetadata(event)
+        guard let connectionToken = event.connectionToken else {
+            // Only final rows lose their token; a leased row without one is a broken invariant.
+            await record(.failed(ErrorBody(code: "InternalError", message: "the stored event has no connection token")), for: event, metadata: metadata)
+            return
+        }
+        let requestStarted = ContinuousClock.now
+        let result = await service.sendEvent(
+            SendEventRequest(contentType: event.contentType, content: event.content, clientToken: event.clientToken, connectionToken: connectionToken)
+        )
+        metrics?.upstreamRequest(took: ContinuousClock.now - requestStarted)
+        let transition: DeliveryTransition
+        switch result {
+        case .accepted(let id, let absoluteTime):
+            pacer.recordSuccess()
+            serviceAnswered()
+            transition = .sent(id: id, absoluteTime: absoluteTime)
+            metrics?.sent()
+            metadata["event.id"] = "\(id)"
+            logger.info("Event sent", metadata: metadata)
+        case .rejected(let error, let status):
+            serviceAnswered()
+            // 403: the token expired or the chat ended. 409 on a receipt: this chat refuses receipts.
+            let isReceipt = EventContentType(rawValue: event.contentType)?.isReceipt ?? false
+            let block: ConnectionBlock.Scope? = status == 403 ? .all : (status == 409 && isReceipt ? .receipts : nil)
+            transition = .failed(error, block: block)
+            metrics?.failed(code: error.code)
+            metadata["error.code"] = "\(error.code)"
+            metadata["error.message"] = "\(error.message)"
+            metadata["http.status"] = "\(status)"
+            // A ValidationException means the daemon or its client sent something wrong.
+            repeats.log(logger, status == 400 ? .error : .warning, "Event failed", key: "failed \(error.code)", metadata: metadata)
+            if let block {
+                let othersFailed = await record(transition, for: event, metadata: metadata) ?? 0
+                if othersFailed > 0 { metrics?.failed(code: error.code, count: othersFailed) }
+                metadata["connection.hash"] = "\(event.connectionHash.prefix(12))"
+                metadata["connection.blocked"] = "\(block.rawValue)"
+                metadata["connection.events_failed"] = "\(othersFailed)"
+                // One line for the whole connection, not one per event.
+                logger.warning("Connection refused by the service; its waiting events failed and new ones are refused", metadata: metadata)
+                return
+            }
+        case .transient(let error, let status):
+            if status == 429 {
+                pacer.recordThrottle()
+                metadata["quota.rate"] = "\(pacer.currentRate)"
+                serviceAnswered()
+            } else if let outage = outages.recordNoAnswer("\(error.code): \(error.message)", at: clock.now(), now: monotonicSeconds) {
+                logger.warning("The service does not answer; sending suspended, probing at growing intervals", metadata: [
+                    "outage.failures": "\(outage.failures)", "error.code": "\(error.code)", "error.message": "\(error.message)",
+                ])
+            }
+            let delay = configuration.retry.delay(afterAttempt: event.attempts, random: random())
+            let nextAttempt = clock.now().addingTimeInterval(delay.timeInterval)
+            metadata["error.code"] = "\(error.code)"
+            metadata["error.message"] = "\(error.message)"
+            if nextAttempt >= event.deadline {
+                transition = .expired(ErrorBody(
+                    code: "DeadlineExceeded",
+                    message: "the deadline passed before the service accepted the event; last error: \(error.code): \(error.message)"
+                ))
+                metrics?.expired()
+                repeats.log(logger, .warning, "Event expired", key: "expired \(error.code)", metadata: metadata)
+            } else {
+                transition = .retry(at: nextAttempt, error: error)
+                metrics?.retried(code: error.code)
+                metadata["retry.delay_ms"] = "\(Int((delay.timeInterval * 1000).rounded()))"
+                repeats.log(logger, .info, "Retry scheduled", key: "retry \(error.code)", metadata: metadata)
+            }
+        }
+        await record(transition, for: event, metadata: metadata)
+    }
+
+    private func serviceAnswered() {
+        if let outage = outages.recordAnswer() {
+            logger.notice("The service answers again; sending resumed", metadata: [
+                "outage.since": "\(WireCoding.formatTimestamp(outage.since))", "outage.failures": "\(outage.failures)",
+            ])
+        }
+    }
+
+    @discardableResult
+    private func record(_ transition: DeliveryTransition, for event: StoredEvent, metadata: Logger.Metadata) async -> Int? {
+        do {
+            return try await outbox.record(transition, for: event)
+        } catch OutboxError.closed {
+            // Stopping: the row stays `sending`; the next start queues it again and the service dedupes it.
+            logger.warning("Outcome of an attempt not recorded: the outbox is closed; the event is sent again after the restart", metadata: metadata)
+            return nil
+        } catch {
+            // Storage full or failing: keep the outcome and record it when the outbox can write,
+            // so the event (and its connection, which waits behind it) does not stay `sending`.
+            var metadata = metadata
+            metadata["error"] = "\(error)"
+            logger.error("Could not record the outcome of an attempt; it is recorded again when the outbox can write", metadata: metadata)
+            unrecorded.withLock { $0.append((transition, event)) }
+            return nil
+        }
+    }
+
+    /// Records the outcomes a failing outbox refused before; throws while it still refuses them.
+    private func recordUnrecorded() async throws {
+        let outcomes = unrecorded.withLock { outcomes in
+            defer { outcomes.removeAll() }
+            return outcomes
+        }
+        for (index, (transition, event)) in outcomes.enumerated() {
+            do {
+                try await outbox.record(transition, for: event)
+            } catch {
+                unrecorded.withLock { $0.insert(contentsOf: outcomes[index...], at: 0) }
+                throw error
+            }
+        }
+        if !outcomes.isEmpty {
+            logger.notice("Outcomes of earlier attempts recorded", metadata: ["sender.outcomes": "\(outcomes.count)"])
+        }
+    }
+
+    private func eventMetadata(_ event: StoredEvent) -> Logger.Metadata {
+        [
+            "event.client_token": "\(event.clientToken)",
+            "event.content_type": "\(EventContentType(rawValue: event.contentType)?.shortName ?? event.contentType)",
+            "event.attempt": "\(event.attempts)",
+        ]
+    }
+}

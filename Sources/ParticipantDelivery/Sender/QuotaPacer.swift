@@ -1,0 +1,123 @@
+import ParticipantOutbox
+import ParticipantWire
+import Synchronization
+
+/// A client-side token bucket in front of the service: SendEvent's quota is 10 requests per
+/// second with a burst of 15 per Connect instance, and a daemon that keeps to it causes no 429s
+/// of its own.
+///
+/// On a 429 the rate drops multiplicatively (x0.7, as the AWS SDKs' adaptive mode does, never below
+/// `minimumRate`) and then climbs back linearly on successes: 5% of the configured rate per
+/// success, so a full recovery takes about twenty requests.
+///
+/// Time is passed in (seconds on a monotonic clock) so the bucket is tested without sleeping.
+public final class QuotaPacer: Sendable {
+    public struct Configuration: Sendable, Equatable {
+        /// Requests per second at most; 0 turns pacing off.
+        public var rate: Double = 10
+        public var burst: Int = 15
+        /// The floor of the adaptive decrease.
+        public var minimumRate: Double = 0.5
+
+        public init(rate: Double = 10, burst: Int = 15, minimumRate: Double = 0.5) {
+            self.rate = rate
+            self.burst = burst
+            self.minimumRate = minimumRate
+        }
+
+        public var isEnabled: Bool { rate > 0 }
+    }
+
+    static let decreaseFactor = 0.7
+    static let recoveryShare = 0.05
+
+    private struct State {
+        var configuration: Configuration
+        var tokens: Double
+        var currentRate: Double
+        var lastRefill: Double
+    }
+
+    private let state: Mutex<State>
+
+    public init(configuration: Configuration, now: Double) {
+        self.state = Mutex(State(configuration: configuration, tokens: Double(configuration.burst), currentRate: configuration.rate, lastRefill: now))
+    }
+
+    public var configuration: Configuration { state.withLock { $0.configuration } }
+
+    /// New settings (a reload): the rate starts at the new one, saved tokens are kept up to the new burst.
+    public func reconfigure(_ configuration: Configuration, now: Double) {
+        state.withLock { state in
+            refill(&state, now: now)
+            state.configuration = configuration
+            state.currentRate = configuration.rate
+            state.tokens = min(state.tokens, Double(configuration.burst))
+        }
+    }
+
+    /// The rate the bucket refills at now (lower than configured after throttling).
+    public var currentRate: Double { state.withLock { $0.currentRate } }
+
+    /// Takes up to `wanted` whole tokens now; returns how many it took.
+    public func take(upTo wanted: Int, now: Double) -> Int {
+        return state.withLock { state in
+            guard state.configuration.isEnabled else { return wanted }
+            refill(&state, now: now)
+            let taken = max(0, min(wanted, Int(state.tokens)))
+            state.tokens -= Double(taken)
+            return taken
+        }
+    }
+
+    /// Gives back tokens taken but not used.
+    public func giveBack(_ count: Int) {
+        guard count > 0 else { return }
+        state.withLock { state in
+            guard state.configuration.isEnabled else { return }
+            state.tokens = min(Double(state.configuration.burst), state.tokens + Double(count))
+        }
+    }
+
+    /// Tokens in the bucket now.
+    public func tokens(now: Double) -> Double {
+        state.withLock { state in
+            refill(&state, now: now)
+            return state.tokens
+        }
+    }
+
+    /// Seconds until the next whole token; 0 when one is there.
+    public func secondsUntilNextToken(now: Double) -> Double {
+        return state.withLock { state in
+            guard state.configuration.isEnabled else { return 0 }
+            refill(&state, now: now)
+            return state.tokens >= 1 ? 0 : (1 - state.tokens) / state.currentRate
+        }
+    }
+
+    /// The service answered 429: slow down.
+    public func recordThrottle() {
+        state.withLock { state in
+            guard state.configuration.isEnabled else { return }
+            state.currentRate = max(state.configuration.minimumRate, state.currentRate * Self.decreaseFactor)
+            // Whatever was saved up was saved at a rate the service did not grant.
+            state.tokens = min(state.tokens, 1)
+        }
+    }
+
+    /// The service accepted a request: climb back towards the configured rate.
+    public func recordSuccess() {
+        state.withLock { state in
+            guard state.configuration.isEnabled else { return }
+            state.currentRate = min(state.configuration.rate, state.currentRate + state.configuration.rate * Self.recoveryShare)
+        }
+    }
+
+    private func refill(_ state: inout State, now: Double) {
+        let elapsed = max(0, now - state.lastRefill)
+        guard state.configuration.isEnabled else { return }
+        state.tokens = min(Double(state.configuration.burst), state.tokens + elapsed * state.currentRate)
+        state.lastRefill = now
+    }
+}

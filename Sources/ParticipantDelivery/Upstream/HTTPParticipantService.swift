@@ -1,0 +1,150 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOFoundationCompat
+import NIOHTTP1
+import ParticipantOutbox
+import ParticipantWire
+
+/// SendEvent over HTTPS with AsyncHTTPClient: `POST /participant/event`, rest-json, the
+/// connection token in `X-Amz-Bearer`, no SigV4 (the service does not use it).
+///
+/// Keep-alive connections come from the client's pool; TLS uses the system's trust store.
+/// Redirects are refused: following one would hand the connection token to another host.
+public struct HTTPParticipantService: ParticipantService {
+    public struct Configuration: Sendable, Equatable {
+        /// `https://participant.connect.{region}.amazonaws.com`, or a stand-in's address.
+        public var endpoint: String
+        public var connectTimeout: Duration = .seconds(5)
+        /// The whole request, from asking for a connection to the last byte of the answer.
+        public var requestTimeout: Duration = .seconds(10)
+        /// Keep-alive connections kept per host.
+        public var maxConnections: Int = 16
+
+        public init(endpoint: String) {
+            self.endpoint = endpoint
+        }
+    }
+
+    /// The largest answer read from the service; a SendEvent answer is under 200 bytes.
+    static let maxResponseBytes = 64 * 1024
+
+    let configuration: Configuration
+    let client: HTTPClient
+    let userAgent: String
+
+    public init(configuration: Configuration, client: HTTPClient, userAgent: String = "participantd/\(DaemonVersion.current)") {
+        self.configuration = configuration
+        self.client = client
+        self.userAgent = userAgent
+    }
+
+    /// An HTTP client with the connect timeout and pool size of `configuration`.
+    public static func makeHTTPClient(_ configuration: Configuration) -> HTTPClient {
+        var clientConfiguration = HTTPClient.Configuration(
+            redirectConfiguration: .disallow,
+            timeout: .init(connect: TimeAmount(configuration.connectTimeout)),
+            connectionPool: .init(
+                idleTimeout: .seconds(60),
+                concurrentHTTP1ConnectionsPerHostSoftLimit: configuration.maxConnections
+            )
+        )
+        clientConfiguration.httpVersion = .http1Only
+        return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: clientConfiguration)
+    }
+
+    public func sendEvent(_ request: SendEventRequest) async -> SendEventResult {
+        let httpRequest = Self.httpRequest(for: request, endpoint: configuration.endpoint, userAgent: userAgent)
+        do {
+            let response = try await client.execute(httpRequest, timeout: TimeAmount(configuration.requestTimeout))
+            let body = try await response.body.collect(upTo: Self.maxResponseBytes)
+            return Self.classify(status: Int(response.status.code), headers: response.headers, body: Data(buffer: body))
+        } catch {
+            return .transient(Self.describe(error), status: nil)
+        }
+    }
+
+    /// The SendEvent request for one event: what goes on the wire, before AsyncHTTPClient sends it.
+    public static func httpRequest(for request: SendEventRequest, endpoint: String, userAgent: String) -> HTTPClientRequest {
+        var httpRequest = HTTPClientRequest(url: endpoint + "/participant/event")
+        httpRequest.method = .POST
+        httpRequest.headers.add(name: "Content-Type", value: "application/json")
+        httpRequest.headers.add(name: "User-Agent", value: userAgent)
+        httpRequest.headers.add(name: "X-Amz-Bearer", value: request.connectionToken)
+        httpRequest.body = .bytes(ByteBuffer(bytes: encodeBody(request)))
+        return httpRequest
+    }
+
+    /// `{"ContentType": ..., "Content": ..., "ClientToken": ...}`; `Content` left out when absent.
+    static func encodeBody(_ request: SendEventRequest) -> Data {
+        let body = SendEventBody(contentType: request.contentType, content: request.content, clientToken: request.clientToken)
+        // Keys sorted for a stable wire form; three optional strings always encode.
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return (try? encoder.encode(body)) ?? Data()
+    }
+
+    /// Sorts an answer into accepted, rejected for good, or worth retrying.
+    public static func classify(status: Int, headers: HTTPHeaders, body: Data) -> SendEventResult {
+        if status == 200 {
+            struct Output: Decodable {
+                var Id: String
+                var AbsoluteTime: String
+            }
+            guard let output = try? JSONDecoder().decode(Output.self, from: body) else {
+                // The service may well have the event; a retry with the same ClientToken is safe.
+                return .transient(ErrorBody(code: "InvalidResponse", message: "the service answered 200 without Id and AbsoluteTime"), status: 200)
+            }
+            return .accepted(id: output.Id, absoluteTime: output.AbsoluteTime)
+        }
+        let error = serviceError(status: status, headers: headers, body: body)
+        switch status {
+        case 429, 500...599:
+            return .transient(error, status: status)
+        default:
+            return .rejected(error, status: status)
+        }
+    }
+
+    /// The error code from `x-amzn-ErrorType` (`Code:namespace`), else the body's `__type` or
+    /// `code`; the message from the body's `message` or `Message`.
+    static func serviceError(status: Int, headers: HTTPHeaders, body: Data) -> ErrorBody {
+        let object = (try? JSONSerialization.jsonObject(with: body)) as? [String: Any] ?? [:]
+        var code = headers.first(name: "x-amzn-ErrorType")
+            .map { String($0.split(separator: ":", maxSplits: 1).first ?? "") }
+        if code?.isEmpty ?? true, let type = (object["__type"] ?? object["code"]) as? String {
+            code = String(type.split(separator: "#").last ?? "")
+        }
+        let fallbackCode: String = switch status {
+        case 400: "ValidationException"
+        case 403: "AccessDeniedException"
+        case 409: "ConflictException"
+        case 429: "ThrottlingException"
+        case 500: "InternalServerException"
+        default: "HTTP\(status)"
+        }
+        let message = (object["message"] ?? object["Message"]) as? String
+            ?? "the service answered HTTP \(status) without a message"
+        return ErrorBody(code: (code?.isEmpty ?? true) ? fallbackCode : code!, message: message)
+    }
+
+    static func describe(_ error: any Error) -> ErrorBody {
+        if let error = error as? HTTPClientError {
+            switch error {
+            case .connectTimeout, .deadlineExceeded, .readTimeout, .writeTimeout, .tlsHandshakeTimeout,
+                .getConnectionFromPoolTimeout:
+                return ErrorBody(code: "Timeout", message: "the service did not answer in time (\(error))")
+            default:
+                return ErrorBody(code: "ConnectionError", message: "\(error)")
+            }
+        }
+        return ErrorBody(code: "ConnectionError", message: "\(error)")
+    }
+}
+
+extension TimeAmount {
+    init(_ duration: Duration) {
+        let (seconds, attoseconds) = duration.components
+        self = .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+    }
+}

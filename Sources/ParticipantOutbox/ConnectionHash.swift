@@ -1,0 +1,25 @@
+import Crypto
+
+/// The first 64 bits of a connection token's SHA-256, in hex (16 characters): lets the outbox
+/// order and group events by connection, and compare resubmissions, without the credential itself.
+///
+/// Short on purpose: the hash is a key of three indexes, and every accepted event inserts into
+/// two of them at a random place, so its length sets how many pages a commit writes (64 hex
+/// characters cost a third of the durable accept rate; BENCHMARKS.md). Two live connections
+/// share a hash with odds of about n² / 2⁶⁵ (1 in 37 million for a million connections), and
+/// then only share an order of delivery and a refusal.
+package enum ConnectionHash {
+    static let length = 16
+
+    package static func of(_ connectionToken: String) -> String {
+        let digest = SHA256.hash(data: Array(connectionToken.utf8))
+        let digits = Array("0123456789abcdef".utf8)
+        var hex = [UInt8]()
+        hex.reserveCapacity(length)
+        for byte in digest.prefix(length / 2) {
+            hex.append(digits[Int(byte >> 4)])
+            hex.append(digits[Int(byte & 0x0F)])
+        }
+        return String(decoding: hex, as: UTF8.self)
+    }
+}

@@ -1,0 +1,30 @@
+import ParticipantWire
+
+/// How long after acceptance each kind of event may still be sent.
+///
+/// A typing indicator that arrives 30 seconds late is wrong, a read receipt a day late is still
+/// right; past its deadline an event ends `expired` and is never sent.
+public struct EventDeadlines: Sendable, Equatable {
+    public var typing: Duration = .seconds(10)
+    public var connectionAcknowledged: Duration = .seconds(86_400)
+    public var messageDelivered: Duration = .seconds(86_400)
+    public var messageRead: Duration = .seconds(86_400)
+
+    public init() {}
+
+    public func deadline(for contentType: EventContentType) -> Duration {
+        switch contentType {
+        case .typing: typing
+        case .connectionAcknowledged: connectionAcknowledged
+        case .messageDelivered: messageDelivered
+        case .messageRead: messageRead
+        }
+    }
+}
+
+extension Duration {
+    package var timeInterval: Double {
+        let (seconds, attoseconds) = components
+        return Double(seconds) + Double(attoseconds) / 1e18
+    }
+}

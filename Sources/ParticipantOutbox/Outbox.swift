@@ -1,0 +1,564 @@
+import ParticipantInput
+import Foundation
+import GRDB
+import Logging
+import ParticipantWire
+import Synchronization
+
+/// What became of a submission.
+public enum SubmitOutcome: Sendable, Equatable {
+    /// A new event, now stored.
+    case created(StoredEvent)
+    /// The same ClientToken with the same parameters was already stored: nothing new was stored.
+    case duplicate(StoredEvent)
+    /// The same ClientToken is stored with other parameters: refused.
+    case mismatch(StoredEvent)
+    /// The service refused this connection for good a short while ago: not stored.
+    case blocked(ConnectionBlock)
+}
+
+/// How a delivery attempt ended, as the outbox records it.
+public enum DeliveryTransition: Sendable, Equatable {
+    case sent(id: String, absoluteTime: String)
+    case retry(at: Date, error: ErrorBody)
+    /// Refused for good. With a block, every waiting event of the connection that the block covers
+    /// fails too, with the same error, and new ones are refused for `OutboxLimits.blockDuration`.
+    case failed(ErrorBody, block: ConnectionBlock.Scope? = nil)
+    case expired(ErrorBody)
+}
+
+/// The outbox's bounds.
+public struct OutboxLimits: Sendable, Equatable {
+    /// Waiting events (queued or sending) at most; beyond, submissions are refused, nothing dropped.
+    public var capacity = 100_000
+    /// How long finished events (sent, failed, expired, superseded) are kept, and with them the
+    /// ClientTokens that deduplicate resubmissions.
+    public var retention: Duration = .seconds(86_400)
+    /// How long a connection the service refused for good stays refused.
+    public var blockDuration: Duration = .seconds(86_400)
+    /// The database file's size at most, in MiB (0: as large as the disk allows). Beyond it,
+    /// writes fail as on a full disk: submissions get 507 `StorageFull` (from 90% of it on, the
+    /// rest being room for the sender), nothing is lost.
+    public var maxDatabaseMegabytes = 0
+
+    public init() {}
+}
+
+/// The durable queue of events: one SQLite database in WAL mode with `synchronous=FULL`.
+///
+/// Every write goes through the ``OutboxWriter`` (group commit); reads use the pool's readers and
+/// never wait for a write. All SQL of the daemon lives in this type.
+///
+/// Queries on the queue name their index (`INDEXED BY`): without statistics SQLite's planner
+/// prefers `event_state` (state = ?) for all of them, which visits every queued row, so each
+/// lease, expiry check or wake-up would cost time in proportion to the backlog. Named, each is a
+/// look-up in a partial index, and a plan that cannot use it fails at once instead of slowing down.
+public struct Outbox: Sendable {
+    /// The writer: a `Service` the daemon runs before every service that writes.
+    public let writer: OutboxWriter
+    let database: DatabasePool
+    let deadlines: EventDeadlines
+    /// Limits and coalescing rules; retention and coalescing may change at run time (SIGHUP).
+    private let rules: Rules
+    public var limits: OutboxLimits { rules.state.withLock { $0.limits } }
+    public var coalescing: CoalescingRules { rules.state.withLock { $0.coalescing } }
+
+    final class Rules: Sendable {
+        let state: Mutex<(limits: OutboxLimits, coalescing: CoalescingRules)>
+        init(limits: OutboxLimits, coalescing: CoalescingRules) { state = Mutex((limits, coalescing)) }
+    }
+
+    /// Settings a reload may change: how long finished events are kept, and coalescing.
+    public func update(retention: Duration, coalescing: CoalescingRules) {
+        rules.state.withLock { rules in
+            rules.limits.retention = retention
+            rules.coalescing = coalescing
+        }
+    }
+    /// Queued plus sending events, kept in step by every transition so that the capacity check
+    /// costs no query.
+    let waiting: WaitingCount
+    let clock: WallClock
+    private let lock: DatabaseLock
+    /// Wakes requests waiting for an attempt's outcome (`POST /participant/event`).
+    package let outcomes = OutcomeSignals()
+    /// Whether new events can be stored now (health).
+    let storage: StorageState
+    /// Counts superseded events; `nil`: not counted.
+    let metrics: OutboxMetrics?
+
+    /// Opens (creating if needed) the database at `path`, migrates it, and puts events that a
+    /// crash left in `sending` back to `queued`, to be sent again with the same ClientToken.
+    public static func open(
+        path: String,
+        deadlines: EventDeadlines = EventDeadlines(),
+        limits: OutboxLimits = OutboxLimits(),
+        coalescing: CoalescingRules = CoalescingRules(),
+        clock: WallClock = .system,
+        metrics: OutboxMetrics? = nil,
+        logger: Logger
+    ) throws -> Outbox {
+        let directory = (path as NSString).deletingLastPathComponent
+        if !directory.isEmpty {
+            do {
+                try FileManager.default.createDirectory(
+                    atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o750]
+                )
+            } catch {
+                throw OutboxError.open(path: path, reason: "cannot create the directory \(directory): \(error.localizedDescription)")
+            }
+        }
+        let lock = try DatabaseLock(databasePath: path)
+        try DatabaseLock.createPrivateFileIfMissing(path)
+
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(5)
+        let maxDatabaseBytes = Int64(limits.maxDatabaseMegabytes) * 1_048_576
+        configuration.prepareDatabase { db in
+            // Sync the WAL on every commit: an acknowledged event survives a power loss too.
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+            // Each write of a group commit runs in a savepoint, whose undo pages SQLite keeps in a
+            // statement journal: in memory, not in a temporary file written at every write.
+            try db.execute(sql: "PRAGMA temp_store = MEMORY")
+            if !db.configuration.readonly {
+                // The writer's page cache holds the hot index pages (16 MiB at most, filled only as
+                // used), and the WAL is copied back less often, so a page written by many commits
+                // is copied once: both measured in BENCHMARKS.md.
+                try db.execute(sql: "PRAGMA cache_size = -16384")
+                try db.execute(sql: "PRAGMA wal_autocheckpoint = 4000")
+            }
+            if maxDatabaseBytes > 0 {
+                let pageSize = try Int64.fetchOne(db, sql: "PRAGMA page_size") ?? 4_096
+                try db.execute(sql: "PRAGMA max_page_count = \(max(1, maxDatabaseBytes / pageSize))")
+            }
+        }
+        let database: DatabasePool
+        do {
+            database = try DatabasePool(path: path, configuration: configuration)
+            try OutboxSchema.migrator.migrate(database)
+        } catch {
+            throw OutboxError.open(path: path, reason: String(describing: error))
+        }
+
+        let waitingNow = try database.read { db in
+            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM event WHERE state IN ('queued', 'sending')") ?? 0
+        }
+        let outbox = Outbox(
+            writer: OutboxWriter(database: database, logger: logger),
+            database: database, deadlines: deadlines, rules: Rules(limits: limits, coalescing: coalescing), waiting: WaitingCount(waitingNow),
+            clock: clock, lock: lock, storage: StorageState(logger: logger), metrics: metrics
+        )
+        let requeued = try outbox.requeueInterrupted()
+        if requeued > 0 {
+            logger.notice("Events interrupted by a stop were queued again", metadata: ["outbox.requeued": "\(requeued)"])
+        }
+        return outbox
+    }
+
+    /// Puts events left in `sending` back to `queued`, due now.
+    private func requeueInterrupted() throws -> Int {
+        let now = clock.now().millisecondsSince1970
+        return try database.write { db in
+            try db.execute(
+                sql: "UPDATE event SET state = 'queued', nextAttemptAt = ?, updatedAt = ? WHERE state = 'sending'",
+                arguments: [now, now]
+            )
+            return db.changesCount
+        }
+    }
+
+    // MARK: Submitting
+
+    /// Stores `event` unless its ClientToken is already stored; returns once the outcome is on disk.
+    ///
+    /// A missing ClientToken is generated here (UUID v4), once; the generated token is part of
+    /// the returned record and is sent on every attempt.
+    ///
+    /// - Throws: ``OutboxError/full`` when `limits.capacity` events are waiting (a resubmission of a
+    ///   stored ClientToken is still answered).
+    public func submit(_ event: ValidatedEvent) async throws -> SubmitOutcome {
+        let clientToken = event.clientToken ?? UUID().uuidString.lowercased()
+        let connectionHash = ConnectionHash.of(event.connectionToken)
+        let deadlineAfter = deadlines.deadline(for: event.contentType)
+        let clock = clock
+        let coalescing = coalescing
+        let (outcome, waitingDelta) = try await submitWrite { db -> (SubmitOutcome, Int) in
+            let existing = try StoredEvent.fetchOne(
+                db.cachedStatement(sql: "SELECT * FROM event WHERE clientToken = ?"), arguments: [clientToken]
+            )
+            if let existing {
+                let same = existing.contentType == event.contentType.rawValue
+                    && existing.content == event.content
+                    && existing.connectionHash == connectionHash
+                return (same ? .duplicate(existing) : .mismatch(existing), 0)
+            }
+            let now = clock.now()
+            if let block = try Self.block(of: connectionHash, covering: event.contentType, at: now, in: db) {
+                return (.blocked(block), 0)
+            }
+            // Checked after the duplicate check, so a resubmission still gets its answer. The count
+            // moves when a transaction commits: concurrent submissions may overshoot by one batch.
+            try waiting.ensureRoom(capacity: limits.capacity)
+            try Self.checkRoomForNewEvents(limits, in: db)
+            let deadline = now.addingTimeInterval(deadlineAfter.timeInterval)
+            let decision = try Self.coalesce(event, connectionHash: connectionHash, now: now, rules: coalescing, in: db)
+            // Redundant on arrival: stored as superseded (so its client can learn why), never sent.
+            let redundant = decision.supersededBy != nil
+            let ms = now.millisecondsSince1970
+            try db.cachedStatement(
+                sql: """
+                    INSERT INTO event (clientToken, contentType, content, connectionToken, connectionHash,
+                                       state, attempts, acceptedAt, updatedAt, nextAttemptAt, deadline, priority,
+                                       messageId, supersededBy)
+                    VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?)
+                    """
+            ).execute(arguments: [
+                clientToken, event.contentType.rawValue, event.content, redundant ? nil : event.connectionToken,
+                connectionHash, redundant ? EventState.superseded.rawValue : EventState.queued.rawValue,
+                ms, ms, redundant ? nil : ms, deadline.millisecondsSince1970, event.contentType.deliveryPriority,
+                event.messageId, decision.supersededBy,
+            ])
+            let seq = db.lastInsertedRowID
+            try Self.supersede(decision.replaced, by: clientToken, now: ms, in: db)
+            let stored = StoredEvent(
+                accepted: event, seq: seq, clientToken: clientToken, connectionHash: connectionHash,
+                at: now, deadline: deadline, supersededBy: decision.supersededBy
+            )
+            return (.created(stored), (redundant ? 0 : 1) - decision.replaced.count)
+        }
+        waiting.add(waitingDelta)
+        if case .created(let stored) = outcome {
+            storage.eventStored()
+            // Superseded: the new event itself (redundant on arrival), or the waiting ones it replaced.
+            metrics?.superseded(stored.supersededBy != nil ? 1 : 1 - waitingDelta)
+        }
+        return outcome
+    }
+
+    /// A submission's write, its refusal for lack of space noted for health.
+    private func submitWrite<T: Sendable>(_ work: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        do {
+            return try await writer.perform(work)
+        } catch OutboxError.storageFull(let reason) {
+            storage.submissionRefused(reason)
+            throw OutboxError.storageFull(reason)
+        }
+    }
+
+    private static func block(of connectionHash: String, covering contentType: EventContentType, at now: Date, in db: Database) throws -> ConnectionBlock? {
+        let rows = try Row.fetchAll(
+            db.cachedStatement(sql: "SELECT * FROM connection_block WHERE connectionHash = ? AND expiresAt > ?"),
+            arguments: [connectionHash, now.millisecondsSince1970]
+        )
+        return rows.compactMap { row -> ConnectionBlock? in
+            guard let scope = ConnectionBlock.Scope(rawValue: row["scope"]) else { return nil }
+            return ConnectionBlock(
+                scope: scope, error: ErrorBody(code: row["errorCode"], message: row["errorMessage"]),
+                blockedAt: Date(millisecondsSince1970: row["blockedAt"])
+            )
+        }
+        .first { $0.covers(contentType) }
+    }
+
+    // MARK: Reading
+
+    public func event(clientToken: String) async throws -> StoredEvent? {
+        try await database.read { db in
+            try StoredEvent.fetchOne(db, sql: "SELECT * FROM event WHERE clientToken = ?", arguments: [clientToken])
+        }
+    }
+
+    /// The number of events in each state; every state is present.
+    public func countsByState() async throws -> [EventState: Int] {
+        // Sendable values out of the closure, so that the asynchronous read is the one chosen.
+        let rows = try await database.read { db -> [String: Int] in
+            let rows = try Row.fetchAll(db, sql: "SELECT state, COUNT(*) AS n FROM event GROUP BY state")
+            return Dictionary(rows.map { ($0["state"], $0["n"]) }) { first, _ in first }
+        }
+        var counts = Dictionary(uniqueKeysWithValues: EventState.allCases.map { ($0, 0) })
+        for (name, count) in rows {
+            if let state = EventState(rawValue: name) {
+                counts[state] = count
+            }
+        }
+        return counts
+    }
+
+    /// When the sender next has something to do without being told: the earliest next attempt or
+    /// deadline of a queued event that lies after `now`.
+    public func nextWakeUp(after now: Date) async throws -> Date? {
+        let now = now.millisecondsSince1970
+        let ms = try await database.read { db -> Int64? in
+            // event_due is ordered by priority first: one look-up per priority.
+            let due = try Int64.fetchOne(
+                db.cachedStatement(sql: """
+                    SELECT MIN(next) FROM (\(Set(EventContentType.allCases.map(\.deliveryPriority)).sorted().map { priority in
+                        "SELECT MIN(nextAttemptAt) AS next FROM event INDEXED BY event_due WHERE state = 'queued' AND priority = \(priority) AND nextAttemptAt > :now"
+                    }.joined(separator: " UNION ALL ")))
+                    """),
+                arguments: ["now": now]
+            )
+            let deadline = try Int64.fetchOne(
+                db.cachedStatement(sql: "SELECT MIN(deadline) FROM event INDEXED BY event_deadline WHERE state IN ('queued', 'sending') AND deadline > ?"),
+                arguments: [now]
+            )
+            return [due, deadline].compactMap { $0 }.min()
+        }
+        return ms.map(Date.init(millisecondsSince1970:))
+    }
+
+    // MARK: Delivering
+
+    /// Whether a queued event's deadline has passed: what ``expireOverdue()`` would end.
+    public func hasOverdue() async throws -> Bool {
+        let now = clock.now().millisecondsSince1970
+        return try await database.read { db in
+            try Bool.fetchOne(
+                db.cachedStatement(sql: """
+                    SELECT EXISTS (SELECT 1 FROM event INDEXED BY event_deadline
+                                   WHERE state IN ('queued', 'sending') AND deadline <= ? AND state = 'queued')
+                    """),
+                arguments: [now]
+            ) ?? false
+        }
+    }
+
+    /// Ends every queued event whose deadline has passed as `expired`; returns them.
+    public func expireOverdue() async throws -> [StoredEvent] {
+        let now = clock.now().millisecondsSince1970
+        let expired = try await writer.perform { db in
+            try StoredEvent.fetchAll(
+                db.cachedStatement(sql: """
+                    UPDATE event INDEXED BY event_deadline
+                    SET state = 'expired', nextAttemptAt = NULL, updatedAt = :now,
+                        lastErrorCode = 'DeadlineExceeded',
+                        lastErrorMessage = 'the deadline for this content type passed before the service accepted the event'
+                    WHERE state IN ('queued', 'sending') AND deadline <= :now AND state = 'queued'
+                    RETURNING *
+                    """),
+                arguments: ["now": now]
+            )
+        }
+        waiting.add(-expired.count)
+        return expired
+    }
+
+    /// Leases up to `limit` due events: each becomes `sending` with one more attempt counted.
+    ///
+    /// Only the oldest waiting event of each connection token is ever leased, so the events of a
+    /// connection reach the service in the order they were accepted, while other connections go on.
+    /// Among connections, read receipts go first, then delivered receipts, then the rest
+    /// (``EventContentType/deliveryPriority``), each oldest first.
+    ///
+    /// The work does not grow with the backlog: the candidates are the connections of the first
+    /// `leaseWindow(limit)` due events in that order, and of each its oldest waiting event, if due.
+    /// (Looking only for due events that are already their connection's oldest would walk past
+    /// every read receipt queued behind its own delivered receipt, a whole backlog of them.) Only
+    /// when that window is full and yields fewer than `limit` is the whole queue searched.
+    public func leaseDue(limit: Int) async throws -> [StoredEvent] {
+        guard limit > 0 else { return [] }
+        let now = clock.now().millisecondsSince1970
+        let window = Self.leaseWindow(limit)
+        return try await writer.perform { db in
+            var leased = try StoredEvent.fetchAll(
+                db.cachedStatement(
+                    sql: """
+                        UPDATE event SET state = 'sending', attempts = attempts + 1, updatedAt = :now
+                        WHERE seq IN (
+                            WITH due AS (
+                                SELECT connectionHash FROM event INDEXED BY event_due
+                                WHERE state = 'queued' AND nextAttemptAt <= :now AND deadline > :now
+                                ORDER BY priority, nextAttemptAt, seq
+                                LIMIT :window),
+                            oldest AS (
+                                SELECT (SELECT o.seq FROM event o INDEXED BY event_waiting_by_connection
+                                        WHERE o.connectionHash = due.connectionHash AND o.state IN ('queued', 'sending')
+                                        ORDER BY o.seq LIMIT 1) AS seq
+                                FROM due GROUP BY due.connectionHash)
+                            SELECT e.seq FROM oldest JOIN event e ON e.seq = oldest.seq
+                            WHERE e.state = 'queued' AND e.nextAttemptAt <= :now AND e.deadline > :now
+                            ORDER BY e.priority, e.nextAttemptAt, e.seq
+                            LIMIT :limit)
+                        RETURNING *
+                        """
+                ),
+                arguments: ["now": now, "limit": limit, "window": window]
+            )
+            guard leased.count < limit else { return leased }
+            let windowFull = try Int.fetchOne(
+                db.cachedStatement(sql: """
+                    SELECT COUNT(*) FROM (SELECT 1 FROM event INDEXED BY event_due
+                                          WHERE state = 'queued' AND nextAttemptAt <= ? AND deadline > ? LIMIT ?)
+                    """),
+                arguments: [now, now, window]
+            ) == window
+            guard windowFull else { return leased }
+            leased += try StoredEvent.fetchAll(
+                db.cachedStatement(
+                    sql: """
+                        UPDATE event SET state = 'sending', attempts = attempts + 1, updatedAt = :now
+                        WHERE seq IN (
+                            SELECT e.seq FROM event e INDEXED BY event_due
+                            WHERE e.state = 'queued' AND e.nextAttemptAt <= :now AND e.deadline > :now
+                              AND NOT EXISTS (
+                                  SELECT 1 FROM event older INDEXED BY event_waiting_by_connection
+                                  WHERE older.connectionHash = e.connectionHash
+                                    AND older.state IN ('queued', 'sending')
+                                    AND older.seq < e.seq)
+                            ORDER BY e.priority, e.nextAttemptAt, e.seq
+                            LIMIT :limit)
+                        RETURNING *
+                        """
+                ),
+                arguments: ["now": now, "limit": limit - leased.count]
+            )
+            return leased
+        }
+    }
+
+    /// How many due events `leaseDue` looks at first.
+    public static func leaseWindow(_ limit: Int) -> Int {
+        min(max(limit * 8, 256), 4_096)
+    }
+
+    /// Records how the attempt on a leased event ended. `sent` erases the connection token; a
+    /// failed or expired event keeps it until retention deletes the row, so an operator can send
+    /// it again (`participantctl retry`).
+    /// - Returns: how many other waiting events failed with it (a `failed` with a block).
+    @discardableResult
+    public func record(_ transition: DeliveryTransition, for event: StoredEvent) async throws -> Int {
+        let now = clock.now().millisecondsSince1970
+        let sql: String
+        var arguments: StatementArguments = ["seq": event.seq, "now": now]
+        switch transition {
+        case .sent(let id, let absoluteTime):
+            sql = """
+                UPDATE event SET state = 'sent', serviceId = :id, absoluteTime = :absoluteTime,
+                    lastErrorCode = NULL, lastErrorMessage = NULL,
+                    nextAttemptAt = NULL, connectionToken = NULL, updatedAt = :now
+                WHERE seq = :seq AND state = 'sending'
+                """
+            arguments += ["id": id, "absoluteTime": absoluteTime]
+        case .retry(let at, let error):
+            sql = """
+                UPDATE event SET state = 'queued', nextAttemptAt = :at, lastErrorCode = :code,
+                    lastErrorMessage = :message, updatedAt = :now
+                WHERE seq = :seq AND state = 'sending'
+                """
+            arguments += ["at": at.millisecondsSince1970, "code": error.code, "message": error.message]
+        case .failed(let error, _), .expired(let error):
+            let state: EventState = if case .failed = transition { .failed } else { .expired }
+            sql = """
+                UPDATE event SET state = :state, lastErrorCode = :code, lastErrorMessage = :message,
+                    nextAttemptAt = NULL, updatedAt = :now
+                WHERE seq = :seq AND state = 'sending'
+                """
+            arguments += ["state": state.rawValue, "code": error.code, "message": error.message]
+        }
+        let finalArguments = arguments
+        let block: ConnectionBlock? = if case .failed(let error, let scope?) = transition {
+            ConnectionBlock(scope: scope, error: error, blockedAt: Date(millisecondsSince1970: now))
+        } else {
+            nil
+        }
+        let blockUntil = now + Int64(limits.blockDuration.timeInterval * 1000)
+        let othersFailed = try await writer.perform { db -> Int in
+            try db.cachedStatement(sql: sql).execute(arguments: finalArguments)
+            guard let block else { return 0 }
+            try db.execute(
+                sql: """
+                    INSERT OR REPLACE INTO connection_block
+                        (connectionHash, scope, errorCode, errorMessage, blockedAt, expiresAt)
+                    VALUES (?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [event.connectionHash, block.scope.rawValue, block.error.code, block.error.message, now, blockUntil]
+            )
+            // Events in flight get their own answer; the queued ones need no request to fail.
+            try db.execute(
+                sql: """
+                    UPDATE event INDEXED BY event_waiting_by_connection
+                    SET state = 'failed', lastErrorCode = ?, lastErrorMessage = ?,
+                        nextAttemptAt = NULL, updatedAt = ?
+                    WHERE connectionHash = ? AND state IN ('queued', 'sending') AND state = 'queued'
+                      AND \(block.contentTypeCondition)
+                    """,
+                arguments: [block.error.code, block.error.message, now, event.connectionHash]
+            )
+            return db.changesCount
+        }
+        if case .retry = transition {} else {
+            waiting.add(-1 - othersFailed)
+        }
+        outcomes.notify(event.clientToken)
+        return othersFailed
+    }
+
+    /// The oldest waiting (queued or sending) event: when it was accepted and how long ago, in
+    /// seconds; `nil` when none waits (known without a query). A walk of the waiting events' index
+    /// (not of the finished ones kept for retention): for health, metrics and stats, not for
+    /// every request.
+    public func oldestWaiting() async throws -> (acceptedAt: Date, age: TimeInterval)? {
+        guard waitingCount > 0 else { return nil }
+        let milliseconds = try await database.read { db in
+            try Int64.fetchOne(db, sql: """
+                SELECT acceptedAt FROM event WHERE seq = (
+                    SELECT MIN(seq) FROM event INDEXED BY event_waiting_by_connection
+                    WHERE state IN ('queued', 'sending'))
+                """)
+        }
+        guard let milliseconds else { return nil }
+        let acceptedAt = Date(millisecondsSince1970: milliseconds)
+        return (acceptedAt, max(0, clock.now().timeIntervalSince(acceptedAt)))
+    }
+
+    // MARK: Bounds
+
+    /// The number of waiting (queued or sending) events, as the capacity check sees it.
+    public var waitingCount: Int { waiting.value }
+
+    /// With `maxDatabaseMegabytes`, new events may fill 90% of it: the rest stays for the sender
+    /// to record outcomes, so that events can finish and the janitor can free their space. (Were
+    /// new events allowed to the last page, nothing could move any more.)
+    static func checkRoomForNewEvents(_ limits: OutboxLimits, in db: Database) throws {
+        guard limits.maxDatabaseMegabytes > 0 else { return }
+        let row = try Row.fetchOne(db, sql: "SELECT page_count, freelist_count, max_page_count FROM pragma_page_count, pragma_freelist_count, pragma_max_page_count")
+        guard let row else { return }
+        let used: Int64 = row["page_count"] - row["freelist_count"]
+        let limit: Int64 = row["max_page_count"]
+        if used * 10 >= limit * 9 {
+            throw OutboxError.storageFull("the database reached 90% of outbox.maxDatabaseMegabytes (\(limits.maxDatabaseMegabytes) MiB); the rest is kept for recording outcomes")
+        }
+    }
+
+    /// Why events cannot be stored now (storage full), for health; `nil` when they can.
+    public var storageProblem: String? { storage.problem }
+
+    /// Deletes up to `limit` finished events last changed before the retention period, and
+    /// connection blocks that have run out.
+    /// - Returns: how many events were deleted.
+    public func deleteExpiredHistory(limit: Int = 1_000) async throws -> Int {
+        let now = clock.now().millisecondsSince1970
+        let cutoff = now - Int64(limits.retention.timeInterval * 1000)
+        return try await writer.perform { db in
+            try db.execute(
+                sql: """
+                    DELETE FROM event WHERE seq IN (
+                        SELECT seq FROM event INDEXED BY event_finished
+                        WHERE state IN ('sent', 'failed', 'expired', 'superseded') AND updatedAt < ?
+                        ORDER BY updatedAt LIMIT ?)
+                    """,
+                arguments: [cutoff, limit]
+            )
+            let deleted = db.changesCount
+            try db.execute(sql: "DELETE FROM connection_block WHERE expiresAt <= ?", arguments: [now])
+            return deleted
+        }
+    }
+}
+
+extension Date {
+    /// The date as the outbox gives it back after storing it.
+    var truncatedToMilliseconds: Date {
+        Date(millisecondsSince1970: millisecondsSince1970)
+    }
+}

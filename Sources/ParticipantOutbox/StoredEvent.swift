@@ -1,0 +1,87 @@
+import Foundation
+import GRDB
+import ParticipantInput
+import ParticipantWire
+
+/// One row of the outbox: an event and everything known about its delivery.
+public struct StoredEvent: Sendable, Equatable, FetchableRecord {
+    public var seq: Int64
+    public var clientToken: String
+    public var contentType: String
+    public var content: String?
+    /// `nil` only once the row is final and the credential has been erased.
+    public var connectionToken: String?
+    public var connectionHash: String
+    public var state: EventState
+    public var attempts: Int
+    public var acceptedAt: Date
+    public var updatedAt: Date
+    public var nextAttemptAt: Date?
+    public var deadline: Date
+    public var lastError: ErrorBody?
+    public var serviceId: String?
+    public var absoluteTime: String?
+    public var supersededBy: String?
+
+    enum Columns: String, ColumnExpression {
+        case seq, clientToken, contentType, content, connectionToken, connectionHash, state, attempts
+        case acceptedAt, updatedAt, nextAttemptAt, deadline, lastErrorCode, lastErrorMessage
+        case serviceId, absoluteTime, supersededBy
+    }
+
+}
+
+extension StoredEvent {
+    public init(row: Row) throws {
+        seq = row[Columns.seq]
+        clientToken = row[Columns.clientToken]
+        contentType = row[Columns.contentType]
+        content = row[Columns.content]
+        connectionToken = row[Columns.connectionToken]
+        connectionHash = row[Columns.connectionHash]
+        let rawState: String = row[Columns.state]
+        guard let state = EventState(rawValue: rawState) else {
+            throw DatabaseError(resultCode: .SQLITE_CORRUPT, message: "event \(seq) has an unknown state \(rawState)")
+        }
+        self.state = state
+        attempts = row[Columns.attempts]
+        acceptedAt = Date(millisecondsSince1970: row[Columns.acceptedAt])
+        updatedAt = Date(millisecondsSince1970: row[Columns.updatedAt])
+        nextAttemptAt = (row[Columns.nextAttemptAt] as Int64?).map(Date.init(millisecondsSince1970:))
+        deadline = Date(millisecondsSince1970: row[Columns.deadline])
+        if let code: String = row[Columns.lastErrorCode] {
+            lastError = ErrorBody(code: code, message: row[Columns.lastErrorMessage] ?? "")
+        }
+        serviceId = row[Columns.serviceId]
+        absoluteTime = row[Columns.absoluteTime]
+        supersededBy = row[Columns.supersededBy]
+    }
+}
+
+extension StoredEvent {
+    /// A row as a submission stores it: queued, or superseded on arrival (by `supersededBy`), in
+    /// which case it keeps no connection token and is never due. Times as the outbox gives them back.
+    package init(accepted event: ValidatedEvent, seq: Int64, clientToken: String, connectionHash: String,
+         at now: Date, deadline: Date, supersededBy: String?) {
+        let redundant = supersededBy != nil
+        let now = now.truncatedToMilliseconds
+        self.init(
+            seq: seq, clientToken: clientToken, contentType: event.contentType.rawValue,
+            content: event.content, connectionToken: redundant ? nil : event.connectionToken,
+            connectionHash: connectionHash, state: redundant ? .superseded : .queued, attempts: 0,
+            acceptedAt: now, updatedAt: now, nextAttemptAt: redundant ? nil : now,
+            deadline: deadline.truncatedToMilliseconds, lastError: nil, serviceId: nil, absoluteTime: nil,
+            supersededBy: supersededBy
+        )
+    }
+
+    /// The record as the socket API shows it: everything but the connection token.
+    public var record: EventRecord {
+        EventRecord(
+            clientToken: clientToken, contentType: contentType, content: content, state: state,
+            attempts: attempts, acceptedAt: acceptedAt, updatedAt: updatedAt,
+            nextAttemptAt: state.isFinal ? nil : nextAttemptAt, deadline: deadline, lastError: lastError,
+            id: serviceId, absoluteTime: absoluteTime, supersededBy: supersededBy, connectionHash: connectionHash
+        )
+    }
+}

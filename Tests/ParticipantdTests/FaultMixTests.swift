@@ -1,0 +1,82 @@
+import Foundation
+@testable import ParticipantAPI
+@testable import ParticipantClient
+@testable import ParticipantDaemon
+@testable import ParticipantDelivery
+@testable import ParticipantOutbox
+import ParticipantServiceStandIn
+import ParticipantWire
+import Testing
+
+/// A small seeded generator (SplitMix64): the same seed gives the same sequence of rolls (the
+/// fault mix here, the barrage in BarrageTests; which request draws which fault roll still
+/// depends on timing).
+struct SeededGenerator: RandomNumberGenerator {
+    var state: UInt64
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+@Suite struct FaultMixTests {
+    @Test("Under a mix of 500s, 429s, dropped connections and slow answers every event is sent once, in order per connection")
+    func faultMix() async throws {
+        let random = Locked(SeededGenerator(state: 20_261_121))
+        let faults = Locked([String: Int]())
+        try await TestDaemon.with(behavior: { _ in
+            let roll = random.withLock { Double.random(in: 0..<1, using: &$0) }
+            let fault: (String, ParticipantServiceStandIn.Behavior)? = switch roll {
+            case ..<0.10: ("500", .error(status: 500, code: "InternalServerException", message: "oops"))
+            case ..<0.20: ("429", .error(status: 429, code: "ThrottlingException", message: "Rate exceeded"))
+            case ..<0.25: ("drop", .dropConnection)
+            case ..<0.28: ("slow", .delay(.seconds(2), then: .accept))  // past the 1 s request timeout
+            default: nil
+            }
+            guard let fault else { return .accept }
+            faults.withLock { $0[fault.0, default: 0] += 1 }
+            return fault.1
+        }, configure: { $0.requestTimeout = .seconds(1) }) { daemon in
+            let connections = 10
+            let perConnection = 12
+            // Interleaved: connection 0's first event, connection 1's first, ...
+            for index in 0..<perConnection {
+                for connection in 0..<connections {
+                    let type: EventContentType = index % 2 == 0 ? .messageDelivered : .messageRead
+                    _ = try await daemon.client.submit(EventSubmission(
+                        contentType: type.rawValue, content: receipt("m-\(connection)-\(index)"),
+                        clientToken: "e-\(connection)-\(index)", connectionToken: "conn-\(connection)"
+                    ))
+                }
+            }
+            let total = connections * perConnection
+            try await eventually(timeout: .seconds(60), "all \(total) events final") {
+                (try? await daemon.client.health().queue["sent"]) == total
+            }
+
+            // Every event sent, and accepted by the service under its own ClientToken once.
+            let accepted = daemon.standIn.acceptedEvents
+            #expect(accepted.count == total)
+            #expect(accepted.allSatisfy { $0.acceptCount == 1 || $0.acceptCount == 2 })  // 2: a slow answer cut off, then resent
+            // Per connection, the service accepted events in submission order.
+            for connection in 0..<connections {
+                let order = accepted.filter { $0.bearer == "conn-\(connection)" }.map(\.clientToken)
+                #expect(order == (0..<perConnection).map { "e-\(connection)-\($0)" })
+            }
+            // Requests: one per fault, plus one success per event. (A slow answer is a fault: the
+            // daemon gave up on it and sent the event again, which the service deduplicated.)
+            let faultCounts = faults.value
+            let injected = faultCounts.values.reduce(0, +)
+            #expect(daemon.standIn.requests.count == total + injected, "\(faultCounts)")
+            #expect(injected > 10, "\(faultCounts)")
+            #expect(daemon.standIn.invalidRequestCount == 0)
+            for connection in 0..<connections {
+                let record = try await daemon.client.event(clientToken: "e-\(connection)-0")
+                #expect(record.state == .sent)
+            }
+        }
+    }
+}

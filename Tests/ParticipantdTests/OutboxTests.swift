@@ -1,0 +1,331 @@
+import ParticipantInput
+import Foundation
+import Logging
+@testable import ParticipantAPI
+@testable import ParticipantClient
+@testable import ParticipantDaemon
+@testable import ParticipantDelivery
+@testable import ParticipantOutbox
+import ParticipantWire
+import Synchronization
+import Testing
+
+/// A wall clock the test moves by hand.
+final class ManualClock: Sendable {
+    private let current = Mutex(Date(timeIntervalSince1970: 1_700_000_000))
+    var now: Date { current.withLock { $0 } }
+    func advance(by seconds: TimeInterval) { current.withLock { $0 = $0.addingTimeInterval(seconds) } }
+    var wallClock: WallClock { WallClock(now: { self.now }) }
+}
+
+@Suite struct OutboxTests {
+    let clock = ManualClock()
+
+    func withOutbox<T>(directory: TemporaryDirectory? = nil, _ body: (Outbox) async throws -> T) async throws -> T {
+        try await withTestOutbox(clock: clock, directory: directory, body)
+    }
+
+    func event(_ type: EventContentType = .typing, token: String? = nil, connection: String = "conn", content: String? = nil) -> ValidatedEvent {
+        try! EventValidator.validate(EventSubmission(contentType: type.rawValue, content: content ?? type.sampleContent(), clientToken: token, connectionToken: connection))
+    }
+
+    @Test func submitStoresOnceAndComparesParameters() async throws {
+        try await withOutbox { outbox in
+            let first = try await outbox.submit(event(.messageRead, token: "t1", content: receipt("m")))
+            guard case .created(let stored) = first else { Issue.record("not created"); return }
+            #expect(stored.state == .queued)
+            #expect(stored.deadline == clock.now.addingTimeInterval(86_400))
+
+            #expect(try await outbox.submit(event(.messageRead, token: "t1", content: receipt("m"))) == .duplicate(stored))
+            for other in [event(.messageDelivered, token: "t1", content: receipt("m")),
+                          event(.messageRead, token: "t1", content: receipt("n")),
+                          event(.messageRead, token: "t1", connection: "other", content: receipt("m"))] {
+                guard case .mismatch = try await outbox.submit(other) else { Issue.record("expected a mismatch"); return }
+            }
+            #expect(try await outbox.event(clientToken: "t1") == stored)
+            #expect(try await outbox.countsByState()[.queued] == 1)
+        }
+    }
+
+    @Test func fullConnectionHashesFromAnEarlierVersionStillMatchTheirConnection() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        try await withOutbox(directory: directory) { outbox in
+            _ = try await outbox.submit(event(.messageRead, token: "old", connection: "the-connection", content: receipt("m")))
+        }
+        // As version 4 of the schema stored it: the whole SHA-256 in hex.
+        let fullHash = "c1b6d2f4b3d4b5a0f3b7a5c1a8e2f1d0c9b8a7f6e5d4c3b2a1f0e9d8c7b6a5f4"
+        let (status, _, errors) = try await ChildProcess.run("/usr/bin/env", ["python3", "-c", """
+            import sqlite3, sys
+            db = sqlite3.connect(sys.argv[1])
+            db.execute("UPDATE event SET connectionHash = substr(connectionHash, 1, 16) || substr(?, 17)", (sys.argv[2],))
+            db.execute("DELETE FROM grdb_migrations WHERE identifier = 'v5: short connection hashes'")
+            db.commit()
+            """, directory.path + "/outbox.sqlite", fullHash])
+        #expect(status == 0, "\(errors)")
+        try await withOutbox(directory: directory) { outbox in
+            // The same submission again is a duplicate, not a mismatch of connection.
+            guard case .duplicate = try await outbox.submit(event(.messageRead, token: "old", connection: "the-connection", content: receipt("m"))) else {
+                Issue.record("the resubmission did not match the stored event")
+                return
+            }
+            // And a newer event of the connection waits behind the old one.
+            _ = try await outbox.submit(event(.messageRead, token: "new", connection: "the-connection", content: receipt("n")))
+            #expect(try await outbox.leaseDue(limit: 10).map(\.clientToken) == ["old"])
+        }
+    }
+
+    @Test func concurrentSubmissionsAreAllStored() async throws {
+        try await withOutbox { outbox in
+            let outcomes = try await withThrowingTaskGroup(of: SubmitOutcome.self) { group in
+                for index in 0..<500 {
+                    group.addTask { try await outbox.submit(event(token: "t\(index % 250)", connection: "c\(index % 250)")) }
+                }
+                return try await group.reduce(into: [SubmitOutcome]()) { $0.append($1) }
+            }
+            let created = outcomes.filter { if case .created = $0 { true } else { false } }.count
+            let duplicates = outcomes.filter { if case .duplicate = $0 { true } else { false } }.count
+            #expect(created == 250)
+            #expect(duplicates == 250)
+            #expect(try await outbox.countsByState()[.queued] == 250)
+        }
+    }
+
+    @Test func leasesOnlyTheOldestWaitingEventOfEachConnection() async throws {
+        try await withOutbox { outbox in
+            for index in 0..<3 {
+                _ = try await outbox.submit(event(.messageRead, token: "a\(index)", connection: "A", content: receipt("a\(index)")))
+                _ = try await outbox.submit(event(.messageRead, token: "b\(index)", connection: "B", content: receipt("b\(index)")))
+            }
+            let first = try await outbox.leaseDue(limit: 10)
+            #expect(Set(first.map(\.clientToken)) == ["a0", "b0"])
+            #expect(first.allSatisfy { $0.state == .sending && $0.attempts == 1 && $0.connectionToken != nil })
+            #expect(try await outbox.leaseDue(limit: 10).isEmpty)
+
+            let a0 = first.first { $0.clientToken == "a0" }!
+            try await outbox.record(.sent(id: "id-a0", absoluteTime: "2026-01-01T00:00:00.000Z"), for: a0)
+            #expect(try await outbox.leaseDue(limit: 10).map(\.clientToken) == ["a1"])
+
+            let sent = try #require(try await outbox.event(clientToken: "a0"))
+            #expect(sent.state == .sent)
+            #expect(sent.serviceId == "id-a0")
+            #expect(sent.connectionToken == nil)  // erased once final
+        }
+    }
+
+    @Test func readReceiptsQueuedBehindTheirDeliveredReceiptsLeaseTheDeliveredOnesInOrder() async throws {
+        try await withOutbox { outbox in
+            // A bridge's pattern: delivered, then read, for every message of every connection. The read
+            // receipts sort first (priority) but each waits behind its connection's delivered receipt.
+            for index in 0..<400 {
+                _ = try await outbox.submit(event(.messageDelivered, token: "d\(index)", connection: "c\(index)", content: receipt("m\(index)")))
+            }
+            for index in 0..<400 {
+                // Another message: a read receipt for the same one would supersede the delivered receipt.
+                _ = try await outbox.submit(event(.messageRead, token: "r\(index)", connection: "c\(index)", content: receipt("n\(index)")))
+            }
+            let leased = try await outbox.leaseDue(limit: 10)
+            #expect(leased.map(\.clientToken).sorted() == (0..<10).map { "d\($0)" }.sorted())
+        }
+    }
+
+    @Test func aDueEventBeyondAWindowOfBlockedOnesIsStillLeased() async throws {
+        try await withOutbox { outbox in
+            // More read receipts than the lease window, all behind their connection's first one,
+            // which is in flight; then one typing event of another connection, sorted last.
+            let blocked = Outbox.leaseWindow(1) + 20
+            for index in 0..<blocked {
+                _ = try await outbox.submit(event(.messageRead, token: "busy\(index)", connection: "busy", content: receipt("m\(index)")))
+            }
+            _ = try await outbox.submit(event(.typing, token: "other", connection: "other"))
+            #expect(try await outbox.leaseDue(limit: 1).map(\.clientToken) == ["busy0"])
+            #expect(try await outbox.leaseDue(limit: 1).map(\.clientToken) == ["other"])
+            #expect(try await outbox.leaseDue(limit: 1).isEmpty)
+        }
+    }
+
+    @Test func retryWaitsUntilItsTimeAndBlocksLaterEventsOfTheConnection() async throws {
+        try await withOutbox { outbox in
+            _ = try await outbox.submit(event(.messageRead, token: "r0", content: receipt("1")))
+            _ = try await outbox.submit(event(.messageRead, token: "r1", content: receipt("2")))
+            let leased = try await outbox.leaseDue(limit: 5)
+            try await outbox.record(.retry(at: clock.now.addingTimeInterval(2), error: ErrorBody(code: "ThrottlingException", message: "slow")), for: leased[0])
+            #expect(try await outbox.leaseDue(limit: 5).isEmpty)
+            #expect(try await outbox.nextWakeUp(after: clock.now) == clock.now.addingTimeInterval(2))
+            clock.advance(by: 2)
+            let again = try await outbox.leaseDue(limit: 5)
+            #expect(again.map(\.clientToken) == ["r0"])
+            #expect(again[0].attempts == 2)
+            #expect(again[0].lastError?.code == "ThrottlingException")
+        }
+    }
+
+    @Test("Read receipts lease first, then delivered receipts, then the rest, each oldest first")
+    func leasePriority() async throws {
+        try await withOutbox { outbox in
+            _ = try await outbox.submit(event(.typing, token: "typing", connection: "1"))
+            _ = try await outbox.submit(event(.connectionAcknowledged, token: "ack", connection: "2"))
+            _ = try await outbox.submit(event(.messageDelivered, token: "delivered", connection: "3"))
+            _ = try await outbox.submit(event(.messageRead, token: "read-old", connection: "4"))
+            clock.advance(by: 1)
+            _ = try await outbox.submit(event(.messageRead, token: "read-new", connection: "5"))
+            var order: [String] = []
+            while let next = try await outbox.leaseDue(limit: 1).first {
+                order.append(next.clientToken)
+            }
+            #expect(order == ["read-old", "read-new", "delivered", "ack", "typing"])
+        }
+    }
+
+    @Test func overdueEventsExpireAndAreNeverLeased() async throws {
+        try await withOutbox { outbox in
+            _ = try await outbox.submit(event(.typing, token: "typing"))
+            _ = try await outbox.submit(event(.messageRead, token: "read", connection: "other"))
+            clock.advance(by: 10)
+            #expect(try await outbox.leaseDue(limit: 5).map(\.clientToken) == ["read"])
+            let expired = try await outbox.expireOverdue()
+            #expect(expired.map(\.clientToken) == ["typing"])
+            let record = try #require(try await outbox.event(clientToken: "typing"))
+            #expect(record.state == .expired)
+            #expect(record.connectionToken != nil, "kept for participantctl retry until retention")
+            #expect(record.lastError?.code == "DeadlineExceeded")
+        }
+    }
+
+    @Test func reopeningQueuesInterruptedEventsAgain() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        try await withOutbox(directory: directory) { outbox in
+            _ = try await outbox.submit(event(token: "in-flight"))
+            #expect(try await outbox.leaseDue(limit: 1).count == 1)
+        }
+        try await withOutbox(directory: directory) { outbox in
+            let record = try #require(try await outbox.event(clientToken: "in-flight"))
+            #expect(record.state == .queued)
+            #expect(record.attempts == 1)
+            #expect(try await outbox.leaseDue(limit: 1).map(\.clientToken) == ["in-flight"])
+        }
+    }
+
+    @Test func aSecondOpenOfTheSameDatabaseIsRefused() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.path + "/outbox.sqlite"
+        let first = try Outbox.open(path: path, logger: Logger(label: "test"))
+        #expect(throws: OutboxError.self) { try Outbox.open(path: path, logger: Logger(label: "test")) }
+        _ = first
+    }
+}
+
+@Suite struct OutboxFileTests {
+    @Test("The database, which holds connection tokens, is readable by its owner only")
+    func databaseIsPrivate() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.path + "/state/outbox.sqlite"
+        let outbox = try Outbox.open(path: path, logger: Logger(label: "test"))
+        let writer = Task { try await outbox.writer.run() }
+        _ = try await outbox.submit(try EventValidator.validate(EventSubmission(contentType: EventContentType.typing.rawValue, connectionToken: "c")))
+        writer.cancel()
+        _ = try? await writer.value
+        for file in [path, path + "-wal"] {
+            let mode = try FileManager.default.attributesOfItem(atPath: file)[.posixPermissions] as? Int
+            #expect(mode == 0o600, "\(file)")
+        }
+        let folderMode = try FileManager.default.attributesOfItem(atPath: directory.path + "/state")[.posixPermissions] as? Int
+        #expect(folderMode == 0o750)
+    }
+}
+
+@Suite struct OutboxBoundsTests {
+    let clock = ManualClock()
+
+    func withOutbox<T>(limits: OutboxLimits = OutboxLimits(), _ body: (Outbox) async throws -> T) async throws -> T {
+        try await withTestOutbox(clock: clock, limits: limits, body)
+    }
+
+    func event(_ type: EventContentType, _ token: String, connection: String = "conn") -> ValidatedEvent {
+        try! EventValidator.validate(EventSubmission(contentType: type.rawValue, content: type.sampleContent(token), clientToken: token, connectionToken: connection))
+    }
+
+    @Test("A 403 fails every queued event of the connection and refuses new ones until the block runs out")
+    func deadConnection() async throws {
+        var limits = OutboxLimits()
+        limits.blockDuration = .seconds(60)
+        try await withOutbox(limits: limits) { outbox in
+            for token in ["a", "b", "c"] { _ = try await outbox.submit(event(.messageRead, token)) }
+            _ = try await outbox.submit(event(.typing, "other", connection: "other"))
+            let leased = try await outbox.leaseDue(limit: 10)
+            let first = try #require(leased.first { $0.clientToken == "a" })
+            let denied = ErrorBody(code: "AccessDeniedException", message: "chat ended")
+            #expect(try await outbox.record(.failed(denied, block: .all), for: first) == 2)
+            for token in ["a", "b", "c"] {
+                let record = try #require(try await outbox.event(clientToken: token))
+                #expect(record.state == .failed)
+                #expect(record.lastError == denied)
+                #expect(record.connectionToken != nil, "kept for participantctl retry until retention")
+            }
+            #expect(try await outbox.event(clientToken: "other")?.state == .sending)
+            #expect(outbox.waitingCount == 1)
+
+            guard case .blocked(let block) = try await outbox.submit(event(.typing, "d")) else { Issue.record("not blocked"); return }
+            #expect(block.scope == .all)
+            #expect(block.error == denied)
+            // The same token's resubmission still gets its record.
+            guard case .duplicate = try await outbox.submit(event(.messageRead, "a")) else { Issue.record("expected duplicate"); return }
+
+            clock.advance(by: 61)
+            guard case .created = try await outbox.submit(event(.typing, "e")) else { Issue.record("block should have run out"); return }
+        }
+    }
+
+    @Test("A 409 on a receipt refuses the connection's receipts; its typing events still go")
+    func receiptsRefused() async throws {
+        try await withOutbox { outbox in
+            _ = try await outbox.submit(event(.messageDelivered, "r1"))
+            _ = try await outbox.submit(event(.typing, "t1"))
+            _ = try await outbox.submit(event(.messageRead, "r2"))
+            let r1 = try #require(try await outbox.leaseDue(limit: 10).first)
+            #expect(try await outbox.record(.failed(ErrorBody(code: "ConflictException", message: "no receipts"), block: .receipts), for: r1) == 1)
+            #expect(try await outbox.event(clientToken: "r2")?.state == .failed)
+            #expect(try await outbox.event(clientToken: "t1")?.state == .queued)
+            guard case .blocked(let block) = try await outbox.submit(event(.messageRead, "r3")) else { Issue.record("not blocked"); return }
+            #expect(block.scope == .receipts)
+            guard case .created = try await outbox.submit(event(.typing, "t2")) else { Issue.record("typing must pass"); return }
+        }
+    }
+
+    @Test("Beyond capacity submissions are refused, nothing stored is dropped, and room comes back")
+    func capacity() async throws {
+        var limits = OutboxLimits()
+        limits.capacity = 2
+        try await withOutbox(limits: limits) { outbox in
+            _ = try await outbox.submit(event(.typing, "1", connection: "a"))
+            _ = try await outbox.submit(event(.typing, "2", connection: "b"))
+            await #expect(throws: OutboxError.full(capacity: 2)) { try await outbox.submit(event(.typing, "3", connection: "c")) }
+            guard case .duplicate = try await outbox.submit(event(.typing, "1", connection: "a")) else { Issue.record("duplicate must be answered"); return }
+            #expect(try await outbox.countsByState()[.queued] == 2)
+            let leased = try await outbox.leaseDue(limit: 1)
+            try await outbox.record(.sent(id: "i", absoluteTime: "t"), for: leased[0])
+            guard case .created = try await outbox.submit(event(.typing, "3", connection: "c")) else { Issue.record("room should be back"); return }
+        }
+    }
+
+    @Test("Finished events are deleted after the retention period; waiting ones never")
+    func retention() async throws {
+        var limits = OutboxLimits()
+        limits.retention = .seconds(3_600)
+        try await withOutbox(limits: limits) { outbox in
+            _ = try await outbox.submit(event(.messageRead, "done", connection: "a"))
+            _ = try await outbox.submit(event(.messageRead, "waiting", connection: "b"))
+            let leased = try await outbox.leaseDue(limit: 10)
+            try await outbox.record(.sent(id: "i", absoluteTime: "t"), for: leased.first { $0.clientToken == "done" }!)
+            try await outbox.record(.retry(at: clock.now.addingTimeInterval(86_400), error: ErrorBody(code: "x", message: "y")), for: leased.first { $0.clientToken == "waiting" }!)
+            #expect(try await outbox.deleteExpiredHistory() == 0)
+            clock.advance(by: 3_601)
+            #expect(try await outbox.deleteExpiredHistory() == 1)
+            #expect(try await outbox.event(clientToken: "done") == nil)
+            #expect(try await outbox.event(clientToken: "waiting")?.state == .queued)
+        }
+    }
+}

@@ -1,0 +1,153 @@
+import Foundation
+@testable import ParticipantAPI
+@testable import ParticipantClient
+@testable import ParticipantDaemon
+@testable import ParticipantDelivery
+@testable import ParticipantOutbox
+import ParticipantInput
+import ParticipantServiceStandIn
+import ParticipantWire
+import Testing
+
+/// participantctl's queue commands against a running daemon, over the socket.
+@Suite struct QueueCommandTests {
+    func participantctl(_ daemon: TestDaemon, _ arguments: [String]) async throws -> (Int32, String, String) {
+        try await ChildProcess.run(try BuiltProduct.path("participantctl"), arguments, environment: ["PARTICIPANTD_SOCKET": daemon.configuration.socketPath])
+    }
+
+    func decode<T: Decodable>(_ type: T.Type, _ output: String) throws -> T {
+        try WireCoding.decoder().decode(T.self, from: Data(output.utf8))
+    }
+
+    @Test("list, show, retry, retry --all-failed, hold, release, delete, flush, stats, end to end")
+    func queueCommands() async throws {
+        let refuse = Locked(true)
+        let behavior: @Sendable (ParticipantServiceStandIn.ReceivedRequest) -> ParticipantServiceStandIn.Behavior = { request in
+            switch request.bearer {
+            case "secret-failing-connection":
+                refuse.withLock { $0 } ? .error(status: 400, code: "ValidationException", message: "refused for the test") : .accept
+            case "secret-slow-connection" where request.clientToken == "slow-a":
+                .delay(.seconds(2), then: .accept)
+            default:
+                .accept
+            }
+        }
+        try await TestDaemon.with(behavior: behavior, configure: { $0.requestTimeout = .seconds(20) }) { daemon in
+            let client = daemon.client
+            for token in ["f1", "f2", "f3"] {
+                _ = try await client.submit(EventSubmission(contentType: EventContentType.messageRead.rawValue, content: receipt(token), clientToken: token, connectionToken: "secret-failing-connection"))
+            }
+            for token in ["f1", "f2", "f3"] { _ = try await daemon.waitForEvent(token, timeout: .seconds(10)) { $0.state == .failed } }
+
+            // list: a table, and JSON lines with the connection's hash, never the token.
+            let (listStatus, table, _) = try await participantctl(daemon, ["list", "--state", "failed"])
+            #expect(listStatus == 0)
+            #expect(table.hasPrefix("CLIENT TOKEN") && table.contains("f1") && table.contains("ValidationException"), "\(table)")
+            let (_, lines, _) = try await participantctl(daemon, ["list", "--state", "failed", "--json", "--limit", "2"])
+            let listed = try lines.split(separator: "\n").map { try decode(EventRecord.self, String($0)) }
+            #expect(listed.map(\.clientToken) == ["f3", "f2"], "finished events newest first")
+            let hash = try #require(listed.first?.connectionHash)
+            #expect(hash.count == 16)
+            let (_, byHash, _) = try await participantctl(daemon, ["list", "--connection-token-hash", String(hash.prefix(6)), "--json"])
+            #expect(byHash.split(separator: "\n").count == 3)
+            #expect(!(table + lines + byHash).contains("secret-"), "a connection token was printed")
+
+            // show
+            let (showStatus, shown, _) = try await participantctl(daemon, ["show", "f1"])
+            #expect(showStatus == 0)
+            #expect(try decode(EventRecord.self, shown).state == .failed)
+            #expect(!shown.contains("secret-"))
+
+            // retry one, then all failed: sent with the same ClientToken, a new deadline.
+            refuse.withLock { $0 = false }
+            let (retryStatus, retried, _) = try await participantctl(daemon, ["retry", "f1"])
+            #expect(retryStatus == 0, "\(retried)")
+            #expect(try decode(QueueChange.self, retried).event?.state == .queued)
+            _ = try await daemon.waitForEvent("f1") { $0.state == .sent }
+            let (_, retriedAll, _) = try await participantctl(daemon, ["retry", "--all-failed"])
+            #expect(try decode(QueueChange.self, retriedAll).changed == 2)
+            _ = try await daemon.waitForEvent("f2") { $0.state == .sent }
+            _ = try await daemon.waitForEvent("f3") { $0.state == .sent }
+            // Retrying a sent event is refused, naming the state and the rule.
+            let (wrongStatus, _, wrong) = try await participantctl(daemon, ["retry", "f1"])
+            #expect(wrongStatus != 0)
+            #expect(wrong.contains("InvalidState") && wrong.contains("event f1 is sent: only a failed or expired event can be retried"), "\(wrong)")
+
+            // hold: slow-b waits behind slow-a (in flight for 2 s; the request timeout is 20 s); held, it is not sent after slow-a.
+            _ = try await client.submit(EventSubmission(contentType: EventContentType.messageRead.rawValue, content: receipt("a"), clientToken: "slow-a", connectionToken: "secret-slow-connection"))
+            _ = try await daemon.waitForEvent("slow-a") { $0.state == .sending }
+            _ = try await client.submit(EventSubmission(contentType: EventContentType.messageRead.rawValue, content: receipt("b"), clientToken: "slow-b", connectionToken: "secret-slow-connection"))
+            let (holdStatus, held, holdErrors) = try await participantctl(daemon, ["hold", "slow-b"])
+            #expect(holdStatus == 0, "\(holdErrors)")
+            #expect(try decode(QueueChange.self, held).event?.state == .held)
+            let (_, _, inFlight) = try await participantctl(daemon, ["hold", "slow-a"])
+            #expect(inFlight.contains("a request for it is in flight"), "\(inFlight)")
+            _ = try await daemon.waitForEvent("slow-a") { $0.state == .sent }
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(try await client.event(clientToken: "slow-b").state == .held)
+            #expect(!daemon.standIn.requests.contains { $0.clientToken == "slow-b" })
+            let (_, heldList, _) = try await participantctl(daemon, ["list", "--state", "held", "--json"])
+            #expect(heldList.contains("slow-b"))
+            let (releaseStatus, _, _) = try await participantctl(daemon, ["release", "slow-b"])
+            #expect(releaseStatus == 0)
+            _ = try await daemon.waitForEvent("slow-b") { $0.state == .sent }
+
+            // delete: gone, and its ClientToken free again.
+            let (deleteStatus, deleted, _) = try await participantctl(daemon, ["delete", "f2"])
+            #expect(deleteStatus == 0)
+            #expect(try decode(QueueChange.self, deleted).action == "deleted")
+            let (goneStatus, _, gone) = try await participantctl(daemon, ["show", "f2"])
+            #expect(goneStatus != 0 && gone.contains("EventNotFound"))
+
+            // flush and stats.
+            let (flushStatus, flushed, _) = try await participantctl(daemon, ["flush"])
+            #expect(flushStatus == 0)
+            #expect(try decode(QueueChange.self, flushed).action == "flushed")
+            let (statsStatus, statsOutput, _) = try await participantctl(daemon, ["stats"])
+            #expect(statsStatus == 0)
+            let stats = try decode(QueueStats.self, statsOutput)
+            #expect(stats.counts["sent"] == 4 && stats.counts["failed"] == 0 && stats.counts["held"] == 0, "\(stats.counts)")
+            #expect(stats.sentLastMinute == 4)
+            #expect(stats.oldestWaitingAcceptedAt == nil)
+
+            // Bad input: a clear error naming the option and the rule.
+            let (badStatus, _, bad) = try await participantctl(daemon, ["list", "--state", "stuck"])
+            #expect(badStatus != 0 && bad.contains("--state must be one of"), "\(bad)")
+            let (_, _, both) = try await participantctl(daemon, ["retry", "f1", "--all-failed"])
+            #expect(both.contains("either a ClientToken or --all-failed"))
+        }
+    }
+
+    @Test("flush makes an event waiting for its retry due now; a held event does not expire or block its connection")
+    func flushAndHoldInTheOutbox() async throws {
+        let clock = ManualClock()
+        try await withTestOutbox(clock: clock) { outbox in
+            func submit(_ token: String, connection: String) async throws {
+                _ = try await outbox.submit(try EventValidator.validate(EventSubmission(
+                    contentType: EventContentType.messageRead.rawValue, content: receipt(token), clientToken: token, connectionToken: connection
+                )))
+            }
+            try await submit("a", connection: "c1")
+            let leased = try await outbox.leaseDue(limit: 1)
+            try await outbox.record(.retry(at: clock.now.addingTimeInterval(600), error: ErrorBody(code: "Throttled", message: "")), for: try #require(leased.first))
+            #expect(try await outbox.leaseDue(limit: 1).isEmpty)
+            #expect(try await outbox.flush() == 1)
+            #expect(try await outbox.leaseDue(limit: 1).map(\.clientToken) == ["a"])
+
+            // b held: c (same connection, later) goes anyway; past its deadline b stays held.
+            try await submit("b", connection: "c2")
+            try await submit("c", connection: "c2")
+            #expect(try await outbox.hold(clientToken: "b").state == .held)
+            #expect(outbox.waitingCount == 2)
+            #expect(try await outbox.leaseDue(limit: 5).map(\.clientToken) == ["c"])
+            clock.advance(by: 2 * 86_400)
+            #expect(try await outbox.expireOverdue().isEmpty)
+            #expect(try await outbox.event(clientToken: "b")?.state == .held)
+            // Released past its deadline: it expires at the next round instead of going late.
+            _ = try await outbox.release(clientToken: "b")
+            #expect(try await outbox.expireOverdue().map(\.clientToken) == ["b"])
+            await #expect(throws: QueueCommandError.self) { try await outbox.release(clientToken: "b") }
+            await #expect(throws: QueueCommandError.notFound(clientToken: "nope")) { try await outbox.delete(clientToken: "nope") }
+        }
+    }
+}

@@ -1,0 +1,133 @@
+import Foundation
+import InMemoryLogging
+import Logging
+@testable import ParticipantAPI
+@testable import ParticipantClient
+@testable import ParticipantDaemon
+@testable import ParticipantDelivery
+@testable import ParticipantOutbox
+import ParticipantServiceStandIn
+import ParticipantWire
+
+/// A temporary folder, removed when the test is done.
+struct TemporaryDirectory {
+    let path: String
+
+    init() throws {
+        // Short: a Unix socket path must stay under 108 bytes.
+        let path = "/tmp/pd-" + UUID().uuidString.prefix(8).lowercased()
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        self.path = path
+    }
+
+    func remove() {
+        try? FileManager.default.removeItem(atPath: path)
+    }
+}
+
+/// The real daemon, in this process, on a temporary socket and database, delivering to a stand-in.
+struct TestDaemon {
+    let directory: TemporaryDirectory
+    let standIn: ParticipantServiceStandIn
+    let configuration: DaemonConfiguration
+    let logs: InMemoryLogHandler
+    var client: DaemonClient { DaemonClient(socketPath: configuration.socketPath, timeout: .seconds(10)) }
+
+    /// Fast retries so that tests of retry behaviour take milliseconds.
+    static func testConfiguration(directory: TemporaryDirectory, endpoint: String) -> DaemonConfiguration {
+        var configuration = DaemonConfiguration()
+        configuration.socketPath = directory.path + "/participantd.sock"
+        configuration.databasePath = directory.path + "/outbox.sqlite"
+        configuration.endpoint = endpoint
+        configuration.sender.retry = RetryPolicy(baseDelay: .milliseconds(10), maxDelay: .milliseconds(50))
+        configuration.requestTimeout = .seconds(2)
+        // Pacing off unless a test is about pacing: it would only slow the others down.
+        configuration.sender.quota = QuotaPacer.Configuration(rate: 0, burst: 1)
+        configuration.logLevel = .debug
+        return configuration
+    }
+
+    /// Runs `body` with a started daemon and stand-in, and stops both afterwards.
+    static func with<T>(
+        behavior: @escaping @Sendable (ParticipantServiceStandIn.ReceivedRequest) -> ParticipantServiceStandIn.Behavior = { _ in .accept },
+        configure: (inout DaemonConfiguration) -> Void = { _ in },
+        _ body: (TestDaemon) async throws -> T
+    ) async throws -> T {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let standIn = try await ParticipantServiceStandIn.start(behavior: behavior)
+        var configuration = testConfiguration(directory: directory, endpoint: standIn.endpoint)
+        configure(&configuration)
+        let logs = InMemoryLogHandler()
+        var logger = Logger(label: "participantd-test", factory: { _ in logs })
+        logger.logLevel = configuration.logLevel
+        let daemon = TestDaemon(directory: directory, standIn: standIn, configuration: configuration, logs: logs)
+
+        let frozenConfiguration = configuration
+        let task = Task {
+            try await Daemon.run(configuration: frozenConfiguration, shutdownSignals: [], logger: logger)
+        }
+        do {
+            try await daemon.waitUntilReady()
+            let result = try await body(daemon)
+            task.cancel()
+            _ = try? await task.value
+            try await standIn.stop()
+            return result
+        } catch {
+            task.cancel()
+            _ = try? await task.value
+            try? await standIn.stop()
+            throw error
+        }
+    }
+
+    func waitUntilReady() async throws {
+        try await eventually(timeout: .seconds(30)) {
+            (try? await client.health()) != nil
+        }
+    }
+
+    /// Polls the event until `predicate` holds.
+    func waitForEvent(_ clientToken: String, timeout: Duration = .seconds(30), until predicate: (EventRecord) -> Bool) async throws -> EventRecord {
+        var last: EventRecord?
+        try await eventually(timeout: timeout) {
+            last = try? await client.event(clientToken: clientToken)
+            return last.map(predicate) ?? false
+        }
+        return last!
+    }
+
+    /// Every line the daemon logged, message and metadata, as text.
+    var logText: String {
+        logs.entries.map { "\($0.level) \($0.message) \($0.metadata)" }.joined(separator: "\n")
+    }
+}
+
+struct TimedOut: Error, CustomStringConvertible {
+    var description: String
+}
+
+/// Polls `condition` every 10 ms until it holds; fails after `timeout`.
+func eventually(timeout: Duration, _ what: String = "condition", _ condition: () async throws -> Bool) async throws {
+    let clock = ContinuousClock()
+    let end = clock.now.advanced(by: timeout)
+    while clock.now < end {
+        if try await condition() { return }
+        try await Task.sleep(for: .milliseconds(10))
+    }
+    if try await condition() { return }
+    throw TimedOut(description: "\(what) did not hold within \(timeout)")
+}
+
+/// A receipt's content for a message id.
+func receipt(_ messageId: String) -> String {
+    "{\"messageId\":\"\(messageId)\"}"
+}
+
+extension EventContentType {
+    /// A content that is valid for this type.
+    func sampleContent(_ id: String = UUID().uuidString) -> String? {
+        isReceipt ? receipt(id) : nil
+    }
+}

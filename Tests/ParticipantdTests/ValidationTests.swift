@@ -1,0 +1,70 @@
+import ParticipantInput
+@testable import ParticipantAPI
+@testable import ParticipantClient
+@testable import ParticipantDaemon
+@testable import ParticipantDelivery
+@testable import ParticipantOutbox
+import ParticipantWire
+import Testing
+
+@Suite struct ValidationTests {
+    func submission(
+        _ type: EventContentType? = .typing, content: String? = nil, clientToken: String? = nil, connectionToken: String? = "c"
+    ) -> EventSubmission {
+        EventSubmission(contentType: type?.rawValue, content: content, clientToken: clientToken, connectionToken: connectionToken)
+    }
+
+    func rule(_ submission: EventSubmission) -> ValidationError? {
+        do {
+            _ = try EventValidator.validate(submission)
+            return nil
+        } catch {
+            return error
+        }
+    }
+
+    @Test func acceptsEveryContentType() throws {
+        for type in EventContentType.allCases {
+            let event = try EventValidator.validate(submission(type, content: type.isReceipt ? receipt("m-1") : nil))
+            #expect(event.contentType == type)
+            #expect(event.warnings.isEmpty == (type != .connectionAcknowledged))
+        }
+    }
+
+    @Test func requiredFields() {
+        #expect(rule(submission(nil)) == ValidationError(field: "contentType", rule: "is required"))
+        #expect(rule(submission(connectionToken: nil)) == ValidationError(field: "connectionToken", rule: "is required"))
+    }
+
+    @Test func contentTypeRules() {
+        #expect(rule(EventSubmission(contentType: "", connectionToken: "c"))?.rule == "must be at least 1 character long")
+        #expect(rule(EventSubmission(contentType: String(repeating: "a", count: 101), connectionToken: "c"))?.rule.hasPrefix("must be at most 100") == true)
+        #expect(rule(EventSubmission(contentType: "application/vnd.amazonaws.connect.event.TYPING", connectionToken: "c"))?.rule.hasPrefix("must be one of") == true)
+    }
+
+    @Test func lengthLimitsAreInclusive() {
+        #expect(rule(submission(content: String(repeating: "a", count: 16_384))) == nil)
+        #expect(rule(submission(content: String(repeating: "a", count: 16_385)))?.field == "content")
+        #expect(rule(submission(content: "")) == ValidationError(field: "content", rule: "must be at least 1 character long"))
+        #expect(rule(submission(clientToken: String(repeating: "t", count: 500))) == nil)
+        #expect(rule(submission(clientToken: String(repeating: "t", count: 501)))?.field == "clientToken")
+        #expect(rule(submission(clientToken: ""))?.field == "clientToken")
+        #expect(rule(submission(connectionToken: String(repeating: "c", count: 1_000))) == nil)
+        #expect(rule(submission(connectionToken: String(repeating: "c", count: 1_001)))?.field == "connectionToken")
+        // Counted in Unicode scalars, as botocore counts: 16,384 emoji are within the limit.
+        #expect(rule(submission(content: String(repeating: "😀", count: 16_384))) == nil)
+    }
+
+    @Test func receiptsNeedAJSONObjectWithAMessageId() {
+        for type in [EventContentType.messageDelivered, .messageRead] {
+            #expect(rule(submission(type, content: receipt("abc"))) == nil)
+            for bad in [nil, "abc", "[]", "{}", "{\"messageId\": \"\"}", "{\"messageId\": 5}", "{\"MessageId\": \"x\"}"] {
+                #expect(rule(submission(type, content: bad))?.field == "content", "\(bad ?? "nil")")
+            }
+        }
+    }
+
+    @Test func connectionTokenCannotCarryControlCharacters() {
+        #expect(rule(submission(connectionToken: "abc\r\nX-Evil: 1"))?.field == "connectionToken")
+    }
+}

@@ -86,7 +86,7 @@ extension SocketAPI {
 
     func serviceAnswer(_ record: EventRecord) throws -> Response {
         if record.state == .failed, let error = record.lastError {
-            throw APIError(Self.serviceStatus(forCode: error.code), code: error.code, message: error.message)
+            throw APIError(HTTPResponse.Status(code: ServiceAnswer.status(forCode: error.code)), code: error.code, message: error.message)
         }
         let output: SendEventOutput
         if record.state == .sent, let id = record.id, let absoluteTime = record.absoluteTime {
@@ -97,17 +97,6 @@ extension SocketAPI {
         var response = try Self.json(output, status: .ok)
         response.headers[Self.eventStateHeader] = record.state.rawValue
         return response
-    }
-
-    /// The status the service answers with for one of SendEvent's error codes.
-    static func serviceStatus(forCode code: String) -> HTTPResponse.Status {
-        switch code {
-        case "AccessDeniedException": .forbidden
-        case "ConflictException": .conflict
-        case "ThrottlingException": .tooManyRequests
-        case "InternalServerException": .internalServerError
-        default: .badRequest
-        }
     }
 }
 

@@ -10,14 +10,6 @@ import ParticipantWire
 import Synchronization
 import Testing
 
-/// A wall clock the test moves by hand.
-final class ManualClock: Sendable {
-    private let current = Mutex(Date(timeIntervalSince1970: 1_700_000_000))
-    var now: Date { current.withLock { $0 } }
-    func advance(by seconds: TimeInterval) { current.withLock { $0 = $0.addingTimeInterval(seconds) } }
-    var wallClock: WallClock { WallClock(now: { self.now }) }
-}
-
 @Suite struct OutboxTests {
     let clock = ManualClock()
 

@@ -32,7 +32,7 @@ public final class EventSender: Service, Sendable {
     private let outbox: Outbox
     private let service: any ParticipantService
     private let configuration: Configuration
-    private let clock: WallClock
+    private let clock: SenderClock
     private let random: @Sendable () -> Double
     private let shutdownTimeout: Duration
     private let logger: Logger
@@ -41,11 +41,9 @@ public final class EventSender: Service, Sendable {
     /// Outcomes the outbox could not store (disk full), to be recorded again.
     private let unrecorded = Mutex<[(DeliveryTransition, StoredEvent)]>([])
     private let outages = OutageDetector()
-    /// The pacer's time: seconds since the sender was made, on a monotonic clock.
-    private let started = ContinuousClock.now
     private let inFlight = Atomic<Int>(0)
     private let stopping = Atomic<Bool>(false)
-    /// When the loop last went round: milliseconds since `started`.
+    /// When the loop last went round: milliseconds of the clock's uptime.
     private let heartbeat = Atomic<Int64>(0)
     /// Failures, expiries and retries past the first few of a kind in a minute are summarised.
     private let repeats: RepeatSummary
@@ -55,7 +53,7 @@ public final class EventSender: Service, Sendable {
         outbox: Outbox,
         service: any ParticipantService,
         configuration: Configuration,
-        clock: WallClock = .system,
+        clock: SenderClock = .system,
         random: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) },
         shutdownTimeout: Duration = .seconds(10),
         repeats: RepeatSummary = RepeatSummary(),
@@ -71,12 +69,11 @@ public final class EventSender: Service, Sendable {
         self.clock = clock
         self.random = random
         self.logger = logger
-        self.pacer = QuotaPacer(configuration: configuration.quota, now: 0)
+        self.pacer = QuotaPacer(configuration: configuration.quota, now: clock.seconds)
+        heartbeat.store(Int64(clock.seconds * 1000), ordering: .relaxed)
     }
 
-    private var monotonicSeconds: Double {
-        (ContinuousClock.now - started).timeInterval
-    }
+    private var monotonicSeconds: Double { clock.seconds }
 
     /// What keeps delivery from being healthy now, for `GET /v1/health`; empty when all is well.
     public var healthProblems: [String] {
@@ -87,7 +84,7 @@ public final class EventSender: Service, Sendable {
     /// Whether the sender's loop went round within `2 × idleCheckInterval + 1 s`: it goes round
     /// at least every `idleCheckInterval`, so a longer silence means it is stuck.
     public var isAlive: Bool {
-        let age = (ContinuousClock.now - started) - .milliseconds(heartbeat.load(ordering: .relaxed))
+        let age = clock.uptime() - .milliseconds(heartbeat.load(ordering: .relaxed))
         return age <= configuration.idleCheckInterval * 2 + .seconds(1)
     }
 
@@ -128,10 +125,10 @@ public final class EventSender: Service, Sendable {
                     do {
                         let leasedAll = try await sendRound(in: &group)
                         if leasedAll { continue }
-                        await doorbell.wait(timeout: try await sleepTime())
+                        await doorbell.wait(timeout: try await sleepTime(), sleep: clock.sleep)
                     } catch {
                         logger.error("Sender round failed; trying again shortly", metadata: ["error": "\(error)"])
-                        await doorbell.wait(timeout: .seconds(1))
+                        await doorbell.wait(timeout: .seconds(1), sleep: clock.sleep)
                     }
                 }
                 await finishInFlight(group: &group)
@@ -152,10 +149,9 @@ public final class EventSender: Service, Sendable {
             "sender.in_flight": "\(inFlight.load(ordering: .relaxed))",
             "shutdown.timeout_s": "\(shutdownTimeout.timeInterval)",
         ])
-        let clock = ContinuousClock()
-        let end = clock.now.advanced(by: shutdownTimeout)
-        while inFlight.load(ordering: .relaxed) > 0 && clock.now < end && !Task.isCancelled {
-            await doorbell.wait(timeout: min(end - clock.now, .milliseconds(100)))
+        let end = clock.uptime() + shutdownTimeout
+        while inFlight.load(ordering: .relaxed) > 0 && clock.uptime() < end && !Task.isCancelled {
+            await doorbell.wait(timeout: end - clock.uptime(), sleep: clock.sleep)
         }
         if inFlight.load(ordering: .relaxed) > 0 {
             logger.warning("Requests still in flight at the shutdown timeout were cut off; their events stay queued",
@@ -214,7 +210,7 @@ public final class EventSender: Service, Sendable {
     /// Events that are due but wait behind an older event of their connection need no timer:
     /// the end of that older event's delivery rings the doorbell.
     private func sleepTime() async throws -> Duration {
-        let now = clock.now()
+        let now = clock.wall.now()
         var seconds = configuration.idleCheckInterval.timeInterval
         if let next = try await outbox.nextWakeUp(after: now) {
             seconds = min(seconds, next.timeIntervalSince(now))
@@ -238,26 +234,22 @@ public final class EventSender: Service, Sendable {
             await record(.failed(ErrorBody(code: "InternalError", message: "the stored event has no connection token")), for: event, metadata: metadata)
             return
         }
-        let requestStarted = ContinuousClock.now
+        let requestStarted = clock.uptime()
         let result = await service.sendEvent(
             SendEventRequest(contentType: event.contentType, content: event.content, clientToken: event.clientToken, connectionToken: connectionToken)
         )
-        metrics?.upstreamRequest(took: ContinuousClock.now - requestStarted)
-        let transition: DeliveryTransition
-        switch result {
-        case .accepted(let id, let absoluteTime):
-            pacer.recordSuccess()
-            serviceAnswered()
-            transition = .sent(id: id, absoluteTime: absoluteTime)
+        metrics?.upstreamRequest(took: clock.uptime() - requestStarted)
+        let decision = AttemptDecision.decide(
+            attempts: event.attempts, deadline: event.deadline, contentType: EventContentType(rawValue: event.contentType),
+            result: result, now: clock.wall.now(), random: random(), retry: configuration.retry
+        )
+        observe(decision.meaning)
+        switch decision.meaning {
+        case .sent(let id, _):
             metrics?.sent()
             metadata["event.id"] = "\(id)"
             logger.info("Event sent", metadata: metadata)
-        case .rejected(let error, let status):
-            serviceAnswered()
-            // 403: the token expired or the chat ended. 409 on a receipt: this chat refuses receipts.
-            let isReceipt = EventContentType(rawValue: event.contentType)?.isReceipt ?? false
-            let block: ConnectionBlock.Scope? = status == 403 ? .all : (status == 409 && isReceipt ? .receipts : nil)
-            transition = .failed(error, block: block)
+        case .fail(let error, let status, let block):
             metrics?.failed(code: error.code)
             metadata["error.code"] = "\(error.code)"
             metadata["error.message"] = "\(error.message)"
@@ -265,7 +257,7 @@ public final class EventSender: Service, Sendable {
             // A ValidationException means the daemon or its client sent something wrong.
             repeats.log(logger, status == 400 ? .error : .warning, "Event failed", key: "failed \(error.code)", metadata: metadata)
             if let block {
-                let othersFailed = await record(transition, for: event, metadata: metadata) ?? 0
+                let othersFailed = await record(decision.transition, for: event, metadata: metadata) ?? 0
                 if othersFailed > 0 { metrics?.failed(code: error.code, count: othersFailed) }
                 metadata["connection.hash"] = "\(event.connectionHash.prefix(12))"
                 metadata["connection.blocked"] = "\(block.rawValue)"
@@ -274,35 +266,37 @@ public final class EventSender: Service, Sendable {
                 logger.warning("Connection refused by the service; its waiting events failed and new ones are refused", metadata: metadata)
                 return
             }
-        case .transient(let error, let status):
-            if status == 429 {
-                pacer.recordThrottle()
-                metadata["quota.rate"] = "\(pacer.currentRate)"
-                serviceAnswered()
-            } else if let outage = outages.recordNoAnswer("\(error.code): \(error.message)", at: clock.now(), now: monotonicSeconds) {
+        case .retry(let error, let throttled):
+            if throttled { metadata["quota.rate"] = "\(pacer.currentRate)" }
+            metadata["error.code"] = "\(error.code)"
+            metadata["error.message"] = "\(error.message)"
+            if case .retry = decision.transition {
+                metrics?.retried(code: error.code)
+                metadata["retry.delay_ms"] = "\(Int(((decision.retryDelay ?? .zero).timeInterval * 1000).rounded()))"
+                repeats.log(logger, .info, "Retry scheduled", key: "retry \(error.code)", metadata: metadata)
+            } else {
+                metrics?.expired()
+                repeats.log(logger, .warning, "Event expired", key: "expired \(error.code)", metadata: metadata)
+            }
+        }
+        await record(decision.transition, for: event, metadata: metadata)
+    }
+
+    /// What an answer says about the service: pacing follows 429s and successes, an outage begins
+    /// after attempts in a row without an answer and ends at the first answer.
+    private func observe(_ meaning: ServiceAnswer.Meaning) {
+        switch meaning {
+        case .sent: pacer.recordSuccess()
+        case .retry(_, throttled: true): pacer.recordThrottle()
+        case .retry(let error, throttled: false):
+            if let outage = outages.recordNoAnswer("\(error.code): \(error.message)", at: clock.wall.now(), now: monotonicSeconds) {
                 logger.warning("The service does not answer; sending suspended, probing at growing intervals", metadata: [
                     "outage.failures": "\(outage.failures)", "error.code": "\(error.code)", "error.message": "\(error.message)",
                 ])
             }
-            let delay = configuration.retry.delay(afterAttempt: event.attempts, random: random())
-            let nextAttempt = clock.now().addingTimeInterval(delay.timeInterval)
-            metadata["error.code"] = "\(error.code)"
-            metadata["error.message"] = "\(error.message)"
-            if nextAttempt >= event.deadline {
-                transition = .expired(ErrorBody(
-                    code: "DeadlineExceeded",
-                    message: "the deadline passed before the service accepted the event; last error: \(error.code): \(error.message)"
-                ))
-                metrics?.expired()
-                repeats.log(logger, .warning, "Event expired", key: "expired \(error.code)", metadata: metadata)
-            } else {
-                transition = .retry(at: nextAttempt, error: error)
-                metrics?.retried(code: error.code)
-                metadata["retry.delay_ms"] = "\(Int((delay.timeInterval * 1000).rounded()))"
-                repeats.log(logger, .info, "Retry scheduled", key: "retry \(error.code)", metadata: metadata)
-            }
+        case .fail: break
         }
-        await record(transition, for: event, metadata: metadata)
+        if meaning.serviceAnswered { serviceAnswered() }
     }
 
     private func serviceAnswered() {

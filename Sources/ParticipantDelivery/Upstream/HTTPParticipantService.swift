@@ -98,12 +98,7 @@ public struct HTTPParticipantService: ParticipantService {
             return .accepted(id: output.Id, absoluteTime: output.AbsoluteTime)
         }
         let error = serviceError(status: status, headers: headers, body: body)
-        switch status {
-        case 429, 500...599:
-            return .transient(error, status: status)
-        default:
-            return .rejected(error, status: status)
-        }
+        return ServiceAnswer.isRetryable(status: status) ? .transient(error, status: status) : .rejected(error, status: status)
     }
 
     /// The error code from `x-amzn-ErrorType` (`Code:namespace`), else the body's `__type` or
@@ -115,14 +110,7 @@ public struct HTTPParticipantService: ParticipantService {
         if code?.isEmpty ?? true, let type = (object["__type"] ?? object["code"]) as? String {
             code = String(type.split(separator: "#").last ?? "")
         }
-        let fallbackCode: String = switch status {
-        case 400: "ValidationException"
-        case 403: "AccessDeniedException"
-        case 409: "ConflictException"
-        case 429: "ThrottlingException"
-        case 500: "InternalServerException"
-        default: "HTTP\(status)"
-        }
+        let fallbackCode = ServiceAnswer.fallbackCode(status: status)
         let message = (object["message"] ?? object["Message"]) as? String
             ?? "the service answered HTTP \(status) without a message"
         return ErrorBody(code: (code?.isEmpty ?? true) ? fallbackCode : code!, message: message)

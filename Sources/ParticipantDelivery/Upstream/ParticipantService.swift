@@ -17,8 +17,8 @@ public struct SendEventRequest: Sendable, Equatable {
     }
 }
 
-/// How a SendEvent call ended, classified as the service's documentation and the AWS SDKs'
-/// retry rules say.
+/// How a SendEvent call ended, sorted by ``ServiceAnswer/isRetryable(status:)``; what it means
+/// for the event and its connection is ``ServiceAnswer/meaning(of:for:)``.
 public enum SendEventResult: Sendable, Equatable {
     /// 200: the service has the event.
     case accepted(id: String, absoluteTime: String)

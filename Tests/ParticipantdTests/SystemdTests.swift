@@ -83,6 +83,30 @@ import Testing
         #expect(notifications.received.contains { $0.hasPrefix("STOPPING=1") }, "\(notifications.received)")
     }
 
+    @Test("With WatchdogSec=30 (a 5 s tick) an idle daemon still exits within 1 s of SIGTERM")
+    func shutdownDoesNotWaitForTheWatchdogTick() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let notifications = try DatagramReceiver(path: directory.path + "/notify.sock")
+        defer { notifications.close() }
+        let daemon = try ChildProcess(
+            try BuiltProduct.path("participantd"),
+            ["--socket", directory.path + "/participantd.sock", "--database", directory.path + "/outbox.sqlite", "--endpoint", "http://127.0.0.1:9"],
+            environment: ["NOTIFY_SOCKET": notifications.path, "WATCHDOG_USEC": "30000000"]
+        )
+        defer { daemon.kill(SIGKILL) }
+        // The first keep-alive goes right before the loop's first 5 s sleep: SIGTERM lands in it.
+        try await eventually(timeout: .seconds(20), "READY=1 and WATCHDOG=1") {
+            notifications.received.contains { $0.contains("READY=1") } && notifications.received.contains("WATCHDOG=1")
+        }
+        let clock = ContinuousClock()
+        let signalled = clock.now
+        daemon.kill(SIGTERM)
+        #expect(try await daemon.exitStatus() == 0)
+        let took = clock.now - signalled
+        #expect(took < .seconds(1), "stopped \(took) after SIGTERM")
+    }
+
     @Test("Without NOTIFY_SOCKET nothing is sent; WATCHDOG_USEC for another process is ignored")
     func notifierEnvironment() {
         #expect(!SystemdNotifier(environment: [:]).isActive)

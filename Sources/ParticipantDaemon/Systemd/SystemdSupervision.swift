@@ -47,7 +47,9 @@ struct SystemdSupervision: Service {
                     notifier.status(status())
                     lastStatus = now
                 }
-                try? await Task.sleep(for: tick)
+                // Ends at once on graceful shutdown: services stop one after another, so a tick
+                // slept out here would hold up every other one.
+                try? await cancelWhenGracefulShutdown { try await Task.sleep(for: tick) }
             }
         } onGracefulShutdown: {
             notifier.stopping(status: "stopping: finishing requests in flight")

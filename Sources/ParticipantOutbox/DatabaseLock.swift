@@ -5,14 +5,20 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Synchronization
 
 /// An exclusive `flock` on `<database>.lock`, held while the outbox is open.
 ///
 /// Two daemons draining one outbox would send every event twice over; the second one stops at
 /// start instead. SQLite's own locks do not prevent this (WAL lets both read and write in turn).
+///
+/// The writer releases it when it stops (``release()``): an outbox whose writer has stopped cannot
+/// write, so it cannot send anything twice either, and a new outbox may open the database at once
+/// even while reads of the old one are still winding down.
 final class DatabaseLock: Sendable {
     let path: String
-    private let descriptor: Int32
+    /// The locked file; -1 once released.
+    private let descriptor: Mutex<Int32>
 
     init(databasePath: String) throws(OutboxError) {
         path = databasePath + ".lock"
@@ -27,11 +33,20 @@ final class DatabaseLock: Sendable {
             close(fd)
             throw OutboxError.open(path: databasePath, reason: reason)
         }
-        descriptor = fd
+        descriptor = Mutex(fd)
+    }
+
+    /// Unlocks the database; later calls do nothing.
+    func release() {
+        descriptor.withLock { fd in
+            guard fd >= 0 else { return }
+            close(fd)
+            fd = -1
+        }
     }
 
     deinit {
-        close(descriptor)
+        release()
     }
 
     /// Creates an empty database file readable by its owner only, unless one exists.

@@ -144,7 +144,7 @@ public struct Outbox: Sendable {
             try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM event WHERE state IN ('queued', 'sending')") ?? 0
         }
         let outbox = Outbox(
-            writer: OutboxWriter(database: database, logger: logger),
+            writer: OutboxWriter(database: database, lock: lock, logger: logger),
             database: database, deadlines: deadlines, rules: Rules(limits: limits, coalescing: coalescing), waiting: WaitingCount(waitingNow),
             clock: clock, lock: lock, storage: StorageState(logger: logger), metrics: metrics
         )

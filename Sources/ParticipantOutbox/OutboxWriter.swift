@@ -24,6 +24,8 @@ public final class OutboxWriter: Service, Sendable {
     static let maxBatchSize = 4_096
 
     private let database: any DatabaseWriter
+    /// Released once the writer has committed its last write.
+    private let lock: DatabaseLock?
     private let logger: Logger
     private let state = Mutex(State())
     /// Signalled once for each time the writer thread goes to sleep (`State.sleeping`).
@@ -36,8 +38,9 @@ public final class OutboxWriter: Service, Sendable {
         var closed = false
     }
 
-    init(database: any DatabaseWriter, logger: Logger) {
+    init(database: any DatabaseWriter, lock: DatabaseLock? = nil, logger: Logger) {
         self.database = database
+        self.lock = lock
         self.logger = logger
     }
 
@@ -73,6 +76,7 @@ public final class OutboxWriter: Service, Sendable {
                         while let batch = self.nextBatch() {
                             self.commit(batch)
                         }
+                        self.lock?.release()
                         finished.resume()
                     }
                     thread.start()

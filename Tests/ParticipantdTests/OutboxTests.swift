@@ -199,6 +199,25 @@ import Testing
         }
     }
 
+    @Test("The lock goes with the writer: once it stopped, the database opens again though the old outbox is still referenced")
+    func theLockIsReleasedWhenTheWriterStops() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.path + "/outbox.sqlite"
+        let first = try Outbox.open(path: path, clock: clock.wallClock, logger: Logger(label: "test"))
+        let writer = Task { try await first.writer.run() }
+        _ = try await first.submit(event(token: "one"))
+        // Still running: a second daemon is refused.
+        #expect(throws: OutboxError.self) { try Outbox.open(path: path, logger: Logger(label: "test")) }
+        writer.cancel()
+        try await writer.value
+        // `first` is still alive here, as an asynchronous read's closure can keep it for a moment.
+        let second = try Outbox.open(path: path, clock: clock.wallClock, logger: Logger(label: "test"))
+        #expect(try await second.event(clientToken: "one")?.state == .queued)
+        await #expect(throws: OutboxError.self) { try await first.submit(event(token: "two")) }
+        _ = first
+    }
+
     @Test func aSecondOpenOfTheSameDatabaseIsRefused() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }

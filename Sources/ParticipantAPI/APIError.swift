@@ -113,7 +113,7 @@ package struct RouteTable: Sendable {
             }
             let handler = route.handler
             router.on(RouterPath(route.path), method: route.method) { request, context in
-                guard access.allowsChanges(context.peer) else {
+                guard access.allowsChanges(context.connectionPeer) else {
                     context.logger.warning("Queue command refused: the peer is not in access.adminGroups", metadata: AccessMiddleware.metadata(context, request))
                     throw APIError(.forbidden, code: APIErrorCode.accessDenied,
                                    message: "changing the queue is limited to the groups in access.adminGroups; uid \(context.peer.map { String($0.uid) } ?? "unknown") is in none of them")
@@ -143,7 +143,7 @@ struct AccessMiddleware: RouterMiddleware {
     let access: ResolvedAccess
 
     func handle(_ request: Request, context: DaemonRequestContext, next: (Request, DaemonRequestContext) async throws -> Response) async throws -> Response {
-        guard access.allows(context.peer) else {
+        guard access.allows(context.connectionPeer) else {
             context.logger.warning("Request refused: the peer is not on the allow list (access.allowUsers, access.allowGroups)", metadata: Self.metadata(context, request))
             throw APIError(.forbidden, code: APIErrorCode.accessDenied,
                            message: "uid \(context.peer.map { String($0.uid) } ?? "unknown") may not use this socket: it is not in access.allowUsers or access.allowGroups")

@@ -22,7 +22,13 @@ import Synchronization
 ///   empty 400).
 /// The connection is closed after each of these refusals.
 struct GuardedHTTP1Channel: ServerChildChannel {
-    typealias Value = HTTP1Channel.Value
+    /// One connection: Hummingbird's HTTP/1 channel and who is at its other end.
+    struct Value: ServerChildChannelValue {
+        let http: HTTP1Channel.Value
+        /// `nil` on TCP (`aws.listen`).
+        let peer: ConnectionPeer?
+        var channel: any Channel { http.channel }
+    }
 
     let http1: HTTP1Channel
     let connections: ConnectionCount
@@ -51,8 +57,7 @@ struct GuardedHTTP1Channel: ServerChildChannel {
         let isUnix = channel.localAddress?.protocol == .unix
         let peer = isUnix ? PeerCredentials.read(channel) : channel.eventLoop.makeSucceededFuture(nil)
         return peer.flatMap { peer in
-            if let peer { PeerRegistry.shared.register(peer, for: channel) }
-            return http1.setup(channel: channel, logger: logger)
+            http1.setup(channel: channel, logger: logger).map { Value(http: $0, peer: peer.map(ConnectionPeer.init)) }
         }.flatMapThrowing { value in
             // In front of the HTTP decoder: the request timer starts at a request's first byte.
             let watcher = try channel.pipeline.syncOperations.handler(type: RequestWatcher.self)
@@ -61,8 +66,12 @@ struct GuardedHTTP1Channel: ServerChildChannel {
         }
     }
 
+    /// Serves the connection's requests, one after another in this task; each request's context
+    /// finds the connection's peer in the task (``ConnectionPeer/current``).
     func handle(value: Value, logger: Logger) async {
-        await http1.handle(value: value, logger: logger)
+        await ConnectionPeer.$current.withValue(value.peer) {
+            await http1.handle(value: value.http, logger: logger)
+        }
     }
 }
 

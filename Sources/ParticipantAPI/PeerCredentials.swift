@@ -32,33 +32,38 @@ public struct PeerCredentials: Sendable, Equatable {
     }
 }
 
-/// The peer credentials of open connections, by channel, for the request contexts to find.
-final class PeerRegistry: Sendable {
-    static let shared = PeerRegistry()
-    private let peers = Mutex<[ObjectIdentifier: PeerCredentials]>([:])
+/// The peer of one Unix socket connection: its credentials, read when it opened, and its groups,
+/// looked up once for the connection (on its first request that needs them), not per request.
+public final class ConnectionPeer: Sendable {
+    /// The peer of the connection whose requests this task serves; `nil` on TCP.
+    @TaskLocal static var current: ConnectionPeer?
 
-    func register(_ peer: PeerCredentials, for channel: any Channel) {
-        let key = ObjectIdentifier(channel)
-        peers.withLock { $0[key] = peer }
-        channel.closeFuture.whenComplete { [self] _ in
-            _ = peers.withLock { $0.removeValue(forKey: key) }
-        }
+    public let credentials: PeerCredentials
+    private let groupCache = Mutex<Set<UInt32>?>(nil)
+
+    init(_ credentials: PeerCredentials) {
+        self.credentials = credentials
     }
 
-    func peer(of channel: any Channel) -> PeerCredentials? {
-        peers.withLock { $0[ObjectIdentifier(channel)] }
+    /// The peer's primary group and its user's supplementary groups (getgrouplist(3)).
+    var groups: Set<UInt32> {
+        if let groups = groupCache.withLock({ $0 }) { return groups }
+        let groups = ResolvedAccess.groups(of: credentials)
+        groupCache.withLock { $0 = groups }
+        return groups
     }
 }
 
-/// The socket API's request context: Hummingbird's basic one, plus the peer's credentials.
+/// The socket API's request context: Hummingbird's basic one, plus the peer of its connection.
 public struct DaemonRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     /// `nil` on TCP (`aws.listen`).
-    public let peer: PeerCredentials?
+    public var peer: PeerCredentials? { connectionPeer?.credentials }
+    let connectionPeer: ConnectionPeer?
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
-        peer = PeerRegistry.shared.peer(of: source.channel)
+        connectionPeer = ConnectionPeer.current
     }
 }
 
@@ -134,23 +139,28 @@ public struct ResolvedAccess: Sendable {
     public static let open = ResolvedAccess(restrictsPeers: false, users: [], groups: [], restrictsChanges: false, adminGroups: [], ownUID: geteuid())
 
     /// Whether the peer may use the socket at all; a TCP peer (no credentials) is not checked here.
-    func allows(_ peer: PeerCredentials?) -> Bool {
+    func allows(_ peer: ConnectionPeer?) -> Bool {
         guard restrictsPeers, let peer else { return true }
-        if peer.uid == 0 || peer.uid == ownUID || users.contains(peer.uid) { return true }
-        return !groups.isDisjoint(with: Self.groups(of: peer))
+        let uid = peer.credentials.uid
+        if uid == 0 || uid == ownUID || users.contains(uid) { return true }
+        return !groups.isDisjoint(with: peer.groups)
     }
 
     /// Whether the peer may change the queue.
-    func allowsChanges(_ peer: PeerCredentials?) -> Bool {
+    func allowsChanges(_ peer: ConnectionPeer?) -> Bool {
         guard restrictsChanges else { return true }
         // Over TCP only SendEvent is served; a change without credentials is refused.
         guard let peer else { return false }
-        if peer.uid == 0 || peer.uid == ownUID { return true }
-        return !adminGroups.isDisjoint(with: Self.groups(of: peer))
+        if peer.credentials.uid == 0 || peer.credentials.uid == ownUID { return true }
+        return !adminGroups.isDisjoint(with: peer.groups)
     }
+
+    /// How many times the groups of a peer were looked up (tests: once per connection).
+    package static let groupLookups = Atomic<Int>(0)
 
     /// The peer's primary group and its user's supplementary groups (getgrouplist(3)).
     static func groups(of peer: PeerCredentials) -> Set<UInt32> {
+        groupLookups.add(1, ordering: .relaxed)
         var result: Set<UInt32> = [peer.gid]
         var entry = passwd()
         var found: UnsafeMutablePointer<passwd>?

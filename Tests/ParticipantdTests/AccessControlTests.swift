@@ -9,7 +9,7 @@ import Testing
 
 /// SO_PEERCRED checks, with real second users: the test runs participantctl as `nobody` and as a
 /// user id with no account, through setpriv. Changing user needs root, as CI runs.
-@Suite(.enabled(if: getuid() == 0, "acting as a second user needs root"))
+@Suite(.enabled(if: getuid() == 0, "acting as a second user needs root"), .serialized)
 struct AccessControlTests {
     /// participantctl as another user: copied where that user can run it (the build folder may
     /// sit in a private temporary folder).
@@ -59,6 +59,37 @@ struct AccessControlTests {
 
             // Root (this process) may change it.
             #expect(try await daemon.client.flush().action == "flushed")
+        }
+    }
+
+    @Test("A peer's groups are looked up once for its connection, not for each request on it")
+    func groupsOncePerConnection() async throws {
+        try await TestDaemon.with(configure: { configuration in
+            configuration.socketMode = 0o666
+            configuration.access = AccessPolicy(allowGroups: ["65534"])
+        }) { daemon in
+            chmod(daemon.directory.path, 0o755)
+            let before = ResolvedAccess.groupLookups.load(ordering: .relaxed)
+            // Five requests on one keep-alive connection, as nobody (gid 65534, allowed by group).
+            let script = """
+                import http.client, socket, sys
+                class Unix(http.client.HTTPConnection):
+                    def connect(self):
+                        self.sock = socket.socket(socket.AF_UNIX)
+                        self.sock.connect(sys.argv[1])
+                connection = Unix("localhost")
+                for _ in range(5):
+                    connection.request("GET", "/v1/health")
+                    answer = connection.getresponse()
+                    answer.read()
+                    print(answer.status)
+                """
+            let (status, output, errors) = try await ChildProcess.run(
+                "/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/env", "python3", "-c", script, daemon.configuration.socketPath]
+            )
+            #expect(status == 0, "\(errors)")
+            #expect(output.split(separator: "\n") == ["200", "200", "200", "200", "200"], "\(output)")
+            #expect(ResolvedAccess.groupLookups.load(ordering: .relaxed) - before == 1)
         }
     }
 

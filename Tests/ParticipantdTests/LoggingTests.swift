@@ -44,6 +44,24 @@ import Testing
         #expect(LogFormat.json.resolved(environment: [:]) == .json)
     }
 
+    @Test("A logger given a level of its own keeps it; the others follow the daemon's level, also after a reload")
+    func loggerLevelSetter() {
+        let lines = Mutex<[String]>([])
+        let settings = LogSettings(level: .info, format: .text)
+        let factory: @Sendable (String) -> any LogHandler = { _ in DaemonLogHandler(settings: settings, write: { line in lines.withLock { $0.append(line) } }) }
+        var verbose = Logger(label: "verbose", factory: factory)
+        let plain = Logger(label: "plain", factory: factory)
+        verbose.logLevel = .debug
+        #expect(verbose.logLevel == .debug)
+        #expect(plain.logLevel == .info)
+        verbose.debug("shown")
+        plain.debug("hidden")
+        #expect(lines.withLock { $0 }.map { $0.contains("shown") } == [true])
+        settings.level = .warning
+        #expect(plain.logLevel == .warning)
+        #expect(verbose.logLevel == .debug)
+    }
+
     @Test("Repeats: the first 3 of a kind in a window are logged, the rest summarised in one line")
     func repeatSummary() {
         let lines = Mutex<[String]>([])

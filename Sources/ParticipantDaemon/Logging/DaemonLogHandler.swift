@@ -71,10 +71,14 @@ public struct DaemonLogHandler: LogHandler {
         self.write = write
     }
 
+    /// This logger's own level, once set (`logger.logLevel = ...`); until then the daemon's.
+    private var ownLevel: Logger.Level?
+
+    /// The daemon's level (`log.level`, changed by a reload through ``LogSettings``), unless this
+    /// logger was given one of its own, which then stays whatever a reload says.
     public var logLevel: Logger.Level {
-        get { settings.level }
-        // The level is the daemon's, set through `LogSettings`; a logger's own setting is ignored.
-        set {}
+        get { ownLevel ?? settings.level }
+        set { ownLevel = newValue }
     }
 
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {

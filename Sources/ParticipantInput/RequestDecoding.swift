@@ -38,10 +38,14 @@ public enum RequestDecoding {
     }
 
     /// `POST /v1/events`: `{"contentType", "content", "clientToken", "connectionToken"}`.
+    ///
+    /// A field of another name is refused, not ignored: a client that misspells `clientToken`
+    /// would otherwise get a new token, and so a new event, at every retry. (The SDK route keeps
+    /// the service's leniency: SDKs may send members this daemon does not know.)
     public static func daemonRequest(body: Data) throws(RequestError) -> ValidatedEvent {
-        let submission: EventSubmission = try decode(
-            body, shape: "a JSON object with the fields contentType, content, clientToken and connectionToken"
-        )
+        let submission = try decode(
+            body, as: StrictSubmission.self, shape: "a JSON object with the fields contentType, content, clientToken and connectionToken"
+        ).submission
         do {
             return try EventValidator.validate(submission)
         } catch {
@@ -52,7 +56,7 @@ public enum RequestDecoding {
     /// `POST /participant/event`: SendEvent's body, and the connection token from `X-Amz-Bearer`.
     /// Errors name the fields as the service does (`ContentType`, ...).
     public static func sendEventRequest(body: Data, bearer: String?) throws(RequestError) -> ValidatedEvent {
-        let sendEvent: SendEventBody = try decode(body, shape: "a JSON object with the fields ContentType, Content and ClientToken")
+        let sendEvent = try decode(body, as: SendEventBody.self, shape: "a JSON object with the fields ContentType, Content and ClientToken")
         let submission = EventSubmission(
             contentType: sendEvent.contentType, content: sendEvent.content, clientToken: sendEvent.clientToken, connectionToken: bearer
         )
@@ -71,12 +75,14 @@ public enum RequestDecoding {
         "connectionToken": "ConnectionToken (the X-Amz-Bearer header)",
     ]
 
-    private static func decode<Body: Decodable>(_ body: Data, shape: String) throws(RequestError) -> Body {
+    private static func decode<Body: Decodable>(_ body: Data, as _: Body.Type, shape: String) throws(RequestError) -> Body {
         if body.isEmpty {
             throw .malformed("the request body is empty; it must be \(shape)")
         }
         do {
             return try JSONDecoder().decode(Body.self, from: body)
+        } catch let error as RequestError {
+            throw error
         } catch DecodingError.typeMismatch(_, let context) where !context.codingPath.isEmpty {
             let field = context.codingPath.map(\.stringValue).joined(separator: ".")
             throw .invalid(ValidationError(field: field, rule: "must be a string"))
@@ -87,5 +93,31 @@ public enum RequestDecoding {
         } catch {
             throw .malformed("the request body must be \(shape)")
         }
+    }
+}
+
+/// ``EventSubmission`` with every key of the object checked against its fields.
+private struct StrictSubmission: Decodable {
+    var submission: EventSubmission
+
+    private struct AnyKey: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+
+    static let fields = ["contentType", "content", "clientToken", "connectionToken"]
+
+    init(from decoder: any Decoder) throws {
+        let keys = try decoder.container(keyedBy: AnyKey.self).allKeys.map(\.stringValue)
+        if let unknown = keys.sorted().first(where: { !Self.fields.contains($0) }) {
+            let suggestion = NearestName.suggestion(for: unknown, among: Self.fields).map { "did you mean \($0)? " } ?? ""
+            throw RequestError.invalid(ValidationError(
+                field: String(unknown.prefix(100)),
+                rule: "is not a field of an event: \(suggestion)the fields are \(Self.fields.joined(separator: ", "))"
+            ))
+        }
+        submission = try EventSubmission(from: decoder)
     }
 }

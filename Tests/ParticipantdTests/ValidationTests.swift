@@ -1,3 +1,4 @@
+import Foundation
 import ParticipantInput
 @testable import ParticipantAPI
 @testable import ParticipantClient
@@ -66,5 +67,39 @@ import Testing
 
     @Test func connectionTokenCannotCarryControlCharacters() {
         #expect(rule(submission(connectionToken: "abc\r\nX-Evil: 1"))?.field == "connectionToken")
+    }
+}
+
+@Suite struct UnknownFieldTests {
+    static let typing = EventContentType.typing.rawValue
+
+    @Test("POST /v1/events refuses a field it does not know, naming it and the field it may have meant")
+    func daemonRequestRefusesUnknownFields() throws {
+        let body = Data(#"{"contentType":"\#(Self.typing)","connectionToken":"c","clientTokn":"retry-1"}"#.utf8)
+        #expect(throws: RequestError.invalid(ValidationError(
+            field: "clientTokn",
+            rule: "is not a field of an event: did you mean clientToken? the fields are contentType, content, clientToken, connectionToken"
+        ))) { try RequestDecoding.daemonRequest(body: body) }
+        let far = Data(#"{"contentType":"\#(Self.typing)","connectionToken":"c","priority":"high"}"#.utf8)
+        #expect(throws: RequestError.invalid(ValidationError(
+            field: "priority", rule: "is not a field of an event: the fields are contentType, content, clientToken, connectionToken"
+        ))) { try RequestDecoding.daemonRequest(body: far) }
+        // The known fields alone still pass.
+        let good = Data(#"{"contentType":"\#(Self.typing)","connectionToken":"c","clientToken":"retry-1"}"#.utf8)
+        #expect(try RequestDecoding.daemonRequest(body: good).clientToken == "retry-1")
+    }
+
+    @Test("The SDK route keeps the service's leniency: a member it does not know is ignored")
+    func sendEventRequestIgnoresUnknownMembers() throws {
+        let body = Data(#"{"ContentType":"\#(Self.typing)","ClientToken":"sdk-1","SomeNewMember":1}"#.utf8)
+        #expect(try RequestDecoding.sendEventRequest(body: body, bearer: "c").clientToken == "sdk-1")
+    }
+
+    @Test("Near names: an edit or a swap away is suggested, a far one is not")
+    func nearestName() {
+        let keys = ["region", "endpoint", "sender.maxInFlight"]
+        #expect(NearestName.suggestion(for: "regoin", among: keys) == "region")
+        #expect(NearestName.suggestion(for: "sender.maxInFligt", among: keys) == "sender.maxInFlight")
+        #expect(NearestName.suggestion(for: "colour", among: keys) == nil)
     }
 }

@@ -83,6 +83,53 @@ import Testing
         #expect(error?.key == "upstream.requestTimeoutSeconds")
     }
 
+    @Test("A misspelt key in the file stops the daemon, naming it and the key it may have meant", arguments: [
+        ("regoin: eu-west-2\n", "regoin", "did you mean region?"),
+        ("sender:\n  maxInFligt: 5\n", "sender.maxInFligt", "did you mean sender.maxInFlight?"),
+        ("quota:\n  requestsPerSecond: 5\n  colour: blue\n", "quota.colour", "is not a configuration key"),
+    ])
+    func unknownFileKeys(yaml: String, key: String, rule: String) async throws {
+        let error = await #expect(throws: ConfigurationError.self) { try await load(yaml: yaml) }
+        #expect(error?.key == key)
+        #expect(error?.rule.contains(rule) == true, "\(error?.rule ?? "")")
+    }
+
+    @Test("A PARTICIPANTD_ variable that is no key stops the daemon, naming it and the one it may have meant")
+    func unknownEnvironmentVariables() async throws {
+        let error = await #expect(throws: ConfigurationError.self) { try await load(environment: ["PARTICIPANTD_REGOIN": "eu-west-2"]) }
+        #expect(error?.key == "PARTICIPANTD_REGOIN")
+        #expect(error?.rule.contains("did you mean PARTICIPANTD_REGION (region)?") == true, "\(error?.rule ?? "")")
+        // Package.swift's build switches and other programs' variables are not the daemon's business.
+        _ = try await load(environment: ["PARTICIPANTD_BENCHMARKS": "1", "PATH": "/usr/bin"])
+    }
+
+    @Test("Every key's environment variable is the one the environment provider reads")
+    func everyKeyHasItsEnvironmentVariable() async throws {
+        let defaults = DaemonConfiguration()
+        for key in DaemonConfiguration.keys {
+            let variable = DaemonConfiguration.environmentVariable(for: key.name)
+            _ = try await load(environment: [variable: key.show(defaults)])
+        }
+        #expect(DaemonConfiguration.environmentVariable(for: "health.maxWaitingAgeSeconds") == "PARTICIPANTD_HEALTH_MAX_WAITING_AGE_SECONDS")
+        let changed = try await load(environment: [
+            "PARTICIPANTD_HEALTH_MAX_WAITING_AGE_SECONDS": "7", "PARTICIPANTD_DUAL_STACK": "true", "PARTICIPANTD_API_MAX_BODY_BYTES": "2048",
+        ])
+        #expect(changed.healthMaxWaitingAge == .seconds(7) && changed.useDualStack && changed.api.maxBodyBytes == 2048)
+    }
+
+    @Test("participantd exits 78 on a misspelt key, and says which")
+    func daemonExitsOnAnUnknownKey() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let file = directory.path + "/participantd.yaml"
+        try "regoin: eu-west-2\n".write(toFile: file, atomically: true, encoding: .utf8)
+        let (status, _, errors) = try await ChildProcess.run(try BuiltProduct.path("participantd"), [
+            "--config", file, "--socket", directory.path + "/p.sock", "--database", directory.path + "/outbox.sqlite",
+        ])
+        #expect(status == 78)
+        #expect(errors.contains("configuration key regoin: is not a configuration key") && errors.contains("did you mean region?"), "\(errors)")
+    }
+
     @Test func missingConfigFileIsAnError() async throws {
         let error = await #expect(throws: ConfigurationError.self) {
             try await ConfigurationSources.load(flags: [:], environment: [:], configFile: "/nonexistent/participantd.yaml")
@@ -92,18 +139,31 @@ import Testing
 }
 
 @Suite struct ConfigurationDocumentationTests {
-    @Test("Every key is in config/participantd.yaml and the README's table; reloadable keys exist")
+    @Test("Every key of the table is in config/participantd.yaml and in the README's table, with its default and summary")
     func everyKeyDocumented() throws {
         let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let readme = try String(contentsOf: repository.appendingPathComponent("README.md"), encoding: .utf8)
         let yaml = try String(contentsOf: repository.appendingPathComponent("config/participantd.yaml"), encoding: .utf8)
-        let keys = DaemonConfiguration().keyValues.map(\.key)
-        for key in keys {
-            #expect(readme.contains("| `\(key)` |"), "README table lacks \(key)")
-            let leaf = String(key.split(separator: ".").last!)
-            #expect(yaml.contains("\(leaf):"), "config/participantd.yaml lacks \(key)")
+        let defaults = DaemonConfiguration()
+        for key in DaemonConfiguration.keys {
+            let row = readme.split(separator: "\n").first { $0.hasPrefix("| `\(key.name)` |") }
+            guard let row else { Issue.record("README table lacks \(key.name)"); continue }
+            let shown = key.show(defaults)
+            // A whole number of a Double key (`10.0`) is written `10` in the table.
+            let value = shown.hasSuffix(".0") ? String(shown.dropLast(2)) : shown
+            #expect(value.isEmpty ? row.contains("empty") : row.contains("`\(value)`") || row.contains("`\"\(value)\"`"), "\(row): default \(value)")
+            #expect(row.contains(key.summary), "\(row): \(key.summary)")
+            #expect(row.contains("reload") == key.reloadable, "\(row): reloadable \(key.reloadable)")
+            let leaf = String(key.name.split(separator: ".").last!)
+            #expect(yaml.contains("\(leaf):"), "config/participantd.yaml lacks \(key.name)")
         }
-        #expect(DaemonConfiguration.reloadableKeys.isSubset(of: Set(keys)))
+        // The shipped file holds no key the daemon would refuse.
+        #expect(throws: Never.self) {
+            try DaemonConfiguration.checkKnown(
+                try ConfigurationSources.yamlKeys(repository.appendingPathComponent("config/participantd.yaml").path),
+                known: DaemonConfiguration.keys.map(\.name), in: "config/participantd.yaml"
+            )
+        }
     }
 
     @Test("A reload takes exactly the reloadable keys from the new settings")

@@ -121,6 +121,9 @@ public struct Outbox: Sendable {
             // statement journal: in memory, not in a temporary file written at every write.
             try db.execute(sql: "PRAGMA temp_store = MEMORY")
             if !db.configuration.readonly {
+                // Connection tokens are credentials: the bytes a finished event frees (its token
+                // erased, the row deleted) are overwritten with zeros, not left in freed space.
+                try db.execute(sql: "PRAGMA secure_delete = ON")
                 // The writer's page cache holds the hot index pages (16 MiB at most, filled only as
                 // used), and the WAL is copied back less often, so a page written by many commits
                 // is copied once: both measured in BENCHMARKS.md.
@@ -509,6 +512,16 @@ public struct Outbox: Sendable {
         guard let milliseconds else { return nil }
         let acceptedAt = Date(millisecondsSince1970: milliseconds)
         return (acceptedAt, max(0, clock.now().timeIntervalSince(acceptedAt)))
+    }
+
+    /// Erases what finished events left behind in the files: copies the WAL back into the
+    /// database and empties it (a TRUNCATE checkpoint), so that no earlier version of a page, with
+    /// a token since erased, survives in the WAL. (`secure_delete` already zeroes freed space.)
+    /// The janitor runs it after events finish; the writer, at a clean stop.
+    public func scrub() async throws {
+        try await database.writeWithoutTransaction { db in
+            _ = try db.checkpoint(.truncate)
+        }
     }
 
     // MARK: Bounds

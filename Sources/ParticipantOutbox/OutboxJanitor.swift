@@ -1,15 +1,17 @@
 import Logging
 import ServiceLifecycle
 
-/// Keeps the outbox bounded: deletes finished events after the retention period (and connection
-/// blocks that ran out), a thousand rows per transaction, every `interval`. Freed pages are reused
-/// by SQLite, so under a steady load the file stops growing once the retention period is reached.
+/// Keeps the outbox bounded and clean, every `interval` (30 s): deletes finished events after the
+/// retention period (and connection blocks that ran out), a thousand rows per transaction, then
+/// scrubs the files (``Outbox/scrub()``), so that a connection token erased from a sent event is
+/// gone from every outbox file within a minute. Freed pages are reused by SQLite, so under a
+/// steady load the file stops growing once the retention period is reached.
 public struct OutboxJanitor: Service {
     let outbox: Outbox
     let interval: Duration
     let logger: Logger
 
-    public init(outbox: Outbox, interval: Duration = .seconds(60), logger: Logger) {
+    public init(outbox: Outbox, interval: Duration = .seconds(30), logger: Logger) {
         self.outbox = outbox
         self.interval = interval
         self.logger = logger
@@ -24,6 +26,11 @@ public struct OutboxJanitor: Service {
                 }
             } catch {
                 logger.warning("Retention sweep failed; trying again later", metadata: ["error": "\(error)"])
+            }
+            do {
+                try await outbox.scrub()
+            } catch {
+                logger.warning("Outbox scrub (WAL checkpoint) failed; trying again later", metadata: ["error": "\(error)"])
             }
             try? await cancelWhenGracefulShutdown {
                 try await Task.sleep(for: interval)

@@ -76,6 +76,7 @@ public final class OutboxWriter: Service, Sendable {
                         while let batch = self.nextBatch() {
                             self.commit(batch)
                         }
+                        self.scrubAtStop()
                         self.lock?.release()
                         finished.resume()
                     }
@@ -88,6 +89,16 @@ public final class OutboxWriter: Service, Sendable {
             self.close()
         }
         logger.debug("Outbox writer stopped")
+    }
+
+    /// After the last write: the WAL copied back and emptied, so that no token of a finished
+    /// event stays in it while the daemon is stopped (see ``Outbox/scrub()``).
+    private func scrubAtStop() {
+        do {
+            try database.writeWithoutTransaction { db in _ = try db.checkpoint(.truncate) }
+        } catch {
+            logger.warning("The outbox's WAL could not be emptied at stop; it is at the next start", metadata: ["error": "\(error)"])
+        }
     }
 
     /// Refuses new writes; those already pending are still committed.

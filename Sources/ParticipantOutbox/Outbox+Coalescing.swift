@@ -93,13 +93,17 @@ extension Outbox {
     }
 
     /// Marks the replaced events `superseded` by `clientToken`; they are never sent.
-    static func supersede(_ seqs: [Int64], by clientToken: String, now: Int64, in db: Database) throws {
+    /// Supersedes those of `seqs` that are still queued; returns how many were.
+    static func supersede(_ seqs: [Int64], by clientToken: String, now: Int64, in db: Database) throws -> Int {
+        var superseded = 0
         for seq in seqs {
             try db.cachedStatement(sql: """
                 UPDATE event SET state = 'superseded', supersededBy = ?, nextAttemptAt = NULL,
                     connectionToken = NULL, updatedAt = ?
                 WHERE seq = ? AND state = 'queued'
                 """).execute(arguments: [clientToken, now, seq])
+            superseded += db.changesCount
         }
+        return superseded
     }
 }

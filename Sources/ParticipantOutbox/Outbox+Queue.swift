@@ -51,17 +51,17 @@ extension Outbox {
         let deadlines = deadlines
         let limits = limits
         let waiting = waiting
-        let event = try await writer.perform { db -> StoredEvent in
+        return try await write { db, waitingChange -> StoredEvent in
             let event = try Self.existing(clientToken, in: db)
             guard event.state == .failed || event.state == .expired else {
                 throw QueueCommandError.wrongState(clientToken: clientToken, state: event.state, rule: "only a failed or expired event can be retried")
             }
             guard event.connectionToken != nil else { throw QueueCommandError.tokenErased(clientToken: clientToken) }
             try waiting.ensureRoom(capacity: limits.capacity)
-            return try Self.requeue(event, now: now, deadlines: deadlines, in: db)
+            let requeued = try Self.requeue(event, now: now, deadlines: deadlines, in: db)
+            waitingChange += 1
+            return requeued
         }
-        waiting.add(1)
-        return event
     }
 
     /// Every failed event that still has its connection token goes back to `queued` (as
@@ -70,22 +70,23 @@ extension Outbox {
         let now = clock.now()
         let deadlines = deadlines
         let room = max(0, limits.capacity - waiting.value)
-        let count = try await writer.perform { db -> Int in
+        return try await write { db, waitingChange -> Int in
             let failed = try StoredEvent.fetchAll(
                 db, sql: "SELECT * FROM event WHERE state = 'failed' AND connectionToken IS NOT NULL ORDER BY seq LIMIT ?",
                 arguments: [room]
             )
-            for event in failed { _ = try Self.requeue(event, now: now, deadlines: deadlines, in: db) }
+            for event in failed {
+                _ = try Self.requeue(event, now: now, deadlines: deadlines, in: db)
+                waitingChange += 1
+            }
             return failed.count
         }
-        waiting.add(count)
-        return count
     }
 
     /// A queued event is put aside: not sent, not expired, not holding up its connection.
     public func hold(clientToken: String) async throws -> StoredEvent {
         let now = clock.now().millisecondsSince1970
-        let event = try await writer.perform { db -> StoredEvent in
+        return try await write { db, waitingChange -> StoredEvent in
             let event = try Self.existing(clientToken, in: db)
             guard event.state == .queued else {
                 let rule = event.state == .sending
@@ -93,10 +94,10 @@ extension Outbox {
                     : "only a queued event can be held"
                 throw QueueCommandError.wrongState(clientToken: clientToken, state: event.state, rule: rule)
             }
-            return try Self.update(event, sql: "UPDATE event SET state = 'held', nextAttemptAt = NULL, updatedAt = ? WHERE seq = ? RETURNING *", [now, event.seq], in: db)
+            let held = try Self.update(event, sql: "UPDATE event SET state = 'held', nextAttemptAt = NULL, updatedAt = ? WHERE seq = ? RETURNING *", [now, event.seq], in: db)
+            waitingChange -= 1
+            return held
         }
-        waiting.add(-1)
-        return event
     }
 
     /// A held event is queued again, due now; if its deadline passed while held it ends `expired`
@@ -105,30 +106,30 @@ extension Outbox {
         let now = clock.now().millisecondsSince1970
         let limits = limits
         let waiting = waiting
-        let event = try await writer.perform { db -> StoredEvent in
+        return try await write { db, waitingChange -> StoredEvent in
             let event = try Self.existing(clientToken, in: db)
             guard event.state == .held else {
                 throw QueueCommandError.wrongState(clientToken: clientToken, state: event.state, rule: "only a held event can be released")
             }
             try waiting.ensureRoom(capacity: limits.capacity)
-            return try Self.update(event, sql: "UPDATE event SET state = 'queued', nextAttemptAt = ?, updatedAt = ? WHERE seq = ? RETURNING *", [now, now, event.seq], in: db)
+            let released = try Self.update(event, sql: "UPDATE event SET state = 'queued', nextAttemptAt = ?, updatedAt = ? WHERE seq = ? RETURNING *", [now, now, event.seq], in: db)
+            waitingChange += 1
+            return released
         }
-        waiting.add(1)
-        return event
     }
 
     /// Deletes an event that is not in flight. Its ClientToken is forgotten: a later submission
     /// with it is a new event.
     public func delete(clientToken: String) async throws -> StoredEvent {
-        let event = try await writer.perform { db -> StoredEvent in
+        let event = try await write { db, waitingChange -> StoredEvent in
             let event = try Self.existing(clientToken, in: db)
             guard event.state != .sending else {
                 throw QueueCommandError.wrongState(clientToken: clientToken, state: event.state, rule: "a request for it is in flight; delete it after the answer")
             }
             try db.execute(sql: "DELETE FROM event WHERE seq = ?", arguments: [event.seq])
+            if event.state == .queued { waitingChange -= db.changesCount }
             return event
         }
-        if event.state == .queued { waiting.add(-1) }
         outcomes.notify(clientToken)
         return event
     }

@@ -185,7 +185,7 @@ public struct Outbox: Sendable {
         let deadlineAfter = deadlines.deadline(for: event.contentType)
         let clock = clock
         let coalescing = coalescing
-        let (outcome, waitingDelta) = try await submitWrite { db -> (SubmitOutcome, Int) in
+        let (outcome, replaced) = try await submitWrite { db, waitingChange -> (SubmitOutcome, replaced: Int) in
             let existing = try StoredEvent.fetchOne(
                 db.cachedStatement(sql: "SELECT * FROM event WHERE clientToken = ?"), arguments: [clientToken]
             )
@@ -222,30 +222,46 @@ public struct Outbox: Sendable {
                 event.messageId, decision.supersededBy,
             ])
             let seq = db.lastInsertedRowID
-            try Self.supersede(decision.replaced, by: clientToken, now: ms, in: db)
+            if !redundant { waitingChange += 1 }
+            let replaced = try Self.supersede(decision.replaced, by: clientToken, now: ms, in: db)
+            waitingChange -= replaced
             let stored = StoredEvent(
                 accepted: event, seq: seq, clientToken: clientToken, connectionHash: connectionHash,
                 at: now, deadline: deadline, supersededBy: decision.supersededBy
             )
-            return (.created(stored), (redundant ? 0 : 1) - decision.replaced.count)
+            return (.created(stored), replaced)
         }
-        waiting.add(waitingDelta)
         if case .created(let stored) = outcome {
             storage.eventStored()
             // Superseded: the new event itself (redundant on arrival), or the waiting ones it replaced.
-            metrics?.superseded(stored.supersededBy != nil ? 1 : 1 - waitingDelta)
+            metrics?.superseded(stored.supersededBy != nil ? 1 : replaced)
         }
         return outcome
     }
 
     /// A submission's write, its refusal for lack of space noted for health.
-    private func submitWrite<T: Sendable>(_ work: @escaping @Sendable (Database) throws -> T) async throws -> T {
+    private func submitWrite<T: Sendable>(_ work: @escaping @Sendable (Database, inout Int) throws -> T) async throws -> T {
         do {
-            return try await writer.perform(work)
+            return try await write(work)
         } catch OutboxError.storageFull(let reason) {
             storage.submissionRefused(reason)
             throw OutboxError.storageFull(reason)
         }
+    }
+
+    /// A write that changes how many events wait: `work` adds to its second argument the waiting
+    /// events its statements added (rows inserted or made queued) and takes away those they ended,
+    /// counted from the rows each statement changed (`db.changesCount`), inside the transaction.
+    /// The count moves once the transaction committed, and not at all if it failed, so it stays
+    /// equal to the rows that wait.
+    func write<T: Sendable>(_ work: @escaping @Sendable (Database, inout Int) throws -> T) async throws -> T {
+        let (value, change) = try await writer.perform { db -> (T, Int) in
+            var change = 0
+            let value = try work(db, &change)
+            return (value, change)
+        }
+        waiting.add(change)
+        return value
     }
 
     private static func block(of connectionHash: String, covering contentType: EventContentType, at now: Date, in db: Database) throws -> ConnectionBlock? {
@@ -329,8 +345,8 @@ public struct Outbox: Sendable {
     /// Ends every queued event whose deadline has passed as `expired`; returns them.
     public func expireOverdue() async throws -> [StoredEvent] {
         let now = clock.now().millisecondsSince1970
-        let expired = try await writer.perform { db in
-            try StoredEvent.fetchAll(
+        return try await write { db, waitingChange in
+            let expired = try StoredEvent.fetchAll(
                 db.cachedStatement(sql: """
                     UPDATE event INDEXED BY event_deadline
                     SET state = 'expired', nextAttemptAt = NULL, updatedAt = :now,
@@ -341,9 +357,9 @@ public struct Outbox: Sendable {
                     """),
                 arguments: ["now": now]
             )
+            waitingChange -= expired.count
+            return expired
         }
-        waiting.add(-expired.count)
-        return expired
     }
 
     /// Leases up to `limit` due events: each becomes `sending` with one more attempt counted.
@@ -465,8 +481,11 @@ public struct Outbox: Sendable {
             nil
         }
         let blockUntil = now + Int64(limits.blockDuration.timeInterval * 1000)
-        let othersFailed = try await writer.perform { db -> Int in
+        let ends = if case .retry = transition { false } else { true }
+        let othersFailed = try await write { db, waitingChange -> Int in
             try db.cachedStatement(sql: sql).execute(arguments: finalArguments)
+            // Nothing changes when the event is no longer `sending` (an outcome recorded twice).
+            if ends { waitingChange -= db.changesCount }
             guard let block else { return 0 }
             try db.execute(
                 sql: """
@@ -487,10 +506,8 @@ public struct Outbox: Sendable {
                     """,
                 arguments: [block.error.code, block.error.message, now, event.connectionHash]
             )
+            waitingChange -= db.changesCount
             return db.changesCount
-        }
-        if case .retry = transition {} else {
-            waiting.add(-1 - othersFailed)
         }
         outcomes.notify(event.clientToken)
         return othersFailed

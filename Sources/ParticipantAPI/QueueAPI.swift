@@ -50,28 +50,28 @@ struct QueueAPI: Sendable {
     var changeRoutes: [RouteTable.Route] {
         [
             .init(.post, "/v1/events/{clientToken}/retry", changesQueue: true) { _, context in
-                try await change("retried", context) { try await outbox.retry(clientToken: $0) }
+                try await change(.retried, context) { try await outbox.retry(clientToken: $0) }
             },
             .init(.post, "/v1/events/{clientToken}/hold", changesQueue: true) { _, context in
-                try await change("held", context) { try await outbox.hold(clientToken: $0) }
+                try await change(.held, context) { try await outbox.hold(clientToken: $0) }
             },
             .init(.post, "/v1/events/{clientToken}/release", changesQueue: true) { _, context in
-                try await change("released", context) { try await outbox.release(clientToken: $0) }
+                try await change(.released, context) { try await outbox.release(clientToken: $0) }
             },
             .init(.delete, "/v1/events/{clientToken}", changesQueue: true) { _, context in
-                try await change("deleted", context) { try await outbox.delete(clientToken: $0) }
+                try await change(.deleted, context) { try await outbox.delete(clientToken: $0) }
             },
             .init(.post, "/v1/queue/retry-failed", changesQueue: true) { _, context in
                 let count = try await run { try await outbox.retryAllFailed() }
                 context.logger.notice("Queue command: failed events queued again", metadata: ["queue.changed": "\(count)"].merging(PeerCredentials.metadata(context)) { $1 })
-                onFlush()
-                return try SocketAPI.json(QueueChange(action: "retried", changed: count, event: nil), status: .ok)
+                if QueueAction.retried.makesEventsDue { onFlush() }
+                return try SocketAPI.json(QueueChange(action: .retried, changed: count, event: nil), status: .ok)
             },
             .init(.post, "/v1/queue/flush", changesQueue: true) { _, context in
                 let count = try await run { try await outbox.flush() }
-                onFlush()
+                if QueueAction.flushed.makesEventsDue { onFlush() }
                 context.logger.notice("Queue command: waiting events made due now", metadata: ["queue.changed": "\(count)"].merging(PeerCredentials.metadata(context)) { $1 })
-                return try SocketAPI.json(QueueChange(action: "flushed", changed: count, event: nil), status: .ok)
+                return try SocketAPI.json(QueueChange(action: .flushed, changed: count, event: nil), status: .ok)
             },
         ]
     }
@@ -121,7 +121,7 @@ struct QueueAPI: Sendable {
     }
 
     private func change(
-        _ action: String, _ context: DaemonRequestContext, _ operation: @Sendable (String) async throws -> StoredEvent
+        _ action: QueueAction, _ context: DaemonRequestContext, _ operation: @Sendable (String) async throws -> StoredEvent
     ) async throws -> Response {
         let segment = try context.parameters.require("clientToken")
         let clientToken = segment.removingPercentEncoding ?? segment
@@ -129,8 +129,8 @@ struct QueueAPI: Sendable {
         var metadata = PeerCredentials.metadata(context)
         metadata["event.client_token"] = "\(clientToken)"
         metadata["event.state"] = "\(event.state.rawValue)"
-        context.logger.notice("Queue command: event \(action)", metadata: metadata)
-        if action == "retried" || action == "released" { onFlush() }
+        context.logger.notice("Queue command: event \(action.rawValue)", metadata: metadata)
+        if action.makesEventsDue { onFlush() }
         return try SocketAPI.json(QueueChange(action: action, changed: 1, event: event.record), status: .ok)
     }
 

@@ -192,7 +192,7 @@ public struct SocketAPI: Sendable {
             }
         case .mismatch(let stored):
             var differing: [String] = []
-            if stored.contentType != event.contentType.rawValue { differing.append("contentType") }
+            if stored.contentType != event.contentType { differing.append("contentType") }
             if stored.content != event.content { differing.append("content") }
             if stored.connectionHash != ConnectionHash.of(event.connectionToken) { differing.append("connectionToken") }
             throw APIError(

@@ -34,7 +34,7 @@ extension Outbox {
     static func coalesce(
         _ event: ValidatedEvent, connectionHash: String, now: Date, rules: CoalescingRules, in db: Database
     ) throws -> CoalescingDecision {
-        let live = "state IN ('queued', 'sending', 'sent')"
+        let live = "state IN (\(EventState.queued.sql), \(EventState.sending.sql), \(EventState.sent.sql))"
         switch event.contentType {
         case .typing where rules.typingInterval > .zero:
             let windowStart = now.millisecondsSince1970 - Int64(rules.typingInterval.timeInterval * 1000)
@@ -42,7 +42,7 @@ extension Outbox {
                 db.cachedStatement(sql: """
                     SELECT clientToken FROM event INDEXED BY event_typing
                     WHERE connectionHash = ? AND contentType = \(sqlLiterals([.typing]))
-                      AND (state = 'sending' OR (state = 'sent' AND updatedAt > ?))
+                      AND (state = \(EventState.sending.sql) OR (state = \(EventState.sent.sql) AND updatedAt > ?))
                     ORDER BY seq DESC LIMIT 1
                     """),
                 arguments: [connectionHash, windowStart]
@@ -51,7 +51,7 @@ extension Outbox {
             }
             let queued = try Int64.fetchAll(
                 db.cachedStatement(
-                    sql: "SELECT seq FROM event INDEXED BY event_typing WHERE connectionHash = ? AND contentType = \(sqlLiterals([.typing])) AND state = 'queued'"),
+                    sql: "SELECT seq FROM event INDEXED BY event_typing WHERE connectionHash = ? AND contentType = \(sqlLiterals([.typing])) AND state = \(EventState.queued.sql)"),
                 arguments: [connectionHash]
             )
             return CoalescingDecision(replaced: queued)
@@ -76,7 +76,7 @@ extension Outbox {
             let delivered = try Int64.fetchAll(
                 db.cachedStatement(sql: """
                     SELECT seq FROM event INDEXED BY event_receipt
-                    WHERE connectionHash = ? AND messageId = ? AND contentType = \(sqlLiterals([.messageDelivered])) AND state = 'queued'
+                    WHERE connectionHash = ? AND messageId = ? AND contentType = \(sqlLiterals([.messageDelivered])) AND state = \(EventState.queued.sql)
                     """),
                 arguments: [connectionHash, messageId]
             )
@@ -98,9 +98,9 @@ extension Outbox {
         var superseded = 0
         for seq in seqs {
             try db.cachedStatement(sql: """
-                UPDATE event SET state = 'superseded', supersededBy = ?, nextAttemptAt = NULL,
+                UPDATE event SET state = \(EventState.superseded.sql), supersededBy = ?, nextAttemptAt = NULL,
                     connectionToken = NULL, updatedAt = ?
-                WHERE seq = ? AND state = 'queued'
+                WHERE seq = ? AND state = \(EventState.queued.sql)
                 """).execute(arguments: [clientToken, now, seq])
             superseded += db.changesCount
         }

@@ -72,7 +72,7 @@ extension Outbox {
         let room = max(0, limits.capacity - waiting.value)
         return try await write { db, waitingChange -> Int in
             let failed = try StoredEvent.fetchAll(
-                db, sql: "SELECT * FROM event WHERE state = 'failed' AND connectionToken IS NOT NULL ORDER BY seq LIMIT ?",
+                db, sql: "SELECT * FROM event WHERE state = \(EventState.failed.sql) AND connectionToken IS NOT NULL ORDER BY seq LIMIT ?",
                 arguments: [room]
             )
             for event in failed {
@@ -94,7 +94,7 @@ extension Outbox {
                     : "only a queued event can be held"
                 throw QueueCommandError.wrongState(clientToken: clientToken, state: event.state, rule: rule)
             }
-            let held = try Self.update(event, sql: "UPDATE event SET state = 'held', nextAttemptAt = NULL, updatedAt = ? WHERE seq = ? RETURNING *", [now, event.seq], in: db)
+            let held = try Self.update(event, sql: "UPDATE event SET state = \(EventState.held.sql), nextAttemptAt = NULL, updatedAt = ? WHERE seq = ? RETURNING *", [now, event.seq], in: db)
             waitingChange -= 1
             return held
         }
@@ -112,7 +112,7 @@ extension Outbox {
                 throw QueueCommandError.wrongState(clientToken: clientToken, state: event.state, rule: "only a held event can be released")
             }
             try waiting.ensureRoom(capacity: limits.capacity)
-            let released = try Self.update(event, sql: "UPDATE event SET state = 'queued', nextAttemptAt = ?, updatedAt = ? WHERE seq = ? RETURNING *", [now, now, event.seq], in: db)
+            let released = try Self.update(event, sql: "UPDATE event SET state = \(EventState.queued.sql), nextAttemptAt = ?, updatedAt = ? WHERE seq = ? RETURNING *", [now, now, event.seq], in: db)
             waitingChange += 1
             return released
         }
@@ -141,7 +141,7 @@ extension Outbox {
             try db.execute(
                 sql: """
                     UPDATE event INDEXED BY event_due SET nextAttemptAt = ?
-                    WHERE state = 'queued' AND priority >= 0 AND nextAttemptAt > ?
+                    WHERE state = \(EventState.queued.sql) AND priority >= 0 AND nextAttemptAt > ?
                     """,
                 arguments: [now, now]
             )
@@ -157,7 +157,7 @@ extension Outbox {
                 db,
                 sql: """
                     SELECT COUNT(*) FROM event INDEXED BY event_finished
-                    WHERE state IN ('sent', 'failed', 'expired', 'superseded') AND updatedAt >= ? AND state = 'sent'
+                    WHERE state IN (\(EventState.sent.sql), \(EventState.failed.sql), \(EventState.expired.sql), \(EventState.superseded.sql)) AND updatedAt >= ? AND state = \(EventState.sent.sql)
                     """,
                 arguments: [since]
             ) ?? 0
@@ -172,13 +172,12 @@ extension Outbox {
     }
 
     private static func requeue(_ event: StoredEvent, now: Date, deadlines: EventDeadlines, in db: Database) throws -> StoredEvent {
-        let type = EventContentType(rawValue: event.contentType)
-        let deadline = now.addingTimeInterval(type.map { deadlines.deadline(for: $0).timeInterval } ?? 86_400)
+        let deadline = now.addingTimeInterval(deadlines.deadline(for: event.contentType).timeInterval)
         let milliseconds = now.millisecondsSince1970
         return try update(
             event,
             sql: """
-                UPDATE event SET state = 'queued', nextAttemptAt = ?, deadline = ?, lastErrorCode = NULL,
+                UPDATE event SET state = \(EventState.queued.sql), nextAttemptAt = ?, deadline = ?, lastErrorCode = NULL,
                     lastErrorMessage = NULL, updatedAt = ?
                 WHERE seq = ? RETURNING *
                 """,

@@ -144,7 +144,7 @@ public struct Outbox: Sendable {
         }
 
         let waitingNow = try database.read { db in
-            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM event WHERE state IN ('queued', 'sending')") ?? 0
+            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM event WHERE state IN (\(EventState.queued.sql), \(EventState.sending.sql))") ?? 0
         }
         let outbox = Outbox(
             writer: OutboxWriter(database: database, lock: lock, logger: logger),
@@ -163,7 +163,7 @@ public struct Outbox: Sendable {
         let now = clock.now().millisecondsSince1970
         return try database.write { db in
             try db.execute(
-                sql: "UPDATE event SET state = 'queued', nextAttemptAt = ?, updatedAt = ? WHERE state = 'sending'",
+                sql: "UPDATE event SET state = \(EventState.queued.sql), nextAttemptAt = ?, updatedAt = ? WHERE state = \(EventState.sending.sql)",
                 arguments: [now, now]
             )
             return db.changesCount
@@ -190,7 +190,7 @@ public struct Outbox: Sendable {
                 db.cachedStatement(sql: "SELECT * FROM event WHERE clientToken = ?"), arguments: [clientToken]
             )
             if let existing {
-                let same = existing.contentType == event.contentType.rawValue
+                let same = existing.contentType == event.contentType
                     && existing.content == event.content
                     && existing.connectionHash == connectionHash
                 return (same ? .duplicate(existing) : .mismatch(existing), 0)
@@ -312,13 +312,13 @@ public struct Outbox: Sendable {
             let due = try Int64.fetchOne(
                 db.cachedStatement(sql: """
                     SELECT MIN(next) FROM (\(Set(EventContentType.allCases.map(\.deliveryPriority)).sorted().map { priority in
-                        "SELECT MIN(nextAttemptAt) AS next FROM event INDEXED BY event_due WHERE state = 'queued' AND priority = \(priority) AND nextAttemptAt > :now"
+                        "SELECT MIN(nextAttemptAt) AS next FROM event INDEXED BY event_due WHERE state = \(EventState.queued.sql) AND priority = \(priority) AND nextAttemptAt > :now"
                     }.joined(separator: " UNION ALL ")))
                     """),
                 arguments: ["now": now]
             )
             let deadline = try Int64.fetchOne(
-                db.cachedStatement(sql: "SELECT MIN(deadline) FROM event INDEXED BY event_deadline WHERE state IN ('queued', 'sending') AND deadline > ?"),
+                db.cachedStatement(sql: "SELECT MIN(deadline) FROM event INDEXED BY event_deadline WHERE state IN (\(EventState.queued.sql), \(EventState.sending.sql)) AND deadline > ?"),
                 arguments: [now]
             )
             return [due, deadline].compactMap { $0 }.min()
@@ -335,7 +335,7 @@ public struct Outbox: Sendable {
             try Bool.fetchOne(
                 db.cachedStatement(sql: """
                     SELECT EXISTS (SELECT 1 FROM event INDEXED BY event_deadline
-                                   WHERE state IN ('queued', 'sending') AND deadline <= ? AND state = 'queued')
+                                   WHERE state IN (\(EventState.queued.sql), \(EventState.sending.sql)) AND deadline <= ? AND state = \(EventState.queued.sql))
                     """),
                 arguments: [now]
             ) ?? false
@@ -349,10 +349,10 @@ public struct Outbox: Sendable {
             let expired = try StoredEvent.fetchAll(
                 db.cachedStatement(sql: """
                     UPDATE event INDEXED BY event_deadline
-                    SET state = 'expired', nextAttemptAt = NULL, updatedAt = :now,
+                    SET state = \(EventState.expired.sql), nextAttemptAt = NULL, updatedAt = :now,
                         lastErrorCode = 'DeadlineExceeded',
                         lastErrorMessage = 'the deadline for this content type passed before the service accepted the event'
-                    WHERE state IN ('queued', 'sending') AND deadline <= :now AND state = 'queued'
+                    WHERE state IN (\(EventState.queued.sql), \(EventState.sending.sql)) AND deadline <= :now AND state = \(EventState.queued.sql)
                     RETURNING *
                     """),
                 arguments: ["now": now]
@@ -382,20 +382,20 @@ public struct Outbox: Sendable {
             var leased = try StoredEvent.fetchAll(
                 db.cachedStatement(
                     sql: """
-                        UPDATE event SET state = 'sending', attempts = attempts + 1, updatedAt = :now
+                        UPDATE event SET state = \(EventState.sending.sql), attempts = attempts + 1, updatedAt = :now
                         WHERE seq IN (
                             WITH due AS (
                                 SELECT connectionHash FROM event INDEXED BY event_due
-                                WHERE state = 'queued' AND nextAttemptAt <= :now AND deadline > :now
+                                WHERE state = \(EventState.queued.sql) AND nextAttemptAt <= :now AND deadline > :now
                                 ORDER BY priority, nextAttemptAt, seq
                                 LIMIT :window),
                             oldest AS (
                                 SELECT (SELECT o.seq FROM event o INDEXED BY event_waiting_by_connection
-                                        WHERE o.connectionHash = due.connectionHash AND o.state IN ('queued', 'sending')
+                                        WHERE o.connectionHash = due.connectionHash AND o.state IN (\(EventState.queued.sql), \(EventState.sending.sql))
                                         ORDER BY o.seq LIMIT 1) AS seq
                                 FROM due GROUP BY due.connectionHash)
                             SELECT e.seq FROM oldest JOIN event e ON e.seq = oldest.seq
-                            WHERE e.state = 'queued' AND e.nextAttemptAt <= :now AND e.deadline > :now
+                            WHERE e.state = \(EventState.queued.sql) AND e.nextAttemptAt <= :now AND e.deadline > :now
                             ORDER BY e.priority, e.nextAttemptAt, e.seq
                             LIMIT :limit)
                         RETURNING *
@@ -407,7 +407,7 @@ public struct Outbox: Sendable {
             let windowFull = try Int.fetchOne(
                 db.cachedStatement(sql: """
                     SELECT COUNT(*) FROM (SELECT 1 FROM event INDEXED BY event_due
-                                          WHERE state = 'queued' AND nextAttemptAt <= ? AND deadline > ? LIMIT ?)
+                                          WHERE state = \(EventState.queued.sql) AND nextAttemptAt <= ? AND deadline > ? LIMIT ?)
                     """),
                 arguments: [now, now, window]
             ) == window
@@ -415,14 +415,14 @@ public struct Outbox: Sendable {
             leased += try StoredEvent.fetchAll(
                 db.cachedStatement(
                     sql: """
-                        UPDATE event SET state = 'sending', attempts = attempts + 1, updatedAt = :now
+                        UPDATE event SET state = \(EventState.sending.sql), attempts = attempts + 1, updatedAt = :now
                         WHERE seq IN (
                             SELECT e.seq FROM event e INDEXED BY event_due
-                            WHERE e.state = 'queued' AND e.nextAttemptAt <= :now AND e.deadline > :now
+                            WHERE e.state = \(EventState.queued.sql) AND e.nextAttemptAt <= :now AND e.deadline > :now
                               AND NOT EXISTS (
                                   SELECT 1 FROM event older INDEXED BY event_waiting_by_connection
                                   WHERE older.connectionHash = e.connectionHash
-                                    AND older.state IN ('queued', 'sending')
+                                    AND older.state IN (\(EventState.queued.sql), \(EventState.sending.sql))
                                     AND older.seq < e.seq)
                             ORDER BY e.priority, e.nextAttemptAt, e.seq
                             LIMIT :limit)
@@ -452,17 +452,17 @@ public struct Outbox: Sendable {
         switch transition {
         case .sent(let id, let absoluteTime):
             sql = """
-                UPDATE event SET state = 'sent', serviceId = :id, absoluteTime = :absoluteTime,
+                UPDATE event SET state = \(EventState.sent.sql), serviceId = :id, absoluteTime = :absoluteTime,
                     lastErrorCode = NULL, lastErrorMessage = NULL,
                     nextAttemptAt = NULL, connectionToken = NULL, updatedAt = :now
-                WHERE seq = :seq AND state = 'sending'
+                WHERE seq = :seq AND state = \(EventState.sending.sql)
                 """
             arguments += ["id": id, "absoluteTime": absoluteTime]
         case .retry(let at, let error):
             sql = """
-                UPDATE event SET state = 'queued', nextAttemptAt = :at, lastErrorCode = :code,
+                UPDATE event SET state = \(EventState.queued.sql), nextAttemptAt = :at, lastErrorCode = :code,
                     lastErrorMessage = :message, updatedAt = :now
-                WHERE seq = :seq AND state = 'sending'
+                WHERE seq = :seq AND state = \(EventState.sending.sql)
                 """
             arguments += ["at": at.millisecondsSince1970, "code": error.code, "message": error.message]
         case .failed(let error, _), .expired(let error):
@@ -470,7 +470,7 @@ public struct Outbox: Sendable {
             sql = """
                 UPDATE event SET state = :state, lastErrorCode = :code, lastErrorMessage = :message,
                     nextAttemptAt = NULL, updatedAt = :now
-                WHERE seq = :seq AND state = 'sending'
+                WHERE seq = :seq AND state = \(EventState.sending.sql)
                 """
             arguments += ["state": state.rawValue, "code": error.code, "message": error.message]
         }
@@ -499,9 +499,9 @@ public struct Outbox: Sendable {
             try db.execute(
                 sql: """
                     UPDATE event INDEXED BY event_waiting_by_connection
-                    SET state = 'failed', lastErrorCode = ?, lastErrorMessage = ?,
+                    SET state = \(EventState.failed.sql), lastErrorCode = ?, lastErrorMessage = ?,
                         nextAttemptAt = NULL, updatedAt = ?
-                    WHERE connectionHash = ? AND state IN ('queued', 'sending') AND state = 'queued'
+                    WHERE connectionHash = ? AND state IN (\(EventState.queued.sql), \(EventState.sending.sql)) AND state = \(EventState.queued.sql)
                       AND \(block.contentTypeCondition)
                     """,
                 arguments: [block.error.code, block.error.message, now, event.connectionHash]
@@ -523,7 +523,7 @@ public struct Outbox: Sendable {
             try Int64.fetchOne(db, sql: """
                 SELECT acceptedAt FROM event WHERE seq = (
                     SELECT MIN(seq) FROM event INDEXED BY event_waiting_by_connection
-                    WHERE state IN ('queued', 'sending'))
+                    WHERE state IN (\(EventState.queued.sql), \(EventState.sending.sql)))
                 """)
         }
         guard let milliseconds else { return nil }
@@ -574,7 +574,7 @@ public struct Outbox: Sendable {
                 sql: """
                     DELETE FROM event WHERE seq IN (
                         SELECT seq FROM event INDEXED BY event_finished
-                        WHERE state IN ('sent', 'failed', 'expired', 'superseded') AND updatedAt < ?
+                        WHERE state IN (\(EventState.sent.sql), \(EventState.failed.sql), \(EventState.expired.sql), \(EventState.superseded.sql)) AND updatedAt < ?
                         ORDER BY updatedAt LIMIT ?)
                     """,
                 arguments: [cutoff, limit]

@@ -1,6 +1,10 @@
 import GRDB
 
 /// The outbox's schema, created and evolved by migrations run when the database opens.
+///
+/// Migrations are history: their SQL stays as it was written, state names included, while every
+/// query names states through ``ParticipantWire/EventState/sql``. (A partial index is used only by
+/// a query whose condition repeats its own, so the two spell each state the same.)
 enum OutboxSchema {
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()

@@ -7,7 +7,7 @@ import ParticipantWire
 public struct StoredEvent: Sendable, Equatable, FetchableRecord {
     public var seq: Int64
     public var clientToken: String
-    public var contentType: String
+    public var contentType: EventContentType
     public var content: String?
     /// `nil` only once the row is final and the credential has been erased.
     public var connectionToken: String?
@@ -35,7 +35,11 @@ extension StoredEvent {
     public init(row: Row) throws {
         seq = row[Columns.seq]
         clientToken = row[Columns.clientToken]
-        contentType = row[Columns.contentType]
+        let rawType: String = row[Columns.contentType]
+        guard let contentType = EventContentType(rawValue: rawType) else {
+            throw DatabaseError(resultCode: .SQLITE_CORRUPT, message: "event \(seq) has an unknown content type \(rawType)")
+        }
+        self.contentType = contentType
         content = row[Columns.content]
         connectionToken = row[Columns.connectionToken]
         connectionHash = row[Columns.connectionHash]
@@ -66,7 +70,7 @@ extension StoredEvent {
         let redundant = supersededBy != nil
         let now = now.truncatedToMilliseconds
         self.init(
-            seq: seq, clientToken: clientToken, contentType: event.contentType.rawValue,
+            seq: seq, clientToken: clientToken, contentType: event.contentType,
             content: event.content, connectionToken: redundant ? nil : event.connectionToken,
             connectionHash: connectionHash, state: redundant ? .superseded : .queued, attempts: 0,
             acceptedAt: now, updatedAt: now, nextAttemptAt: redundant ? nil : now,
@@ -78,10 +82,15 @@ extension StoredEvent {
     /// The record as the socket API shows it: everything but the connection token.
     public var record: EventRecord {
         EventRecord(
-            clientToken: clientToken, contentType: contentType, content: content, state: state,
+            clientToken: clientToken, contentType: contentType.rawValue, content: content, state: state,
             attempts: attempts, acceptedAt: acceptedAt, updatedAt: updatedAt,
             nextAttemptAt: state.isFinal ? nil : nextAttemptAt, deadline: deadline, lastError: lastError,
             id: serviceId, absoluteTime: absoluteTime, supersededBy: supersededBy, connectionHash: connectionHash
         )
     }
+}
+
+extension EventState {
+    /// The state as an SQL string literal: every state the outbox's SQL names comes from here.
+    package var sql: String { "'\(rawValue)'" }
 }

@@ -9,17 +9,30 @@ public struct EventList: Codable, Sendable, Equatable {
     }
 }
 
+/// What a queue command did to events.
+public enum QueueAction: String, Codable, Sendable, CaseIterable {
+    case retried, held, released, deleted, flushed
+
+    /// Whether the events it changed may be due now, so that the sender should look at once.
+    public var makesEventsDue: Bool {
+        switch self {
+        case .retried, .released, .flushed: true
+        case .held, .deleted: false
+        }
+    }
+}
+
 /// The answer to a queue command that changes events (retry, hold, release, delete, flush).
 public struct QueueChange: Codable, Sendable, Equatable {
-    /// What was done: `retried`, `held`, `released`, `deleted`, `flushed`.
+    /// What was done: a ``QueueAction``'s name.
     public var action: String
     /// How many events it changed.
     public var changed: Int
     /// The event as it is now (as it was, for `deleted`); `nil` for commands on many events.
     public var event: EventRecord?
 
-    public init(action: String, changed: Int, event: EventRecord?) {
-        self.action = action
+    public init(action: QueueAction, changed: Int, event: EventRecord?) {
+        self.action = action.rawValue
         self.changed = changed
         self.event = event
     }

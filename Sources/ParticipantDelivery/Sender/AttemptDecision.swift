@@ -22,7 +22,7 @@ public struct AttemptDecision: Sendable, Equatable {
     ///   - random: a number in `0..<1` for the backoff's jitter.
     ///   - retry: the backoff policy.
     public static func decide(
-        attempts: Int, deadline: Date, contentType: EventContentType?, result: SendEventResult,
+        attempts: Int, deadline: Date, contentType: EventContentType, result: SendEventResult,
         now: Date, random: Double, retry: RetryPolicy
     ) -> AttemptDecision {
         let meaning = ServiceAnswer.meaning(of: result, for: contentType)

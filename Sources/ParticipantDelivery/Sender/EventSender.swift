@@ -236,11 +236,11 @@ public final class EventSender: Service, Sendable {
         }
         let requestStarted = clock.uptime()
         let result = await service.sendEvent(
-            SendEventRequest(contentType: event.contentType, content: event.content, clientToken: event.clientToken, connectionToken: connectionToken)
+            SendEventRequest(contentType: event.contentType.rawValue, content: event.content, clientToken: event.clientToken, connectionToken: connectionToken)
         )
         metrics?.upstreamRequest(took: clock.uptime() - requestStarted)
         let decision = AttemptDecision.decide(
-            attempts: event.attempts, deadline: event.deadline, contentType: EventContentType(rawValue: event.contentType),
+            attempts: event.attempts, deadline: event.deadline, contentType: event.contentType,
             result: result, now: clock.wall.now(), random: random(), retry: configuration.retry
         )
         observe(decision.meaning)
@@ -348,7 +348,7 @@ public final class EventSender: Service, Sendable {
     private func eventMetadata(_ event: StoredEvent) -> Logger.Metadata {
         [
             "event.client_token": "\(event.clientToken)",
-            "event.content_type": "\(EventContentType(rawValue: event.contentType)?.shortName ?? event.contentType)",
+            "event.content_type": "\(event.contentType.shortName)",
             "event.attempt": "\(event.attempts)",
         ]
     }

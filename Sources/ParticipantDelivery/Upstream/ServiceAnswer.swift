@@ -36,7 +36,7 @@ public enum ServiceAnswer {
     }
 
     /// The meaning of `result` for an event of `contentType`.
-    public static func meaning(of result: SendEventResult, for contentType: EventContentType?) -> Meaning {
+    public static func meaning(of result: SendEventResult, for contentType: EventContentType) -> Meaning {
         switch result {
         case .accepted(let id, let absoluteTime):
             return .sent(id: id, absoluteTime: absoluteTime)
@@ -45,7 +45,7 @@ public enum ServiceAnswer {
         case .rejected(let error, let status):
             let block: ConnectionBlock.Scope? = switch status {
             case 403: .all
-            case 409 where contentType?.isReceipt ?? false: .receipts
+            case 409 where contentType.isReceipt: .receipts
             default: nil
             }
             return .fail(error, status: status, block: block)

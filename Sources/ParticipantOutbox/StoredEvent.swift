@@ -35,19 +35,11 @@ extension StoredEvent {
     public init(row: Row) throws {
         seq = row[Columns.seq]
         clientToken = row[Columns.clientToken]
-        let rawType: String = row[Columns.contentType]
-        guard let contentType = EventContentType(rawValue: rawType) else {
-            throw DatabaseError(resultCode: .SQLITE_CORRUPT, message: "event \(seq) has an unknown content type \(rawType)")
-        }
-        self.contentType = contentType
+        contentType = try Self.decode(row[Columns.contentType], as: "content type", of: seq)
         content = row[Columns.content]
         connectionToken = row[Columns.connectionToken]
         connectionHash = row[Columns.connectionHash]
-        let rawState: String = row[Columns.state]
-        guard let state = EventState(rawValue: rawState) else {
-            throw DatabaseError(resultCode: .SQLITE_CORRUPT, message: "event \(seq) has an unknown state \(rawState)")
-        }
-        self.state = state
+        state = try Self.decode(row[Columns.state], as: "state", of: seq)
         attempts = row[Columns.attempts]
         acceptedAt = Date(millisecondsSince1970: row[Columns.acceptedAt])
         updatedAt = Date(millisecondsSince1970: row[Columns.updatedAt])
@@ -63,6 +55,14 @@ extension StoredEvent {
 }
 
 extension StoredEvent {
+    /// A stored name as its enum; an unknown one means the file was changed behind the daemon's back.
+    private static func decode<Value: RawRepresentable<String>>(_ raw: String, as what: String, of seq: Int64) throws -> Value {
+        guard let value = Value(rawValue: raw) else {
+            throw DatabaseError(resultCode: .SQLITE_CORRUPT, message: "event \(seq) has an unknown \(what) \(raw)")
+        }
+        return value
+    }
+
     /// A row as a submission stores it: queued, or superseded on arrival (by `supersededBy`), in
     /// which case it keeps no connection token and is never due. Times as the outbox gives them back.
     package init(accepted event: ValidatedEvent, seq: Int64, clientToken: String, connectionHash: String,

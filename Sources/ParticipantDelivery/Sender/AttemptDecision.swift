@@ -2,6 +2,82 @@ import Foundation
 import ParticipantOutbox
 import ParticipantWire
 
+/// What the Participant Service's answers mean: the one place that decides it, after the service's
+/// documentation and the AWS SDKs' retry rules (`../shared/reference.md`).
+///
+/// | answer | meaning |
+/// |---|---|
+/// | 200 with `Id` and `AbsoluteTime` | sent |
+/// | 200 without them | retry (the service may have it; the same ClientToken makes a retry safe) |
+/// | 429 | retry, throttled: the service answered, pacing slows down |
+/// | 5xx, no connection, reset, timeout | retry; counts toward an outage |
+/// | 403 | failed, and with it the connection: the token expired or the chat ended |
+/// | 409 on a receipt | failed, and with it the connection's receipts |
+/// | any other 4xx (400 `ValidationException`, 409 on another type, 404, ...) | failed, this event alone |
+public enum ServiceAnswer {
+    /// What an attempt's result means for the event, its connection and the sender.
+    public enum Meaning: Sendable, Equatable {
+        case sent(id: String, absoluteTime: String)
+        /// Worth another try. `throttled`: a 429, which is an answer (pacing slows down); otherwise
+        /// the service did not answer usefully, and the attempt counts toward an outage.
+        case retry(ErrorBody, throttled: Bool)
+        /// Refused for good; `block` says which other events of the connection fail with it.
+        case fail(ErrorBody, status: Int, block: ConnectionBlock.Scope?)
+
+        /// Whether the service answered, which ends an outage; only a retry that was not a 429 did not.
+        public var serviceAnswered: Bool {
+            if case .retry(_, throttled: false) = self { return false }
+            return true
+        }
+    }
+
+    /// Whether an HTTP status other than 200 is worth another try: 429 and 5xx.
+    public static func isRetryable(status: Int) -> Bool {
+        status == 429 || (500...599).contains(status)
+    }
+
+    /// The meaning of `result` for an event of `contentType`.
+    public static func meaning(of result: SendEventResult, for contentType: EventContentType) -> Meaning {
+        switch result {
+        case .accepted(let id, let absoluteTime):
+            return .sent(id: id, absoluteTime: absoluteTime)
+        case .transient(let error, let status):
+            return .retry(error, throttled: status == 429)
+        case .rejected(let error, let status):
+            let block: ConnectionBlock.Scope? = switch status {
+            case 403: .all
+            case 409 where contentType.isReceipt: .receipts
+            default: nil
+            }
+            return .fail(error, status: status, block: block)
+        }
+    }
+
+    /// The code an error answer without one stands for.
+    public static func fallbackCode(status: Int) -> String {
+        switch status {
+        case 400: "ValidationException"
+        case 403: "AccessDeniedException"
+        case 409: "ConflictException"
+        case 429: "ThrottlingException"
+        case 500: "InternalServerException"
+        default: "HTTP\(status)"
+        }
+    }
+
+    /// The status the service answers with for one of SendEvent's error codes (how the SDK route
+    /// answers for an event that failed with it).
+    public static func status(forCode code: String) -> Int {
+        switch code {
+        case "AccessDeniedException": 403
+        case "ConflictException": 409
+        case "ThrottlingException": 429
+        case "InternalServerException": 500
+        default: 400
+        }
+    }
+}
+
 /// The sender's decision on one attempt, as a value: what the outbox records for the event, and
 /// what the answer says about the service. A pure function of (event, result, now, random).
 public struct AttemptDecision: Sendable, Equatable {

@@ -21,6 +21,8 @@ final class ChildProcess: Sendable {
     private let process: Process
     private let output = Locked(Data())
     private let errors = Locked(Data())
+    /// Pipes that reached end of file: everything the process wrote to them has been read.
+    private let closedPipes = Locked(0)
 
     init(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws {
         let process = Process()
@@ -33,13 +35,16 @@ final class ChildProcess: Sendable {
         process.standardError = stderr
         process.standardInput = FileHandle.nullDevice
         self.process = process
-        stdout.fileHandleForReading.readabilityHandler = { [output] handle in
-            let data = handle.availableData
-            output.withLock { $0.append(data) }
-        }
-        stderr.fileHandleForReading.readabilityHandler = { [errors] handle in
-            let data = handle.availableData
-            errors.withLock { $0.append(data) }
+        for (pipe, buffer) in [(stdout, output), (stderr, errors)] {
+            pipe.fileHandleForReading.readabilityHandler = { [closedPipes] handle in
+                let data = handle.availableData
+                guard !data.isEmpty else {
+                    handle.readabilityHandler = nil
+                    closedPipes.withLock { $0 += 1 }
+                    return
+                }
+                buffer.withLock { $0.append(data) }
+            }
         }
         try process.run()
     }
@@ -55,8 +60,9 @@ final class ChildProcess: Sendable {
     /// Waits for the process to end (at most `timeout`) and returns its exit status.
     func exitStatus(timeout: Duration = .seconds(30)) async throws -> Int32 {
         try await eventually(timeout: timeout, "process \(process.executableURL?.lastPathComponent ?? "") to exit") { !process.isRunning }
-        // Let the pipes drain what the process wrote last.
-        try await Task.sleep(for: .milliseconds(50))
+        // Everything it wrote is read once both pipes are at end of file (a process it left
+        // running could hold them open: then what was read in 5 s is what there is).
+        try? await eventually(timeout: .seconds(5)) { closedPipes.withLock { $0 } == 2 }
         return process.terminationStatus
     }
 

@@ -1,0 +1,203 @@
+import Foundation
+import GRDB
+import Logging
+import ParticipantInput
+import ParticipantWire
+
+/// How a delivery attempt ended, as the outbox records it.
+public enum DeliveryTransition: Sendable, Equatable {
+    case sent(id: String, absoluteTime: String)
+    case retry(at: Date, error: ErrorBody)
+    /// Refused for good. With a block, every waiting event of the connection that the block covers
+    /// fails too, with the same error, and new ones are refused for `OutboxLimits.blockDuration`.
+    case failed(ErrorBody, block: ConnectionBlock.Scope? = nil)
+    case expired(ErrorBody)
+}
+
+/// What the sender asks of the outbox: what is due, leases, outcomes, expiry.
+extension Outbox {
+    /// Whether a queued event's deadline has passed: what ``expireOverdue()`` would end.
+    public func hasOverdue() async throws -> Bool {
+        let now = clock.now().millisecondsSince1970
+        return try await database.read { db in
+            try Bool.fetchOne(
+                db.cachedStatement(sql: """
+                    SELECT EXISTS (SELECT 1 FROM event INDEXED BY event_deadline
+                                   WHERE state IN (\(EventState.queued.sql), \(EventState.sending.sql)) AND deadline <= ? AND state = \(EventState.queued.sql))
+                    """),
+                arguments: [now]
+            ) ?? false
+        }
+    }
+
+    /// Ends every queued event whose deadline has passed as `expired`; returns them.
+    public func expireOverdue() async throws -> [StoredEvent] {
+        let now = clock.now().millisecondsSince1970
+        return try await write { db, waitingChange in
+            let expired = try StoredEvent.fetchAll(
+                db.cachedStatement(sql: """
+                    UPDATE event INDEXED BY event_deadline
+                    SET state = \(EventState.expired.sql), nextAttemptAt = NULL, updatedAt = :now,
+                        lastErrorCode = 'DeadlineExceeded',
+                        lastErrorMessage = 'the deadline for this content type passed before the service accepted the event'
+                    WHERE state IN (\(EventState.queued.sql), \(EventState.sending.sql)) AND deadline <= :now AND state = \(EventState.queued.sql)
+                    RETURNING *
+                    """),
+                arguments: ["now": now]
+            )
+            waitingChange -= expired.count
+            return expired
+        }
+    }
+
+    /// Leases up to `limit` due events: each becomes `sending` with one more attempt counted.
+    ///
+    /// Only the oldest waiting event of each connection token is ever leased, so the events of a
+    /// connection reach the service in the order they were accepted, while other connections go on.
+    /// Among connections, read receipts go first, then delivered receipts, then the rest
+    /// (``EventContentType/deliveryPriority``), each oldest first.
+    ///
+    /// The work does not grow with the backlog: the candidates are the connections of the first
+    /// `leaseWindow(limit)` due events in that order, and of each its oldest waiting event, if due.
+    /// (Looking only for due events that are already their connection's oldest would walk past
+    /// every read receipt queued behind its own delivered receipt, a whole backlog of them.) Only
+    /// when that window is full and yields fewer than `limit` is the whole queue searched.
+    public func leaseDue(limit: Int) async throws -> [StoredEvent] {
+        guard limit > 0 else { return [] }
+        let now = clock.now().millisecondsSince1970
+        let window = Self.leaseWindow(limit)
+        return try await writer.perform { db in
+            var leased = try StoredEvent.fetchAll(
+                db.cachedStatement(
+                    sql: """
+                        UPDATE event SET state = \(EventState.sending.sql), attempts = attempts + 1, updatedAt = :now
+                        WHERE seq IN (
+                            WITH due AS (
+                                SELECT connectionHash FROM event INDEXED BY event_due
+                                WHERE state = \(EventState.queued.sql) AND nextAttemptAt <= :now AND deadline > :now
+                                ORDER BY priority, nextAttemptAt, seq
+                                LIMIT :window),
+                            oldest AS (
+                                SELECT (SELECT o.seq FROM event o INDEXED BY event_waiting_by_connection
+                                        WHERE o.connectionHash = due.connectionHash AND o.state IN (\(EventState.queued.sql), \(EventState.sending.sql))
+                                        ORDER BY o.seq LIMIT 1) AS seq
+                                FROM due GROUP BY due.connectionHash)
+                            SELECT e.seq FROM oldest JOIN event e ON e.seq = oldest.seq
+                            WHERE e.state = \(EventState.queued.sql) AND e.nextAttemptAt <= :now AND e.deadline > :now
+                            ORDER BY e.priority, e.nextAttemptAt, e.seq
+                            LIMIT :limit)
+                        RETURNING *
+                        """
+                ),
+                arguments: ["now": now, "limit": limit, "window": window]
+            )
+            guard leased.count < limit else { return leased }
+            let windowFull = try Int.fetchOne(
+                db.cachedStatement(sql: """
+                    SELECT COUNT(*) FROM (SELECT 1 FROM event INDEXED BY event_due
+                                          WHERE state = \(EventState.queued.sql) AND nextAttemptAt <= ? AND deadline > ? LIMIT ?)
+                    """),
+                arguments: [now, now, window]
+            ) == window
+            guard windowFull else { return leased }
+            leased += try StoredEvent.fetchAll(
+                db.cachedStatement(
+                    sql: """
+                        UPDATE event SET state = \(EventState.sending.sql), attempts = attempts + 1, updatedAt = :now
+                        WHERE seq IN (
+                            SELECT e.seq FROM event e INDEXED BY event_due
+                            WHERE e.state = \(EventState.queued.sql) AND e.nextAttemptAt <= :now AND e.deadline > :now
+                              AND NOT EXISTS (
+                                  SELECT 1 FROM event older INDEXED BY event_waiting_by_connection
+                                  WHERE older.connectionHash = e.connectionHash
+                                    AND older.state IN (\(EventState.queued.sql), \(EventState.sending.sql))
+                                    AND older.seq < e.seq)
+                            ORDER BY e.priority, e.nextAttemptAt, e.seq
+                            LIMIT :limit)
+                        RETURNING *
+                        """
+                ),
+                arguments: ["now": now, "limit": limit - leased.count]
+            )
+            return leased
+        }
+    }
+
+    /// How many due events `leaseDue` looks at first.
+    public static func leaseWindow(_ limit: Int) -> Int {
+        min(max(limit * 8, 256), 4_096)
+    }
+
+    /// Records how the attempt on a leased event ended. `sent` erases the connection token; a
+    /// failed or expired event keeps it until retention deletes the row, so an operator can send
+    /// it again (`participantctl retry`).
+    /// - Returns: how many other waiting events failed with it (a `failed` with a block).
+    @discardableResult
+    public func record(_ transition: DeliveryTransition, for event: StoredEvent) async throws -> Int {
+        let now = clock.now().millisecondsSince1970
+        let sql: String
+        var arguments: StatementArguments = ["seq": event.seq, "now": now]
+        switch transition {
+        case .sent(let id, let absoluteTime):
+            sql = """
+                UPDATE event SET state = \(EventState.sent.sql), serviceId = :id, absoluteTime = :absoluteTime,
+                    lastErrorCode = NULL, lastErrorMessage = NULL,
+                    nextAttemptAt = NULL, connectionToken = NULL, updatedAt = :now
+                WHERE seq = :seq AND state = \(EventState.sending.sql)
+                """
+            arguments += ["id": id, "absoluteTime": absoluteTime]
+        case .retry(let at, let error):
+            sql = """
+                UPDATE event SET state = \(EventState.queued.sql), nextAttemptAt = :at, lastErrorCode = :code,
+                    lastErrorMessage = :message, updatedAt = :now
+                WHERE seq = :seq AND state = \(EventState.sending.sql)
+                """
+            arguments += ["at": at.millisecondsSince1970, "code": error.code, "message": error.message]
+        case .failed(let error, _), .expired(let error):
+            let state: EventState = if case .failed = transition { .failed } else { .expired }
+            sql = """
+                UPDATE event SET state = :state, lastErrorCode = :code, lastErrorMessage = :message,
+                    nextAttemptAt = NULL, updatedAt = :now
+                WHERE seq = :seq AND state = \(EventState.sending.sql)
+                """
+            arguments += ["state": state.rawValue, "code": error.code, "message": error.message]
+        }
+        let finalArguments = arguments
+        let block: ConnectionBlock? = if case .failed(let error, let scope?) = transition {
+            ConnectionBlock(scope: scope, error: error, blockedAt: Date(millisecondsSince1970: now))
+        } else {
+            nil
+        }
+        let blockUntil = now + Int64(limits.blockDuration.timeInterval * 1000)
+        let ends = if case .retry = transition { false } else { true }
+        let othersFailed = try await write { db, waitingChange -> Int in
+            try db.cachedStatement(sql: sql).execute(arguments: finalArguments)
+            // Nothing changes when the event is no longer `sending` (an outcome recorded twice).
+            if ends { waitingChange -= db.changesCount }
+            guard let block else { return 0 }
+            try db.execute(
+                sql: """
+                    INSERT OR REPLACE INTO connection_block
+                        (connectionHash, scope, errorCode, errorMessage, blockedAt, expiresAt)
+                    VALUES (?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [event.connectionHash, block.scope.rawValue, block.error.code, block.error.message, now, blockUntil]
+            )
+            // Events in flight get their own answer; the queued ones need no request to fail.
+            try db.execute(
+                sql: """
+                    UPDATE event INDEXED BY event_waiting_by_connection
+                    SET state = \(EventState.failed.sql), lastErrorCode = ?, lastErrorMessage = ?,
+                        nextAttemptAt = NULL, updatedAt = ?
+                    WHERE connectionHash = ? AND state IN (\(EventState.queued.sql), \(EventState.sending.sql)) AND state = \(EventState.queued.sql)
+                      AND \(block.contentTypeCondition)
+                    """,
+                arguments: [block.error.code, block.error.message, now, event.connectionHash]
+            )
+            waitingChange -= db.changesCount
+            return db.changesCount
+        }
+        outcomes.notify(event.clientToken)
+        return othersFailed
+    }
+}

@@ -111,7 +111,12 @@ import Testing
                 #expect(answer.created)
                 tokens.append(answer.event.clientToken)
             }
-            try await Task.sleep(for: .milliseconds(300))
+            // Once every one of them is final, nothing more can reach the service.
+            try await eventually(timeout: .seconds(15), "all ten final") {
+                var final = 0
+                for token in tokens where (try await daemon.client.event(clientToken: token)).state.isFinal { final += 1 }
+                return final == tokens.count
+            }
             let sent = daemon.standIn.acceptedEvents.filter { $0.bearer == "chat" }
             #expect(sent.count == 1)
             for token in tokens where token != sent.first?.clientToken {

@@ -83,7 +83,9 @@ import Testing
             let (_, _, inFlight) = try await participantctl(daemon, ["hold", "slow-a"])
             #expect(inFlight.contains("a request for it is in flight"), "\(inFlight)")
             _ = try await daemon.waitForEvent("slow-a") { $0.state == .sent }
-            try await Task.sleep(for: .milliseconds(300))
+            // Nothing waits (a held event does not) and nothing is in flight: slow-b cannot be sent.
+            let idle = try await client.stats()
+            #expect(idle.counts["queued"] == 0 && idle.counts["sending"] == 0 && idle.requestsInFlight == 0)
             #expect(try await client.event(clientToken: "slow-b").state == .held)
             #expect(!daemon.standIn.requests.contains { $0.clientToken == "slow-b" })
             let (_, heldList, _) = try await participantctl(daemon, ["list", "--state", "held", "--json"])

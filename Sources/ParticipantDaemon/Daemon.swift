@@ -32,7 +32,7 @@ public enum Daemon {
         reload: (@Sendable () async throws -> DaemonConfiguration)? = nil,
         logger: Logger
     ) async throws {
-        let upstream = try configuration.upstream
+        let upstream = try configuration.upstream(environment: environment)
         let access = try configuration.access.resolved()
         // Everything that can refuse to start comes before anything that needs stopping.
         let notifier = SystemdNotifier(environment: environment)
@@ -49,7 +49,7 @@ public enum Daemon {
             path: configuration.databasePath, deadlines: configuration.deadlines, limits: configuration.limits,
             coalescing: configuration.coalescing, metrics: metrics.outbox, logger: logger
         )
-        let httpClient = HTTPParticipantService.makeHTTPClient(upstream)
+        let httpClient = try HTTPParticipantService.makeHTTPClient(upstream)
         let sender = EventSender(
             outbox: outbox,
             service: HTTPParticipantService(configuration: upstream, client: httpClient),
@@ -73,6 +73,9 @@ public enum Daemon {
                 "socket.path": "\(socketPath)",
                 "database.path": "\(configuration.databasePath)",
                 "upstream.endpoint": "\(upstream.endpoint)",
+                // The proxy without its credentials.
+                "upstream.proxy": "\(upstream.proxy?.description ?? "none")",
+                "upstream.ca_file": "\(upstream.caFile.map { $0 + (upstream.caFileOnly ? " (only)" : " (and the system's roots)") } ?? "none (the system's roots)")",
             ]
             if activated != nil {
                 metadata["socket.activated"] = "true"

@@ -3,6 +3,7 @@ import NIOFoundationCompat
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 import ParticipantWire
 import Synchronization
 
@@ -81,32 +82,43 @@ public final class ParticipantServiceStandIn: Sendable {
     private let state: Mutex<State>
     private let channel: any Channel
     public let port: Int
+    private let secure: Bool
 
-    /// `http://127.0.0.1:PORT`, for the daemon's `endpoint`.
-    public var endpoint: String { "http://127.0.0.1:\(port)" }
+    /// `http://127.0.0.1:PORT` (with TLS: `https://localhost:PORT`, the name its certificate
+    /// is for), for the daemon's `endpoint`.
+    public var endpoint: String { secure ? "https://localhost:\(port)" : "http://127.0.0.1:\(port)" }
 
-    /// Starts listening on 127.0.0.1 (`port` 0 picks a free one).
+    /// Starts listening on 127.0.0.1 (`port` 0 picks a free one); with `tls`, HTTPS.
     public static func start(
         port: Int = 0,
+        tls: TLSConfiguration? = nil,
         behavior: @escaping @Sendable (ReceivedRequest) -> Behavior = { _ in .accept }
     ) async throws -> ParticipantServiceStandIn {
         let box = StandInBox()
+        let sslContext = try tls.map { try NIOSSLContext(configuration: $0) }
         let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
-                channel.pipeline.configureHTTPServerPipeline().flatMap {
+                channel.eventLoop.makeCompletedFuture {
+                    if let sslContext {
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: sslContext))
+                    }
+                }.flatMap {
+                    channel.pipeline.configureHTTPServerPipeline()
+                }.flatMap {
                     channel.pipeline.addHandler(RequestHandler(box: box))
                 }
             }
             .bind(host: "127.0.0.1", port: port)
             .get()
-        let standIn = ParticipantServiceStandIn(channel: channel, behavior: behavior)
+        let standIn = ParticipantServiceStandIn(channel: channel, secure: tls != nil, behavior: behavior)
         box.server.withLock { $0 = standIn }
         return standIn
     }
 
-    private init(channel: any Channel, behavior: @escaping @Sendable (ReceivedRequest) -> Behavior) {
+    private init(channel: any Channel, secure: Bool, behavior: @escaping @Sendable (ReceivedRequest) -> Behavior) {
         self.channel = channel
+        self.secure = secure
         self.port = channel.localAddress?.port ?? 0
         self.state = Mutex(State(behavior: behavior))
     }

@@ -101,6 +101,13 @@ extension KeyKind where Value == [String] {
     static let names = KeyKind(read: { keys, key, _ throws(ConfigurationError) in try keys.list(key) }, show: { $0.joined(separator: ",") })
 }
 
+extension KeyKind where Value == [String]? {
+    /// A list of names that may be unset (`nil`: another source decides) or set, even to none.
+    static let optionalNames = KeyKind(read: { keys, key, value throws(ConfigurationError) in
+        keys.isSet(key) ? try keys.list(key) : value
+    }, show: { $0?.joined(separator: ",") ?? "" })
+}
+
 extension KeyKind where Value == ListenAddress? {
     /// `HOST:PORT`, empty for off. (Whether it must be loopback is checked with the other keys.)
     static func listenAddress(example: String) -> KeyKind {
@@ -141,6 +148,10 @@ extension DaemonConfiguration {
             .init("upstream.connectTimeoutSeconds", \.connectTimeout, .seconds(in: 0.1...300), "connecting to the service"),
             .init("upstream.requestTimeoutSeconds", \.requestTimeout, .seconds(in: 0.1...300), "one whole SendEvent request"),
             .init("upstream.maxConnections", \.maxConnections, .int(in: 1...1_024), "keep-alive connections to the service"),
+            .init("upstream.caFile", \.caFile, .optionalString, "PEM certificates trusted for the service besides the system's roots (a company CA)"),
+            .init("upstream.caFileOnly", \.caFileOnly, .bool, "trust `upstream.caFile` alone, not the system's roots"),
+            .init("upstream.proxy", \.proxy, .optionalString, "`http://[user:password@]host:port`; empty: `HTTPS_PROXY`/`HTTP_PROXY` decide"),
+            .init("upstream.noProxy", \.noProxy, .optionalNames, "hosts, domains or `*` reached directly; empty: `NO_PROXY` decides"),
             .init("sender.maxInFlight", \.sender.maxInFlight, .int(in: 1...4_096), "requests in flight at once"),
             .init("retry.baseDelaySeconds", \.sender.retry.baseDelay, .seconds(in: 0.001...3_600), "backoff base"),
             .init("retry.maxDelaySeconds", \.sender.retry.maxDelay, .seconds(in: 0.001...86_400), "backoff cap"),
@@ -201,6 +212,11 @@ extension DaemonConfiguration {
 /// which the reader's own default-taking methods do not.
 struct KeyReader {
     let reader: ConfigReader
+
+    /// Whether any source sets the key.
+    func isSet(_ key: String) -> Bool {
+        reader.string(forKey: ConfigKey(key)) != nil || reader.stringArray(forKey: ConfigKey(key)) != nil
+    }
 
     func string(_ key: String, default defaultValue: String) throws(ConfigurationError) -> String {
         reader.string(forKey: ConfigKey(key)) ?? defaultValue

@@ -29,6 +29,13 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var connectTimeout: Duration = .seconds(5)
     public var requestTimeout: Duration = .seconds(10)
     public var maxConnections = 16
+    /// PEM certificates trusted for the service besides (or, with `caFileOnly`, instead of) the system's.
+    public var caFile: String?
+    public var caFileOnly = false
+    /// The proxy URL (`upstream.proxy`); `nil`: the environment's `HTTPS_PROXY`/`HTTP_PROXY`.
+    public var proxy: String?
+    /// Hosts reached without the proxy (`upstream.noProxy`); `nil`: the environment's `NO_PROXY`.
+    public var noProxy: [String]?
     public var sender = EventSender.Configuration()
     public var deadlines = EventDeadlines()
     public var limits = OutboxLimits()
@@ -57,14 +64,20 @@ public struct DaemonConfiguration: Sendable, Equatable {
         }
     }
 
-    public var upstream: HTTPParticipantService.Configuration {
-        get throws(ConfigurationError) {
-            var upstream = HTTPParticipantService.Configuration(endpoint: try resolvedEndpoint())
-            upstream.connectTimeout = connectTimeout
-            upstream.requestTimeout = requestTimeout
-            upstream.maxConnections = maxConnections
-            return upstream
+    /// The upstream client's settings: the endpoint, its proxy (from these settings or
+    /// `environment`) and its trust; a CA file that cannot be read is an error naming its key.
+    public func upstream(environment: [String: String]) throws(ConfigurationError) -> HTTPParticipantService.Configuration {
+        var upstream = HTTPParticipantService.Configuration(endpoint: try resolvedEndpoint())
+        upstream.connectTimeout = connectTimeout
+        upstream.requestTimeout = requestTimeout
+        upstream.maxConnections = maxConnections
+        upstream.proxy = try UpstreamProxy.resolve(endpoint: upstream.endpoint, configured: proxy, noProxy: noProxy, environment: environment)
+        if let caFile {
+            _ = try HTTPParticipantService.loadCertificates(caFile)
+            upstream.caFile = caFile
         }
+        upstream.caFileOnly = caFileOnly
+        return upstream
     }
 }
 
@@ -85,6 +98,9 @@ extension DaemonConfiguration {
         }
         if let address = config.metricsListen, !address.isLoopback {
             throw ConfigurationError(key: "metrics.listen", rule: "must be a loopback address (127.0.0.1, [::1] or localhost), got \(address)")
+        }
+        if config.caFileOnly && config.caFile == nil {
+            throw ConfigurationError(key: "upstream.caFileOnly", rule: "needs upstream.caFile: with no roots at all nothing could be trusted")
         }
         if config.sender.retry.maxDelay < config.sender.retry.baseDelay {
             throw ConfigurationError(key: "retry.maxDelaySeconds", rule: "must not be less than retry.baseDelaySeconds")

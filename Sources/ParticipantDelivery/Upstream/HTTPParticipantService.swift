@@ -3,14 +3,18 @@ import Foundation
 import NIOCore
 import NIOFoundationCompat
 import NIOHTTP1
+import NIOSSL
 import ParticipantOutbox
 import ParticipantWire
 
 /// SendEvent over HTTPS with AsyncHTTPClient: `POST /participant/event`, rest-json, the
 /// connection token in `X-Amz-Bearer`, no SigV4 (the service does not use it).
 ///
-/// Keep-alive connections come from the client's pool; TLS uses the system's trust store.
-/// Redirects are refused: following one would hand the connection token to another host.
+/// Keep-alive connections come from the client's pool. TLS trusts the system's roots, plus the
+/// certificates of `upstream.caFile` (or those alone with `upstream.caFileOnly`); certificates and
+/// host names are always verified. Through an HTTP proxy (``UpstreamProxy``), HTTPS goes in a
+/// `CONNECT` tunnel. Redirects are refused: following one would hand the connection token to
+/// another host.
 public struct HTTPParticipantService: ParticipantService {
     public struct Configuration: Sendable, Equatable {
         /// `https://participant.connect.{region}.amazonaws.com`, or a stand-in's address.
@@ -20,6 +24,11 @@ public struct HTTPParticipantService: ParticipantService {
         public var requestTimeout: Duration = .seconds(10)
         /// Keep-alive connections kept per host.
         public var maxConnections: Int = 16
+        /// The proxy requests go through; `nil`: direct.
+        public var proxy: UpstreamProxy?
+        /// Certificates (PEM) trusted besides the system's roots, or instead of them (`caFileOnly`).
+        public var caFile: String?
+        public var caFileOnly = false
 
         public init(endpoint: String) {
             self.endpoint = endpoint
@@ -39,18 +48,58 @@ public struct HTTPParticipantService: ParticipantService {
         self.userAgent = userAgent
     }
 
-    /// An HTTP client with the connect timeout and pool size of `configuration`.
-    public static func makeHTTPClient(_ configuration: Configuration) -> HTTPClient {
+    /// An HTTP client with the connect timeout, pool size, proxy and trust of `configuration`.
+    public static func makeHTTPClient(_ configuration: Configuration) throws(ConfigurationError) -> HTTPClient {
         var clientConfiguration = HTTPClient.Configuration(
+            tlsConfiguration: try tlsConfiguration(configuration),
             redirectConfiguration: .disallow,
             timeout: .init(connect: TimeAmount(configuration.connectTimeout)),
             connectionPool: .init(
                 idleTimeout: .seconds(60),
                 concurrentHTTP1ConnectionsPerHostSoftLimit: configuration.maxConnections
-            )
+            ),
+            proxy: configuration.proxy.map { proxy in
+                .server(
+                    host: proxy.host, port: proxy.port,
+                    authorization: proxy.username.map { .basic(username: $0, password: proxy.password ?? "") }
+                )
+            }
         )
         clientConfiguration.httpVersion = .http1Only
         return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: clientConfiguration)
+    }
+
+    /// Full verification always; the system's roots, with `caFile`'s certificates added, or alone.
+    static func tlsConfiguration(_ configuration: Configuration) throws(ConfigurationError) -> TLSConfiguration {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.certificateVerification = .fullVerification
+        if let caFile = configuration.caFile {
+            let certificates = try loadCertificates(caFile)
+            if configuration.caFileOnly {
+                tls.trustRoots = .certificates(certificates)
+            } else {
+                tls.additionalTrustRoots = [.certificates(certificates)]
+            }
+        }
+        return tls
+    }
+
+    /// The certificates of a PEM bundle; a file that is missing, unreadable or holds none is an
+    /// error naming `upstream.caFile`.
+    public static func loadCertificates(_ path: String) throws(ConfigurationError) -> [NIOSSLCertificate] {
+        guard FileManager.default.isReadableFile(atPath: path) else {
+            throw ConfigurationError(key: "upstream.caFile", rule: "cannot read \(path): \(FileManager.default.fileExists(atPath: path) ? "permission denied" : "no such file")")
+        }
+        let certificates: [NIOSSLCertificate]
+        do {
+            certificates = try NIOSSLCertificate.fromPEMFile(path)
+        } catch {
+            throw ConfigurationError(key: "upstream.caFile", rule: "\(path) is not a PEM certificate bundle: \(error)")
+        }
+        guard !certificates.isEmpty else {
+            throw ConfigurationError(key: "upstream.caFile", rule: "\(path) holds no PEM certificate")
+        }
+        return certificates
     }
 
     public func sendEvent(_ request: SendEventRequest) async -> SendEventResult {
@@ -60,7 +109,7 @@ public struct HTTPParticipantService: ParticipantService {
             let body = try await response.body.collect(upTo: Self.maxResponseBytes)
             return Self.classify(status: Int(response.status.code), headers: response.headers, body: Data(buffer: body))
         } catch {
-            return .transient(Self.describe(error), status: nil)
+            return .transient(Self.describe(error, proxy: configuration.proxy, endpoint: configuration.endpoint), status: nil)
         }
     }
 
@@ -116,17 +165,46 @@ public struct HTTPParticipantService: ParticipantService {
         return ErrorBody(code: (code?.isEmpty ?? true) ? fallbackCode : code!, message: message)
     }
 
-    static func describe(_ error: any Error) -> ErrorBody {
+    /// Why an attempt got no answer, in words an operator can act on: a timeout, a TLS failure
+    /// (certificate not trusted, or not for this host), a proxy that refused or wants credentials,
+    /// or a connection that failed. Never the proxy's credentials.
+    static func describe(_ error: any Error, proxy: UpstreamProxy? = nil, endpoint: String = "") -> ErrorBody {
+        let text = String(describing: error)
         if let error = error as? HTTPClientError {
             switch error {
             case .connectTimeout, .deadlineExceeded, .readTimeout, .writeTimeout, .tlsHandshakeTimeout,
                 .getConnectionFromPoolTimeout:
                 return ErrorBody(code: "Timeout", message: "the service did not answer in time (\(error))")
+            case .proxyAuthenticationRequired:
+                return ErrorBody(code: "ProxyError", message: "proxy \(proxy?.description ?? "") refused CONNECT: 407 Proxy Authentication Required (check the credentials in upstream.proxy or HTTPS_PROXY)")
+            case .invalidProxyResponse:
+                // AsyncHTTPClient does not pass the proxy's status on: only that it was not 2xx.
+                return ErrorBody(code: "ProxyError", message: "proxy \(proxy?.description ?? "") refused CONNECT to \(Self.hostAndPort(endpoint)) (its answer was not 2xx)")
+            case .httpProxyHandshakeTimeout:
+                return ErrorBody(code: "ProxyError", message: "proxy \(proxy?.description ?? "") did not answer CONNECT in time")
             default:
-                return ErrorBody(code: "ConnectionError", message: "\(error)")
+                break
             }
         }
-        return ErrorBody(code: "ConnectionError", message: "\(error)")
+        if error is NIOSSLExtraError, text.contains("hostname") || text.contains("Hostname") {
+            return ErrorBody(code: "TLSError", message: "certificate verify failed: the service's certificate is not for \(Self.hostAndPort(endpoint)) (\(text))")
+        }
+        if error is NIOSSLError || error is BoringSSLError || text.contains("CERTIFICATE_VERIFY_FAILED") {
+            let reason = text.contains("CERTIFICATE_VERIFY_FAILED")
+                ? "certificate verify failed: unknown CA (the service's certificate is not signed by a trusted root; upstream.caFile adds one)"
+                : "TLS handshake failed"
+            return ErrorBody(code: "TLSError", message: "\(reason) (\(text))")
+        }
+        if let proxy {
+            return ErrorBody(code: "ConnectionError", message: "through proxy \(proxy): \(text)")
+        }
+        return ErrorBody(code: "ConnectionError", message: text)
+    }
+
+    /// `host:port` of a URL, for messages.
+    static func hostAndPort(_ url: String) -> String {
+        guard let components = URLComponents(string: url), let host = components.host else { return url }
+        return "\(host):\(components.port ?? (components.scheme == "https" ? 443 : 80))"
     }
 }
 

@@ -50,6 +50,7 @@ final class ChildProcess: Sendable {
     }
 
     var pid: Int32 { process.processIdentifier }
+    var isRunning: Bool { process.isRunning }
     var standardOutput: String { output.withLock { String(decoding: $0, as: UTF8.self) } }
     var standardError: String { errors.withLock { String(decoding: $0, as: UTF8.self) } }
 

@@ -7,6 +7,7 @@ import Logging
 @testable import ParticipantDelivery
 @testable import ParticipantOutbox
 import ParticipantServiceStandIn
+import NIOSSL
 import ParticipantWire
 
 /// A temporary folder, removed when the test is done.
@@ -50,12 +51,14 @@ struct TestDaemon {
     /// Runs `body` with a started daemon and stand-in, and stops both afterwards.
     static func with<T>(
         behavior: @escaping @Sendable (ParticipantServiceStandIn.ReceivedRequest) -> ParticipantServiceStandIn.Behavior = { _ in .accept },
+        tls: TLSConfiguration? = nil,
+        environment: [String: String] = [:],
         configure: (inout DaemonConfiguration) -> Void = { _ in },
         _ body: (TestDaemon) async throws -> T
     ) async throws -> T {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
-        let standIn = try await ParticipantServiceStandIn.start(behavior: behavior)
+        let standIn = try await ParticipantServiceStandIn.start(tls: tls, behavior: behavior)
         var configuration = testConfiguration(directory: directory, endpoint: standIn.endpoint)
         configure(&configuration)
         let logs = InMemoryLogHandler()
@@ -65,7 +68,7 @@ struct TestDaemon {
 
         let frozenConfiguration = configuration
         let task = Task {
-            try await Daemon.run(configuration: frozenConfiguration, shutdownSignals: [], logger: logger)
+            try await Daemon.run(configuration: frozenConfiguration, shutdownSignals: [], environment: environment, logger: logger)
         }
         do {
             try await daemon.waitUntilReady()

@@ -102,9 +102,11 @@ extension KeyKind where Value == [String] {
 }
 
 extension KeyKind where Value == [String]? {
-    /// A list of names that may be unset (`nil`: another source decides) or set, even to none.
+    /// A list of names that may be unset: absent or empty, another source decides (`nil`).
     static let optionalNames = KeyKind(read: { keys, key, value throws(ConfigurationError) in
-        keys.isSet(key) ? try keys.list(key) : value
+        guard keys.isSet(key) else { return value }
+        let names = try keys.list(key)
+        return names.isEmpty ? nil : names
     }, show: { $0?.joined(separator: ",") ?? "" })
 }
 

@@ -35,16 +35,19 @@ final class ChildProcess: Sendable {
         process.standardError = stderr
         process.standardInput = FileHandle.nullDevice
         self.process = process
+        // A blocking read loop per pipe, on a thread of its own: `availableData` returns empty
+        // only at end of file, so everything the process wrote is read. (Foundation's
+        // readabilityHandler on Linux sometimes left the last part of the output unread.)
         for (pipe, buffer) in [(stdout, output), (stderr, errors)] {
-            pipe.fileHandleForReading.readabilityHandler = { [closedPipes] handle in
-                let data = handle.availableData
-                guard !data.isEmpty else {
-                    handle.readabilityHandler = nil
-                    closedPipes.withLock { $0 += 1 }
-                    return
+            let handle = pipe.fileHandleForReading
+            Thread { [closedPipes] in
+                while true {
+                    let data = handle.availableData
+                    if data.isEmpty { break }
+                    buffer.withLock { $0.append(data) }
                 }
-                buffer.withLock { $0.append(data) }
-            }
+                closedPipes.withLock { $0 += 1 }
+            }.start()
         }
         try process.run()
     }

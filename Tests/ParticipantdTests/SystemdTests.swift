@@ -83,7 +83,7 @@ import Testing
         #expect(notifications.received.contains { $0.hasPrefix("STOPPING=1") }, "\(notifications.received)")
     }
 
-    @Test("With WatchdogSec=30 (a 5 s tick) an idle daemon still exits within 1 s of SIGTERM")
+    @Test("With WatchdogSec=30 (a 5 s tick) an idle daemon does not wait for the tick on SIGTERM")
     func shutdownDoesNotWaitForTheWatchdogTick() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
@@ -104,7 +104,9 @@ import Testing
         daemon.kill(SIGTERM)
         #expect(try await daemon.exitStatus() == 0)
         let took = clock.now - signalled
-        #expect(took < .seconds(1), "stopped \(took) after SIGTERM")
+        // The stall it guards against is a whole 5 s tick. Alone the daemon stops in well under
+        // 0.1 s; with the suite running beside it on two cores, seeing it exit took up to 1.2 s.
+        #expect(took < .seconds(3), "stopped \(took) after SIGTERM")
     }
 
     @Test("Without NOTIFY_SOCKET nothing is sent; WATCHDOG_USEC for another process is ignored")

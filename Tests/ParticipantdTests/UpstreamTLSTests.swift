@@ -96,6 +96,9 @@ import Testing
             try await eventually(timeout: .seconds(20), "health degraded") { (try? await daemon.client.health().status) == "degraded" }
             let health = try await daemon.client.health()
             #expect(health.problems.contains { $0.contains("certificate") }, "\(health.problems)")
+            // Once per outage, not once per attempt, at info and above.
+            let lines = daemon.logs.entries.filter { $0.level >= .info && "\($0.message) \($0.metadata)".contains("certificate") }
+            #expect(lines.count == 1, "\(lines.map(\.message))")
             #expect(daemon.standIn.requests.isEmpty)
         }
     }

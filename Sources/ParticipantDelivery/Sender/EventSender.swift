@@ -273,7 +273,10 @@ public final class EventSender: Service, Sendable {
             if case .retry = decision.transition {
                 metrics?.retried(code: error.code)
                 metadata["retry.delay_ms"] = "\(Int(((decision.retryDelay ?? .zero).timeInterval * 1000).rounded()))"
-                repeats.log(logger, .info, "Retry scheduled", key: "retry \(error.code)", metadata: metadata)
+                // A TLS or proxy failure is the same for every attempt until it is mended: the
+                // outage's one warning names it, and each event's lastError; not a line per attempt.
+                let level: Logger.Level = ["TLSError", "ProxyError"].contains(error.code) ? .debug : .info
+                repeats.log(logger, level, "Retry scheduled", key: "retry \(error.code)", metadata: metadata)
             } else {
                 metrics?.expired()
                 repeats.log(logger, .warning, "Event expired", key: "expired \(error.code)", metadata: metadata)

@@ -37,9 +37,14 @@ final class DatabaseLock: Sendable {
     }
 
     /// Unlocks the database; later calls do nothing.
+    ///
+    /// Unlocked explicitly before the close: the lock belongs to the open file, which a child
+    /// process forked at that moment (before its exec closes the descriptor) shares for a while,
+    /// and a close alone would leave the lock held until the child's copy went too.
     func release() {
         descriptor.withLock { fd in
             guard fd >= 0 else { return }
+            flock(fd, LOCK_UN)
             close(fd)
             fd = -1
         }

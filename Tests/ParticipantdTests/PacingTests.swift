@@ -57,8 +57,13 @@ import Testing
     func slowsDownOnThrottling() async throws {
         try await TestDaemon.with(configure: { $0.sender.quota = .init(rate: 100, burst: 10) }) { daemon in
             daemon.standIn.setQuota(rate: 10, burst: 2)
-            for index in 0..<30 {
-                try await submit(daemon, .messageRead, token: "e\(index)", connection: "c\(index)")
+            // All at once: submitted one after another on a loaded machine, they reached the
+            // sender more than 100 ms apart, inside the stand-in's quota, and nothing was throttled.
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for index in 0..<30 {
+                    group.addTask { try await submit(daemon, .messageRead, token: "e\(index)", connection: "c\(index)") }
+                }
+                try await group.waitForAll()
             }
             try await eventually(timeout: .seconds(30)) { daemon.standIn.acceptedEvents.count == 30 }
             #expect(daemon.standIn.throttledCount > 0)

@@ -132,7 +132,8 @@ import Testing
              "--socket", unused, "--database", directory.path + "/outbox.sqlite", "--endpoint", standIn.endpoint]
         )
         defer { activator.kill(SIGKILL) }
-        try await eventually(timeout: .seconds(10), "the activator listening") { FileManager.default.fileExists(atPath: socket) }
+        // It says so after listen(2); the socket file exists from bind(2) on, when a connection is still refused.
+        try await eventually(timeout: .seconds(10), "the activator listening") { activator.standardError.contains("Listening on") }
 
         // The first connection starts the daemon, which then answers on that very socket.
         let client = DaemonClient(socketPath: socket, timeout: .seconds(20))

@@ -2,6 +2,26 @@
 import Foundation
 import PackageDescription
 
+/// The version the binaries report (`--version`, `GET /v1/health`, the User-Agent):
+/// PARTICIPANTD_VERSION when set (scripts/package sets it), otherwise what scripts/version derives
+/// from the repository (a tag, or the commit), and 0.1.0 where neither answers (a source tarball).
+/// SwiftPM keeps a read manifest until this file or the environment changes, so a plain debug build
+/// may report an earlier commit; the packages always set the variable.
+let repositoryVersion: String = {
+    if let version = Context.environment["PARTICIPANTD_VERSION"], !version.isEmpty { return version }
+    let process = Process()
+    let output = Pipe()
+    process.executableURL = URL(fileURLWithPath: "/bin/bash")
+    process.arguments = [Context.packageDirectory + "/scripts/version"]
+    process.standardOutput = output
+    process.standardError = FileHandle.nullDevice
+    guard (try? process.run()) != nil else { return "0.1.0" }
+    let data = output.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    let version = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    return process.terminationStatus == 0 && !version.isEmpty ? version : "0.1.0"
+}()
+
 let package = Package(
     name: "participantd",
     platforms: [.macOS(.v15)],
@@ -35,6 +55,7 @@ let package = Package(
     // The layers, each a module, so that an import a layer should not make does not compile.
     // Every arrow points down; one event goes socket -> API -> Input -> Outbox -> Delivery -> service.
     //
+    //   ParticipantVersion   (C) the version string, set from repositoryVersion above
     //   ParticipantWire      wire types shared by the daemon and participantctl; no behaviour
     //   ParticipantInput     <- Wire: pure decoding and validation of requests (fuzzed)
     //   ParticipantOutbox    <- Input: the SQLite outbox, GRDB and all SQL; no HTTP
@@ -45,7 +66,11 @@ let package = Package(
     //
     // The executables are wiring only: participantd <- Daemon, participantctl <- Client.
     targets: [
-        .target(name: "ParticipantWire"),
+        .target(
+            name: "ParticipantVersion",
+            cSettings: [.define("PARTICIPANTD_VERSION", to: "\"\(repositoryVersion)\"")]
+        ),
+        .target(name: "ParticipantWire", dependencies: ["ParticipantVersion"]),
         .target(name: "ParticipantInput", dependencies: ["ParticipantWire"]),
         .target(
             name: "ParticipantOutbox",

@@ -17,6 +17,9 @@ struct StandInCommand: AsyncParsableCommand {
     @Option(help: "Milliseconds to wait before each answer.")
     var latencyMs: Int = 0
 
+    @Option(help: "Answer 403 AccessDeniedException to requests with this connection token (X-Amz-Bearer), as for an ended chat.")
+    var refuseConnectionToken: String?
+
     func run() async throws {
         let latency = Duration.milliseconds(latencyMs)
         let standIn = try await ParticipantServiceStandIn.start(port: port) { request in
@@ -28,7 +31,13 @@ struct StandInCommand: AsyncParsableCommand {
                 "Content=\(request.content ?? "-")",
             ].joined(separator: " ")
             FileHandle.standardOutput.write(Data((line + "\n").utf8))
-            return latency > .zero ? .delay(latency, then: .accept) : .accept
+            let answer: ParticipantServiceStandIn.Behavior =
+                if let refused = refuseConnectionToken, request.bearer == refused {
+                    .error(status: 403, code: "AccessDeniedException", message: "The connection is no longer valid")
+                } else {
+                    .accept
+                }
+            return latency > .zero ? .delay(latency, then: answer) : answer
         }
         FileHandle.standardOutput.write(Data("participant-standin listening on \(standIn.endpoint) (POST /participant/event)\n".utf8))
         // Serve until interrupted.

@@ -57,16 +57,60 @@ extension Outbox {
     /// Among connections, read receipts go first, then delivered receipts, then the rest
     /// (``EventContentType/deliveryPriority``), each oldest first.
     ///
-    /// The work does not grow with the backlog: the candidates are the connections of the first
-    /// `leaseWindow(limit)` due events in that order, and of each its oldest waiting event, if due.
-    /// (Looking only for due events that are already their connection's oldest would walk past
-    /// every read receipt queued behind its own delivered receipt, a whole backlog of them.) Only
-    /// when that window is full and yields fewer than `limit` is the whole queue searched.
+    /// The work does not grow with one connection's backlog:
+    /// - when at most `connectionScan(limit)` connections have waiting events, they are found by a
+    ///   loose scan of `event_waiting_by_connection` (one index seek per connection), and each one's
+    ///   oldest waiting event is leased if due: a chat with 100,000 events behind its oldest one, in
+    ///   flight or in backoff, costs as much as a chat with one;
+    /// - otherwise the candidates are the connections of the first `leaseWindow(limit)` due events
+    ///   in that order, and of each its oldest waiting event, if due. (Looking only for due events
+    ///   that are already their connection's oldest would walk past every read receipt queued
+    ///   behind its own delivered receipt, a whole backlog of them.) Only when that window is full
+    ///   and yields fewer than `limit` is the whole queue searched.
     public func leaseDue(limit: Int) async throws -> [StoredEvent] {
         guard limit > 0 else { return [] }
         let now = clock.now().millisecondsSince1970
         let window = Self.leaseWindow(limit)
+        let scan = Self.connectionScan(limit)
         return try await writer.perform { db in
+            let waiting = "state IN (\(EventState.queued.sql), \(EventState.sending.sql))"
+            // Connections with waiting events in hash order, one index seek each, at most :scan.
+            let connections = """
+                WITH RECURSIVE connection(hash) AS (
+                    SELECT (SELECT connectionHash FROM event INDEXED BY event_waiting_by_connection
+                            WHERE \(waiting) ORDER BY connectionHash LIMIT 1)
+                    UNION ALL
+                    SELECT (SELECT connectionHash FROM event INDEXED BY event_waiting_by_connection
+                            WHERE \(waiting) AND connectionHash > connection.hash ORDER BY connectionHash LIMIT 1)
+                    FROM connection WHERE connection.hash IS NOT NULL
+                    LIMIT :scan)
+                """
+            let waitingConnections = try Int.fetchOne(
+                db.cachedStatement(sql: connections + " SELECT COUNT(hash) FROM connection"),
+                arguments: ["scan": scan]
+            ) ?? 0
+            if waitingConnections < scan {
+                return try StoredEvent.fetchAll(
+                    db.cachedStatement(
+                        sql: """
+                            UPDATE event SET state = \(EventState.sending.sql), attempts = attempts + 1, updatedAt = :now
+                            WHERE seq IN (
+                                \(connections),
+                                oldest AS (
+                                    SELECT (SELECT o.seq FROM event o INDEXED BY event_waiting_by_connection
+                                            WHERE o.connectionHash = connection.hash AND o.\(waiting)
+                                            ORDER BY o.seq LIMIT 1) AS seq
+                                    FROM connection WHERE connection.hash IS NOT NULL)
+                                SELECT e.seq FROM oldest JOIN event e ON e.seq = oldest.seq
+                                WHERE e.state = \(EventState.queued.sql) AND e.nextAttemptAt <= :now AND e.deadline > :now
+                                ORDER BY e.priority, e.nextAttemptAt, e.seq
+                                LIMIT :limit)
+                            RETURNING *
+                            """
+                    ),
+                    arguments: ["now": now, "limit": limit, "scan": scan]
+                )
+            }
             var leased = try StoredEvent.fetchAll(
                 db.cachedStatement(
                     sql: """
@@ -123,9 +167,14 @@ extension Outbox {
         }
     }
 
-    /// How many due events `leaseDue` looks at first.
+    /// How many due events `leaseDue` looks at when many connections wait.
     public static func leaseWindow(_ limit: Int) -> Int {
         min(max(limit * 8, 256), 4_096)
+    }
+
+    /// Up to how many waiting connections `leaseDue` finds one by one (fewer than this: all of them).
+    public static func connectionScan(_ limit: Int) -> Int {
+        min(max(limit * 2, 64), 1_024)
     }
 
     /// Records how the attempt on a leased event ended. `sent` erases the connection token; a

@@ -7,6 +7,10 @@ import ParticipantWire
 public struct APIConfiguration: Sendable, Equatable {
     /// The largest request body read; larger gets 413.
     public var maxBodyBytes = 262_144
+    /// Events in one `POST /v1/events/batch` at most; more gets 400.
+    public var maxBatchEvents = 500
+    /// The largest batch body read (500 typing events or receipts fit several times over); larger gets 413.
+    public var maxBatchBytes = 2_097_152
     /// Header bytes of one request at most (and of one header field); more gets 431.
     public var maxHeaderBytes = 16_384
     /// Header fields of one request at most; more gets 431.

@@ -40,6 +40,13 @@ public struct APIError: HTTPResponseError, Sendable {
     }
 }
 
+extension BatchResult {
+    /// A batch element refused as `POST /v1/events` would refuse it alone.
+    init(_ error: APIError) {
+        self.init(status: Int(error.status.code), body: .error(error.body))
+    }
+}
+
 extension HTTPField.Name {
     /// Where AWS SDKs read an error's code.
     static let amznErrorType = HTTPField.Name("x-amzn-ErrorType")!

@@ -13,6 +13,7 @@ import ParticipantWire
 /// | route | answers |
 /// |---|---|
 /// | `POST /v1/events` | 202 new, 200 same ClientToken again, 409 mismatch, 400/413/415 bad input |
+/// | `POST /v1/events/batch` | 200 with one result per event, each what `POST /v1/events` answers |
 /// | `GET /v1/events/{clientToken}` | 200 the record, 404 `EventNotFound` |
 /// | `GET /v1/health` | 200 with queue counts by state |
 /// | `POST /participant/event` | SendEvent, answered as the service does (see `SendEventAPI.swift`) |
@@ -50,6 +51,7 @@ public struct SocketAPI: Sendable {
     public func router() -> Router<DaemonRequestContext> {
         let routes: [RouteTable.Route] = [
             .init(.post, "/v1/events") { request, context in try await submit(request, context: context) },
+            .init(.post, "/v1/events/batch") { request, context in try await submitBatch(request, context: context) },
             .init(.get, "/v1/events/{clientToken}") { request, context in try await event(request, context: context) },
             .init(.get, "/v1/health") { _, _ in try await health() },
             sendEventRoute,
@@ -107,6 +109,56 @@ public struct SocketAPI: Sendable {
         }
     }
 
+    /// `POST /v1/events/batch`: every event stored in one group commit, each answered as
+    /// `POST /v1/events` would have answered it (`200 {"results": [{"status", "body"}, ...]}`, in
+    /// order); a bad event fails alone. Only a batch that is not one (not an object with an array
+    /// `events` of 1 to `api.maxBatchEvents` elements, larger than `api.maxBatchBytes`) or an
+    /// outbox that cannot store anything fails the request as a whole.
+    func submitBatch(_ request: Request, context: DaemonRequestContext) async throws -> Response {
+        let body = try await Self.readBody(request, maxBodyBytes: configuration.maxBatchBytes, limitName: "api.maxBatchBytes")
+        let decoded: [Result<ValidatedEvent, RequestError>]
+        do {
+            decoded = try RequestDecoding.batchRequest(body: body, maxEvents: configuration.maxBatchEvents)
+        } catch {
+            throw APIError(error)
+        }
+        let valid = decoded.compactMap { try? $0.get() }
+        var outcomes: [Result<SubmitOutcome, OutboxError>] = []
+        if let first = valid.first {
+            do {
+                outcomes = try await outbox.submit(valid)
+            } catch {
+                throw Self.storageError(error, event: first, logger: context.logger)
+            }
+        }
+        var stored = outcomes.makeIterator()
+        let results = decoded.map { decodedEvent -> BatchResult in
+            let event: ValidatedEvent
+            switch decodedEvent {
+            case .failure(let error):
+                return BatchResult(APIError(error))
+            case .success(let valid):
+                event = valid
+            }
+            do throws(APIError) {
+                switch stored.next()! {
+                case .success(let outcome):
+                    switch try answer(outcome, for: event, logger: context.logger) {
+                    case .created(let stored):
+                        return BatchResult(status: 202, body: .event(SubmitResponse(event: stored.record, created: true, warnings: event.warnings)))
+                    case .duplicate(let stored):
+                        return BatchResult(status: 200, body: .event(SubmitResponse(event: stored.record, created: false, warnings: event.warnings)))
+                    }
+                case .failure(let error):
+                    throw Self.storageError(error, event: event, logger: context.logger)
+                }
+            } catch {
+                return BatchResult(error)
+            }
+        }
+        return try Self.json(BatchSubmitResponse(results: results), status: .ok)
+    }
+
     func event(_ request: Request, context: DaemonRequestContext) async throws -> Response {
         // The router hands the segment over still percent-encoded; a token may hold `/`, spaces, anything.
         let segment = try context.parameters.require("clientToken")
@@ -141,22 +193,36 @@ public struct SocketAPI: Sendable {
         let outcome: SubmitOutcome
         do {
             outcome = try await outbox.submit(event)
+        } catch {
+            throw Self.storageError(error, event: event, logger: logger)
+        }
+        return try answer(outcome, for: event, logger: logger)
+    }
+
+    /// An outbox's refusal to store an event, as the socket API says it.
+    static func storageError(_ error: any Error, event: ValidatedEvent, logger: Logger) -> APIError {
+        do {
+            throw error
         } catch OutboxError.full(let capacity) {
             var error = APIError(.serviceUnavailable, code: APIErrorCode.outboxFull, message: "the outbox holds \(capacity) waiting events, its capacity; nothing stored was dropped; submit again later")
             error.headers = [.retryAfter: "5"]
-            throw error
+            return error
         } catch OutboxError.storageFull(let reason) {
             logger.error("Event not stored: storage full", metadata: ["error": "\(reason)", "event.content_type": "\(event.contentType.shortName)"])
             var error = APIError(.init(code: 507, reasonPhrase: "Insufficient Storage"), code: APIErrorCode.storageFull, message: "the outbox's storage is full (\(reason)); the event was not stored; submit again later")
             error.headers = [.retryAfter: "30"]
-            throw error
+            return error
         } catch OutboxError.closed {
-            throw APIError(.serviceUnavailable, code: APIErrorCode.unavailable, message: "participantd is shutting down; submit again shortly")
+            return APIError(.serviceUnavailable, code: APIErrorCode.unavailable, message: "participantd is shutting down; submit again shortly")
         } catch {
             logger.error("Event not stored", metadata: ["error": "\(error)", "event.content_type": "\(event.contentType.shortName)"])
-            throw APIError(.internalServerError, code: APIErrorCode.storage, message: "the event was not stored: \(error)")
+            return APIError(.internalServerError, code: APIErrorCode.storage, message: "the event was not stored: \(error)")
         }
+    }
 
+    /// What a stored submission's outcome means for its client: logged, counted, and the sender
+    /// woken for a new event; a refusal as the socket API says it.
+    func answer(_ outcome: SubmitOutcome, for event: ValidatedEvent, logger: Logger) throws(APIError) -> Stored {
         switch outcome {
         case .created(let stored):
             metrics?.accepted(event.contentType)
@@ -209,7 +275,7 @@ public struct SocketAPI: Sendable {
         try await Self.readBody(request, maxBodyBytes: configuration.maxBodyBytes)
     }
 
-    package static func readBody(_ request: Request, maxBodyBytes: Int) async throws(APIError) -> Data {
+    package static func readBody(_ request: Request, maxBodyBytes: Int, limitName: String = "api.maxBodyBytes") async throws(APIError) -> Data {
         do {
             try RequestDecoding.checkMediaType(request.headers[.contentType])
         } catch {
@@ -218,7 +284,7 @@ public struct SocketAPI: Sendable {
         do {
             return Data(buffer: try await request.body.collect(upTo: maxBodyBytes))
         } catch is NIOTooManyBytesError {
-            throw APIError(.contentTooLarge, code: APIErrorCode.payloadTooLarge, message: "the request body is larger than \(maxBodyBytes) bytes (api.maxBodyBytes)")
+            throw APIError(.contentTooLarge, code: APIErrorCode.payloadTooLarge, message: "the request body is larger than \(maxBodyBytes) bytes (\(limitName))")
         } catch {
             throw APIError(.badRequest, code: APIErrorCode.malformedRequest, message: "the request body could not be read: \(error)")
         }

@@ -62,6 +62,32 @@ public struct DaemonClient: Sendable {
         return try await call(.POST, "/v1/events", body: body)
     }
 
+    /// `POST /v1/events/batch` with these submissions: one result per submission, in order.
+    public func submitBatch(_ submissions: [EventSubmission]) async throws(DaemonClientError) -> BatchSubmitResponse {
+        let encoder = WireCoding.encoder()
+        var objects: [Data] = []
+        for submission in submissions {
+            do {
+                objects.append(try encoder.encode(submission))
+            } catch {
+                throw .invalidResponse("cannot encode the submission: \(error)")
+            }
+        }
+        return try await submitBatch(jsonObjects: objects)
+    }
+
+    /// `POST /v1/events/batch` with JSON objects as given (each what `POST /v1/events` takes), so
+    /// the daemon judges each one, unknown fields included.
+    public func submitBatch(jsonObjects: [Data]) async throws(DaemonClientError) -> BatchSubmitResponse {
+        var body = Data(#"{"events":["#.utf8)
+        for (index, object) in jsonObjects.enumerated() {
+            if index > 0 { body.append(UInt8(ascii: ",")) }
+            body.append(object)
+        }
+        body.append(contentsOf: Array("]}".utf8))
+        return try await call(.POST, "/v1/events/batch", body: body)
+    }
+
     /// `GET /v1/events/{clientToken}`.
     public func event(clientToken: String) async throws(DaemonClientError) -> EventRecord {
         try await call(.GET, "/v1/events/" + Self.pathSegment(clientToken))

@@ -53,6 +53,37 @@ public enum RequestDecoding {
         }
     }
 
+    /// `POST /v1/events/batch`: `{"events": [SUBMISSION, ...]}`, each element what `POST /v1/events`
+    /// takes. The batch as a whole must be an object with one non-empty array `events` of at most
+    /// `maxEvents` elements; each element is then decoded and validated alone, so a bad one fails
+    /// by itself, its error naming its index (`events[3].contentType ...`).
+    public static func batchRequest(body: Data, maxEvents: Int) throws(RequestError) -> [Result<ValidatedEvent, RequestError>] {
+        let batch = try decode(body, as: StrictBatch.self, shape: "a JSON object {\"events\": [...]} whose events are objects as POST /v1/events takes")
+        guard !batch.elements.isEmpty else {
+            throw .invalid(ValidationError(field: "events", rule: "must hold at least one event"))
+        }
+        guard batch.elements.count <= maxEvents else {
+            throw .invalid(ValidationError(field: "events", rule: "must hold at most \(maxEvents) events (api.maxBatchEvents), not \(batch.elements.count)"))
+        }
+        return batch.elements.enumerated().map { index, element in
+            element.result.flatMap { submission in
+                do throws(ValidationError) {
+                    return .success(try EventValidator.validate(submission))
+                } catch {
+                    return .failure(.invalid(error))
+                }
+            }
+            .mapError { error in
+                switch error {
+                case .invalid(let validation):
+                    .invalid(ValidationError(field: "events[\(index)].\(validation.field)", rule: validation.rule))
+                case .malformed(let message), .unsupportedMediaType(let message):
+                    .malformed("events[\(index)]: \(message)")
+                }
+            }
+        }
+    }
+
     /// `POST /participant/event`: SendEvent's body, and the connection token from `X-Amz-Bearer`.
     /// Errors name the fields as the service does (`ContentType`, ...).
     public static func sendEventRequest(body: Data, bearer: String?) throws(RequestError) -> ValidatedEvent {
@@ -81,31 +112,75 @@ public enum RequestDecoding {
         }
         do {
             return try JSONDecoder().decode(Body.self, from: body)
-        } catch let error as RequestError {
-            throw error
-        } catch DecodingError.typeMismatch(_, let context) where !context.codingPath.isEmpty {
-            let field = context.codingPath.map(\.stringValue).joined(separator: ".")
-            throw .invalid(ValidationError(field: field, rule: "must be a string"))
-        } catch DecodingError.dataCorrupted(let context) {
-            // Foundation's own reason when it has one: "Too many nested arrays or dictionaries ...".
-            let reason = (context.underlyingError as NSError?)?.userInfo[NSDebugDescriptionErrorKey] as? String
-            throw .malformed("the request body is not valid UTF-8 JSON\(reason.map { " (\($0))" } ?? ""); it must be \(shape)")
         } catch {
-            throw .malformed("the request body must be \(shape)")
+            throw requestError(error, shape: shape)
         }
     }
+
+    /// What a decoding error means for the client. `pathStart`: the coding path's components that
+    /// lead to the object (a batch element's `events`, index), left out of a field's name.
+    static func requestError(_ error: any Error, shape: String, pathStart: Int = 0) -> RequestError {
+        switch error {
+        case let error as RequestError:
+            return error
+        case DecodingError.typeMismatch(_, let context) where context.codingPath.count > pathStart:
+            let field = context.codingPath.dropFirst(pathStart).map(\.stringValue).joined(separator: ".")
+            return .invalid(ValidationError(field: field, rule: "must be a string"))
+        case DecodingError.dataCorrupted(let context):
+            // Foundation's own reason when it has one: "Too many nested arrays or dictionaries ...".
+            let reason = (context.underlyingError as NSError?)?.userInfo[NSDebugDescriptionErrorKey] as? String
+            return .malformed("the request body is not valid UTF-8 JSON\(reason.map { " (\($0))" } ?? ""); it must be \(shape)")
+        default:
+            return .malformed("the request body must be \(shape)")
+        }
+    }
+}
+
+/// `{"events": [...]}`, each element decoded alone: one that cannot be decoded becomes its own
+/// failure instead of failing the batch (and the array's decoding goes on past it).
+private struct StrictBatch: Decodable {
+    struct Element: Decodable {
+        var result: Result<EventSubmission, RequestError>
+
+        init(from decoder: any Decoder) {
+            do {
+                result = .success(try StrictSubmission(from: decoder).submission)
+            } catch {
+                // The path so far: "events", the index.
+                result = .failure(RequestDecoding.requestError(error, shape: "a JSON object with the fields contentType, content, clientToken and connectionToken", pathStart: 2))
+            }
+        }
+    }
+
+    var elements: [Element]
+
+        init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: AnyKey.self)
+        if let unknown = container.allKeys.map(\.stringValue).sorted().first(where: { $0 != "events" }) {
+            throw RequestError.invalid(ValidationError(field: String(unknown.prefix(100)), rule: "is not a field of a batch: the only field is events"))
+        }
+        guard container.contains(AnyKey(stringValue: "events")) else {
+            throw RequestError.invalid(ValidationError(field: "events", rule: "is required: an array of events"))
+        }
+        do {
+            elements = try container.decode([Element].self, forKey: AnyKey(stringValue: "events"))
+        } catch DecodingError.typeMismatch {
+            throw RequestError.invalid(ValidationError(field: "events", rule: "must be an array of events"))
+        }
+    }
+}
+
+/// Any key of a JSON object, to check them all against the fields a type has.
+private struct AnyKey: CodingKey {
+    var stringValue: String
+    var intValue: Int? { nil }
+    init(stringValue: String) { self.stringValue = stringValue }
+    init?(intValue: Int) { nil }
 }
 
 /// ``EventSubmission`` with every key of the object checked against its fields.
 private struct StrictSubmission: Decodable {
     var submission: EventSubmission
-
-    private struct AnyKey: CodingKey {
-        var stringValue: String
-        var intValue: Int? { nil }
-        init(stringValue: String) { self.stringValue = stringValue }
-        init?(intValue: Int) { nil }
-    }
 
     static let fields = ["contentType", "content", "clientToken", "connectionToken"]
 

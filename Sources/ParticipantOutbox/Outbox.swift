@@ -87,63 +87,106 @@ public struct Outbox: Sendable {
     /// - Throws: ``OutboxError/full`` when `limits.capacity` events are waiting (a resubmission of a
     ///   stored ClientToken is still answered).
     public func submit(_ event: ValidatedEvent) async throws -> SubmitOutcome {
-        let clientToken = event.clientToken ?? UUID().uuidString.lowercased()
-        let connectionHash = ConnectionHash.of(event.connectionToken)
-        let deadlineAfter = deadlines.deadline(for: event.contentType)
+        try await submit([event])[0].get()
+    }
+
+    /// Stores several events in one transaction (one group commit), each as ``submit(_:)`` would:
+    /// one result per event, in order. An event the outbox has no room for (``OutboxError/full``,
+    /// ``OutboxError/storageFull`` from `outbox.maxDatabaseMegabytes`) fails alone; an error of the
+    /// database itself fails them all (the method throws, nothing is stored).
+    public func submit(_ events: [ValidatedEvent]) async throws -> [Result<SubmitOutcome, OutboxError>] {
+        let submissions = events.map { event in
+            (event: event, clientToken: event.clientToken ?? UUID().uuidString.lowercased(),
+             connectionHash: ConnectionHash.of(event.connectionToken), deadlineAfter: deadlines.deadline(for: event.contentType))
+        }
         let clock = clock
         let coalescing = coalescing
-        let (outcome, replaced) = try await submitWrite { db, waitingChange -> (SubmitOutcome, replaced: Int) in
-            let existing = try StoredEvent.fetchOne(
-                db.cachedStatement(sql: "SELECT * FROM event WHERE clientToken = ?"), arguments: [clientToken]
-            )
-            if let existing {
-                let same = existing.contentType == event.contentType
-                    && existing.content == event.content
-                    && existing.connectionHash == connectionHash
-                return (same ? .duplicate(existing) : .mismatch(existing), 0)
+        let limits = limits
+        let waiting = waiting
+        let results = try await submitWrite { db, waitingChange -> [(Result<SubmitOutcome, OutboxError>, replaced: Int)] in
+            try submissions.map { submission in
+                do {
+                    return try Self.store(
+                        submission.event, clientToken: submission.clientToken, connectionHash: submission.connectionHash,
+                        deadlineAfter: submission.deadlineAfter, now: clock.now(), coalescing: coalescing,
+                        room: { pending in
+                            // The count moves when the transaction commits: this batch's own new
+                            // events count too. Concurrent submissions may overshoot by one batch.
+                            try waiting.ensureRoom(capacity: limits.capacity, pending: pending)
+                            try Self.checkRoomForNewEvents(limits, in: db)
+                        },
+                        in: db, waitingChange: &waitingChange
+                    )
+                } catch let error as OutboxError {
+                    switch error {
+                    case .full, .storageFull: return (.failure(error), 0)
+                    default: throw error
+                    }
+                }
             }
-            let now = clock.now()
-            if let block = try Self.block(of: connectionHash, covering: event.contentType, at: now, in: db) {
-                return (.blocked(block), 0)
+        }
+        for (result, replaced) in results {
+            switch result {
+            case .success(.created(let stored)):
+                storage.eventStored()
+                // Superseded: the new event itself (redundant on arrival), or the waiting ones it replaced.
+                metrics?.superseded(stored.supersededBy != nil ? 1 : replaced)
+            case .failure(.storageFull(let reason)):
+                storage.submissionRefused(reason)
+            default:
+                break
             }
-            // Checked after the duplicate check, so a resubmission still gets its answer. The count
-            // moves when a transaction commits: concurrent submissions may overshoot by one batch.
-            try waiting.ensureRoom(capacity: limits.capacity)
-            try Self.checkRoomForNewEvents(limits, in: db)
-            let deadline = now.addingTimeInterval(deadlineAfter.timeInterval)
-            let decision = try Self.coalesce(event, connectionHash: connectionHash, now: now, rules: coalescing, in: db)
-            // Redundant on arrival: stored as superseded (so its client can learn why), never sent.
-            let redundant = decision.supersededBy != nil
-            let ms = now.millisecondsSince1970
-            try db.cachedStatement(
-                sql: """
-                    INSERT INTO event (clientToken, contentType, content, connectionToken, connectionHash,
-                                       state, attempts, acceptedAt, updatedAt, nextAttemptAt, deadline, priority,
-                                       messageId, supersededBy)
-                    VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?)
-                    """
-            ).execute(arguments: [
-                clientToken, event.contentType.rawValue, event.content, redundant ? nil : event.connectionToken,
-                connectionHash, redundant ? EventState.superseded.rawValue : EventState.queued.rawValue,
-                ms, ms, redundant ? nil : ms, deadline.millisecondsSince1970, event.contentType.deliveryPriority,
-                event.messageId, decision.supersededBy,
-            ])
-            let seq = db.lastInsertedRowID
-            if !redundant { waitingChange += 1 }
-            let replaced = try Self.supersede(decision.replaced, by: clientToken, now: ms, in: db)
-            waitingChange -= replaced
-            let stored = StoredEvent(
-                accepted: event, seq: seq, clientToken: clientToken, connectionHash: connectionHash,
-                at: now, deadline: deadline, supersededBy: decision.supersededBy
-            )
-            return (.created(stored), replaced)
         }
-        if case .created(let stored) = outcome {
-            storage.eventStored()
-            // Superseded: the new event itself (redundant on arrival), or the waiting ones it replaced.
-            metrics?.superseded(stored.supersededBy != nil ? 1 : replaced)
+        return results.map(\.0)
+    }
+
+    /// One event of a submission, inside its transaction: the same ClientToken again, a blocked
+    /// connection, no room, or the event stored (coalesced with the waiting ones).
+    private static func store(
+        _ event: ValidatedEvent, clientToken: String, connectionHash: String, deadlineAfter: Duration, now: Date,
+        coalescing: CoalescingRules, room: (_ pending: Int) throws -> Void, in db: Database, waitingChange: inout Int
+    ) throws -> (Result<SubmitOutcome, OutboxError>, replaced: Int) {
+        let existing = try StoredEvent.fetchOne(
+            db.cachedStatement(sql: "SELECT * FROM event WHERE clientToken = ?"), arguments: [clientToken]
+        )
+        if let existing {
+            let same = existing.contentType == event.contentType
+                && existing.content == event.content
+                && existing.connectionHash == connectionHash
+            return (.success(same ? .duplicate(existing) : .mismatch(existing)), 0)
         }
-        return outcome
+        if let block = try Self.block(of: connectionHash, covering: event.contentType, at: now, in: db) {
+            return (.success(.blocked(block)), 0)
+        }
+        // Checked after the duplicate check, so a resubmission still gets its answer.
+        try room(waitingChange)
+        let deadline = now.addingTimeInterval(deadlineAfter.timeInterval)
+        let decision = try Self.coalesce(event, connectionHash: connectionHash, now: now, rules: coalescing, in: db)
+        // Redundant on arrival: stored as superseded (so its client can learn why), never sent.
+        let redundant = decision.supersededBy != nil
+        let ms = now.millisecondsSince1970
+        try db.cachedStatement(
+            sql: """
+                INSERT INTO event (clientToken, contentType, content, connectionToken, connectionHash,
+                                   state, attempts, acceptedAt, updatedAt, nextAttemptAt, deadline, priority,
+                                   messageId, supersededBy)
+                VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?)
+                """
+        ).execute(arguments: [
+            clientToken, event.contentType.rawValue, event.content, redundant ? nil : event.connectionToken,
+            connectionHash, redundant ? EventState.superseded.rawValue : EventState.queued.rawValue,
+            ms, ms, redundant ? nil : ms, deadline.millisecondsSince1970, event.contentType.deliveryPriority,
+            event.messageId, decision.supersededBy,
+        ])
+        let seq = db.lastInsertedRowID
+        if !redundant { waitingChange += 1 }
+        let replaced = try Self.supersede(decision.replaced, by: clientToken, now: ms, in: db)
+        waitingChange -= replaced
+        let stored = StoredEvent(
+            accepted: event, seq: seq, clientToken: clientToken, connectionHash: connectionHash,
+            at: now, deadline: deadline, supersededBy: decision.supersededBy
+        )
+        return (.success(.created(stored)), replaced)
     }
 
     /// A submission's write, its refusal for lack of space noted for health.

@@ -10,9 +10,10 @@ final class WaitingCount: Sendable {
 
     var value: Int { count.load(ordering: .relaxed) }
 
-    /// Throws ``OutboxError/full`` when `capacity` events wait: one more may not be queued.
-    func ensureRoom(capacity: Int) throws {
-        guard value < capacity else { throw OutboxError.full(capacity: capacity) }
+    /// Throws ``OutboxError/full`` when `capacity` events wait, counting `pending` ones a
+    /// transaction not yet committed adds: one more may not be queued.
+    func ensureRoom(capacity: Int, pending: Int = 0) throws {
+        guard value + pending < capacity else { throw OutboxError.full(capacity: capacity) }
     }
 
     func add(_ delta: Int) {

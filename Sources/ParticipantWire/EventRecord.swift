@@ -78,3 +78,47 @@ public struct SendEventOutput: Codable, Sendable, Equatable {
         self.absoluteTime = absoluteTime
     }
 }
+
+/// `POST /v1/events/batch`'s answer: one result per submitted event, in order.
+public struct BatchSubmitResponse: Codable, Sendable, Equatable {
+    public var results: [BatchResult]
+
+    public init(results: [BatchResult]) {
+        self.results = results
+    }
+}
+
+/// What `POST /v1/events` would have answered one event of a batch: its status and its body.
+public struct BatchResult: Codable, Sendable, Equatable {
+    public var status: Int
+    public var body: Body
+
+    /// A stored event (202 new, 200 the same ClientToken again) or an error.
+    public enum Body: Codable, Sendable, Equatable {
+        case event(SubmitResponse)
+        case error(ErrorBody)
+
+        public init(from decoder: any Decoder) throws {
+            // An error body has a code; an event's body has an event.
+            if let error = try? ErrorBody(from: decoder) {
+                self = .error(error)
+            } else {
+                self = .event(try SubmitResponse(from: decoder))
+            }
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            switch self {
+            case .event(let response): try response.encode(to: encoder)
+            case .error(let error): try error.encode(to: encoder)
+            }
+        }
+    }
+
+    public var succeeded: Bool { (200..<300).contains(status) }
+
+    public init(status: Int, body: Body) {
+        self.status = status
+        self.body = body
+    }
+}

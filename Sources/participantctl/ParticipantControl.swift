@@ -10,7 +10,7 @@ struct ParticipantControl: AsyncParsableCommand {
         abstract: "Hands events to participantd and shows what became of them.",
         version: DaemonVersion.current,
         subcommands: [
-            SendEvent.self, Show.self, Health.self,
+            SendEvent.self, SendEvents.self, Show.self, Health.self,
             List.self, Retry.self, Hold.self, Release.self, Delete.self, Flush.self, Stats.self,
         ]
     )

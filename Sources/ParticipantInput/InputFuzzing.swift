@@ -45,6 +45,30 @@ public enum InputFuzzing {
         } catch {
             check(false, "encoding an accepted event failed: \(error)")
         }
+
+        exerciseBatch(body)
+    }
+
+    /// The batch decoder on the same body, and on the body as the only element of a batch: one
+    /// result per element, each accepted one obeying the rules, each refusal naming its index.
+    static func exerciseBatch(_ body: Data) {
+        var wrapped = Data(#"{"events":["#.utf8)
+        wrapped.append(body)
+        wrapped.append(contentsOf: Array("]}".utf8))
+        for candidate in [body, wrapped] {
+            do {
+                let results = try RequestDecoding.batchRequest(body: candidate, maxEvents: 500)
+                check((1...500).contains(results.count), "a batch holds 1...500 results")
+                for (index, result) in results.enumerated() {
+                    switch result {
+                    case .success(let event): checkRules(event)
+                    case .failure(let error): check(error.description.hasPrefix("events[\(index)]"), "a refused element names its index")
+                    }
+                }
+            } catch {
+                check(!error.description.isEmpty, "every refusal has a message")
+            }
+        }
     }
 
     static func checkRules(_ event: ValidatedEvent) {

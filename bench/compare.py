@@ -103,9 +103,9 @@ class Bench:
             time.sleep(0.01)
         return process, sock, time.monotonic() - started
 
-    def load(self, sock, clients, seconds=None, count=None, mix="read=4,delivered=4,typing=2", warmup=1.0):
+    def load(self, sock, clients, seconds=None, count=None, mix="read=4,delivered=4,typing=2", warmup=1.0, batch=1):
         argv = [os.path.join(self.bin, "participant-load"), "--socket", sock, "--clients", str(clients),
-                "--warmup", str(warmup), "--mix", mix, "--json"]
+                "--warmup", str(warmup), "--mix", mix, "--batch", str(batch), "--json"]
         argv += ["--seconds", str(seconds)] if seconds else ["--count", str(count)]
         return self.run_json(argv)
 
@@ -141,6 +141,16 @@ class Bench:
                   f"baseline {rounds['baseline'][-1]['rate']:.0f}/s, persist-queue {rounds['persistqueue'][-1]['rate']:.0f}/s",
                   flush=True)
         self.results["accepts"] = rounds
+
+    def batches(self):
+        """8 clients, 100 events per request (POST /v1/events/batch), durable: events/s."""
+        rounds = []
+        for round_ in range(self.args.rounds):
+            daemon, sock, _ = self.daemon(f"batches-{round_}")
+            rounds.append(self.load(sock, 8, seconds=self.args.seconds, batch=100))
+            self.stop(daemon)
+            print(f"  round {round_ + 1}: participantd batches {rounds[-1]['eventRate']:.0f} events/s", flush=True)
+        self.results["batches"] = rounds
 
     def single_client(self):
         daemon, sock, _ = self.daemon("single")
@@ -255,6 +265,10 @@ class Bench:
                 ("persist-queue SQLiteAckQueue.put, 64 writers", f"{pq:,.0f}/s", f"participantd = {durable / pq:.1f} x persist-queue (target >= 3)"),
                 ("participantd latency p50 / p99, 64 clients", f"{median(a['durable'], 'p50Micros') / 1000:.1f} / {median(a['durable'], 'p99Micros') / 1000:.1f} ms", ""),
             ]
+        if "batches" in r:
+            b = r["batches"]
+            rows.append(("durable accepts in batches, 8 clients x 100 events", f"{median(b, 'eventRate'):,.0f} events/s",
+                         f"target 100,000 events/s; p50 {median(b, 'p50Micros') / 1000:.1f} ms a batch"))
         if "single" in r:
             s = r["single"]
             limit = r.get("fsync", {}).get("fdatasyncP50Micros", 0) + 500
@@ -298,13 +312,13 @@ def main():
     parser.add_argument("--delivery-events", type=int, default=50_000)
     parser.add_argument("--backlog", type=int, default=1_000_000, help="events waiting for the memory and start figures")
     parser.add_argument("--nginx-port", type=int, default=18788)
-    parser.add_argument("--only", default="fsync,accepts,single,delivery,memory")
+    parser.add_argument("--only", default="fsync,accepts,batches,single,delivery,memory")
     parser.add_argument("--json", help="also write every figure to this file")
     parser.add_argument("--keep", action="store_true", help="keep the databases and logs")
     args = parser.parse_args()
 
     bench = Bench(args)
-    steps = {"fsync": bench.fsync, "accepts": bench.accepts, "single": bench.single_client,
+    steps = {"fsync": bench.fsync, "accepts": bench.accepts, "batches": bench.batches, "single": bench.single_client,
              "delivery": bench.delivery, "memory": bench.memory_and_start}
     try:
         for name in args.only.split(","):

@@ -18,6 +18,8 @@ struct LoadPlan: Sendable {
     var warmupSeconds: Double
     var mix: RequestMix
     var connections: Int
+    /// Events per request: 1 posts to `/v1/events`, more to `/v1/events/batch`.
+    var batch: Int = 1
 }
 
 /// Content types and their weights, from `read=4,delivered=4,typing=2`.
@@ -95,6 +97,8 @@ struct ConnectionResult: Sendable {
     var statuses: [UInt: Int] = [:]
     var firstMeasured: UInt64 = .max
     var lastMeasured: UInt64 = 0
+    /// Events of measured batches that were not stored (a batch answers 200 whatever each event's fate).
+    var refusedEvents = 0
     var error: String?
 }
 
@@ -113,6 +117,8 @@ final class LoadConnection: ChannelInboundHandler, RemovableChannelHandler {
     private var sent = 0
     private var sentAt: UInt64 = 0
     private var status: UInt = 0
+    /// A batch's answer, read to count its events' results.
+    private var answer = ByteBuffer()
     private var generator: SystemRandomNumberGenerator = .init()
 
     init(client: Int, plan: LoadPlan, runID: String, budget: RequestBudget, done: EventLoopPromise<ConnectionResult>) {
@@ -131,13 +137,17 @@ final class LoadConnection: ChannelInboundHandler, RemovableChannelHandler {
         switch unwrapInboundIn(data) {
         case .head(let head):
             status = head.status.code
-        case .body:
-            break
+            answer.clear()
+        case .body(var part):
+            if plan.batch > 1 { answer.writeBuffer(&part) }
         case .end:
             let now = NIODeadline.now().uptimeNanoseconds
             if sentAt >= budget.warmupEnds {
                 _ = result.latencies.record(max(1, (now - sentAt) / 1_000))
                 result.statuses[status, default: 0] += 1
+                if plan.batch > 1, status == 200 {
+                    result.refusedEvents += plan.batch - Self.storedResults(in: answer)
+                }
                 result.firstMeasured = min(result.firstMeasured, sentAt)
                 result.lastMeasured = max(result.lastMeasured, now)
             }
@@ -154,12 +164,14 @@ final class LoadConnection: ChannelInboundHandler, RemovableChannelHandler {
         context.close(promise: nil)
     }
 
-    private func sendNext(context: ChannelHandlerContext) {
-        let now = NIODeadline.now().uptimeNanoseconds
-        guard budget.take(now: now) else {
-            context.close(promise: nil)
-            return
-        }
+    /// Results of a batch's answer that say stored (202) or already stored (200).
+    static func storedResults(in answer: ByteBuffer) -> Int {
+        let text = String(buffer: answer)
+        return text.components(separatedBy: #""status":202"#).count - 1 + text.components(separatedBy: #""status":200"#).count - 1
+    }
+
+    /// The next event's JSON object, as `POST /v1/events` takes it.
+    private func nextEvent() -> String {
         sent += 1
         let kind = plan.mix.wheel[(client &+ sent) % plan.mix.wheel.count]
         let connection = Int.random(in: 0..<plan.connections, using: &generator)
@@ -168,12 +180,29 @@ final class LoadConnection: ChannelInboundHandler, RemovableChannelHandler {
         case .delivered, .read: #","content":"{\"messageId\":\"m-\#(client)-\#(sent)\"}""#
         case .typing, .acknowledged: ""
         }
-        let body = #"{"contentType":"\#(kind.contentType)","clientToken":"\#(clientToken)","connectionToken":"load-connection-\#(connection)"\#(content)}"#
+        return #"{"contentType":"\#(kind.contentType)","clientToken":"\#(clientToken)","connectionToken":"load-connection-\#(connection)"\#(content)}"#
+    }
+
+    private func sendNext(context: ChannelHandlerContext) {
+        let now = NIODeadline.now().uptimeNanoseconds
+        guard budget.take(now: now) else {
+            context.close(promise: nil)
+            return
+        }
+        let body: String
+        let uri: String
+        if plan.batch == 1 {
+            body = nextEvent()
+            uri = "/v1/events"
+        } else {
+            body = #"{"events":["# + (0..<plan.batch).map { _ in nextEvent() }.joined(separator: ",") + "]}"
+            uri = "/v1/events/batch"
+        }
         var headers = HTTPHeaders()
         headers.add(name: "Host", value: "localhost")
         headers.add(name: "Content-Type", value: "application/json")
         headers.add(name: "Content-Length", value: String(body.utf8.count))
-        let head = HTTPRequestHead(version: .http1_1, method: .POST, uri: "/v1/events", headers: headers)
+        let head = HTTPRequestHead(version: .http1_1, method: .POST, uri: uri, headers: headers)
         sentAt = now
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
@@ -222,6 +251,7 @@ struct LoadRun {
             merged.statuses.merge(result.statuses, uniquingKeysWith: +)
             merged.firstMeasured = min(merged.firstMeasured, result.firstMeasured)
             merged.lastMeasured = max(merged.lastMeasured, result.lastMeasured)
+            merged.refusedEvents += result.refusedEvents
             if let error = result.error { errors.append(error) }
         }
         return LoadResult(plan: plan, merged: merged, failedConnections: failedConnections, errors: errors)
@@ -232,6 +262,10 @@ struct LoadRun {
 struct LoadResult {
     let clients: Int
     let requests: Int
+    /// Events per request.
+    let batch: Int
+    /// Events of batches answered 200 that were not stored.
+    let refusedEvents: Int
     let seconds: Double
     let statuses: [UInt: Int]
     let failedConnections: Int
@@ -241,6 +275,8 @@ struct LoadResult {
     init(plan: LoadPlan, merged: ConnectionResult, failedConnections: Int, errors: [String]) {
         clients = plan.clients
         requests = Int(merged.latencies.totalCount)
+        batch = plan.batch
+        refusedEvents = merged.refusedEvents
         seconds = merged.lastMeasured > merged.firstMeasured ? Double(merged.lastMeasured - merged.firstMeasured) / 1e9 : 0
         statuses = merged.statuses
         self.failedConnections = failedConnections
@@ -254,13 +290,16 @@ struct LoadResult {
     }
 
     var rate: Double { seconds > 0 ? Double(requests) / seconds : 0 }
+    var eventRate: Double { rate * Double(batch) }
 
     func text() -> String {
         var lines = [
-            String(format: "%d requests in %.2f s from %d clients: %.0f requests/s", requests, seconds, clients, rate),
+            String(format: "%d requests in %.2f s from %d clients: %.0f requests/s", requests, seconds, clients, rate)
+                + (batch > 1 ? String(format: " of %d events: %.0f events/s", batch, eventRate) : ""),
             "latency (µs): " + percentiles.map { "\($0.0) \($0.1)" }.joined(separator: ", "),
             "answers: " + statuses.sorted { $0.key < $1.key }.map { "\($0.key) × \($0.value)" }.joined(separator: ", "),
         ]
+        if refusedEvents > 0 { lines.append("events refused inside batches: \(refusedEvents)") }
         if failedConnections > 0 { lines.append("connections refused: \(failedConnections)") }
         for error in Set(errors).sorted() { lines.append("error: \(error)") }
         return lines.joined(separator: "\n")
@@ -269,6 +308,7 @@ struct LoadResult {
     func jsonLine() -> String {
         var object: [String: Any] = [
             "clients": clients, "requests": requests, "seconds": seconds, "rate": rate,
+            "batch": batch, "eventRate": eventRate, "refusedEvents": refusedEvents,
             "statuses": Dictionary(uniqueKeysWithValues: statuses.map { (String($0.key), $0.value) }),
             "failedConnections": failedConnections, "errors": Array(Set(errors)).sorted(),
         ]

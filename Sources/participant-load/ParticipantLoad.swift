@@ -46,6 +46,9 @@ struct Submit: AsyncParsableCommand {
     @Option(help: "Distinct connection tokens the events are spread over.")
     var connections = 10_000
 
+    @Option(help: "Events per request: 1 posts each to /v1/events, more posts batches to /v1/events/batch (rates then also in events/s).")
+    var batch = 1
+
     @Option(help: "Event loop threads for the clients.")
     var threads = 1
 
@@ -57,6 +60,7 @@ struct Submit: AsyncParsableCommand {
         guard count >= 1 else { throw ValidationError("--count must be at least 1") }
         guard connections >= 1 else { throw ValidationError("--connections must be at least 1") }
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+        guard (1...10_000).contains(batch) else { throw ValidationError("--batch must be from 1 to 10000") }
         if let seconds, seconds <= 0 { throw ValidationError("--seconds must be more than 0") }
         guard warmup >= 0 else { throw ValidationError("--warmup must not be negative") }
         _ = try RequestMix(mix)
@@ -66,7 +70,7 @@ struct Submit: AsyncParsableCommand {
         let plan = LoadPlan(
             socketPath: socket, clients: clients,
             stop: seconds.map { .after(seconds: $0) } ?? .count(count),
-            warmupSeconds: warmup, mix: try RequestMix(mix), connections: connections
+            warmupSeconds: warmup, mix: try RequestMix(mix), connections: connections, batch: batch
         )
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         let result: LoadResult
@@ -78,7 +82,7 @@ struct Submit: AsyncParsableCommand {
             throw error
         }
         print(json ? result.jsonLine() : result.text())
-        if result.failedConnections > 0 || result.statuses.keys.contains(where: { !(200..<300).contains($0) }) {
+        if result.failedConnections > 0 || result.refusedEvents > 0 || result.statuses.keys.contains(where: { !(200..<300).contains($0) }) {
             throw ExitCode(1)
         }
     }

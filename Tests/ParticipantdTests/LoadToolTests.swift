@@ -30,6 +30,22 @@ import Testing
         }
     }
 
+    @Test("--batch posts N events per request to /v1/events/batch, and counts events stored")
+    func batchesThroughTheDaemon() async throws {
+        try await TestDaemon.with { daemon in
+            let result = try await load([
+                "--socket", daemon.configuration.socketPath, "--clients", "2", "--count", "6", "--warmup", "0",
+                "--mix", "read=1,typing=1", "--connections", "50", "--batch", "25",
+            ])
+            #expect(result["requests"] as? Int == 6)
+            #expect(result["batch"] as? Int == 25)
+            #expect(result["statuses"] as? [String: Int] == ["200": 6])
+            #expect(result["refusedEvents"] as? Int == 0)
+            let health = try await daemon.client.health()
+            #expect(health.queue.values.reduce(0, +) == 150)
+        }
+    }
+
     @Test func theBaselineAnswersLikeTheDaemonAndStoresNothing() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }

@@ -2,25 +2,11 @@
 import Foundation
 import PackageDescription
 
-/// The version the binaries report (`--version`, `GET /v1/health`, the User-Agent):
-/// PARTICIPANTD_VERSION when set (scripts/package sets it), otherwise what scripts/version derives
-/// from the repository (a tag, or the commit), and 0.1.0 where neither answers (a source tarball).
-/// SwiftPM keeps a read manifest until this file or the environment changes, so a plain debug build
-/// may report an earlier commit; the packages always set the variable.
-let repositoryVersion: String = {
-    if let version = Context.environment["PARTICIPANTD_VERSION"], !version.isEmpty { return version }
-    let process = Process()
-    let output = Pipe()
-    process.executableURL = URL(fileURLWithPath: "/bin/bash")
-    process.arguments = [Context.packageDirectory + "/scripts/version"]
-    process.standardOutput = output
-    process.standardError = FileHandle.nullDevice
-    guard (try? process.run()) != nil else { return "0.1.0" }
-    let data = output.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    let version = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-    return process.terminationStatus == 0 && !version.isEmpty ? version : "0.1.0"
-}()
+/// The version the binaries report (`--version`, `GET /v1/health`, the User-Agent): PARTICIPANTD_VERSION,
+/// which scripts/build-release (so scripts/install and scripts/package) sets from scripts/version (a
+/// tag, or the commit). Other builds say `0.1.0+dev`: SwiftPM keeps a read manifest until this file
+/// or the environment changes, so a version read from git here would go stale with every commit.
+let repositoryVersion = Context.environment["PARTICIPANTD_VERSION"].flatMap { $0.isEmpty ? nil : $0 } ?? "0.1.0+dev"
 
 let package = Package(
     name: "participantd",

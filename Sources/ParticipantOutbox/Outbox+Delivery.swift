@@ -73,66 +73,37 @@ extension Outbox {
         let window = Self.leaseWindow(limit)
         let scan = Self.connectionScan(limit)
         return try await writer.perform { db in
-            let waiting = "state IN (\(EventState.queued.sql), \(EventState.sending.sql))"
             // Connections with waiting events in hash order, one index seek each, at most :scan.
             let connections = """
-                WITH RECURSIVE connection(hash) AS (
+                WITH RECURSIVE candidate(hash) AS (
                     SELECT (SELECT connectionHash FROM event INDEXED BY event_waiting_by_connection
-                            WHERE \(waiting) ORDER BY connectionHash LIMIT 1)
+                            WHERE \(Self.waiting) ORDER BY connectionHash LIMIT 1)
                     UNION ALL
                     SELECT (SELECT connectionHash FROM event INDEXED BY event_waiting_by_connection
-                            WHERE \(waiting) AND connectionHash > connection.hash ORDER BY connectionHash LIMIT 1)
-                    FROM connection WHERE connection.hash IS NOT NULL
+                            WHERE \(Self.waiting) AND connectionHash > candidate.hash ORDER BY connectionHash LIMIT 1)
+                    FROM candidate WHERE candidate.hash IS NOT NULL
                     LIMIT :scan)
                 """
             let waitingConnections = try Int.fetchOne(
-                db.cachedStatement(sql: connections + " SELECT COUNT(hash) FROM connection"),
+                db.cachedStatement(sql: connections + " SELECT COUNT(hash) FROM candidate"),
                 arguments: ["scan": scan]
             ) ?? 0
             if waitingConnections < scan {
                 return try StoredEvent.fetchAll(
-                    db.cachedStatement(
-                        sql: """
-                            UPDATE event SET state = \(EventState.sending.sql), attempts = attempts + 1, updatedAt = :now
-                            WHERE seq IN (
-                                \(connections),
-                                oldest AS (
-                                    SELECT (SELECT o.seq FROM event o INDEXED BY event_waiting_by_connection
-                                            WHERE o.connectionHash = connection.hash AND o.\(waiting)
-                                            ORDER BY o.seq LIMIT 1) AS seq
-                                    FROM connection WHERE connection.hash IS NOT NULL)
-                                SELECT e.seq FROM oldest JOIN event e ON e.seq = oldest.seq
-                                WHERE e.state = \(EventState.queued.sql) AND e.nextAttemptAt <= :now AND e.deadline > :now
-                                ORDER BY e.priority, e.nextAttemptAt, e.seq
-                                LIMIT :limit)
-                            RETURNING *
-                            """
-                    ),
+                    db.cachedStatement(sql: Self.leaseOldestDue(of: connections)),
                     arguments: ["now": now, "limit": limit, "scan": scan]
                 )
             }
+            // The connections of the first :window due events.
             var leased = try StoredEvent.fetchAll(
-                db.cachedStatement(
-                    sql: """
-                        UPDATE event SET state = \(EventState.sending.sql), attempts = attempts + 1, updatedAt = :now
-                        WHERE seq IN (
-                            WITH due AS (
-                                SELECT connectionHash FROM event INDEXED BY event_due
-                                WHERE state = \(EventState.queued.sql) AND nextAttemptAt <= :now AND deadline > :now
-                                ORDER BY priority, nextAttemptAt, seq
-                                LIMIT :window),
-                            oldest AS (
-                                SELECT (SELECT o.seq FROM event o INDEXED BY event_waiting_by_connection
-                                        WHERE o.connectionHash = due.connectionHash AND o.state IN (\(EventState.queued.sql), \(EventState.sending.sql))
-                                        ORDER BY o.seq LIMIT 1) AS seq
-                                FROM due GROUP BY due.connectionHash)
-                            SELECT e.seq FROM oldest JOIN event e ON e.seq = oldest.seq
-                            WHERE e.state = \(EventState.queued.sql) AND e.nextAttemptAt <= :now AND e.deadline > :now
-                            ORDER BY e.priority, e.nextAttemptAt, e.seq
-                            LIMIT :limit)
-                        RETURNING *
-                        """
-                ),
+                db.cachedStatement(sql: Self.leaseOldestDue(of: """
+                    WITH due AS (
+                        SELECT connectionHash FROM event INDEXED BY event_due
+                        WHERE state = \(EventState.queued.sql) AND nextAttemptAt <= :now AND deadline > :now
+                        ORDER BY priority, nextAttemptAt, seq
+                        LIMIT :window),
+                    candidate(hash) AS (SELECT DISTINCT connectionHash FROM due)
+                    """)),
                 arguments: ["now": now, "limit": limit, "window": window]
             )
             guard leased.count < limit else { return leased }
@@ -165,6 +136,30 @@ extension Outbox {
             )
             return leased
         }
+    }
+
+    /// Waiting events: the condition of the partial index `event_waiting_by_connection`.
+    static let waiting = "state IN (\(EventState.queued.sql), \(EventState.sending.sql))"
+
+    /// The lease statement: of the connections `candidates` names (a `WITH` clause ending in a
+    /// table `candidate(hash)`), each one's oldest waiting event, if it is due, up to `:limit` in
+    /// priority order, made `sending`.
+    static func leaseOldestDue(of candidates: String) -> String {
+        """
+        UPDATE event SET state = \(EventState.sending.sql), attempts = attempts + 1, updatedAt = :now
+        WHERE seq IN (
+            \(candidates),
+            oldest AS (
+                SELECT (SELECT o.seq FROM event o INDEXED BY event_waiting_by_connection
+                        WHERE o.connectionHash = candidate.hash AND o.\(waiting)
+                        ORDER BY o.seq LIMIT 1) AS seq
+                FROM candidate WHERE candidate.hash IS NOT NULL)
+            SELECT e.seq FROM oldest JOIN event e ON e.seq = oldest.seq
+            WHERE e.state = \(EventState.queued.sql) AND e.nextAttemptAt <= :now AND e.deadline > :now
+            ORDER BY e.priority, e.nextAttemptAt, e.seq
+            LIMIT :limit)
+        RETURNING *
+        """
     }
 
     /// How many due events `leaseDue` looks at when many connections wait.

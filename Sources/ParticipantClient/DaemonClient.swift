@@ -41,6 +41,11 @@ public struct DaemonClient: Sendable {
             timeout: .init(connect: .seconds(2))
         )
         configuration.connectionPool.retryConnectionEstablishment = false
+        // A request waiting for a pooled connection fails after the connect timeout: with the
+        // default 8 connections, 30 concurrent submissions on a loaded machine waited longer than
+        // 2 s (getConnectionFromPoolTimeout). Local connections are cheap; the daemon takes 256
+        // (api.maxConnections).
+        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 64
         return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
     }()
 

@@ -109,13 +109,7 @@ public struct Outbox: Sendable {
                     return try Self.store(
                         submission.event, clientToken: submission.clientToken, connectionHash: submission.connectionHash,
                         deadlineAfter: submission.deadlineAfter, now: clock.now(), coalescing: coalescing,
-                        room: { pending in
-                            // The count moves when the transaction commits: this batch's own new
-                            // events count too. Concurrent submissions may overshoot by one batch.
-                            try waiting.ensureRoom(capacity: limits.capacity, pending: pending)
-                            try Self.checkRoomForNewEvents(limits, in: db)
-                        },
-                        in: db, waitingChange: &waitingChange
+                        limits: limits, waiting: waiting, in: db, waitingChange: &waitingChange
                     )
                 } catch let error as OutboxError {
                     switch error {
@@ -144,7 +138,7 @@ public struct Outbox: Sendable {
     /// connection, no room, or the event stored (coalesced with the waiting ones).
     private static func store(
         _ event: ValidatedEvent, clientToken: String, connectionHash: String, deadlineAfter: Duration, now: Date,
-        coalescing: CoalescingRules, room: (_ pending: Int) throws -> Void, in db: Database, waitingChange: inout Int
+        coalescing: CoalescingRules, limits: OutboxLimits, waiting: WaitingCount, in db: Database, waitingChange: inout Int
     ) throws -> (Result<SubmitOutcome, OutboxError>, replaced: Int) {
         let existing = try StoredEvent.fetchOne(
             db.cachedStatement(sql: "SELECT * FROM event WHERE clientToken = ?"), arguments: [clientToken]
@@ -158,8 +152,11 @@ public struct Outbox: Sendable {
         if let block = try Self.block(of: connectionHash, covering: event.contentType, at: now, in: db) {
             return (.success(.blocked(block)), 0)
         }
-        // Checked after the duplicate check, so a resubmission still gets its answer.
-        try room(waitingChange)
+        // Checked after the duplicate check, so a resubmission still gets its answer. The count
+        // moves when the transaction commits: this transaction's own new events count too.
+        // Concurrent submissions may overshoot by one batch.
+        try waiting.ensureRoom(capacity: limits.capacity, pending: waitingChange)
+        try Self.checkRoomForNewEvents(limits, in: db)
         let deadline = now.addingTimeInterval(deadlineAfter.timeInterval)
         let decision = try Self.coalesce(event, connectionHash: connectionHash, now: now, rules: coalescing, in: db)
         // Redundant on arrival: stored as superseded (so its client can learn why), never sent.

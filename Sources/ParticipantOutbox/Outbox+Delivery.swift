@@ -125,7 +125,7 @@ extension Outbox {
                               AND NOT EXISTS (
                                   SELECT 1 FROM event older INDEXED BY event_waiting_by_connection
                                   WHERE older.connectionHash = e.connectionHash
-                                    AND older.state IN (\(EventState.queued.sql), \(EventState.sending.sql))
+                                    AND older.\(Self.waiting)
                                     AND older.seq < e.seq)
                             ORDER BY e.priority, e.nextAttemptAt, e.seq
                             LIMIT :limit)

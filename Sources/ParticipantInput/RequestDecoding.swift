@@ -154,7 +154,7 @@ private struct StrictBatch: Decodable {
 
     var elements: [Element]
 
-        init(from decoder: any Decoder) throws {
+    init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: AnyKey.self)
         if let unknown = container.allKeys.map(\.stringValue).sorted().first(where: { $0 != "events" }) {
             throw RequestError.invalid(ValidationError(field: String(unknown.prefix(100)), rule: "is not a field of a batch: the only field is events"))

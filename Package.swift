@@ -37,6 +37,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/jpsim/Yams.git", "5.4.0"..<"7.0.0"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     ],
     // The layers, each a module, so that an import a layer should not make does not compile.
     // Every arrow points down; one event goes socket -> API -> Input -> Outbox -> Delivery -> service.
@@ -46,8 +47,9 @@ let package = Package(
     //   ParticipantInput     <- Wire: pure decoding and validation of requests (fuzzed)
     //   ParticipantOutbox    <- Input: the SQLite outbox, GRDB and all SQL; no HTTP
     //   ParticipantDelivery  <- Outbox: the sender, its decisions, pacing, outages, the upstream client
+    //   ParticipantFleet     <- Delivery: one quota per Connect instance shared by hosts, in PostgreSQL
     //   ParticipantAPI       <- Delivery: the Hummingbird socket and TCP API
-    //   ParticipantDaemon    <- API (and Client): configuration, logging, metrics, systemd, the ServiceGroup
+    //   ParticipantDaemon    <- API, Fleet (and Client): configuration, logging, metrics, systemd, the ServiceGroup
     //   ParticipantClient    <- Wire: the daemon's client and participantctl's send-event input, beside the rest
     //
     // The executables are wiring only: participantd <- Daemon, participantctl <- Client.
@@ -84,6 +86,16 @@ let package = Package(
             ]
         ),
         .target(
+            name: "ParticipantFleet",
+            dependencies: [
+                "ParticipantDelivery",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .target(
             name: "ParticipantAPI",
             dependencies: [
                 "ParticipantDelivery",
@@ -105,6 +117,7 @@ let package = Package(
             name: "ParticipantDaemon",
             dependencies: [
                 "ParticipantAPI",
+                "ParticipantFleet",
                 "ParticipantClient",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -191,6 +204,7 @@ let package = Package(
                 "ParticipantWire",
                 "ParticipantInput",
                 "ParticipantServiceStandIn",
+                "ParticipantFleet",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "InMemoryLogging", package: "swift-log"),

@@ -1,5 +1,6 @@
 import Foundation
 import ParticipantDelivery
+import ParticipantInput
 import ParticipantOutbox
 import ParticipantWire
 
@@ -24,8 +25,20 @@ public struct APIConfiguration: Sendable, Equatable {
     /// How long `POST /participant/event` waits for the service's answer before it answers with
     /// the outbox's record (0: answer as soon as the event is stored).
     public var deliveryWait: Duration = .seconds(2)
+    /// The Connect instances events may name (`instances.*`, and `default`); another name is refused.
+    public var instanceNames: [String] = [InstanceName.defaultName]
 
     public init() {}
+
+    /// Refuses an instance that is not configured, listing those that are.
+    /// - Parameter field: the field as the client named it.
+    public func checkInstance(_ instance: String, field: String = "instance") throws(ValidationError) {
+        guard !instanceNames.contains(instance) else { return }
+        throw ValidationError(
+            field: field,
+            rule: "names no configured instance (\"\(instance.prefix(100))\"); the instances are \(instanceNames.joined(separator: ", "))"
+        )
+    }
 }
 
 /// A TCP address to listen on, `HOST:PORT` (`[::1]:PORT` for IPv6).

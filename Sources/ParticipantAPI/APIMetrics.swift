@@ -7,9 +7,10 @@ import ParticipantWire
 public struct MetricsSnapshot: Sendable {
     public var counts: [EventState: Int]
     public var oldestWaitingAge: Double?
-    public var quotaTokens: Double
-    public var quotaRate: Double
-    public var inFlight: Int
+    /// Each instance's sender, by instance name.
+    public var senders: [String: SenderState]
+    /// Waiting (queued or sending) events by instance.
+    public var waitingByInstance: [String: Int]
 }
 
 /// The API's counter (events accepted, by content type) and the renderer of `GET /metrics`.

@@ -9,7 +9,7 @@ import ParticipantWire
 ///
 /// | route | answers |
 /// |---|---|
-/// | `GET /v1/events?state=S&connectionHash=H&limit=N` | 200 ``EventList`` |
+/// | `GET /v1/events?state=S&connectionHash=H&instance=I&limit=N` | 200 ``EventList`` |
 /// | `POST /v1/events/{clientToken}/retry` (`hold`, `release`) | 200 ``QueueChange``; 404, 409 `InvalidState` |
 /// | `DELETE /v1/events/{clientToken}` | 200 ``QueueChange``; 404, 409 `InvalidState` |
 /// | `POST /v1/queue/retry-failed` | 200 ``QueueChange`` |
@@ -21,11 +21,13 @@ public struct SenderState: Sendable {
     public var inFlight: Int
     public var quotaRate: Double
     public var quotaTokens: Double
+    public var problems: [String]
 
-    public init(inFlight: Int = 0, quotaRate: Double = 0, quotaTokens: Double = 0) {
+    public init(inFlight: Int = 0, quotaRate: Double = 0, quotaTokens: Double = 0, problems: [String] = []) {
         self.inFlight = inFlight
         self.quotaRate = quotaRate
         self.quotaTokens = quotaTokens
+        self.problems = problems
     }
 }
 
@@ -34,8 +36,10 @@ struct QueueAPI: Sendable {
     let outbox: Outbox
     /// `participantctl flush`: the sender sends what became due now.
     let onFlush: @Sendable () -> Void
-    /// Requests in flight and the pacing, for stats.
-    let senderState: @Sendable () -> SenderState
+    /// Requests in flight and the pacing of each instance's sender, for stats.
+    let senderStates: @Sendable () -> [String: SenderState]
+    /// The fleet's shared quota; `nil`: not in a fleet.
+    let fleetState: @Sendable () async -> FleetStats?
 
     static let maxListLimit = 10_000
 
@@ -94,6 +98,13 @@ struct QueueAPI: Sendable {
             }
             hash = raw
         }
+        var instance: String?
+        if let raw = query["instance"].map(String.init), !raw.isEmpty {
+            if let problem = InstanceName.problem(raw) {
+                throw APIError(.badRequest, code: APIErrorCode.validation, message: "instance \(problem)")
+            }
+            instance = raw
+        }
         var limit = 100
         if let raw = query["limit"].map(String.init), !raw.isEmpty {
             guard let value = Int(raw), (1...Self.maxListLimit).contains(value) else {
@@ -101,7 +112,7 @@ struct QueueAPI: Sendable {
             }
             limit = value
         }
-        let events = try await outbox.list(state: state, connectionHashPrefix: hash, limit: limit)
+        let events = try await outbox.list(state: state, connectionHashPrefix: hash, instance: instance, limit: limit)
         return try SocketAPI.json(EventList(events: events.map(\.record)), status: .ok)
     }
 
@@ -109,13 +120,25 @@ struct QueueAPI: Sendable {
         let counts = try await outbox.countsByState()
         let oldest = try await outbox.oldestWaiting()
         let sent = try await outbox.sentCount(within: .seconds(60))
-        let sender = senderState()
+        let senders = senderStates()
+        let byInstance = try await outbox.countsByInstance()
+        var instances: [String: InstanceStats] = [:]
+        for (name, sender) in senders {
+            let counts = byInstance[name] ?? Dictionary(uniqueKeysWithValues: EventState.allCases.map { ($0, 0) })
+            instances[name] = InstanceStats(
+                counts: Dictionary(uniqueKeysWithValues: counts.map { ($0.key.rawValue, $0.value) }),
+                sentLastMinute: try await outbox.sentCount(within: .seconds(60), instance: name),
+                requestsInFlight: sender.inFlight, quotaRate: sender.quotaRate, problems: sender.problems
+            )
+        }
         let stats = QueueStats(
             counts: Dictionary(uniqueKeysWithValues: counts.map { ($0.key.rawValue, $0.value) }),
             oldestWaitingAcceptedAt: oldest?.acceptedAt,
             oldestWaitingAgeSeconds: oldest?.age,
             sentLastMinute: sent, sendRatePerSecond: Double(sent) / 60,
-            requestsInFlight: sender.inFlight, quotaRate: sender.quotaRate
+            requestsInFlight: senders.values.reduce(0) { $0 + $1.inFlight },
+            quotaRate: senders.values.reduce(0) { $0 + $1.quotaRate },
+            instances: instances, fleet: await fleetState()
         )
         return try SocketAPI.json(stats, status: .ok)
     }

@@ -31,23 +31,40 @@ extension SocketAPI {
     static let bearerHeader = HTTPField.Name("X-Amz-Bearer")!
     static let eventStateHeader = HTTPField.Name("x-participantd-event-state")!
 
-    var sendEventRoute: RouteTable.Route {
-        .init(.post, "/participant/event") { request, context in
-            do {
-                return try await sendEvent(request, context: context)
-            } catch {
-                throw error.asServiceError
-            }
-        }
+    /// SendEvent for the default instance, and for a named one: an SDK's endpoint URL of
+    /// `http://HOST:PORT/instances/NAME` makes its requests arrive at `/instances/NAME/participant/event`.
+    var sendEventRoutes: [RouteTable.Route] {
+        [
+            .init(.post, "/participant/event") { request, context in
+                do {
+                    return try await sendEvent(request, instance: nil, context: context)
+                } catch {
+                    throw error.asServiceError
+                }
+            },
+            .init(.post, "/instances/{instance}/participant/event") { request, context in
+                do {
+                    let segment = try context.parameters.require("instance")
+                    return try await sendEvent(request, instance: segment.removingPercentEncoding ?? segment, context: context)
+                } catch {
+                    throw error.asServiceError
+                }
+            },
+        ]
     }
 
-    func sendEvent(_ request: Request, context: DaemonRequestContext) async throws(APIError) -> Response {
+    func sendEvent(_ request: Request, instance: String?, context: DaemonRequestContext) async throws(APIError) -> Response {
         let body = try await readBody(request)
         let event: ValidatedEvent
         do {
-            event = try RequestDecoding.sendEventRequest(body: body, bearer: request.headers[Self.bearerHeader])
+            event = try RequestDecoding.sendEventRequest(body: body, bearer: request.headers[Self.bearerHeader], instance: instance)
         } catch {
             throw APIError(error)
+        }
+        do {
+            try configuration.checkInstance(event.instance, field: RequestDecoding.serviceFieldNames["instance"] ?? "instance")
+        } catch {
+            throw APIError(.invalid(error))
         }
         let stored: StoredEvent
         switch try await store(event, logger: context.logger) {

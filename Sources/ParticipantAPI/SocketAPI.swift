@@ -17,12 +17,13 @@ import ParticipantWire
 /// | `GET /v1/events/{clientToken}` | 200 the record, 404 `EventNotFound` |
 /// | `GET /v1/health` | 200 with queue counts by state |
 /// | `POST /participant/event` | SendEvent, answered as the service does (see `SendEventAPI.swift`) |
+/// | `POST /instances/{instance}/participant/event` | the same, for a named instance |
 /// | `GET /v1/events`, `/v1/queue/...`, ... | the queue commands (see `QueueAPI.swift`) |
 public struct SocketAPI: Sendable {
     let outbox: Outbox
     let configuration: APIConfiguration
-    /// Called after a new event is stored: wakes the sender.
-    let onAccepted: @Sendable () -> Void
+    /// Called after a new event is stored, with its instance: wakes that instance's sender.
+    let onAccepted: @Sendable (String) -> Void
     /// What keeps the daemon from being healthy now.
     let healthCheck: HealthCheck
 
@@ -34,9 +35,11 @@ public struct SocketAPI: Sendable {
     let metrics: APIMetrics?
 
     public init(
-        outbox: Outbox, configuration: APIConfiguration, onAccepted: @escaping @Sendable () -> Void, health: HealthCheck? = nil,
+        outbox: Outbox, configuration: APIConfiguration, onAccepted: @escaping @Sendable (String) -> Void, health: HealthCheck? = nil,
         access: ResolvedAccess = .open, onFlush: @escaping @Sendable () -> Void = {},
-        senderState: @escaping @Sendable () -> SenderState = { SenderState() }, metrics: APIMetrics? = nil
+        senderStates: @escaping @Sendable () -> [String: SenderState] = { [:] },
+        fleetState: @escaping @Sendable () async -> FleetStats? = { nil },
+        metrics: APIMetrics? = nil
     ) {
         self.metrics = metrics
         self.outbox = outbox
@@ -44,7 +47,7 @@ public struct SocketAPI: Sendable {
         self.onAccepted = onAccepted
         self.healthCheck = health ?? HealthCheck(outbox: outbox)
         self.access = access
-        self.queue = QueueAPI(outbox: outbox, onFlush: onFlush, senderState: senderState)
+        self.queue = QueueAPI(outbox: outbox, onFlush: onFlush, senderStates: senderStates, fleetState: fleetState)
     }
 
     /// Every route, for the Unix socket.
@@ -54,8 +57,7 @@ public struct SocketAPI: Sendable {
             .init(.post, "/v1/events/batch") { request, context in try await submitBatch(request, context: context) },
             .init(.get, "/v1/events/{clientToken}") { request, context in try await event(request, context: context) },
             .init(.get, "/v1/health") { _, _ in try await health() },
-            sendEventRoute,
-        ] + queue.readRoutes + queue.changeRoutes + metricsRoutes
+        ] + sendEventRoutes + queue.readRoutes + queue.changeRoutes + metricsRoutes
         return RouteTable(routes).router(access: access)
     }
 
@@ -73,11 +75,11 @@ public struct SocketAPI: Sendable {
     func renderMetrics() async throws -> Response {
         guard let metrics else { throw APIError(.notFound, code: "NotFound", message: "metrics are off") }
         let counts = try await outbox.countsByState()
+        let byInstance = try await outbox.countsByInstance()
         let oldest = try await outbox.oldestWaiting()
-        let sender = queue.senderState()
         let text = metrics.render(MetricsSnapshot(
-            counts: counts, oldestWaitingAge: oldest?.age,
-            quotaTokens: sender.quotaTokens, quotaRate: sender.quotaRate, inFlight: sender.inFlight
+            counts: counts, oldestWaitingAge: oldest?.age, senders: queue.senderStates(),
+            waitingByInstance: byInstance.mapValues { ($0[.queued] ?? 0) + ($0[.sending] ?? 0) }
         ))
         return Response(
             status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
@@ -88,7 +90,7 @@ public struct SocketAPI: Sendable {
     /// SendEvent only, for the loopback TCP listener (`aws.listen`): the daemon's own routes stay
     /// behind the socket's file permissions.
     public func serviceRouter() -> Router<DaemonRequestContext> {
-        RouteTable([sendEventRoute]).router()
+        RouteTable(sendEventRoutes).router()
     }
 
     // MARK: Handlers
@@ -100,6 +102,11 @@ public struct SocketAPI: Sendable {
             event = try RequestDecoding.daemonRequest(body: body)
         } catch {
             throw APIError(error)
+        }
+        do {
+            try configuration.checkInstance(event.instance)
+        } catch {
+            throw APIError(.invalid(error))
         }
         switch try await store(event, logger: context.logger) {
         case .created(let stored):
@@ -118,7 +125,16 @@ public struct SocketAPI: Sendable {
         let body = try await Self.readBody(request, maxBodyBytes: configuration.maxBatchBytes, limitName: "api.maxBatchBytes")
         let decoded: [Result<ValidatedEvent, RequestError>]
         do {
-            decoded = try RequestDecoding.batchRequest(body: body, maxEvents: configuration.maxBatchEvents)
+            decoded = try RequestDecoding.batchRequest(body: body, maxEvents: configuration.maxBatchEvents).enumerated().map { index, result in
+                result.flatMap { event in
+                    do throws(ValidationError) {
+                        try configuration.checkInstance(event.instance, field: "events[\(index)].instance")
+                        return .success(event)
+                    } catch {
+                        return .failure(.invalid(error))
+                    }
+                }
+            }
         } catch {
             throw APIError(error)
         }
@@ -240,7 +256,7 @@ public struct SocketAPI: Sendable {
                 if event.contentType.isDeprecated {
                     logger.warning("Deprecated content type accepted", metadata: metadata)
                 }
-                onAccepted()
+                onAccepted(event.instance)
             }
             return .created(stored)
         case .duplicate(let stored):
@@ -260,7 +276,11 @@ public struct SocketAPI: Sendable {
             var differing: [String] = []
             if stored.contentType != event.contentType { differing.append("contentType") }
             if stored.content != event.content { differing.append("content") }
-            if stored.connectionHash != ConnectionHash.of(event.connectionToken) { differing.append("connectionToken") }
+            if stored.instance != event.instance {
+                differing.append("instance (\(stored.instance))")
+            } else if stored.connectionHash != ConnectionHash.of(event.connectionToken, instance: event.instance) {
+                differing.append("connectionToken")
+            }
             throw APIError(
                 .conflict, code: APIErrorCode.idempotentParameterMismatch,
                 message: "clientToken \(stored.clientToken) was already used for an event with a different \(differing.joined(separator: ", ")); use a new clientToken for a new event"

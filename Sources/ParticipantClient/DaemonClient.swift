@@ -121,8 +121,9 @@ public struct DaemonClient: Sendable {
     // MARK: Queue commands
 
     /// `GET /v1/events`: waiting states oldest first, others newest first.
-    public func list(state: EventState? = nil, connectionHash: String? = nil, limit: Int = 100) async throws(DaemonClientError) -> [EventRecord] {
+    public func list(state: EventState? = nil, connectionHash: String? = nil, instance: String? = nil, limit: Int = 100) async throws(DaemonClientError) -> [EventRecord] {
         var query = ["limit=\(limit)"]
+        if let instance { query.append("instance=\(Self.pathSegment(instance))") }
         if let state { query.append("state=\(state.rawValue)") }
         if let connectionHash { query.append("connectionHash=\(Self.pathSegment(connectionHash))") }
         let list: EventList = try await call(.GET, "/v1/events?" + query.joined(separator: "&"))

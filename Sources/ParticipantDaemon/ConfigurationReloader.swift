@@ -64,8 +64,8 @@ final class ConfigurationReloader: Service, Sendable {
             logger.notice("Configuration reloaded: nothing changed")
             return []
         }
-        let applied = changes.filter { DaemonConfiguration.reloadableKeys.contains($0.key) }
-        let needRestart = changes.filter { !DaemonConfiguration.reloadableKeys.contains($0.key) }
+        let applied = changes.filter { DaemonConfiguration.isReloadable($0.key) }
+        let needRestart = changes.filter { !DaemonConfiguration.isReloadable($0.key) }
         let running = old.withReloadableSettings(of: new)
         current.withLock { $0 = running }
         targets.apply(running)

@@ -6,6 +6,7 @@ import Logging
 import ParticipantAPI
 import ParticipantClient
 import ParticipantDelivery
+import ParticipantFleet
 import ParticipantOutbox
 import ParticipantWire
 import ServiceLifecycle
@@ -32,7 +33,11 @@ public enum Daemon {
         reload: (@Sendable () async throws -> DaemonConfiguration)? = nil,
         logger: Logger
     ) async throws {
-        let upstream = try configuration.upstream(environment: environment)
+        let instances = try configuration.allInstances.map { instance in
+            (instance, try configuration.upstream(for: instance, environment: environment))
+        }
+        let upstream = instances[0].1
+        let fleetAddress = try configuration.fleet.address()
         let access = try configuration.access.resolved()
         // Everything that can refuse to start comes before anything that needs stopping.
         let notifier = SystemdNotifier(environment: environment)
@@ -49,20 +54,59 @@ public enum Daemon {
             path: configuration.databasePath, deadlines: configuration.deadlines, limits: configuration.limits,
             coalescing: configuration.coalescing, metrics: metrics.outbox, logger: logger
         )
-        let httpClient = try HTTPParticipantService.makeHTTPClient(upstream)
-        let sender = EventSender(
-            outbox: outbox,
-            service: HTTPParticipantService(configuration: upstream, client: httpClient),
-            configuration: configuration.sender,
-            shutdownTimeout: configuration.shutdownTimeout,
-            metrics: metrics.delivery,
-            logger: logger
-        )
+        // One sender per instance, each with its own upstream connections and pacing (shared
+        // with the fleet's other hosts when fleet.postgresURL is set).
+        var httpClients: [HTTPClient] = []
+        var senderList: [EventSender] = []
+        var fleetPacers: [FleetPacer] = []
+        for (instance, upstream) in instances {
+            let httpClient: HTTPClient
+            do {
+                httpClient = try HTTPParticipantService.makeHTTPClient(upstream)
+            } catch {
+                for client in httpClients { try? await client.shutdown() }
+                throw error
+            }
+            httpClients.append(httpClient)
+            var senderConfiguration = configuration.sender
+            senderConfiguration.quota = instance.quota
+            let fleetPacer = fleetAddress.map { _ in
+                FleetPacer(instance: instance.name, id: instance.fleetKey, configuration: instance.quota,
+                           fallbackShare: configuration.fleet.fallbackShare, now: SenderClock.system.seconds)
+            }
+            let sender = EventSender(
+                outbox: outbox,
+                service: HTTPParticipantService(configuration: upstream, client: httpClient),
+                configuration: senderConfiguration,
+                shutdownTimeout: configuration.shutdownTimeout,
+                metrics: metrics.delivery(for: instance.name),
+                instance: instance.name,
+                pacer: fleetPacer,
+                logger: logger
+            )
+            if let fleetPacer {
+                fleetPacer.whenTokensArrive { sender.wake() }
+                fleetPacers.append(fleetPacer)
+            }
+            senderList.append(sender)
+        }
+        let sender = InstanceSenders(senderList)
+        let fleet = fleetAddress.map { address in
+            FleetQuota(address: address, host: configuration.fleet.resolvedHostName, pacers: fleetPacers, logger: logger)
+        }
+        var apiConfiguration = configuration.api
+        apiConfiguration.instanceNames = sender.names
         let health = HealthCheck(outbox: outbox, maxWaitingAge: configuration.healthMaxWaitingAge, senderProblems: { sender.healthProblems })
         let api = SocketAPI(
-            outbox: outbox, configuration: configuration.api, onAccepted: { sender.wake() }, health: health, access: access,
+            outbox: outbox, configuration: apiConfiguration, onAccepted: { sender.wake($0) }, health: health, access: access,
             onFlush: { sender.flush() },
-            senderState: { SenderState(inFlight: sender.requestsInFlight, quotaRate: sender.quotaRate, quotaTokens: sender.quotaTokens) },
+            senderStates: {
+                Dictionary(uniqueKeysWithValues: sender.senders.map { one in
+                    (one.instance, SenderState(inFlight: one.requestsInFlight, quotaRate: one.quotaRate, quotaTokens: one.quotaTokens,
+                                               problems: one.healthProblems))
+                })
+            },
+            fleetState: { fleet?.stats() },
             metrics: metrics.api
         )
 
@@ -73,6 +117,7 @@ public enum Daemon {
                 "socket.path": "\(socketPath)",
                 "database.path": "\(configuration.databasePath)",
                 "upstream.endpoint": "\(upstream.endpoint)",
+                "instances": "\(instances.map { "\($0.0.name)=\($0.1.endpoint)" }.joined(separator: ","))",
                 // The proxy without its credentials.
                 "upstream.proxy": "\(upstream.proxy?.description ?? "none")",
                 "upstream.ca_file": "\(upstream.caFile.map { $0 + (upstream.caFileOnly ? " (only)" : " (and the system's roots)") } ?? "none (the system's roots)")",
@@ -82,6 +127,7 @@ public enum Daemon {
             } else {
                 metadata["socket.mode"] = "\(String(socketMode, radix: 8))"
             }
+            if let fleet { metadata["fleet.database"] = "\(fleet.address)"; metadata["fleet.host"] = "\(fleet.host)" }
             if let tcp = addresses["aws"] { metadata["aws.listen"] = "\(tcp)" }
             if let tcp = addresses["metrics"] { metadata["metrics.listen"] = "\(tcp)" }
             logger.notice("participantd ready", metadata: metadata)
@@ -116,6 +162,10 @@ public enum Daemon {
             .init(service: sender),
             .init(service: socketListener),
         ]
+        if let fleet {
+            // Before the sender in the list, so it stops after it: the last 429s still reach the row.
+            services.insert(.init(service: fleet), at: 2)
+        }
         if let awsListen {
             if !awsListen.isLoopback {
                 logger.warning("SendEvent listens on an address other hosts may reach (aws.allowNonLoopback): anyone who reaches it can submit events", metadata: ["aws.listen": "\(awsListen)"])
@@ -131,7 +181,9 @@ public enum Daemon {
                 targets: .init(apply: { settings in
                     logSettings?.level = settings.logLevel
                     logSettings?.format = settings.logFormat.resolved(environment: environment)
-                    sender.reconfigure(quota: settings.sender.quota)
+                    for instance in settings.allInstances {
+                        sender[instance.name]?.reconfigure(quota: instance.quota)
+                    }
                     outbox.update(retention: settings.limits.retention, coalescing: settings.coalescing)
                     health.maxWaitingAge = settings.healthMaxWaitingAge
                 }),
@@ -153,15 +205,15 @@ public enum Daemon {
         do {
             try await group.run()
         } catch {
-            try? await httpClient.shutdown()
+            for client in httpClients { try? await client.shutdown() }
             throw error
         }
-        try await httpClient.shutdown()
+        for client in httpClients { try await client.shutdown() }
         logger.notice("participantd stopped")
     }
 
     /// The one line systemd shows in `systemctl status`.
-    static func status(outbox: Outbox, sender: EventSender) -> String {
+    static func status(outbox: Outbox, sender: InstanceSenders) -> String {
         var line = "\(outbox.waitingCount) events waiting"
         if let problem = sender.healthProblems.first {
             line += "; degraded: \(problem)"

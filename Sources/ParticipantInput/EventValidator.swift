@@ -12,6 +12,8 @@ public struct ValidatedEvent: Sendable, Equatable {
     public var messageId: String?
     /// Things the client should know although the event was accepted (a deprecated content type).
     public var warnings: [String]
+    /// The Connect instance it is for (a well-formed name; whether it is configured is the API's question).
+    public var instance: String = InstanceName.defaultName
 }
 
 /// A field that breaks a rule of SendEvent's input.
@@ -72,13 +74,19 @@ public enum EventValidator {
             throw ValidationError(field: "connectionToken", rule: "must not contain control characters (it is sent as the X-Amz-Bearer header)")
         }
 
+        let instance = submission.instance ?? InstanceName.defaultName
+        if let problem = InstanceName.problem(instance) {
+            throw ValidationError(field: "instance", rule: problem)
+        }
+
         return ValidatedEvent(
             contentType: contentType,
             content: submission.content,
             clientToken: submission.clientToken,
             connectionToken: connectionToken,
             messageId: messageId,
-            warnings: contentType.isDeprecated ? [deprecationWarning] : []
+            warnings: contentType.isDeprecated ? [deprecationWarning] : [],
+            instance: instance
         )
     }
 

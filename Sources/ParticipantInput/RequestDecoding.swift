@@ -44,7 +44,7 @@ public enum RequestDecoding {
     /// the service's leniency: SDKs may send members this daemon does not know.)
     public static func daemonRequest(body: Data) throws(RequestError) -> ValidatedEvent {
         let submission = try decode(
-            body, as: StrictSubmission.self, shape: "a JSON object with the fields contentType, content, clientToken and connectionToken"
+            body, as: StrictSubmission.self, shape: "a JSON object with the fields contentType, content, clientToken, connectionToken and instance"
         ).submission
         do {
             return try EventValidator.validate(submission)
@@ -86,10 +86,13 @@ public enum RequestDecoding {
 
     /// `POST /participant/event`: SendEvent's body, and the connection token from `X-Amz-Bearer`.
     /// Errors name the fields as the service does (`ContentType`, ...).
-    public static func sendEventRequest(body: Data, bearer: String?) throws(RequestError) -> ValidatedEvent {
+    /// - Parameter instance: the instance the path names (`/instances/NAME/participant/event`);
+    ///   `nil`: the default one.
+    public static func sendEventRequest(body: Data, bearer: String?, instance: String? = nil) throws(RequestError) -> ValidatedEvent {
         let sendEvent = try decode(body, as: SendEventBody.self, shape: "a JSON object with the fields ContentType, Content and ClientToken")
         let submission = EventSubmission(
-            contentType: sendEvent.contentType, content: sendEvent.content, clientToken: sendEvent.clientToken, connectionToken: bearer
+            contentType: sendEvent.contentType, content: sendEvent.content, clientToken: sendEvent.clientToken, connectionToken: bearer,
+            instance: instance
         )
         do {
             return try EventValidator.validate(submission)
@@ -99,11 +102,12 @@ public enum RequestDecoding {
     }
 
     /// The validator's field names as SendEvent's input calls them.
-    static let serviceFieldNames = [
+    public static let serviceFieldNames = [
         "contentType": "ContentType",
         "content": "Content",
         "clientToken": "ClientToken",
         "connectionToken": "ConnectionToken (the X-Amz-Bearer header)",
+        "instance": "instance (the path's /instances/NAME)",
     ]
 
     private static func decode<Body: Decodable>(_ body: Data, as _: Body.Type, shape: String) throws(RequestError) -> Body {
@@ -147,7 +151,7 @@ private struct StrictBatch: Decodable {
                 result = .success(try StrictSubmission(from: decoder).submission)
             } catch {
                 // The path so far: "events", the index.
-                result = .failure(RequestDecoding.requestError(error, shape: "a JSON object with the fields contentType, content, clientToken and connectionToken", pathStart: 2))
+                result = .failure(RequestDecoding.requestError(error, shape: "a JSON object with the fields contentType, content, clientToken, connectionToken and instance", pathStart: 2))
             }
         }
     }
@@ -182,7 +186,7 @@ private struct AnyKey: CodingKey {
 private struct StrictSubmission: Decodable {
     var submission: EventSubmission
 
-    static let fields = ["contentType", "content", "clientToken", "connectionToken"]
+    static let fields = ["contentType", "content", "clientToken", "connectionToken", "instance"]
 
     init(from decoder: any Decoder) throws {
         let keys = try decoder.container(keyedBy: AnyKey.self).allKeys.map(\.stringValue)

@@ -1,4 +1,5 @@
 import Crypto
+import ParticipantWire
 
 /// The first 64 bits of a connection token's SHA-256, in hex (16 characters): lets the outbox
 /// order and group events by connection, and compare resubmissions, without the credential itself.
@@ -8,11 +9,17 @@ import Crypto
 /// characters cost a third of the durable accept rate; BENCHMARKS.md). Two live connections
 /// share a hash with odds of about n² / 2⁶⁵ (1 in 37 million for a million connections), and
 /// then only share an order of delivery and a refusal.
+///
+/// A connection belongs to one Connect instance: for an instance other than the default one the
+/// instance's name is hashed with the token, so that order, coalescing and refusals are per
+/// instance and connection. The default instance hashes the token alone, as every event stored
+/// before instances existed did.
 package enum ConnectionHash {
     static let length = 16
 
-    package static func of(_ connectionToken: String) -> String {
-        let digest = SHA256.hash(data: Array(connectionToken.utf8))
+    package static func of(_ connectionToken: String, instance: String = InstanceName.defaultName) -> String {
+        let input = instance == InstanceName.defaultName ? Array(connectionToken.utf8) : Array("\(instance)\u{0}\(connectionToken)".utf8)
+        let digest = SHA256.hash(data: input)
         let digits = Array("0123456789abcdef".utf8)
         var hex = [UInt8]()
         hex.reserveCapacity(length)

@@ -67,7 +67,9 @@ extension Outbox {
     ///   that are already their connection's oldest would walk past every read receipt queued
     ///   behind its own delivered receipt, a whole backlog of them.) Only when that window is full
     ///   and yields fewer than `limit` is the whole queue searched.
-    public func leaseDue(limit: Int) async throws -> [StoredEvent] {
+    ///
+    /// Only events of `instance` are leased: each instance has its own sender, pacing and outage.
+    public func leaseDue(instance: String = InstanceName.defaultName, limit: Int) async throws -> [StoredEvent] {
         guard limit > 0 else { return [] }
         let now = clock.now().millisecondsSince1970
         let window = Self.leaseWindow(limit)
@@ -77,21 +79,21 @@ extension Outbox {
             let connections = """
                 WITH RECURSIVE candidate(hash) AS (
                     SELECT (SELECT connectionHash FROM event INDEXED BY event_waiting_by_connection
-                            WHERE \(Self.waiting) ORDER BY connectionHash LIMIT 1)
+                            WHERE instance = :instance AND \(Self.waiting) ORDER BY connectionHash LIMIT 1)
                     UNION ALL
                     SELECT (SELECT connectionHash FROM event INDEXED BY event_waiting_by_connection
-                            WHERE \(Self.waiting) AND connectionHash > candidate.hash ORDER BY connectionHash LIMIT 1)
+                            WHERE instance = :instance AND \(Self.waiting) AND connectionHash > candidate.hash ORDER BY connectionHash LIMIT 1)
                     FROM candidate WHERE candidate.hash IS NOT NULL
                     LIMIT :scan)
                 """
             let waitingConnections = try Int.fetchOne(
                 db.cachedStatement(sql: connections + " SELECT COUNT(hash) FROM candidate"),
-                arguments: ["scan": scan]
+                arguments: ["scan": scan, "instance": instance]
             ) ?? 0
             if waitingConnections < scan {
                 return try StoredEvent.fetchAll(
                     db.cachedStatement(sql: Self.leaseOldestDue(of: connections)),
-                    arguments: ["now": now, "limit": limit, "scan": scan]
+                    arguments: ["now": now, "limit": limit, "scan": scan, "instance": instance]
                 )
             }
             // The connections of the first :window due events.
@@ -99,20 +101,20 @@ extension Outbox {
                 db.cachedStatement(sql: Self.leaseOldestDue(of: """
                     WITH due AS (
                         SELECT connectionHash FROM event INDEXED BY event_due
-                        WHERE state = \(EventState.queued.sql) AND nextAttemptAt <= :now AND deadline > :now
+                        WHERE instance = :instance AND state = \(EventState.queued.sql) AND nextAttemptAt <= :now AND deadline > :now
                         ORDER BY priority, nextAttemptAt, seq
                         LIMIT :window),
                     candidate(hash) AS (SELECT DISTINCT connectionHash FROM due)
                     """)),
-                arguments: ["now": now, "limit": limit, "window": window]
+                arguments: ["now": now, "limit": limit, "window": window, "instance": instance]
             )
             guard leased.count < limit else { return leased }
             let windowFull = try Int.fetchOne(
                 db.cachedStatement(sql: """
                     SELECT COUNT(*) FROM (SELECT 1 FROM event INDEXED BY event_due
-                                          WHERE state = \(EventState.queued.sql) AND nextAttemptAt <= ? AND deadline > ? LIMIT ?)
+                                          WHERE instance = ? AND state = \(EventState.queued.sql) AND nextAttemptAt <= ? AND deadline > ? LIMIT ?)
                     """),
-                arguments: [now, now, window]
+                arguments: [instance, now, now, window]
             ) == window
             guard windowFull else { return leased }
             leased += try StoredEvent.fetchAll(
@@ -121,10 +123,10 @@ extension Outbox {
                         UPDATE event SET state = \(EventState.sending.sql), attempts = attempts + 1, updatedAt = :now
                         WHERE seq IN (
                             SELECT e.seq FROM event e INDEXED BY event_due
-                            WHERE e.state = \(EventState.queued.sql) AND e.nextAttemptAt <= :now AND e.deadline > :now
+                            WHERE e.instance = :instance AND e.state = \(EventState.queued.sql) AND e.nextAttemptAt <= :now AND e.deadline > :now
                               AND NOT EXISTS (
                                   SELECT 1 FROM event older INDEXED BY event_waiting_by_connection
-                                  WHERE older.connectionHash = e.connectionHash
+                                  WHERE older.instance = e.instance AND older.connectionHash = e.connectionHash
                                     AND older.\(Self.waiting)
                                     AND older.seq < e.seq)
                             ORDER BY e.priority, e.nextAttemptAt, e.seq
@@ -132,7 +134,7 @@ extension Outbox {
                         RETURNING *
                         """
                 ),
-                arguments: ["now": now, "limit": limit - leased.count]
+                arguments: ["now": now, "limit": limit - leased.count, "instance": instance]
             )
             return leased
         }
@@ -142,8 +144,8 @@ extension Outbox {
     static let waiting = "state IN (\(EventState.queued.sql), \(EventState.sending.sql))"
 
     /// The lease statement: of the connections `candidates` names (a `WITH` clause ending in a
-    /// table `candidate(hash)`), each one's oldest waiting event, if it is due, up to `:limit` in
-    /// priority order, made `sending`.
+    /// table `candidate(hash)`, connections of `:instance`), each one's oldest waiting event, if it
+    /// is due, up to `:limit` in priority order, made `sending`.
     static func leaseOldestDue(of candidates: String) -> String {
         """
         UPDATE event SET state = \(EventState.sending.sql), attempts = attempts + 1, updatedAt = :now
@@ -151,7 +153,7 @@ extension Outbox {
             \(candidates),
             oldest AS (
                 SELECT (SELECT o.seq FROM event o INDEXED BY event_waiting_by_connection
-                        WHERE o.connectionHash = candidate.hash AND o.\(waiting)
+                        WHERE o.instance = :instance AND o.connectionHash = candidate.hash AND o.\(waiting)
                         ORDER BY o.seq LIMIT 1) AS seq
                 FROM candidate WHERE candidate.hash IS NOT NULL)
             SELECT e.seq FROM oldest JOIN event e ON e.seq = oldest.seq
@@ -233,10 +235,10 @@ extension Outbox {
                     UPDATE event INDEXED BY event_waiting_by_connection
                     SET state = \(EventState.failed.sql), lastErrorCode = ?, lastErrorMessage = ?,
                         nextAttemptAt = NULL, updatedAt = ?
-                    WHERE connectionHash = ? AND state IN (\(EventState.queued.sql), \(EventState.sending.sql)) AND state = \(EventState.queued.sql)
+                    WHERE instance = ? AND connectionHash = ? AND state IN (\(EventState.queued.sql), \(EventState.sending.sql)) AND state = \(EventState.queued.sql)
                       AND \(block.contentTypeCondition)
                     """,
-                arguments: [block.error.code, block.error.message, now, event.connectionHash]
+                arguments: [block.error.code, block.error.message, now, event.instance, event.connectionHash]
             )
             waitingChange -= db.changesCount
             return db.changesCount

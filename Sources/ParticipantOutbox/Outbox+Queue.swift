@@ -23,7 +23,7 @@ public enum QueueCommandError: Error, Sendable, Equatable, CustomStringConvertib
 /// operator's view of the outbox and the changes they may make, each one transaction.
 extension Outbox {
     /// Waiting states are listed oldest first (what is stuck comes first); other listings newest first.
-    public func list(state: EventState?, connectionHashPrefix: String?, limit: Int) async throws -> [StoredEvent] {
+    public func list(state: EventState?, connectionHashPrefix: String?, instance: String? = nil, limit: Int) async throws -> [StoredEvent] {
         var conditions: [String] = []
         var arguments: StatementArguments = []
         if let state {
@@ -33,6 +33,10 @@ extension Outbox {
         if let prefix = connectionHashPrefix {
             conditions.append("substr(connectionHash, 1, ?) = ?")
             arguments += [prefix.count, prefix.lowercased()]
+        }
+        if let instance {
+            conditions.append("instance = ?")
+            arguments += [instance]
         }
         let order = state.map { $0.isFinal ? "DESC" : "ASC" } ?? "DESC"
         let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
@@ -149,8 +153,8 @@ extension Outbox {
         }
     }
 
-    /// Events that ended `sent` in the last `window`.
-    public func sentCount(within window: Duration) async throws -> Int {
+    /// Events that ended `sent` in the last `window`; of one instance, or all.
+    public func sentCount(within window: Duration, instance: String? = nil) async throws -> Int {
         let since = clock.now().millisecondsSince1970 - Int64(window.timeInterval * 1000)
         return try await database.read { db in
             try Int.fetchOne(
@@ -158,8 +162,9 @@ extension Outbox {
                 sql: """
                     SELECT COUNT(*) FROM event INDEXED BY event_finished
                     WHERE state IN (\(EventState.sent.sql), \(EventState.failed.sql), \(EventState.expired.sql), \(EventState.superseded.sql)) AND updatedAt >= ? AND state = \(EventState.sent.sql)
+                      AND (? IS NULL OR instance = ?)
                     """,
-                arguments: [since]
+                arguments: [since, instance, instance]
             ) ?? 0
         }
     }

@@ -97,7 +97,7 @@ public struct Outbox: Sendable {
     public func submit(_ events: [ValidatedEvent]) async throws -> [Result<SubmitOutcome, OutboxError>] {
         let submissions = events.map { event in
             (event: event, clientToken: event.clientToken ?? UUID().uuidString.lowercased(),
-             connectionHash: ConnectionHash.of(event.connectionToken), deadlineAfter: deadlines.deadline(for: event.contentType))
+             connectionHash: ConnectionHash.of(event.connectionToken, instance: event.instance), deadlineAfter: deadlines.deadline(for: event.contentType))
         }
         let clock = clock
         let coalescing = coalescing
@@ -147,6 +147,7 @@ public struct Outbox: Sendable {
             let same = existing.contentType == event.contentType
                 && existing.content == event.content
                 && existing.connectionHash == connectionHash
+                && existing.instance == event.instance
             return (.success(same ? .duplicate(existing) : .mismatch(existing)), 0)
         }
         if let block = try Self.block(of: connectionHash, covering: event.contentType, at: now, in: db) {
@@ -166,14 +167,14 @@ public struct Outbox: Sendable {
             sql: """
                 INSERT INTO event (clientToken, contentType, content, connectionToken, connectionHash,
                                    state, attempts, acceptedAt, updatedAt, nextAttemptAt, deadline, priority,
-                                   messageId, supersededBy)
-                VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?)
+                                   messageId, supersededBy, instance)
+                VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?)
                 """
         ).execute(arguments: [
             clientToken, event.contentType.rawValue, event.content, redundant ? nil : event.connectionToken,
             connectionHash, redundant ? EventState.superseded.rawValue : EventState.queued.rawValue,
             ms, ms, redundant ? nil : ms, deadline.millisecondsSince1970, event.contentType.deliveryPriority,
-            event.messageId, decision.supersededBy,
+            event.messageId, decision.supersededBy, event.instance,
         ])
         let seq = db.lastInsertedRowID
         if !redundant { waitingChange += 1 }
@@ -250,19 +251,34 @@ public struct Outbox: Sendable {
         return counts
     }
 
+    /// The number of events in each state for each instance that has any.
+    public func countsByInstance() async throws -> [String: [EventState: Int]] {
+        let rows = try await database.read { db -> [(String, String, Int)] in
+            try Row.fetchAll(db, sql: "SELECT instance, state, COUNT(*) AS n FROM event GROUP BY state, instance")
+                .map { ($0["instance"], $0["state"], $0["n"]) }
+        }
+        var counts: [String: [EventState: Int]] = [:]
+        for (instance, name, count) in rows {
+            guard let state = EventState(rawValue: name) else { continue }
+            counts[instance, default: Dictionary(uniqueKeysWithValues: EventState.allCases.map { ($0, 0) })][state] = count
+        }
+        return counts
+    }
+
     /// When the sender next has something to do without being told: the earliest next attempt or
-    /// deadline of a queued event that lies after `now`.
-    public func nextWakeUp(after now: Date) async throws -> Date? {
+    /// deadline of a queued event that lies after `now`: of `instance`'s events for its next
+    /// attempt, of any instance's for a deadline (expiry is every sender's).
+    public func nextWakeUp(after now: Date, instance: String = InstanceName.defaultName) async throws -> Date? {
         let now = now.millisecondsSince1970
         let ms = try await database.read { db -> Int64? in
             // event_due is ordered by priority first: one look-up per priority.
             let due = try Int64.fetchOne(
                 db.cachedStatement(sql: """
                     SELECT MIN(next) FROM (\(Set(EventContentType.allCases.map(\.deliveryPriority)).sorted().map { priority in
-                        "SELECT MIN(nextAttemptAt) AS next FROM event INDEXED BY event_due WHERE state = \(EventState.queued.sql) AND priority = \(priority) AND nextAttemptAt > :now"
+                        "SELECT MIN(nextAttemptAt) AS next FROM event INDEXED BY event_due WHERE instance = :instance AND state = \(EventState.queued.sql) AND priority = \(priority) AND nextAttemptAt > :now"
                     }.joined(separator: " UNION ALL ")))
                     """),
-                arguments: ["now": now]
+                arguments: ["now": now, "instance": instance]
             )
             let deadline = try Int64.fetchOne(
                 db.cachedStatement(sql: "SELECT MIN(deadline) FROM event INDEXED BY event_deadline WHERE state IN (\(EventState.queued.sql), \(EventState.sending.sql)) AND deadline > ?"),

@@ -99,6 +99,24 @@ enum OutboxSchema {
                     """
             )
         }
+        migrator.registerMigration("v6: instances") { db in
+            // Each event belongs to one Connect instance (by its configured name); the sender of
+            // each instance asks only for its own, so the indexes it walks lead with the instance.
+            // Events stored before belong to `default`.
+            try db.execute(
+                sql: """
+                    ALTER TABLE event ADD COLUMN instance TEXT NOT NULL DEFAULT 'default';
+                    DROP INDEX event_due;
+                    CREATE INDEX event_due ON event(instance, priority, nextAttemptAt) WHERE state = 'queued';
+                    DROP INDEX event_waiting_by_connection;
+                    CREATE INDEX event_waiting_by_connection ON event(instance, connectionHash, seq)
+                        WHERE state IN ('queued', 'sending');
+                    -- Counts by state and instance (health, stats, metrics).
+                    DROP INDEX event_state;
+                    CREATE INDEX event_state ON event(state, instance);
+                    """
+            )
+        }
         return migrator
     }
 }

@@ -22,11 +22,13 @@ public struct StoredEvent: Sendable, Equatable, FetchableRecord {
     public var serviceId: String?
     public var absoluteTime: String?
     public var supersededBy: String?
+    /// The Connect instance it is for, by its configured name.
+    public var instance: String = InstanceName.defaultName
 
     enum Columns: String, ColumnExpression {
         case seq, clientToken, contentType, content, connectionToken, connectionHash, state, attempts
         case acceptedAt, updatedAt, nextAttemptAt, deadline, lastErrorCode, lastErrorMessage
-        case serviceId, absoluteTime, supersededBy
+        case serviceId, absoluteTime, supersededBy, instance
     }
 
 }
@@ -51,6 +53,7 @@ extension StoredEvent {
         serviceId = row[Columns.serviceId]
         absoluteTime = row[Columns.absoluteTime]
         supersededBy = row[Columns.supersededBy]
+        instance = row[Columns.instance]
     }
 }
 
@@ -75,7 +78,7 @@ extension StoredEvent {
             connectionHash: connectionHash, state: redundant ? .superseded : .queued, attempts: 0,
             acceptedAt: now, updatedAt: now, nextAttemptAt: redundant ? nil : now,
             deadline: deadline.truncatedToMilliseconds, lastError: nil, serviceId: nil, absoluteTime: nil,
-            supersededBy: supersededBy
+            supersededBy: supersededBy, instance: event.instance
         )
     }
 
@@ -85,7 +88,8 @@ extension StoredEvent {
             clientToken: clientToken, contentType: contentType.rawValue, content: content, state: state,
             attempts: attempts, acceptedAt: acceptedAt, updatedAt: updatedAt,
             nextAttemptAt: state.isFinal ? nil : nextAttemptAt, deadline: deadline, lastError: lastError,
-            id: serviceId, absoluteTime: absoluteTime, supersededBy: supersededBy, connectionHash: connectionHash
+            id: serviceId, absoluteTime: absoluteTime, supersededBy: supersededBy, connectionHash: connectionHash,
+            instance: instance
         )
     }
 }

@@ -26,12 +26,15 @@ public struct EventRecord: Codable, Sendable, Equatable {
     /// The first 16 hex digits of the SHA-256 of the connection token: groups events by
     /// connection without showing the credential.
     public var connectionHash: String?
+    /// The Connect instance it is for, by its configured name (`nil` from a daemon that predates instances).
+    public var instance: String?
 
     public init(
         clientToken: String, contentType: String, content: String?, state: EventState, attempts: Int,
         acceptedAt: Date, updatedAt: Date, nextAttemptAt: Date?, deadline: Date, lastError: ErrorBody?,
-        id: String?, absoluteTime: String?, supersededBy: String?, connectionHash: String? = nil
+        id: String?, absoluteTime: String?, supersededBy: String?, connectionHash: String? = nil, instance: String? = nil
     ) {
+        self.instance = instance
         self.connectionHash = connectionHash
         self.clientToken = clientToken
         self.contentType = contentType

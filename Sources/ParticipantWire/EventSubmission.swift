@@ -6,8 +6,11 @@ public struct EventSubmission: Codable, Sendable, Equatable {
     public var content: String?
     public var clientToken: String?
     public var connectionToken: String?
+    /// The Connect instance it is for, by its configured name; `nil`: ``InstanceName/defaultName``.
+    public var instance: String?
 
-    public init(contentType: String?, content: String? = nil, clientToken: String? = nil, connectionToken: String?) {
+    public init(contentType: String?, content: String? = nil, clientToken: String? = nil, connectionToken: String?, instance: String? = nil) {
+        self.instance = instance
         self.contentType = contentType
         self.content = content
         self.clientToken = clientToken

@@ -51,11 +51,18 @@ public struct QueueStats: Codable, Sendable, Equatable {
     public var requestsInFlight: Int
     /// The pacing rate now (requests per second; lower than configured after throttling). 0: pacing off.
     public var quotaRate: Double
+    /// Each configured Connect instance, by name.
+    public var instances: [String: InstanceStats]?
+    /// The fleet's shared quota; `nil`: not in a fleet.
+    public var fleet: FleetStats?
 
     public init(
         counts: [String: Int], oldestWaitingAcceptedAt: Date?, oldestWaitingAgeSeconds: Double?, sentLastMinute: Int,
-        sendRatePerSecond: Double, requestsInFlight: Int, quotaRate: Double
+        sendRatePerSecond: Double, requestsInFlight: Int, quotaRate: Double,
+        instances: [String: InstanceStats]? = nil, fleet: FleetStats? = nil
     ) {
+        self.instances = instances
+        self.fleet = fleet
         self.counts = counts
         self.oldestWaitingAcceptedAt = oldestWaitingAcceptedAt
         self.oldestWaitingAgeSeconds = oldestWaitingAgeSeconds
@@ -63,5 +70,84 @@ public struct QueueStats: Codable, Sendable, Equatable {
         self.sendRatePerSecond = sendRatePerSecond
         self.requestsInFlight = requestsInFlight
         self.quotaRate = quotaRate
+    }
+}
+
+/// One Connect instance in `GET /v1/queue/stats`.
+public struct InstanceStats: Codable, Sendable, Equatable {
+    /// Events of this instance in each state.
+    public var counts: [String: Int]
+    public var sentLastMinute: Int
+    public var requestsInFlight: Int
+    /// This instance's pacing rate now (requests per second); 0: pacing off.
+    public var quotaRate: Double
+    /// What keeps this instance's delivery from being healthy now.
+    public var problems: [String]
+
+    public init(counts: [String: Int], sentLastMinute: Int, requestsInFlight: Int, quotaRate: Double, problems: [String]) {
+        self.counts = counts
+        self.sentLastMinute = sentLastMinute
+        self.requestsInFlight = requestsInFlight
+        self.quotaRate = quotaRate
+        self.problems = problems
+    }
+}
+
+/// The fleet's shared quota in `GET /v1/queue/stats` (`fleet.postgresURL` set).
+public struct FleetStats: Codable, Sendable, Equatable {
+    /// This daemon's name in the fleet (`fleet.hostName`).
+    public var host: String
+    /// The database, without its password.
+    public var database: String
+    /// Whether the quota is shared now (`false`: the database is not answering and this daemon
+    /// goes on at its fallback share).
+    public var shared: Bool
+    /// Why it is not shared, when it is not.
+    public var problem: String?
+    public var instances: [FleetInstance]
+
+    public init(host: String, database: String, shared: Bool, problem: String?, instances: [FleetInstance]) {
+        self.host = host
+        self.database = database
+        self.shared = shared
+        self.problem = problem
+        self.instances = instances
+    }
+}
+
+/// One instance's shared bucket and the hosts that sent for it in the last minute.
+public struct FleetInstance: Codable, Sendable, Equatable {
+    /// The configured name on this daemon.
+    public var name: String
+    /// The key the fleet shares (`instances.NAME.id`).
+    public var id: String
+    /// The shared rate now (requests per second; lower than configured after a 429 anywhere).
+    public var rate: Double
+    /// This daemon's rate while the database does not answer.
+    public var fallbackRate: Double
+    public var members: [FleetMember]
+
+    public init(name: String, id: String, rate: Double, fallbackRate: Double, members: [FleetMember]) {
+        self.name = name
+        self.id = id
+        self.rate = rate
+        self.fallbackRate = fallbackRate
+        self.members = members
+    }
+}
+
+public struct FleetMember: Codable, Sendable, Equatable {
+    public var host: String
+    public var lastSeen: Date
+    /// Requests per second granted to it, averaged over about the last minute.
+    public var recentRate: Double
+    /// Its part of the fleet's recent requests, 0 to 1.
+    public var share: Double
+
+    public init(host: String, lastSeen: Date, recentRate: Double, share: Double) {
+        self.host = host
+        self.lastSeen = lastSeen
+        self.recentRate = recentRate
+        self.share = share
     }
 }

@@ -110,6 +110,9 @@ struct SendEvent: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Wait until the event is sent, at most this many seconds (default 30).", valueName: "seconds"))
     var wait: Double?
 
+    @Option(help: "The Connect instance, by its name in participantd's configuration (default: $PARTICIPANTD_INSTANCE, else default).")
+    var instance: String = ProcessInfo.processInfo.environment["PARTICIPANTD_INSTANCE"].flatMap { $0.isEmpty ? nil : $0 } ?? "default"
+
     func run() async throws {
         if let skeleton = generateCLISkeleton {
             switch skeleton {
@@ -122,7 +125,7 @@ struct SendEvent: AsyncParsableCommand {
         if let wait, !(wait > 0) {
             fail(usage: UsageError("--wait takes a number of seconds greater than 0"))
         }
-        let submission: EventSubmission
+        var submission: EventSubmission
         do {
             submission = try SendEventInput.build(
                 cliInputJSON: cliInputJSON, contentType: contentType, content: content,
@@ -131,6 +134,8 @@ struct SendEvent: AsyncParsableCommand {
         } catch {
             fail(usage: error)
         }
+        // Left out for the default instance: a daemon that predates instances takes the submission too.
+        submission.instance = instance == "default" ? nil : instance
 
         let client = global.client
         let answer: SubmitResponse

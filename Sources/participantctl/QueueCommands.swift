@@ -20,6 +20,9 @@ struct List: AsyncParsableCommand {
     @Option(help: "Only events of this connection: its hash, or the first 4 or more hex digits of it.")
     var connectionTokenHash: String?
 
+    @Option(help: "Only events of this Connect instance (its configured name).")
+    var instance: String?
+
     @Option(help: "At most this many events (1 to 10000).")
     var limit: Int = 100
 
@@ -41,7 +44,7 @@ struct List: AsyncParsableCommand {
     func run() async throws {
         let events: [EventRecord]
         do {
-            events = try await global.client.list(state: state.flatMap(EventState.init), connectionHash: connectionTokenHash, limit: limit)
+            events = try await global.client.list(state: state.flatMap(EventState.init), connectionHash: connectionTokenHash, instance: instance, limit: limit)
         } catch {
             fail(error, operation: "List")
         }

@@ -34,6 +34,9 @@ struct ParticipantDaemonCommand: AsyncParsableCommand {
     @Option(help: "Also answer SendEvent (POST /participant/event) for AWS SDKs on this loopback TCP address, e.g. 127.0.0.1:8790 (key: aws.listen).")
     var listen: String?
 
+    @Option(help: "Share each Connect instance's quota with the other hosts using this PostgreSQL database, e.g. postgres://participantd@db.internal/participantd?sslmode=require (key: fleet.postgresURL).")
+    var fleetPostgresUrl: String?
+
     @Option(help: "trace, debug, info, notice, warning, error or critical (key: log.level).")
     var logLevel: String?
 
@@ -49,6 +52,7 @@ struct ParticipantDaemonCommand: AsyncParsableCommand {
         flags["log.level"] = logLevel
         flags["log.format"] = logFormat
         flags["aws.listen"] = listen
+        flags["fleet.postgresURL"] = fleetPostgresUrl
 
         let environment = ProcessInfo.processInfo.environment
         let configFile = config

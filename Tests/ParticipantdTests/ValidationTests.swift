@@ -78,11 +78,11 @@ import Testing
         let body = Data(#"{"contentType":"\#(Self.typing)","connectionToken":"c","clientTokn":"retry-1"}"#.utf8)
         #expect(throws: RequestError.invalid(ValidationError(
             field: "clientTokn",
-            rule: "is not a field of an event: did you mean clientToken? the fields are contentType, content, clientToken, connectionToken"
+            rule: "is not a field of an event: did you mean clientToken? the fields are contentType, content, clientToken, connectionToken, instance"
         ))) { try RequestDecoding.daemonRequest(body: body) }
         let far = Data(#"{"contentType":"\#(Self.typing)","connectionToken":"c","priority":"high"}"#.utf8)
         #expect(throws: RequestError.invalid(ValidationError(
-            field: "priority", rule: "is not a field of an event: the fields are contentType, content, clientToken, connectionToken"
+            field: "priority", rule: "is not a field of an event: the fields are contentType, content, clientToken, connectionToken, instance"
         ))) { try RequestDecoding.daemonRequest(body: far) }
         // The known fields alone still pass.
         let good = Data(#"{"contentType":"\#(Self.typing)","connectionToken":"c","clientToken":"retry-1"}"#.utf8)

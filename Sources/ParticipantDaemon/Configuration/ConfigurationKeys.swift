@@ -145,6 +145,7 @@ extension DaemonConfiguration {
             .init("aws.allowNonLoopback", \.awsAllowNonLoopback, .bool, "allow `aws.listen` on an address other hosts reach"),
             .init("aws.waitForDeliverySeconds", \.api.deliveryWait, .seconds(in: 0...60), "how long SendEvent's answer waits for the service's"),
             .init("metrics.listen", \.metricsListen, .listenAddress(example: "127.0.0.1:9464"), "loopback `HOST:PORT` answering `GET /metrics` (the socket always does)"),
+            .init("instanceId", \.instanceId, .string, "the default instance's id or ARN: the key a fleet shares its quota under (empty: `default`)"),
             .init("region", \.region, .string, "the Connect instance's region"),
             .init("endpoint", \.endpoint, .optionalString, "a URL replacing the region's endpoint (stand-in, proxy)"),
             .init("fips", \.useFIPS, .bool, "`participant.connect-fips.{region}...`"),
@@ -177,6 +178,12 @@ extension DaemonConfiguration {
             .init("shutdown.timeoutSeconds", \.shutdownTimeout, .seconds(in: 0...3_600), "on SIGTERM, how long requests in flight may take"),
             .init("health.maxWaitingAgeSeconds", \.healthMaxWaitingAge, .seconds(in: 1...week), reloadable: true,
                   "health is `degraded` when the oldest waiting event is older"),
+            .init("fleet.postgresURL", \.fleet.postgresURL, .optionalString,
+                  "`postgres://USER@HOST:PORT/DATABASE[?sslmode=require]`: share each instance's quota with every host using it; empty: off"),
+            .init("fleet.postgresPasswordFile", \.fleet.passwordFile, .optionalString, "a file holding the database password (a systemd credential)"),
+            .init("fleet.hostName", \.fleet.hostName, .optionalString, "this host's name among the fleet's members (empty: the host name)"),
+            .init("fleet.fallbackShare", \.fleet.fallbackShare, .double(in: 0...1),
+                  "the part of an instance's rate used while the database does not answer (0: 1 / hosts seen in the last minute)"),
             .init("log.level", \.logLevel, .logLevel, reloadable: true, "trace, debug, info, notice, warning, error, critical"),
             .init("log.format", \.logFormat, .logFormat, reloadable: true, "`journal` (`<N>` priority + logfmt), `json`, `text`; `auto`: journal under journald"),
             .init("access.allowUsers", \.access.allowUsers, .names, "users who may use the socket (SO_PEERCRED); empty with `allowGroups`: anyone who can open it"),
@@ -199,8 +206,9 @@ extension DaemonConfiguration {
         return name
     }
 
-    /// `PARTICIPANTD_*` variables that are not configuration keys: build switches of Package.swift.
-    static let otherEnvironmentVariables: Set<String> = ["PARTICIPANTD_FUZZ", "PARTICIPANTD_BENCHMARKS"]
+    /// `PARTICIPANTD_*` variables that are not configuration keys: build switches of Package.swift,
+    /// and participantctl's default instance.
+    static let otherEnvironmentVariables: Set<String> = ["PARTICIPANTD_FUZZ", "PARTICIPANTD_BENCHMARKS", "PARTICIPANTD_INSTANCE"]
 
     /// Refuses the first key in `names` that the daemon does not know, naming the nearest one.
     /// - Parameter source: where the name was found, for the message.

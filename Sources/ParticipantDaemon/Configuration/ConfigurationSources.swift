@@ -39,15 +39,38 @@ public enum ConfigurationSources {
             let suggestion = NearestName.suggestion(for: variable, among: variables.keys).map { "; did you mean \($0) (\(variables[$0]!))?" } ?? ""
             throw ConfigurationError(key: variable, rule: "is not the environment variable of a configuration key\(suggestion)")
         }
+        var instanceNames: [String] = []
         if let configFile {
             do {
                 providers.append(try await FileProvider<YAMLSnapshot>(filePath: FilePath(configFile)))
             } catch {
                 throw ConfigurationError(key: "--config", rule: "cannot read \(configFile): \(error)")
             }
-            try DaemonConfiguration.checkKnown(try yamlKeys(configFile), known: known, in: "in \(configFile)")
+            let fileKeys = try yamlKeys(configFile)
+            instanceNames = try Self.instanceNames(in: fileKeys)
+            let instanceKeys = Set(instanceNames.flatMap { name in InstanceConfiguration.keys.map { "instances.\(name).\($0.name)" } })
+            try DaemonConfiguration.checkKnown(fileKeys.filter { !instanceKeys.contains($0) }, known: known, in: "in \(configFile)")
         }
-        return try DaemonConfiguration.load(from: ConfigReader(providers: providers))
+        return try DaemonConfiguration.load(from: ConfigReader(providers: providers), instanceNames: instanceNames)
+    }
+
+    /// The names under `instances` in a file's keys (`instances.NAME.region`); a key under an
+    /// instance that an instance does not have is refused, naming the nearest one.
+    static func instanceNames(in keys: [String]) throws(ConfigurationError) -> [String] {
+        var names: Set<String> = []
+        let known = InstanceConfiguration.keys.map(\.name)
+        for key in keys.sorted() where key == "instances" || key.hasPrefix("instances.") {
+            let parts = key.split(separator: ".", maxSplits: 2).map(String.init)
+            guard parts.count == 3 else {
+                throw ConfigurationError(key: key, rule: "must be a mapping of instance names to their settings (instances: {NAME: {region: ...}})")
+            }
+            guard known.contains(parts[2]) else {
+                let suggestion = NearestName.suggestion(for: parts[2], among: known).map { "; did you mean instances.\(parts[1]).\($0)?" } ?? ""
+                throw ConfigurationError(key: key, rule: "is not a setting of an instance (\(known.joined(separator: ", ")))\(suggestion)")
+            }
+            names.insert(parts[1])
+        }
+        return names.sorted()
     }
 
     /// The dotted keys a YAML file sets: `upstream: {maxConnections: 4}` sets `upstream.maxConnections`.

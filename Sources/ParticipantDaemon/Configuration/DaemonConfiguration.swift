@@ -21,6 +21,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var awsListen: ListenAddress?
     /// Lets `aws.listen` be an address other hosts can reach (`aws.allowNonLoopback`).
     public var awsAllowNonLoopback = false
+    /// The default instance's id or ARN, the key a fleet shares its quota under (empty: `default`).
+    public var instanceId = ""
     public var region = "us-east-1"
     /// Overrides the region's endpoint when set (a stand-in, a proxy).
     public var endpoint: String?
@@ -52,22 +54,42 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var access = AccessPolicy()
     /// Health is `degraded` when the oldest waiting event was accepted longer ago than this.
     public var healthMaxWaitingAge: Duration = .seconds(300)
+    /// The instances other than `default` (`instances.NAME.*`), in name order.
+    public var instances: [InstanceConfiguration] = []
+    /// The quota shared with other hosts (`fleet.*`).
+    public var fleet = FleetSettings()
 
     public init() {}
 
-    /// The endpoint SendEvent goes to, from `endpoint` or the region.
-    public func resolvedEndpoint() throws(ConfigurationError) -> String {
-        do {
-            return try ServiceEndpoint.resolve(region: region, endpoint: endpoint, fips: useFIPS, dualStack: useDualStack)
-        } catch {
-            throw ConfigurationError(key: error.key, rule: error.rule)
-        }
+    /// The instance the top-level keys configure.
+    public var defaultInstance: InstanceConfiguration {
+        var instance = InstanceConfiguration(name: InstanceName.defaultName)
+        instance.id = instanceId
+        instance.region = region
+        instance.endpoint = endpoint
+        instance.useFIPS = useFIPS
+        instance.useDualStack = useDualStack
+        instance.quota = sender.quota
+        return instance
     }
 
-    /// The upstream client's settings: the endpoint, its proxy (from these settings or
-    /// `environment`) and its trust; a CA file that cannot be read is an error naming its key.
+    /// Every instance: `default` first, then the named ones.
+    public var allInstances: [InstanceConfiguration] { [defaultInstance] + instances }
+
+    /// The default instance's endpoint, from `endpoint` or the region.
+    public func resolvedEndpoint() throws(ConfigurationError) -> String {
+        try defaultInstance.resolvedEndpoint()
+    }
+
+    /// The default instance's upstream client settings.
     public func upstream(environment: [String: String]) throws(ConfigurationError) -> HTTPParticipantService.Configuration {
-        var upstream = HTTPParticipantService.Configuration(endpoint: try resolvedEndpoint())
+        try upstream(for: defaultInstance, environment: environment)
+    }
+
+    /// An instance's upstream client's settings: its endpoint, its proxy (from these settings or
+    /// `environment`) and its trust; a CA file that cannot be read is an error naming its key.
+    public func upstream(for instance: InstanceConfiguration, environment: [String: String]) throws(ConfigurationError) -> HTTPParticipantService.Configuration {
+        var upstream = HTTPParticipantService.Configuration(endpoint: try instance.resolvedEndpoint())
         upstream.connectTimeout = connectTimeout
         upstream.requestTimeout = requestTimeout
         upstream.maxConnections = maxConnections
@@ -84,12 +106,27 @@ public struct DaemonConfiguration: Sendable, Equatable {
 extension DaemonConfiguration {
     /// Reads every key of ``keys`` from `reader`; a key that is absent keeps its default, a key
     /// that is present but wrong is an error naming it. Then the rules between keys.
-    public static func load(from reader: ConfigReader) throws(ConfigurationError) -> DaemonConfiguration {
+    /// - Parameter instanceNames: the names under `instances` (which a key table cannot list).
+    public static func load(from reader: ConfigReader, instanceNames: [String] = []) throws(ConfigurationError) -> DaemonConfiguration {
         let keys = KeyReader(reader: reader)
         var config = DaemonConfiguration()
         for key in Self.keys {
             try key.read(keys, &config)
         }
+        for name in instanceNames.sorted() {
+            config.instances.append(try InstanceConfiguration.read(name: name, from: keys))
+        }
+        var seen: [String: String] = [:]
+        for instance in config.allInstances {
+            if let other = seen[instance.fleetKey] {
+                throw ConfigurationError(
+                    key: instance.keyPrefix.isEmpty ? "instanceId" : instance.keyPrefix + "id",
+                    rule: "is \"\(instance.fleetKey)\", the id of instance \(other) too: one Connect instance is configured once"
+                )
+            }
+            seen[instance.fleetKey] = instance.name
+        }
+        try config.fleet.check()
         if let address = config.awsListen, !address.isLoopback, !config.awsAllowNonLoopback {
             throw ConfigurationError(
                 key: "aws.listen",

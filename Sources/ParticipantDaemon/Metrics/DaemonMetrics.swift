@@ -15,24 +15,25 @@ import Synchronization
 /// | metric | kind | labels |
 /// |---|---|---|
 /// | `participantd_events_accepted_total` | counter | `content_type` |
-/// | `participantd_events_sent_total` | counter | |
-/// | `participantd_events_failed_total` | counter | `code` (the service's error code) |
-/// | `participantd_events_expired_total` | counter | |
+/// | `participantd_events_sent_total` | counter | `instance` |
+/// | `participantd_events_failed_total` | counter | `code` (the service's error code), `instance` |
+/// | `participantd_events_expired_total` | counter | `instance` |
 /// | `participantd_events_superseded_total` | counter | |
-/// | `participantd_retries_total` | counter | `code` |
-/// | `participantd_upstream_request_duration_seconds` | histogram | |
+/// | `participantd_retries_total` | counter | `code`, `instance` |
+/// | `participantd_upstream_request_duration_seconds` | histogram | `instance` |
 /// | `participantd_queue_events` | gauge | `state` |
+/// | `participantd_instance_waiting_events` | gauge | `instance` (queued and sending) |
 /// | `participantd_oldest_waiting_event_age_seconds` | gauge | |
-/// | `participantd_quota_tokens` | gauge | |
-/// | `participantd_quota_rate` | gauge | (requests per second now; 0: pacing off) |
-/// | `participantd_requests_in_flight` | gauge | |
+/// | `participantd_quota_tokens` | gauge | `instance` |
+/// | `participantd_quota_rate` | gauge | `instance` (requests per second now; 0: pacing off) |
+/// | `participantd_requests_in_flight` | gauge | `instance` |
 /// | `participantd_uptime_seconds` | gauge | |
 public final class DaemonMetrics: Sendable {
     public let registry: PrometheusCollectorRegistry
     /// The layers' counters, on this registry.
     let outbox: OutboxMetrics
-    let delivery: DeliveryMetrics
     let api: APIMetrics
+    private let factory: PrometheusMetricsFactory
 
     public init() {
         let registry = PrometheusCollectorRegistry()
@@ -44,7 +45,7 @@ public final class DaemonMetrics: Sendable {
         ]
         self.registry = registry
         outbox = OutboxMetrics(factory: factory)
-        delivery = DeliveryMetrics(factory: factory)
+        self.factory = factory
         let gauges = Gauges(factory: factory)
         api = APIMetrics(factory: factory) { snapshot in
             gauges.record(snapshot)
@@ -52,33 +53,46 @@ public final class DaemonMetrics: Sendable {
         }
     }
 
+    /// One instance's sender's counters.
+    func delivery(for instance: String) -> DeliveryMetrics {
+        DeliveryMetrics(factory: factory, instance: instance)
+    }
+
     /// The gauges, set from a snapshot at each scrape.
     private final class Gauges: Sendable {
         private let started = ContinuousClock.now
+        private let factory: any MetricsFactory
         private let queue: [EventState: CoreMetrics.Gauge]
         private let oldestAge: CoreMetrics.Gauge
-        private let quotaTokens: CoreMetrics.Gauge
-        private let quotaRate: CoreMetrics.Gauge
-        private let inFlight: CoreMetrics.Gauge
         private let uptime: CoreMetrics.Gauge
+        /// Per instance: tokens, rate, in flight, waiting; made at the first scrape that names it.
+        private let perInstance = Mutex<[String: [CoreMetrics.Gauge]]>([:])
 
         init(factory: any MetricsFactory) {
+            self.factory = factory
             queue = Dictionary(uniqueKeysWithValues: EventState.allCases.map {
                 ($0, CoreMetrics.Gauge(label: "participantd_queue_events", dimensions: [("state", $0.rawValue)], factory: factory))
             })
             oldestAge = CoreMetrics.Gauge(label: "participantd_oldest_waiting_event_age_seconds", factory: factory)
-            quotaTokens = CoreMetrics.Gauge(label: "participantd_quota_tokens", factory: factory)
-            quotaRate = CoreMetrics.Gauge(label: "participantd_quota_rate", factory: factory)
-            inFlight = CoreMetrics.Gauge(label: "participantd_requests_in_flight", factory: factory)
             uptime = CoreMetrics.Gauge(label: "participantd_uptime_seconds", factory: factory)
         }
 
         func record(_ snapshot: MetricsSnapshot) {
             for (state, gauge) in queue { gauge.record(snapshot.counts[state] ?? 0) }
             oldestAge.record(snapshot.oldestWaitingAge ?? 0)
-            quotaTokens.record(snapshot.quotaTokens)
-            quotaRate.record(snapshot.quotaRate)
-            inFlight.record(snapshot.inFlight)
+            for (instance, sender) in snapshot.senders {
+                let gauges = perInstance.withLock { gauges in
+                    if let made = gauges[instance] { return made }
+                    let made = ["participantd_quota_tokens", "participantd_quota_rate", "participantd_requests_in_flight", "participantd_instance_waiting_events"]
+                        .map { CoreMetrics.Gauge(label: $0, dimensions: [("instance", instance)], factory: factory) }
+                    gauges[instance] = made
+                    return made
+                }
+                gauges[0].record(sender.quotaTokens)
+                gauges[1].record(sender.quotaRate)
+                gauges[2].record(sender.inFlight)
+                gauges[3].record(snapshot.waitingByInstance[instance] ?? 0)
+            }
             uptime.record((ContinuousClock.now - started).timeInterval)
         }
     }

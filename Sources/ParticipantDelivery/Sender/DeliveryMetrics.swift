@@ -3,7 +3,8 @@ import ParticipantOutbox
 import ParticipantWire
 import Synchronization
 
-/// The sender's counters and upstream latency, made from the factory the daemon chooses.
+/// One instance's sender's counters and upstream latency (label `instance`), made from the factory
+/// the daemon chooses.
 public final class DeliveryMetrics: Sendable {
     private let factory: any MetricsFactory
     private let sentCounter: CoreMetrics.Counter
@@ -11,12 +12,15 @@ public final class DeliveryMetrics: Sendable {
     private let latency: CoreMetrics.Timer
     private let failures = Mutex<[String: CoreMetrics.Counter]>([:])
     private let retries = Mutex<[String: CoreMetrics.Counter]>([:])
+    private let instance: String
 
-    public init(factory: any MetricsFactory) {
+    public init(factory: any MetricsFactory, instance: String = InstanceName.defaultName) {
         self.factory = factory
-        sentCounter = CoreMetrics.Counter(label: "participantd_events_sent_total", factory: factory)
-        expiredCounter = CoreMetrics.Counter(label: "participantd_events_expired_total", factory: factory)
-        latency = CoreMetrics.Timer(label: "participantd_upstream_request_duration_seconds", factory: factory)
+        self.instance = instance
+        let dimensions = [("instance", instance)]
+        sentCounter = CoreMetrics.Counter(label: "participantd_events_sent_total", dimensions: dimensions, factory: factory)
+        expiredCounter = CoreMetrics.Counter(label: "participantd_events_expired_total", dimensions: dimensions, factory: factory)
+        latency = CoreMetrics.Timer(label: "participantd_upstream_request_duration_seconds", dimensions: dimensions, factory: factory)
     }
 
     func sent() { sentCounter.increment() }
@@ -36,7 +40,7 @@ public final class DeliveryMetrics: Sendable {
         let key = code.count <= 64 && code.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "." || $0 == "_" }) ? code : "Other"
         return cache.withLock { counters in
             if let counter = counters[key] { return counter }
-            let counter = CoreMetrics.Counter(label: label, dimensions: [("code", key)], factory: factory)
+            let counter = CoreMetrics.Counter(label: label, dimensions: [("code", key), ("instance", instance)], factory: factory)
             counters[key] = counter
             return counter
         }

@@ -37,7 +37,9 @@ public final class EventSender: Service, Sendable {
     private let shutdownTimeout: Duration
     private let logger: Logger
     private let doorbell = Doorbell()
-    private let pacer: QuotaPacer
+    private let pacer: any QuotaGate
+    /// The Connect instance whose events this sender delivers (its configured name).
+    public let instance: String
     /// Outcomes the outbox could not store (disk full), to be recorded again.
     private let unrecorded = Mutex<[(DeliveryTransition, StoredEvent)]>([])
     private let outages = OutageDetector()
@@ -58,8 +60,11 @@ public final class EventSender: Service, Sendable {
         shutdownTimeout: Duration = .seconds(10),
         repeats: RepeatSummary = RepeatSummary(),
         metrics: DeliveryMetrics? = nil,
+        instance: String = InstanceName.defaultName,
+        pacer: (any QuotaGate)? = nil,
         logger: Logger
     ) {
+        self.instance = instance
         self.repeats = repeats
         self.metrics = metrics
         self.shutdownTimeout = shutdownTimeout
@@ -68,8 +73,10 @@ public final class EventSender: Service, Sendable {
         self.configuration = configuration
         self.clock = clock
         self.random = random
+        var logger = logger
+        logger[metadataKey: "instance"] = "\(instance)"
         self.logger = logger
-        self.pacer = QuotaPacer(configuration: configuration.quota, now: clock.seconds)
+        self.pacer = pacer ?? QuotaPacer(configuration: configuration.quota, now: clock.seconds)
         heartbeat.store(Int64(clock.seconds * 1000), ordering: .relaxed)
     }
 
@@ -77,8 +84,10 @@ public final class EventSender: Service, Sendable {
 
     /// What keeps delivery from being healthy now, for `GET /v1/health`; empty when all is well.
     public var healthProblems: [String] {
-        guard let outage = outages.outage else { return [] }
-        return ["the service has not answered since \(WireCoding.formatTimestamp(outage.since)) (\(outage.failures) attempts in a row; last: \(outage.lastError)); sending is suspended and the service is probed"]
+        var problems = pacer.problem.map { [$0] } ?? []
+        guard let outage = outages.outage else { return problems }
+        problems.append("the service has not answered since \(WireCoding.formatTimestamp(outage.since)) (\(outage.failures) attempts in a row; last: \(outage.lastError)); sending is suspended and the service is probed")
+        return problems
     }
 
     /// Whether the sender's loop went round within `2 × idleCheckInterval + 1 s`: it goes round
@@ -179,7 +188,7 @@ public final class EventSender: Service, Sendable {
         guard tokens > 0 else { return false }
         let leased: [StoredEvent]
         do {
-            leased = try await outbox.leaseDue(limit: tokens)
+            leased = try await outbox.leaseDue(instance: instance, limit: tokens)
         } catch {
             pacer.giveBack(tokens)
             throw error
@@ -212,7 +221,7 @@ public final class EventSender: Service, Sendable {
     private func sleepTime() async throws -> Duration {
         let now = clock.wall.now()
         var seconds = configuration.idleCheckInterval.timeInterval
-        if let next = try await outbox.nextWakeUp(after: now) {
+        if let next = try await outbox.nextWakeUp(after: now, instance: instance) {
             seconds = min(seconds, next.timeIntervalSince(now))
         }
         if let untilProbe = outages.secondsUntilProbe(now: monotonicSeconds), untilProbe > 0 {

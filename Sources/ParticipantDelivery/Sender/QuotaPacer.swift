@@ -2,6 +2,35 @@ import ParticipantOutbox
 import ParticipantWire
 import Synchronization
 
+/// What the sender asks before each request: a token bucket of this daemon's own
+/// (``QuotaPacer``), or one shared by a fleet of daemons (ParticipantFleet's `FleetPacer`).
+/// Time is passed in as seconds on a monotonic clock.
+public protocol QuotaGate: Sendable {
+    var configuration: QuotaPacer.Configuration { get }
+    /// The rate the bucket refills at now (lower than configured after throttling).
+    var currentRate: Double { get }
+    /// New settings (a reload).
+    func reconfigure(_ configuration: QuotaPacer.Configuration, now: Double)
+    /// Takes up to `wanted` whole tokens now; returns how many it took.
+    func take(upTo wanted: Int, now: Double) -> Int
+    /// Gives back tokens taken but not used.
+    func giveBack(_ count: Int)
+    /// Tokens available now.
+    func tokens(now: Double) -> Double
+    /// Seconds until the next whole token may be there; 0 when one is.
+    func secondsUntilNextToken(now: Double) -> Double
+    /// The service answered 429: slow down.
+    func recordThrottle()
+    /// The service accepted a request.
+    func recordSuccess()
+    /// Why pacing is not as it should be (a fleet's database that does not answer); `nil`: fine.
+    var problem: String? { get }
+}
+
+extension QuotaGate {
+    public var problem: String? { nil }
+}
+
 /// A client-side token bucket in front of the service: SendEvent's quota is 10 requests per
 /// second with a burst of 15 per Connect instance, and a daemon that keeps to it causes no 429s
 /// of its own.
@@ -11,7 +40,7 @@ import Synchronization
 /// success, so a full recovery takes about twenty requests.
 ///
 /// Time is passed in (seconds on a monotonic clock) so the bucket is tested without sleeping.
-public final class QuotaPacer: Sendable {
+public final class QuotaPacer: QuotaGate {
     public struct Configuration: Sendable, Equatable {
         /// Requests per second at most; 0 turns pacing off.
         public var rate: Double = 10

@@ -29,5 +29,5 @@ public struct SenderClock: Sendable {
     }
 
     /// The monotonic reading in seconds, as the pacer and the outage detector take it.
-    var seconds: Double { uptime().timeInterval }
+    public var seconds: Double { uptime().timeInterval }
 }

@@ -1,0 +1,235 @@
+import ParticipantDelivery
+import ParticipantWire
+import Synchronization
+
+/// One instance's pacing when its quota is shared by a fleet: a ``ParticipantDelivery/QuotaGate``
+/// whose tokens are granted by the fleet's database (through ``FleetQuota``), a few at a time, as
+/// the sender asks for more than it has.
+///
+/// While the database does not answer, it paces on its own at a safe share of the rate
+/// (``FleetRules/fallbackRate(rate:hostsSeen:share:)``), and it says so in health.
+public final class FleetPacer: QuotaGate {
+    public let instance: String
+    /// The key the fleet shares this instance's bucket under.
+    public let id: String
+    private let fallbackShare: Double
+    private let state: Mutex<State>
+    /// Called when tokens arrive (wakes the sender).
+    private let onTokens = Mutex<@Sendable () -> Void>({})
+    /// Called when the sender runs out (wakes ``FleetQuota``).
+    private let onWant = Mutex<@Sendable () -> Void>({})
+
+    struct State {
+        var configuration: QuotaPacer.Configuration
+        /// Tokens granted and not yet used, and when the last grant came (monotonic seconds).
+        var granted = 0
+        var grantedAt = 0.0
+        /// The sender asked for more than it had, and did not give any back since: grant more.
+        var wanting = false
+        var throttles = 0
+        var successes = 0
+        /// The shared rate the database last gave.
+        var sharedRate: Double
+        /// `nil` while the database answers; otherwise the local bucket used meanwhile.
+        var fallback: QuotaPacer?
+        var problem: String?
+        var hostsSeen = 1
+    }
+
+    public init(instance: String, id: String, configuration: QuotaPacer.Configuration, fallbackShare: Double, now: Double) {
+        self.instance = instance
+        self.id = id
+        self.fallbackShare = fallbackShare
+        var state = State(configuration: configuration, sharedRate: configuration.rate)
+        // Until the database first answers, pace on our own at the fallback share.
+        state.fallback = QuotaPacer(configuration: FleetRules.fallback(configuration, hostsSeen: 1, share: fallbackShare), now: now)
+        state.problem = "the fleet's database has not answered yet"
+        self.state = Mutex(state)
+    }
+
+    public func whenTokensArrive(_ wake: @escaping @Sendable () -> Void) {
+        onTokens.withLock { $0 = wake }
+    }
+
+    func whenWanting(_ wake: @escaping @Sendable () -> Void) {
+        onWant.withLock { $0 = wake }
+    }
+
+    // MARK: QuotaGate
+
+    public var configuration: QuotaPacer.Configuration { state.withLock { $0.configuration } }
+
+    public var currentRate: Double {
+        state.withLock { state in state.fallback?.currentRate ?? state.sharedRate }
+    }
+
+    public func reconfigure(_ configuration: QuotaPacer.Configuration, now: Double) {
+        state.withLock { state in
+            state.configuration = configuration
+            state.fallback?.reconfigure(FleetRules.fallback(configuration, hostsSeen: state.hostsSeen, share: fallbackShare), now: now)
+        }
+    }
+
+    public func take(upTo wanted: Int, now: Double) -> Int {
+        let (taken, startedWanting) = state.withLock { state -> (Int, Bool) in
+            guard state.configuration.isEnabled else { return (wanted, false) }
+            if let fallback = state.fallback { return (fallback.take(upTo: wanted, now: now), false) }
+            if now - state.grantedAt > FleetRules.grantLifetime { state.granted = 0 }
+            let taken = min(wanted, state.granted)
+            state.granted -= taken
+            let startedWanting = taken < wanted && !state.wanting
+            if taken < wanted { state.wanting = true }
+            return (taken, startedWanting)
+        }
+        if startedWanting { onWant.withLock { $0 }() }
+        return taken
+    }
+
+    public func giveBack(_ count: Int) {
+        guard count > 0 else { return }
+        state.withLock { state in
+            if let fallback = state.fallback { return fallback.giveBack(count) }
+            // Fewer events were due than tokens taken: no need for more now.
+            state.granted += count
+            state.wanting = false
+        }
+    }
+
+    public func tokens(now: Double) -> Double {
+        state.withLock { state in
+            if let fallback = state.fallback { return fallback.tokens(now: now) }
+            return now - state.grantedAt > FleetRules.grantLifetime ? 0 : Double(state.granted)
+        }
+    }
+
+    public func secondsUntilNextToken(now: Double) -> Double {
+        state.withLock { state in
+            if let fallback = state.fallback { return fallback.secondsUntilNextToken(now: now) }
+            // Tokens arrive with a grant, which wakes the sender; this is only a bound.
+            return state.granted > 0 ? 0 : FleetRules.grantLifetime
+        }
+    }
+
+    public func recordThrottle() {
+        state.withLock { state in
+            state.throttles += 1
+            state.granted = min(state.granted, 1)
+            state.fallback?.recordThrottle()
+        }
+    }
+
+    public func recordSuccess() {
+        state.withLock { state in
+            state.successes += 1
+            state.fallback?.recordSuccess()
+        }
+    }
+
+    public var problem: String? { state.withLock { $0.problem } }
+
+    // MARK: For FleetQuota
+
+    /// What to ask the database for now, if anything: the 429s and successes to report are taken.
+    func nextRequest() -> GrantRequest? {
+        state.withLock { state -> GrantRequest? in
+            guard state.configuration.isEnabled else { return nil }
+            let hasNews = state.throttles > 0 || state.successes > 0
+            guard state.wanting || state.fallback != nil || hasNews else { return nil }
+            let want = state.wanting || state.fallback != nil ? FleetRules.grantSize(rate: state.sharedRate) : 0
+            defer {
+                state.throttles = 0
+                state.successes = 0
+            }
+            return GrantRequest(
+                id: id, want: want, rate: state.configuration.rate, burst: state.configuration.burst,
+                minimumRate: state.configuration.minimumRate, throttles: state.throttles, successes: state.successes
+            )
+        }
+    }
+
+    /// The database answered a grant.
+    func granted(_ tokens: Int, sharedRate: Double, now: Double) {
+        let resumed = state.withLock { state -> Bool in
+            let resumed = state.fallback != nil
+            if resumed { state.wanting = true }
+            state.fallback = nil
+            state.problem = nil
+            state.sharedRate = sharedRate
+            state.granted = (now - state.grantedAt > FleetRules.grantLifetime ? 0 : state.granted) + tokens
+            state.grantedAt = now
+            if tokens > 0 { state.wanting = false }
+            return resumed
+        }
+        if tokens > 0 || resumed { onTokens.withLock { $0 }() }
+    }
+
+    /// A grant failed: the 429s and successes it carried are reported with the next one.
+    func notReported(_ request: GrantRequest) {
+        state.withLock { state in
+            state.throttles += request.throttles
+            state.successes += request.successes
+        }
+    }
+
+    /// The database does not answer: pace on our own until it does.
+    func databaseFailed(problem: String, now: Double) {
+        state.withLock { state in
+            state.problem = problem
+            if state.fallback == nil {
+                state.granted = 0
+                var configuration = FleetRules.fallback(state.configuration, hostsSeen: state.hostsSeen, share: fallbackShare)
+                configuration.rate = min(configuration.rate, state.sharedRate * FleetRules.share(hostsSeen: state.hostsSeen, share: fallbackShare))
+                state.fallback = QuotaPacer(configuration: configuration, now: now)
+            }
+        }
+        onTokens.withLock { $0 }()
+    }
+
+    /// Hosts seen for this instance in the last minute (this one included).
+    func sawHosts(_ count: Int) {
+        state.withLock { $0.hostsSeen = max(1, count) }
+    }
+
+    var fallbackRate: Double {
+        state.withLock { state in
+            state.fallback?.configuration.rate ?? FleetRules.fallback(state.configuration, hostsSeen: state.hostsSeen, share: fallbackShare).rate
+        }
+    }
+}
+
+/// The fleet's decisions, pure.
+public enum FleetRules {
+    /// Unused granted tokens are dropped after this long (seconds): a host holds at most its last
+    /// grant, and not for long.
+    public static let grantLifetime = 0.5
+
+    /// Tokens asked for at once: what the shared rate gives in a quarter of a second, at least 1.
+    public static func grantSize(rate: Double) -> Int {
+        max(1, Int((rate * 0.25).rounded(.up)))
+    }
+
+    /// The part of the rate one host uses while the database does not answer: `share` when set
+    /// (above 0), else 1 / the hosts seen in the last minute.
+    public static func share(hostsSeen: Int, share: Double) -> Double {
+        share > 0 ? share : 1 / Double(max(1, hostsSeen))
+    }
+
+    /// The local bucket used meanwhile: the rate and burst times ``share(hostsSeen:share:)``.
+    public static func fallback(_ configuration: QuotaPacer.Configuration, hostsSeen: Int, share: Double) -> QuotaPacer.Configuration {
+        let part = Self.share(hostsSeen: hostsSeen, share: share)
+        var fallback = configuration
+        fallback.rate = configuration.rate * part
+        fallback.burst = max(1, Int((Double(configuration.burst) * part).rounded(.down)))
+        fallback.minimumRate = min(configuration.minimumRate, fallback.rate)
+        return fallback
+    }
+
+    /// Seconds before the next attempt to reach the database after `failures` failures in a row.
+    public static func reconnectDelay(failures: Int) -> Double {
+        min(5, 0.1 * pow2(max(0, failures - 1)))
+    }
+
+    private static func pow2(_ n: Int) -> Double {
+        Double(1 << min(n, 20))
+    }
+}

@@ -121,24 +121,25 @@ public enum FleetDatabase {
     /// One grant: refills the bucket for the time since its last refill at its current rate,
     /// applies the 429s and successes this host saw since its last grant to the shared rate
     /// (x0.7 per 429, then +5% of the rate per success, as ``ParticipantDelivery/QuotaPacer``),
-    /// and takes up to `want` whole tokens: one statement, so the row's lock makes it atomic
+    /// keeps at most one saved token after a 429 or an outage of the database
+    /// (``GrantRequest/spentElsewhere``), and takes up to `want` whole tokens: one statement, so the row's lock makes it atomic
     /// between hosts. Returns the tokens granted, the shared rate and the tokens left.
     static func grant(_ request: GrantRequest) -> PostgresQuery {
         let burst = Double(request.burst)
         return """
         UPDATE participantd_quota SET
-            tokens = avail.tokens - LEAST(\(request.want), FLOOR(avail.tokens)),
-            last_granted = LEAST(\(request.want), FLOOR(avail.tokens))::integer,
-            current_rate = LEAST(\(request.rate), GREATEST(\(request.minimumRate), participantd_quota.current_rate * power(0.7, \(request.throttles)))
-                                 + \(request.successes) * \(request.rate) * 0.05),
+            tokens = avail.available - LEAST(\(request.want), FLOOR(avail.available)),
+            last_granted = LEAST(\(request.want), FLOOR(avail.available))::integer,
+            current_rate = LEAST(\(request.rate), GREATEST(\(request.minimumRate), participantd_quota.current_rate * power(0.7::double precision, \(request.throttles)::double precision))
+                                 + \(request.successes) * \(request.rate) * 0.05::double precision),
             rate = \(request.rate), burst = \(burst), refilled_at = statement_timestamp()
         FROM (SELECT instance_id,
-                     CASE WHEN \(request.throttles) > 0 THEN LEAST(1.0, refilled) ELSE refilled END AS tokens
+                     CASE WHEN \(request.throttles) > 0 OR \(request.spentElsewhere) THEN LEAST(1.0, refilled) ELSE refilled END AS available
               FROM (SELECT instance_id,
                            LEAST(\(burst), tokens + GREATEST(0, EXTRACT(EPOCH FROM statement_timestamp() - refilled_at)::double precision) * current_rate) AS refilled
                     FROM participantd_quota WHERE instance_id = \(request.id) FOR UPDATE) AS refill) AS avail
         WHERE participantd_quota.instance_id = avail.instance_id
-        RETURNING last_granted, current_rate, tokens
+        RETURNING participantd_quota.last_granted, participantd_quota.current_rate, participantd_quota.tokens
         """
     }
 
@@ -178,4 +179,7 @@ struct GrantRequest: Sendable, Equatable {
     /// 429s and successes this host saw since its last grant.
     var throttles: Int
     var successes: Int
+    /// This host paced alone since its last grant (the database did not answer): the tokens the
+    /// bucket saved meanwhile were spent by the hosts' fallback shares, so it keeps at most one.
+    var spentElsewhere = false
 }

@@ -34,6 +34,11 @@ public final class FleetPacer: QuotaGate {
         var fallback: QuotaPacer?
         var problem: String?
         var hostsSeen = 1
+        /// Before the database's first answer or failure: nothing is sent (at most a statement
+        /// timeout), rather than a whole burst from every host that starts at once.
+        var connecting = true
+        /// Paced alone since the last grant: the shared bucket's saved tokens were spent meanwhile.
+        var afterFallback = false
     }
 
     public init(instance: String, id: String, configuration: QuotaPacer.Configuration, fallbackShare: Double, now: Double) {
@@ -41,9 +46,7 @@ public final class FleetPacer: QuotaGate {
         self.id = id
         self.fallbackShare = fallbackShare
         var state = State(configuration: configuration, sharedRate: configuration.rate)
-        // Until the database first answers, pace on our own at the fallback share.
-        state.fallback = QuotaPacer(configuration: FleetRules.fallback(configuration, hostsSeen: 1, share: fallbackShare), now: now)
-        state.problem = "the fleet's database has not answered yet"
+        state.problem = "connecting to the fleet's database"
         self.state = Mutex(state)
     }
 
@@ -66,6 +69,7 @@ public final class FleetPacer: QuotaGate {
     public func reconfigure(_ configuration: QuotaPacer.Configuration, now: Double) {
         state.withLock { state in
             state.configuration = configuration
+            state.sharedRate = min(state.sharedRate, configuration.rate)
             state.fallback?.reconfigure(FleetRules.fallback(configuration, hostsSeen: state.hostsSeen, share: fallbackShare), now: now)
         }
     }
@@ -74,7 +78,7 @@ public final class FleetPacer: QuotaGate {
         let (taken, startedWanting) = state.withLock { state -> (Int, Bool) in
             guard state.configuration.isEnabled else { return (wanted, false) }
             if let fallback = state.fallback { return (fallback.take(upTo: wanted, now: now), false) }
-            if now - state.grantedAt > FleetRules.grantLifetime { state.granted = 0 }
+            if now - state.grantedAt > FleetRules.grantLifetime || state.connecting { state.granted = 0 }
             let taken = min(wanted, state.granted)
             state.granted -= taken
             let startedWanting = taken < wanted && !state.wanting
@@ -142,25 +146,38 @@ public final class FleetPacer: QuotaGate {
             }
             return GrantRequest(
                 id: id, want: want, rate: state.configuration.rate, burst: state.configuration.burst,
-                minimumRate: state.configuration.minimumRate, throttles: state.throttles, successes: state.successes
+                minimumRate: state.configuration.minimumRate, throttles: state.throttles, successes: state.successes,
+                spentElsewhere: state.afterFallback
             )
         }
     }
 
     /// The database answered a grant.
     func granted(_ tokens: Int, sharedRate: Double, now: Double) {
-        let resumed = state.withLock { state -> Bool in
-            let resumed = state.fallback != nil
-            if resumed { state.wanting = true }
-            state.fallback = nil
-            state.problem = nil
+        let resumed = answered()
+        state.withLock { state in
             state.sharedRate = sharedRate
             state.granted = (now - state.grantedAt > FleetRules.grantLifetime ? 0 : state.granted) + tokens
             state.grantedAt = now
+            state.afterFallback = false
             if tokens > 0 { state.wanting = false }
+        }
+        if tokens > 0 && !resumed { onTokens.withLock { $0 }() }
+    }
+
+    /// The database answers: the quota is shared (again). Returns whether it was not before, in
+    /// which case the sender is woken to ask for tokens.
+    @discardableResult
+    func answered() -> Bool {
+        let resumed = state.withLock { state -> Bool in
+            let resumed = state.fallback != nil || state.connecting
+            state.connecting = false
+            state.fallback = nil
+            state.problem = nil
             return resumed
         }
-        if tokens > 0 || resumed { onTokens.withLock { $0 }() }
+        if resumed { onTokens.withLock { $0 }() }
+        return resumed
     }
 
     /// A grant failed: the 429s and successes it carried are reported with the next one.
@@ -175,11 +192,14 @@ public final class FleetPacer: QuotaGate {
     func databaseFailed(problem: String, now: Double) {
         state.withLock { state in
             state.problem = problem
+            state.connecting = false
+            state.afterFallback = true
             if state.fallback == nil {
                 state.granted = 0
                 var configuration = FleetRules.fallback(state.configuration, hostsSeen: state.hostsSeen, share: fallbackShare)
                 configuration.rate = min(configuration.rate, state.sharedRate * FleetRules.share(hostsSeen: state.hostsSeen, share: fallbackShare))
-                state.fallback = QuotaPacer(configuration: configuration, now: now)
+                // Empty at first: the fleet may have spent the service's bucket a moment ago.
+                state.fallback = QuotaPacer(configuration: configuration, now: now, tokens: 0)
             }
         }
         onTokens.withLock { $0 }()

@@ -89,6 +89,7 @@ public final class FleetQuota: Service, Sendable {
                     try await heartbeat()
                     lastHeartbeat = clock.seconds
                 }
+                for pacer in pacers { pacer.answered() }
                 if let outage = down {
                     logger.notice("The fleet's database answers again; the quota is shared again", metadata: [
                         "fleet.down_since": "\(WireCoding.formatTimestamp(outage.since))",

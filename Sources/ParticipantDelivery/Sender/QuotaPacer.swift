@@ -69,8 +69,10 @@ public final class QuotaPacer: QuotaGate {
 
     private let state: Mutex<State>
 
-    public init(configuration: Configuration, now: Double) {
-        self.state = Mutex(State(configuration: configuration, tokens: Double(configuration.burst), currentRate: configuration.rate, lastRefill: now))
+    /// - Parameter tokens: the tokens at the start; `nil`: a full bucket (the burst).
+    public init(configuration: Configuration, now: Double, tokens: Double? = nil) {
+        let tokens = min(Double(configuration.burst), tokens ?? Double(configuration.burst))
+        self.state = Mutex(State(configuration: configuration, tokens: tokens, currentRate: configuration.rate, lastRefill: now))
     }
 
     public var configuration: Configuration { state.withLock { $0.configuration } }

@@ -1,0 +1,174 @@
+import Foundation
+import InMemoryLogging
+import Logging
+import Testing
+@testable import ParticipantClient
+@testable import ParticipantDaemon
+@testable import ParticipantDelivery
+@testable import ParticipantFleet
+import ParticipantServiceStandIn
+import ParticipantWire
+
+/// The fleet's decisions, without a database.
+@Suite struct FleetRulesTests {
+    @Test("Grants are a quarter second of the rate; the fallback is the rate over the hosts seen, or fleet.fallbackShare")
+    func rules() {
+        #expect(FleetRules.grantSize(rate: 10) == 3)
+        #expect(FleetRules.grantSize(rate: 0.5) == 1)
+        #expect(FleetRules.share(hostsSeen: 3, share: 0) == 1.0 / 3)
+        #expect(FleetRules.share(hostsSeen: 3, share: 0.5) == 0.5)
+        let fallback = FleetRules.fallback(QuotaPacer.Configuration(rate: 10, burst: 15), hostsSeen: 3, share: 0)
+        #expect(abs(fallback.rate - 10.0 / 3) < 1e-9 && fallback.burst == 5)
+        #expect(FleetRules.reconnectDelay(failures: 1) == 0.1 && FleetRules.reconnectDelay(failures: 3) == 0.4 && FleetRules.reconnectDelay(failures: 30) == 5)
+    }
+
+    @Test("A fleet pacer sends nothing before the database's first word, takes only granted tokens, drops them after half a second, and falls back to its share when the database fails")
+    func pacer() {
+        let pacer = FleetPacer(instance: "default", id: "default", configuration: QuotaPacer.Configuration(rate: 10, burst: 15), fallbackShare: 0, now: 0)
+        #expect(pacer.take(upTo: 5, now: 0) == 0, "connecting")
+        #expect(pacer.nextRequest()?.want == 3)
+        pacer.granted(3, sharedRate: 10, now: 0.1)
+        #expect(pacer.problem == nil)
+        #expect(pacer.take(upTo: 2, now: 0.1) == 2)
+        pacer.giveBack(1)
+        #expect(pacer.nextRequest() == nil, "fewer were due than taken: no demand")
+        #expect(pacer.take(upTo: 5, now: 0.7) == 0, "the grant's lifetime passed")
+        pacer.recordThrottle()
+        pacer.recordSuccess()
+        let request = pacer.nextRequest()
+        #expect(request?.throttles == 1 && request?.successes == 1 && request?.want == 3)
+        pacer.notReported(request!)
+        pacer.sawHosts(3)
+        pacer.databaseFailed(problem: "down", now: 1)
+        #expect(pacer.problem == "down")
+        #expect(abs(pacer.fallbackRate - 10.0 / 3) < 1e-9)
+        #expect(pacer.take(upTo: 10, now: 1) == 0, "the fallback starts empty: the fleet may have spent the service's bucket")
+        #expect(pacer.take(upTo: 10, now: 4) == 5, "then its burst: 15 / 3")
+        let resumed = pacer.nextRequest()
+        #expect(resumed?.throttles == 1, "the 429 is reported when the database answers")
+        #expect(resumed?.spentElsewhere == true, "the shared bucket's saved tokens were spent meanwhile")
+        pacer.granted(1, sharedRate: 7, now: 2)
+        #expect(pacer.problem == nil && pacer.currentRate == 7)
+    }
+}
+
+/// Daemons that share one quota through a real PostgreSQL, against one stand-in enforcing it.
+@Suite(.serialized) struct FleetTests {
+    struct Member {
+        let configuration: DaemonConfiguration
+        let logs: InMemoryLogHandler
+        let task: Task<Void, any Error>
+        var client: DaemonClient { DaemonClient(socketPath: configuration.socketPath, timeout: .seconds(10)) }
+    }
+
+    /// `hosts` daemons of one fleet, delivering to one stand-in at 10/s burst 15.
+    func withFleet(hosts: Int, _ body: ([Member], ParticipantServiceStandIn, TestPostgres) async throws -> Void) async throws {
+        let postgres = try await TestPostgres.start()
+        let standIn = try await ParticipantServiceStandIn.start(behavior: { _ in .accept })
+        standIn.setQuota(rate: 10, burst: 15)
+        var directories: [TemporaryDirectory] = []
+        var members: [Member] = []
+        defer { for directory in directories { directory.remove() } }
+        do {
+            for index in 0..<hosts {
+                let directory = try TemporaryDirectory()
+                directories.append(directory)
+                var configuration = TestDaemon.testConfiguration(directory: directory, endpoint: standIn.endpoint)
+                configuration.sender.quota = QuotaPacer.Configuration(rate: 10, burst: 15)
+                configuration.sender.retry = RetryPolicy(baseDelay: .milliseconds(200), maxDelay: .seconds(2))
+                configuration.fleet.postgresURL = postgres.url
+                configuration.fleet.passwordFile = postgres.passwordFile
+                configuration.fleet.hostName = "host-\(index + 1)"
+                let logs = InMemoryLogHandler()
+                var logger = Logger(label: "fleet-\(index)", factory: { _ in logs })
+                logger.logLevel = .debug
+                let frozen = configuration
+                let task = Task { try await Daemon.run(configuration: frozen, shutdownSignals: [], environment: [:], logger: logger) }
+                members.append(Member(configuration: configuration, logs: logs, task: task))
+            }
+            for member in members {
+                try await eventually(timeout: .seconds(30), "every daemon shares the quota") {
+                    (try? await member.client.stats())?.fleet?.shared == true
+                }
+            }
+            try await body(members, standIn, postgres)
+        } catch {
+            for member in members { member.task.cancel(); _ = try? await member.task.value }
+            try? await standIn.stop()
+            await postgres.remove()
+            throw error
+        }
+        for member in members { member.task.cancel(); _ = try? await member.task.value }
+        try await standIn.stop()
+        await postgres.remove()
+        for member in members {
+            let text = member.logs.entries.map { "\($0.message) \($0.metadata)" }.joined(separator: "\n")
+            #expect(!text.contains(postgres.password), "the database password is never logged")
+        }
+    }
+
+    /// `count` read receipts, each on its own connection, submitted at once to `member`.
+    func submitReceipts(_ count: Int, to member: Member, prefix: String) async throws {
+        try await withThrowingTaskGroup { group in
+            for index in 0..<count {
+                group.addTask {
+                    _ = try await member.client.submit(EventSubmission(
+                        contentType: EventContentType.messageRead.rawValue, content: receipt("\(prefix)-\(index)"),
+                        clientToken: "\(prefix)-\(index)", connectionToken: "\(prefix)-conn-\(index)"
+                    ))
+                }
+            }
+            try await group.waitForAll()
+        }
+    }
+
+    @Test("Three daemons share one instance's quota: every receipt delivered, few 429s, and stats show the members")
+    func sharedQuota() async throws {
+        try await withFleet(hosts: 3) { members, standIn, _ in
+            for (index, member) in members.enumerated() {
+                try await submitReceipts(25, to: member, prefix: "h\(index)")
+            }
+            try await eventually(timeout: .seconds(60), "every receipt delivered") {
+                Set(standIn.acceptedEvents.map(\.clientToken)).count == 75
+            }
+            // Alone, three daemons at 10/s each would draw dozens of 429s here.
+            #expect(standIn.throttledCount <= 5, "\(standIn.throttledCount) 429s")
+            let stats = try await members[0].client.stats()
+            let fleet = try #require(stats.fleet)
+            #expect(fleet.host == "host-1" && fleet.shared)
+            #expect(!fleet.database.contains(members[0].configuration.fleet.passwordFile ?? "-"))
+            #expect(Set(fleet.instances.first?.members.map(\.host) ?? []) == ["host-1", "host-2", "host-3"])
+        }
+    }
+
+    @Test("PostgreSQL stopped mid-way: nothing refused or lost, health degraded naming the database, sharing resumes when it is back")
+    func databaseOutage() async throws {
+        try await withFleet(hosts: 3) { members, standIn, postgres in
+            for (index, member) in members.enumerated() {
+                try await submitReceipts(20, to: member, prefix: "a\(index)")
+            }
+            try await eventually(timeout: .seconds(30), "some receipts delivered") { standIn.acceptedEvents.count >= 20 }
+            try await postgres.stopServer()
+            try await eventually(timeout: .seconds(15), "each daemon says the database does not answer") {
+                for member in members {
+                    let health = try await member.client.health()
+                    guard health.status == "degraded", health.problems.contains(where: { $0.contains("fleet's database") }) else { return false }
+                }
+                return true
+            }
+            // Accepted while the database is down.
+            for (index, member) in members.enumerated() {
+                try await submitReceipts(5, to: member, prefix: "b\(index)")
+            }
+            try await postgres.startServer()
+            try await eventually(timeout: .seconds(60), "every receipt delivered") {
+                Set(standIn.acceptedEvents.map(\.clientToken)).count == 75
+            }
+            try await eventually(timeout: .seconds(20), "sharing resumes") {
+                for member in members where try await member.client.stats().fleet?.shared != true { return false }
+                return true
+            }
+            #expect(standIn.throttledCount <= 8, "\(standIn.throttledCount) 429s")
+        }
+    }
+}

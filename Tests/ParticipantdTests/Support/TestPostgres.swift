@@ -1,0 +1,112 @@
+import Foundation
+import Glibc
+
+/// A real PostgreSQL server of the test's own: `initdb` in a temporary folder, a free port on
+/// 127.0.0.1, password authentication; stopped and removed by ``remove()``. As root (CI), the
+/// server runs as the `postgres` user that Debian's package creates (PostgreSQL refuses root).
+///
+/// The server is this test's child process (`postgres` itself, not `pg_ctl start`, whose
+/// postmaster would outlive it and hold its output pipes), stopped by a signal.
+final class TestPostgres: Sendable {
+    let directory: String
+    let port: Int
+    let user = "participantd"
+    let password: String
+    let passwordFile: String
+    private let bin: String
+    private let server = Locked<ChildProcess?>(nil)
+
+    init(directory: String, port: Int, password: String, passwordFile: String, bin: String) {
+        self.directory = directory
+        self.port = port
+        self.password = password
+        self.passwordFile = passwordFile
+        self.bin = bin
+    }
+
+    var url: String { "postgres://\(user)@127.0.0.1:\(port)/postgres?sslmode=disable" }
+
+    static func start() async throws -> TestPostgres {
+        let bins = (try? FileManager.default.contentsOfDirectory(atPath: "/usr/lib/postgresql")) ?? []
+        guard let version = bins.sorted().last(where: { FileManager.default.fileExists(atPath: "/usr/lib/postgresql/\($0)/bin/initdb") }) else {
+            throw TimedOut(description: "PostgreSQL's server is not installed (scripts/ensure-test-tools installs postgresql)")
+        }
+        let bin = "/usr/lib/postgresql/\(version)/bin"
+        let directory = "/tmp/pg-" + UUID().uuidString.prefix(8).lowercased()
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let password = "pw-" + UUID().uuidString
+        let passwordFile = directory + "/password"
+        try password.write(toFile: passwordFile, atomically: true, encoding: .utf8)
+        let server = TestPostgres(directory: directory, port: try freePort(), password: password, passwordFile: passwordFile, bin: bin)
+        if getuid() == 0 {
+            _ = try await ChildProcess.run("/bin/chown", ["-R", "postgres:postgres", directory])
+        }
+        try await server.run("initdb", ["-D", directory + "/data", "-U", "participantd", "--auth=scram-sha-256", "--pwfile=" + passwordFile, "-E", "UTF8", "--no-sync"])
+        try await server.startServer()
+        return server
+    }
+
+    /// Starts the server (again, after ``stopServer()``), waiting until it accepts connections.
+    func startServer() async throws {
+        let (executable, arguments) = command("postgres", [
+            "-D", directory + "/data", "-p", "\(port)", "-k", directory, "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
+        ])
+        let child = try ChildProcess(executable, arguments)
+        server.withLock { $0 = child }
+        try await eventually(timeout: .seconds(30), "PostgreSQL accepts connections") {
+            guard child.isRunning else {
+                throw TimedOut(description: "postgres exited: \(child.standardError)")
+            }
+            let (executable, arguments) = command("pg_isready", ["-h", "127.0.0.1", "-p", "\(port)"])
+            return try await ChildProcess.run(executable, arguments).0 == 0
+        }
+    }
+
+    /// Stops the server at once (SIGQUIT: immediate shutdown, as a crash or a cut network looks
+    /// to its clients).
+    func stopServer() async throws {
+        guard let child = server.withLock({ $0 }) else { return }
+        child.kill(SIGQUIT)
+        _ = try await child.exitStatus()
+        server.withLock { $0 = nil }
+    }
+
+    func remove() async {
+        try? await stopServer()
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    /// A PostgreSQL program, as the `postgres` user when this process is root.
+    private func command(_ tool: String, _ arguments: [String]) -> (String, [String]) {
+        getuid() == 0
+            ? ("/usr/bin/setpriv", ["--reuid=postgres", "--regid=postgres", "--init-groups", bin + "/" + tool] + arguments)
+            : (bin + "/" + tool, arguments)
+    }
+
+    private func run(_ tool: String, _ arguments: [String]) async throws {
+        let (executable, arguments) = command(tool, arguments)
+        let (status, output, errors) = try await ChildProcess.run(executable, arguments)
+        guard status == 0 else {
+            throw TimedOut(description: "\(tool) failed (\(status)): \(output)\(errors)")
+        }
+    }
+
+    /// A port nothing listens on now.
+    private static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        try withUnsafeMutablePointer(to: &address) { pointer in
+            try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { raw in
+                guard bind(fd, raw, length) == 0, getsockname(fd, raw, &length) == 0 else {
+                    throw TimedOut(description: "no free port: \(String(cString: strerror(errno)))")
+                }
+            }
+        }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+}

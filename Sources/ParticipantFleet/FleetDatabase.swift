@@ -62,26 +62,55 @@ public enum FleetDatabase {
         /// postgres-nio's configuration: TLS as `sslmode` asks, with the system's trust roots
         /// (`require` encrypts without checking the certificate, as libpq does).
         func clientConfiguration(connectTimeout: Duration) -> PostgresClient.Configuration {
-            var tls = TLSConfiguration.makeClientConfiguration()
             let mode: PostgresClient.Configuration.TLS
-            switch sslMode {
-            case "disable": mode = .disable
-            case "prefer":
-                tls.certificateVerification = .none
-                mode = .prefer(tls)
-            case "require":
-                tls.certificateVerification = .none
-                mode = .require(tls)
-            case "verify-ca":
-                tls.certificateVerification = .noHostnameVerification
-                mode = .require(tls)
-            default:
-                mode = .require(tls)
+            switch (sslMode, tlsConfiguration) {
+            case (_, nil): mode = .disable
+            case ("prefer", let tls?): mode = .prefer(tls)
+            case (_, let tls?): mode = .require(tls)
             }
             var configuration = PostgresClient.Configuration(host: host, port: port, username: user, password: password, database: database, tls: mode)
             configuration.options.connectTimeout = connectTimeout
             configuration.options.maximumConnections = 4
             return configuration
+        }
+
+        /// TLS as `sslmode` asks: none for `disable`; `prefer` and `require` encrypt without
+        /// checking the certificate, as libpq does; `verify-ca` checks it against the system's
+        /// roots, `verify-full` the host name too.
+        var tlsConfiguration: TLSConfiguration? {
+            var tls = TLSConfiguration.makeClientConfiguration()
+            switch sslMode {
+            case "disable": return nil
+            case "prefer", "require": tls.certificateVerification = .none
+            case "verify-ca": tls.certificateVerification = .noHostnameVerification
+            default: break
+            }
+            return tls
+        }
+
+        /// One connection made and closed: why the database cannot be used, in PostgreSQL's
+        /// words (a refused connection, a wrong password), or `nil` when it can. The client's
+        /// pool retries connections behind the statements it runs, so a statement only times out.
+        func diagnose(timeout: Duration) async -> String? {
+            do {
+                var configuration = PostgresConnection.Configuration(
+                    host: host, port: port, username: user, password: password, database: database,
+                    tls: try tlsConfiguration.map { sslMode == "prefer" ? .prefer(try NIOSSLContext(configuration: $0)) : .require(try NIOSSLContext(configuration: $0)) } ?? .disable
+                )
+                configuration.options.connectTimeout = .init(timeout)
+                let connection = try await PostgresConnection.connect(
+                    on: PostgresClient.defaultEventLoopGroup.any(), configuration: configuration, id: 0,
+                    logger: Logger(label: "participantd.fleet.diagnose", factory: { _ in SwiftLogNoOpLogHandler() })
+                ).get()
+                try? await connection.close()
+                return nil
+            } catch let error as PSQLError {
+                if let message = error.serverInfo?[.message] { return "PostgreSQL: \(message)" }
+                if let underlying = error.underlying { return "\(underlying)" }
+                return "PostgreSQL: \(error.code)"
+            } catch {
+                return "\(error)"
+            }
         }
     }
 

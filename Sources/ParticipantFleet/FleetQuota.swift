@@ -103,7 +103,10 @@ public final class FleetQuota: Service, Sendable {
                 if Task.isCancelled { break }
                 failures += 1
                 prepared = prepared && failures < 3
-                let description = Self.describe(error)
+                var description = Self.describe(error)
+                if case FleetError.timeout = error, let reason = await address.diagnose(timeout: Self.statementTimeout) {
+                    description = reason
+                }
                 let since = down?.since ?? clock.wall.now()
                 for pacer in pacers {
                     pacer.databaseFailed(problem: "the fleet's database \(address) has not answered since \(WireCoding.formatTimestamp(since)) (\(description)); sending at \(Self.format(pacer.fallbackRate))/s, this host's fallback share, until it answers", now: clock.seconds)

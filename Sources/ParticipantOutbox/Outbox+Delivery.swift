@@ -16,22 +16,24 @@ public enum DeliveryTransition: Sendable, Equatable {
 
 /// What the sender asks of the outbox: what is due, leases, outcomes, expiry.
 extension Outbox {
-    /// Whether a queued event's deadline has passed: what ``expireOverdue()`` would end.
-    public func hasOverdue() async throws -> Bool {
+    /// Whether a queued event of `instance` is past its deadline: what ``expireOverdue(instance:)``
+    /// would end. (The index walk covers overdue events only, which their senders end at once.)
+    public func hasOverdue(instance: String = InstanceName.defaultName) async throws -> Bool {
         let now = clock.now().millisecondsSince1970
         return try await database.read { db in
             try Bool.fetchOne(
                 db.cachedStatement(sql: """
                     SELECT EXISTS (SELECT 1 FROM event INDEXED BY event_deadline
-                                   WHERE state IN (\(EventState.queued.sql), \(EventState.sending.sql)) AND deadline <= ? AND state = \(EventState.queued.sql))
+                                   WHERE state IN (\(EventState.queued.sql), \(EventState.sending.sql)) AND deadline <= ? AND state = \(EventState.queued.sql)
+                                     AND instance = ?)
                     """),
-                arguments: [now]
+                arguments: [now, instance]
             ) ?? false
         }
     }
 
-    /// Ends every queued event whose deadline has passed as `expired`; returns them.
-    public func expireOverdue() async throws -> [StoredEvent] {
+    /// Ends every queued event of `instance` whose deadline has passed as `expired`; returns them.
+    public func expireOverdue(instance: String = InstanceName.defaultName) async throws -> [StoredEvent] {
         let now = clock.now().millisecondsSince1970
         return try await write { db, waitingChange in
             let expired = try StoredEvent.fetchAll(
@@ -41,9 +43,10 @@ extension Outbox {
                         lastErrorCode = 'DeadlineExceeded',
                         lastErrorMessage = 'the deadline for this content type passed before the service accepted the event'
                     WHERE state IN (\(EventState.queued.sql), \(EventState.sending.sql)) AND deadline <= :now AND state = \(EventState.queued.sql)
+                      AND instance = :instance
                     RETURNING *
                     """),
-                arguments: ["now": now]
+                arguments: ["now": now, "instance": instance]
             )
             waitingChange -= expired.count
             return expired

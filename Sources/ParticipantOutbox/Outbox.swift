@@ -267,7 +267,8 @@ public struct Outbox: Sendable {
 
     /// When the sender next has something to do without being told: the earliest next attempt or
     /// deadline of a queued event that lies after `now`: of `instance`'s events for its next
-    /// attempt, of any instance's for a deadline (expiry is every sender's).
+    /// attempt; of any instance's for a deadline (at worst a wake-up for nothing: the earliest
+    /// deadline of one instance would walk past every earlier one of the others).
     public func nextWakeUp(after now: Date, instance: String = InstanceName.defaultName) async throws -> Date? {
         let now = now.millisecondsSince1970
         let ms = try await database.read { db -> Int64? in

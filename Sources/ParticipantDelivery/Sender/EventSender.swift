@@ -212,7 +212,7 @@ public final class EventSender: Service, Sendable {
     /// write in each would double the commits the sender waits for. The question is a read, which
     /// never waits for the writer.
     private func expireOverdueNow() async throws -> [StoredEvent] {
-        try await outbox.hasOverdue() ? try await outbox.expireOverdue() : []
+        try await outbox.hasOverdue(instance: instance) ? try await outbox.expireOverdue(instance: instance) : []
     }
 
     /// Until the next retry or deadline the outbox knows of, at most `idleCheckInterval`.

@@ -62,14 +62,14 @@ struct List: AsyncParsableCommand {
 /// The table `participantctl list` prints.
 enum EventTable {
     static func render(_ events: [EventRecord]) -> String {
-        let header = ["CLIENT TOKEN", "TYPE", "STATE", "TRIES", "ACCEPTED", "NEXT/UPDATED", "CONNECTION", "LAST ERROR"]
+        let header = ["CLIENT TOKEN", "TYPE", "STATE", "TRIES", "ACCEPTED", "NEXT/UPDATED", "INSTANCE", "CONNECTION", "LAST ERROR"]
         let rows = events.map { event -> [String] in
             let type = EventContentType(rawValue: event.contentType)?.shortName ?? event.contentType
             let when = event.nextAttemptAt ?? event.updatedAt
             return [
                 event.clientToken, type, event.state.rawValue, "\(event.attempts)",
                 WireCoding.formatTimestamp(event.acceptedAt), WireCoding.formatTimestamp(when),
-                event.connectionHash ?? "", event.lastError.map { "\($0.code): \($0.message)" }.map { String($0.prefix(60)) } ?? "",
+                event.instance ?? "", event.connectionHash ?? "", event.lastError.map { "\($0.code): \($0.message)" }.map { String($0.prefix(60)) } ?? "",
             ]
         }
         var widths = header.map(\.count)

@@ -52,6 +52,35 @@ import ParticipantWire
     }
 }
 
+@Suite struct FleetDatabaseAddressTests {
+    @Test("fleet.postgresURL: the parts, sslmode, and a password that never shows")
+    func address() throws {
+        let address = try FleetDatabase.Address(url: "postgres://pd:s%40cret@db.internal:6543/quota?sslmode=verify-full")
+        #expect(address.host == "db.internal" && address.port == 6543 && address.user == "pd" && address.database == "quota")
+        #expect(address.password == "s@cret" && address.sslMode == "verify-full")
+        #expect(address.description == "postgres://pd@db.internal:6543/quota?sslmode=verify-full")
+        #expect(try FleetDatabase.Address(url: "postgresql://pd@db/quota").port == 5432)
+        #expect(try FleetDatabase.Address(url: "postgresql://pd@db/quota").sslMode == "prefer")
+        #expect(try FleetDatabase.Address(url: "postgres://pd@db/q?sslmode=disable").tlsConfiguration == nil)
+    }
+
+    @Test("A fleet.postgresURL that cannot be used exits 78 naming the key and the rule, without the password", arguments: [
+        ("mysql://pd@db/q", "postgres://USER@HOST"),
+        ("postgres://db/q", "names no user"),
+        ("postgres://pd@db", "names no database"),
+        ("postgres://pd:hunter2@db/q?sslmode=always", "sslmode must be"),
+        ("postgres://pd@db/q?timeout=3", "only the parameter sslmode"),
+    ])
+    func badURL(_ url: String, _ rule: String) async throws {
+        let error = await #expect(throws: ConfigurationError.self) {
+            try await ConfigurationSources.load(flags: ["fleet.postgresURL": url], environment: [:], configFile: nil)
+        }
+        #expect(error?.key == "fleet.postgresURL")
+        #expect(error?.rule.contains(rule) == true, "\(String(describing: error))")
+        #expect(error?.description.contains("hunter2") == false)
+    }
+}
+
 /// Daemons that share one quota through a real PostgreSQL, against one stand-in enforcing it.
 @Suite(.serialized) struct FleetTests {
     struct Member {
@@ -120,6 +149,35 @@ import ParticipantWire
             }
             try await group.waitForAll()
         }
+    }
+
+    @Test("sslmode=require talks TLS to a server that takes nothing else; sslmode=disable is refused there, in PostgreSQL's words")
+    func tls() async throws {
+        let postgres = try await TestPostgres.start(tls: true)
+        do {
+            for (mode, shares) in [("require", true), ("disable", false)] {
+                try await TestDaemon.with(configure: { configuration in
+                    configuration.fleet.postgresURL = postgres.url(sslmode: mode)
+                    configuration.fleet.passwordFile = postgres.passwordFile
+                }) { daemon in
+                    if shares {
+                        try await eventually(timeout: .seconds(20), "the quota is shared over TLS") {
+                            try await daemon.client.stats().fleet?.shared == true
+                        }
+                    } else {
+                        try await eventually(timeout: .seconds(20), "health says why the database refuses") {
+                            let health = try await daemon.client.health()
+                            return health.status == "degraded" && health.problems.contains { $0.contains("pg_hba.conf") && $0.contains("no encryption") }
+                        }
+                    }
+                    #expect(!daemon.logText.contains(postgres.password))
+                }
+            }
+        } catch {
+            await postgres.remove()
+            throw error
+        }
+        await postgres.remove()
     }
 
     @Test("Three daemons share one instance's quota: every receipt delivered, few 429s, and stats show the members")

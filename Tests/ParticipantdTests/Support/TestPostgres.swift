@@ -15,8 +15,11 @@ final class TestPostgres: Sendable {
     let passwordFile: String
     private let bin: String
     private let server = Locked<ChildProcess?>(nil)
+    /// TLS only: a self-signed certificate, and `hostssl` alone in pg_hba.conf.
+    let tls: Bool
 
-    init(directory: String, port: Int, password: String, passwordFile: String, bin: String) {
+    init(directory: String, port: Int, password: String, passwordFile: String, bin: String, tls: Bool) {
+        self.tls = tls
         self.directory = directory
         self.port = port
         self.password = password
@@ -24,9 +27,12 @@ final class TestPostgres: Sendable {
         self.bin = bin
     }
 
-    var url: String { "postgres://\(user)@127.0.0.1:\(port)/postgres?sslmode=disable" }
+    var url: String { url(sslmode: "disable") }
 
-    static func start() async throws -> TestPostgres {
+    func url(sslmode: String) -> String { "postgres://\(user)@127.0.0.1:\(port)/postgres?sslmode=\(sslmode)" }
+
+    /// - Parameter tls: accept only TLS connections (a self-signed certificate for 127.0.0.1).
+    static func start(tls: Bool = false) async throws -> TestPostgres {
         let bins = (try? FileManager.default.contentsOfDirectory(atPath: "/usr/lib/postgresql")) ?? []
         guard let version = bins.sorted().last(where: { FileManager.default.fileExists(atPath: "/usr/lib/postgresql/\($0)/bin/initdb") }) else {
             throw TimedOut(description: "PostgreSQL's server is not installed (scripts/ensure-test-tools installs postgresql)")
@@ -37,20 +43,34 @@ final class TestPostgres: Sendable {
         let password = "pw-" + UUID().uuidString
         let passwordFile = directory + "/password"
         try password.write(toFile: passwordFile, atomically: true, encoding: .utf8)
-        let server = TestPostgres(directory: directory, port: try freePort(), password: password, passwordFile: passwordFile, bin: bin)
+        let server = TestPostgres(directory: directory, port: try freePort(), password: password, passwordFile: passwordFile, bin: bin, tls: tls)
+        if tls {
+            let (status, _, errors) = try await ChildProcess.run("/usr/bin/env", [
+                "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", directory + "/server.key", "-out", directory + "/server.pem",
+                "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+            ])
+            guard status == 0 else { throw TimedOut(description: "openssl failed: \(errors)") }
+            chmod(directory + "/server.key", 0o600)
+        }
         if getuid() == 0 {
             _ = try await ChildProcess.run("/bin/chown", ["-R", "postgres:postgres", directory])
         }
         try await server.run("initdb", ["-D", directory + "/data", "-U", "participantd", "--auth=scram-sha-256", "--pwfile=" + passwordFile, "-E", "UTF8", "--no-sync"])
+        if tls {
+            try "hostssl all all 127.0.0.1/32 scram-sha-256\nlocal all all scram-sha-256\n"
+                .write(toFile: directory + "/data/pg_hba.conf", atomically: false, encoding: .utf8)
+        }
         try await server.startServer()
         return server
     }
 
     /// Starts the server (again, after ``stopServer()``), waiting until it accepts connections.
     func startServer() async throws {
-        let (executable, arguments) = command("postgres", [
-            "-D", directory + "/data", "-p", "\(port)", "-k", directory, "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
-        ])
+        var options = ["-D", directory + "/data", "-p", "\(port)", "-k", directory, "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"]
+        if tls {
+            options += ["-c", "ssl=on", "-c", "ssl_cert_file=\(directory)/server.pem", "-c", "ssl_key_file=\(directory)/server.key"]
+        }
+        let (executable, arguments) = command("postgres", options)
         let child = try ChildProcess(executable, arguments)
         server.withLock { $0 = child }
         try await eventually(timeout: .seconds(30), "PostgreSQL accepts connections") {

@@ -138,7 +138,8 @@ struct QueueAPI: Sendable {
             sentLastMinute: sent, sendRatePerSecond: Double(sent) / 60,
             requestsInFlight: senders.values.reduce(0) { $0 + $1.inFlight },
             quotaRate: senders.values.reduce(0) { $0 + $1.quotaRate },
-            instances: instances, fleet: await fleetState()
+            instances: instances, fleet: await fleetState(),
+            savedRequests: Dictionary(uniqueKeysWithValues: outbox.savedRequests.byRule.map { ($0.key.rawValue, $0.value) })
         )
         return try SocketAPI.json(stats, status: .ok)
     }

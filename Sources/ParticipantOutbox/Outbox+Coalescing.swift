@@ -9,16 +9,42 @@ public struct CoalescingRules: Sendable, Equatable {
     public var typingInterval: Duration = .seconds(10)
     /// Duplicate receipts, and delivered receipts for a message already read, are not sent.
     public var receipts = true
+    /// A newer receipt of a connection replaces that connection's older waiting receipts: a read
+    /// replaces waiting reads and delivered receipts, a delivered waiting delivered receipts.
+    public var newestReceiptOnly = true
+    /// A delivered receipt becomes due this long after it is accepted, so that a read receipt that
+    /// follows at once replaces it (the official client holds it 300 ms); zero: due at once.
+    public var deliveredHold: Duration = .milliseconds(300)
+    /// The typing interval counts from the sent typing event's request start (as the official
+    /// client counts it), not from the service's answer.
+    public var typingFromRequestStart = true
+    /// When the quota binds, at the same priority the connection served least recently goes first.
+    public var fairShare = true
 
     public init() {}
+}
+
+/// Why an event was not sent: the rule that made it redundant, as `stats` and the metrics count
+/// the requests each one saved.
+public enum CoalescingRule: String, Sendable, CaseIterable {
+    /// A typing event within the typing interval of another.
+    case typingInterval
+    /// The same receipt (type and message) again.
+    case duplicateReceipt
+    /// A delivered receipt for a message already read, or replaced by its read receipt.
+    case deliveredAfterRead
+    /// An older waiting receipt of the connection, replaced by a newer one.
+    case newestReceiptOnly
 }
 
 /// What coalescing decided for a new event.
 struct CoalescingDecision {
     /// The new event is not to be sent: this event (ClientToken) already says it.
     var supersededBy: String?
-    /// Waiting events (seq) the new event replaces.
-    var replaced: [Int64] = []
+    /// Waiting events (seq) the new event replaces, each with the rule that replaces it.
+    var replaced: [(seq: Int64, rule: CoalescingRule)] = []
+    /// The rule that made the new event redundant.
+    var rule: CoalescingRule?
 }
 
 extension Outbox {
@@ -30,7 +56,10 @@ extension Outbox {
     ///   redundant (superseded by it); otherwise a new one replaces a typing event still queued;
     /// - receipts: a receipt of the same type for the same message already queued, in flight or
     ///   sent makes a new one redundant; so does a read receipt for a delivered one; a new read
-    ///   receipt replaces a queued delivered receipt for the same message.
+    ///   receipt replaces a queued delivered receipt for the same message;
+    /// - newest receipt only: a new receipt replaces the connection's older queued receipts that it
+    ///   covers (a read: reads and delivered receipts; a delivered: delivered receipts), whatever
+    ///   their message. An event in flight is not recalled.
     static func coalesce(
         _ event: ValidatedEvent, connectionHash: String, now: Date, rules: CoalescingRules, in db: Database
     ) throws -> CoalescingDecision {
@@ -38,49 +67,70 @@ extension Outbox {
         switch event.contentType {
         case .typing where rules.typingInterval > .zero:
             let windowStart = now.millisecondsSince1970 - Int64(rules.typingInterval.timeInterval * 1000)
+            // When the window starts: the sent event's request start (its lease), or its answer.
+            let start = rules.typingFromRequestStart ? "COALESCE(leasedAt, updatedAt)" : "updatedAt"
             if let recent = try String.fetchOne(
                 db.cachedStatement(sql: """
                     SELECT clientToken FROM event INDEXED BY event_typing
                     WHERE connectionHash = ? AND contentType = \(sqlLiterals([.typing]))
-                      AND (state = \(EventState.sending.sql) OR (state = \(EventState.sent.sql) AND updatedAt > ?))
+                      AND (state = \(EventState.sending.sql) OR (state = \(EventState.sent.sql) AND \(start) > ?))
                     ORDER BY seq DESC LIMIT 1
                     """),
                 arguments: [connectionHash, windowStart]
             ) {
-                return CoalescingDecision(supersededBy: recent)
+                return CoalescingDecision(supersededBy: recent, rule: .typingInterval)
             }
             let queued = try Int64.fetchAll(
                 db.cachedStatement(
                     sql: "SELECT seq FROM event INDEXED BY event_typing WHERE connectionHash = ? AND contentType = \(sqlLiterals([.typing])) AND state = \(EventState.queued.sql)"),
                 arguments: [connectionHash]
             )
-            return CoalescingDecision(replaced: queued)
+            return CoalescingDecision(replaced: queued.map { ($0, .typingInterval) })
 
         case .messageDelivered, .messageRead:
-            guard rules.receipts, let messageId = event.messageId else { return CoalescingDecision() }
-            // A delivered receipt says nothing a read receipt has not said already.
-            let coveringTypes: [EventContentType] = event.contentType == .messageDelivered
-                ? [.messageDelivered, .messageRead]
-                : [.messageRead]
-            if let earlier = try String.fetchOne(
-                db.cachedStatement(sql: """
-                    SELECT clientToken FROM event INDEXED BY event_receipt
-                    WHERE connectionHash = ? AND messageId = ? AND contentType IN (\(sqlLiterals(coveringTypes))) AND \(live)
-                    ORDER BY seq LIMIT 1
-                    """),
-                arguments: [connectionHash, messageId]
-            ) {
-                return CoalescingDecision(supersededBy: earlier)
+            var decision = CoalescingDecision()
+            if rules.receipts, let messageId = event.messageId {
+                // A delivered receipt says nothing a read receipt has not said already.
+                let coveringTypes: [EventContentType] = event.contentType == .messageDelivered
+                    ? [.messageDelivered, .messageRead]
+                    : [.messageRead]
+                if let earlier = try Row.fetchOne(
+                    db.cachedStatement(sql: """
+                        SELECT clientToken, contentType FROM event INDEXED BY event_receipt
+                        WHERE connectionHash = ? AND messageId = ? AND contentType IN (\(sqlLiterals(coveringTypes))) AND \(live)
+                        ORDER BY seq LIMIT 1
+                        """),
+                    arguments: [connectionHash, messageId]
+                ) {
+                    let sameType = (earlier["contentType"] as String) == event.contentType.rawValue
+                    return CoalescingDecision(supersededBy: earlier["clientToken"], rule: sameType ? .duplicateReceipt : .deliveredAfterRead)
+                }
+                if event.contentType == .messageRead {
+                    let delivered = try Int64.fetchAll(
+                        db.cachedStatement(sql: """
+                            SELECT seq FROM event INDEXED BY event_receipt
+                            WHERE connectionHash = ? AND messageId = ? AND contentType = \(sqlLiterals([.messageDelivered])) AND state = \(EventState.queued.sql)
+                            """),
+                        arguments: [connectionHash, messageId]
+                    )
+                    decision.replaced += delivered.map { ($0, .deliveredAfterRead) }
+                }
             }
-            guard event.contentType == .messageRead else { return CoalescingDecision() }
-            let delivered = try Int64.fetchAll(
-                db.cachedStatement(sql: """
-                    SELECT seq FROM event INDEXED BY event_receipt
-                    WHERE connectionHash = ? AND messageId = ? AND contentType = \(sqlLiterals([.messageDelivered])) AND state = \(EventState.queued.sql)
-                    """),
-                arguments: [connectionHash, messageId]
-            )
-            return CoalescingDecision(replaced: delivered)
+            if rules.newestReceiptOnly {
+                let replaceable: [EventContentType] = event.contentType == .messageRead ? [.messageRead, .messageDelivered] : [.messageDelivered]
+                // The connection's waiting events: few, whatever its history holds.
+                let older = try Int64.fetchAll(
+                    db.cachedStatement(sql: """
+                        SELECT seq FROM event INDEXED BY event_waiting_by_connection
+                        WHERE instance = ? AND connectionHash = ? AND \(Self.waiting)
+                          AND state = \(EventState.queued.sql) AND contentType IN (\(sqlLiterals(replaceable)))
+                        """),
+                    arguments: [event.instance, connectionHash]
+                )
+                let already = Set(decision.replaced.map(\.seq))
+                decision.replaced += older.filter { !already.contains($0) }.map { ($0, .newestReceiptOnly) }
+            }
+            return decision
 
         default:
             return CoalescingDecision()
@@ -93,16 +143,16 @@ extension Outbox {
     }
 
     /// Marks the replaced events `superseded` by `clientToken`; they are never sent.
-    /// Supersedes those of `seqs` that are still queued; returns how many were.
-    static func supersede(_ seqs: [Int64], by clientToken: String, now: Int64, in db: Database) throws -> Int {
-        var superseded = 0
-        for seq in seqs {
+    /// Supersedes those of `replaced` that are still queued; returns how many were, by rule.
+    static func supersede(_ replaced: [(seq: Int64, rule: CoalescingRule)], by clientToken: String, now: Int64, in db: Database) throws -> [CoalescingRule: Int] {
+        var superseded: [CoalescingRule: Int] = [:]
+        for (seq, rule) in replaced {
             try db.cachedStatement(sql: """
                 UPDATE event SET state = \(EventState.superseded.sql), supersededBy = ?, nextAttemptAt = NULL,
                     connectionToken = NULL, updatedAt = ?
                 WHERE seq = ? AND state = \(EventState.queued.sql)
                 """).execute(arguments: [clientToken, now, seq])
-            superseded += db.changesCount
+            superseded[rule, default: 0] += db.changesCount
         }
         return superseded
     }

@@ -77,70 +77,85 @@ extension Outbox {
         let now = clock.now().millisecondsSince1970
         let window = Self.leaseWindow(limit)
         let scan = Self.connectionScan(limit)
+        let fair = coalescing.fairShare
         return try await writer.perform { db in
-            // Connections with waiting events in hash order, one index seek each, at most :scan.
-            let connections = """
-                WITH RECURSIVE candidate(hash) AS (
-                    SELECT (SELECT connectionHash FROM event INDEXED BY event_waiting_by_connection
-                            WHERE instance = :instance AND \(Self.waiting) ORDER BY connectionHash LIMIT 1)
-                    UNION ALL
-                    SELECT (SELECT connectionHash FROM event INDEXED BY event_waiting_by_connection
-                            WHERE instance = :instance AND \(Self.waiting) AND connectionHash > candidate.hash ORDER BY connectionHash LIMIT 1)
-                    FROM candidate WHERE candidate.hash IS NOT NULL
-                    LIMIT :scan)
-                """
-            let waitingConnections = try Int.fetchOne(
-                db.cachedStatement(sql: connections + " SELECT COUNT(hash) FROM candidate"),
-                arguments: ["scan": scan, "instance": instance]
-            ) ?? 0
-            if waitingConnections < scan {
-                return try StoredEvent.fetchAll(
-                    db.cachedStatement(sql: Self.leaseOldestDue(of: connections)),
-                    arguments: ["now": now, "limit": limit, "scan": scan, "instance": instance]
-                )
+            let leased = try Self.lease(instance: instance, limit: limit, now: now, window: window, scan: scan, fair: fair, in: db)
+            // The connections just served go behind the others at their priority (fairShare).
+            for event in leased {
+                try db.cachedStatement(sql: """
+                    INSERT INTO connection_served (instance, connectionHash, servedAt) VALUES (?, ?, ?)
+                    ON CONFLICT (instance, connectionHash) DO UPDATE SET servedAt = excluded.servedAt
+                    """).execute(arguments: [event.instance, event.connectionHash, now])
             }
-            // The connections of the first :window due events.
-            var leased = try StoredEvent.fetchAll(
-                db.cachedStatement(sql: Self.leaseOldestDue(of: """
-                    WITH due AS (
-                        SELECT connectionHash FROM event INDEXED BY event_due
-                        WHERE instance = :instance AND state = \(EventState.queued.sql) AND nextAttemptAt <= :now AND deadline > :now
-                        ORDER BY priority, nextAttemptAt, seq
-                        LIMIT :window),
-                    candidate(hash) AS (SELECT DISTINCT connectionHash FROM due)
-                    """)),
-                arguments: ["now": now, "limit": limit, "window": window, "instance": instance]
-            )
-            guard leased.count < limit else { return leased }
-            let windowFull = try Int.fetchOne(
-                db.cachedStatement(sql: """
-                    SELECT COUNT(*) FROM (SELECT 1 FROM event INDEXED BY event_due
-                                          WHERE instance = ? AND state = \(EventState.queued.sql) AND nextAttemptAt <= ? AND deadline > ? LIMIT ?)
-                    """),
-                arguments: [instance, now, now, window]
-            ) == window
-            guard windowFull else { return leased }
-            leased += try StoredEvent.fetchAll(
-                db.cachedStatement(
-                    sql: """
-                        UPDATE event SET state = \(EventState.sending.sql), attempts = attempts + 1, updatedAt = :now
-                        WHERE seq IN (
-                            SELECT e.seq FROM event e INDEXED BY event_due
-                            WHERE e.instance = :instance AND e.state = \(EventState.queued.sql) AND e.nextAttemptAt <= :now AND e.deadline > :now
-                              AND NOT EXISTS (
-                                  SELECT 1 FROM event older INDEXED BY event_waiting_by_connection
-                                  WHERE older.instance = e.instance AND older.connectionHash = e.connectionHash
-                                    AND older.\(Self.waiting)
-                                    AND older.seq < e.seq)
-                            ORDER BY e.priority, e.nextAttemptAt, e.seq
-                            LIMIT :limit)
-                        RETURNING *
-                        """
-                ),
-                arguments: ["now": now, "limit": limit - leased.count, "instance": instance]
-            )
             return leased
         }
+    }
+
+    private static func lease(
+        instance: String, limit: Int, now: Int64, window: Int, scan: Int, fair: Bool, in db: Database
+    ) throws -> [StoredEvent] {
+        // Connections with waiting events in hash order, one index seek each, at most :scan.
+        let connections = """
+            WITH RECURSIVE candidate(hash) AS (
+                SELECT (SELECT connectionHash FROM event INDEXED BY event_waiting_by_connection
+                        WHERE instance = :instance AND \(Self.waiting) ORDER BY connectionHash LIMIT 1)
+                UNION ALL
+                SELECT (SELECT connectionHash FROM event INDEXED BY event_waiting_by_connection
+                        WHERE instance = :instance AND \(Self.waiting) AND connectionHash > candidate.hash ORDER BY connectionHash LIMIT 1)
+                FROM candidate WHERE candidate.hash IS NOT NULL
+                LIMIT :scan)
+            """
+        let waitingConnections = try Int.fetchOne(
+            db.cachedStatement(sql: connections + " SELECT COUNT(hash) FROM candidate"),
+            arguments: ["scan": scan, "instance": instance]
+        ) ?? 0
+        if waitingConnections < scan {
+            return try StoredEvent.fetchAll(
+                db.cachedStatement(sql: Self.leaseOldestDue(of: connections, fair: fair)),
+                arguments: ["now": now, "limit": limit, "scan": scan, "instance": instance]
+            )
+        }
+        // The connections of the first :window due events.
+        var leased = try StoredEvent.fetchAll(
+            db.cachedStatement(sql: Self.leaseOldestDue(fair: fair, of: """
+                WITH due AS (
+                    SELECT connectionHash FROM event INDEXED BY event_due
+                    WHERE instance = :instance AND state = \(EventState.queued.sql) AND nextAttemptAt <= :now AND deadline > :now
+                    ORDER BY priority, nextAttemptAt, seq
+                    LIMIT :window),
+                candidate(hash) AS (SELECT DISTINCT connectionHash FROM due)
+                """)),
+            arguments: ["now": now, "limit": limit, "window": window, "instance": instance]
+        )
+        guard leased.count < limit else { return leased }
+        let windowFull = try Int.fetchOne(
+            db.cachedStatement(sql: """
+                SELECT COUNT(*) FROM (SELECT 1 FROM event INDEXED BY event_due
+                                      WHERE instance = ? AND state = \(EventState.queued.sql) AND nextAttemptAt <= ? AND deadline > ? LIMIT ?)
+                """),
+            arguments: [instance, now, now, window]
+        ) == window
+        guard windowFull else { return leased }
+        leased += try StoredEvent.fetchAll(
+            db.cachedStatement(
+                sql: """
+                    UPDATE event SET state = \(EventState.sending.sql), attempts = attempts + 1, updatedAt = :now, leasedAt = :now
+                    WHERE seq IN (
+                        SELECT e.seq FROM event e INDEXED BY event_due
+                        WHERE e.instance = :instance AND e.state = \(EventState.queued.sql) AND e.nextAttemptAt <= :now AND e.deadline > :now
+                          AND NOT EXISTS (
+                              SELECT 1 FROM event older INDEXED BY event_waiting_by_connection
+                              WHERE older.instance = e.instance AND older.connectionHash = e.connectionHash
+                                AND older.\(Self.waiting)
+                                AND older.seq < e.seq)
+                        ORDER BY e.priority, \(Self.servedOrder(fair, "e")) e.nextAttemptAt, e.seq
+                        LIMIT :limit)
+                    RETURNING *
+                    """
+            ),
+            arguments: ["now": now, "limit": limit - leased.count, "instance": instance]
+        )
+        return leased
     }
 
     /// Waiting events: the condition of the partial index `event_waiting_by_connection`.
@@ -149,9 +164,23 @@ extension Outbox {
     /// The lease statement: of the connections `candidates` names (a `WITH` clause ending in a
     /// table `candidate(hash)`, connections of `:instance`), each one's oldest waiting event, if it
     /// is due, up to `:limit` in priority order, made `sending`.
-    static func leaseOldestDue(of candidates: String) -> String {
+    static func leaseOldestDue(of candidates: String, fair: Bool) -> String {
+        leaseOldestDue(fair: fair, of: candidates)
+    }
+
+    /// With fair share, the order's term that puts the connections served least recently first
+    /// (never served: first of all); otherwise nothing.
+    static func servedOrder(_ fair: Bool, _ table: String) -> String {
+        guard fair else { return "" }
+        return """
+            COALESCE((SELECT s.servedAt FROM connection_served s
+                      WHERE s.instance = \(table).instance AND s.connectionHash = \(table).connectionHash), 0),
+            """
+    }
+
+    static func leaseOldestDue(fair: Bool, of candidates: String) -> String {
         """
-        UPDATE event SET state = \(EventState.sending.sql), attempts = attempts + 1, updatedAt = :now
+        UPDATE event SET state = \(EventState.sending.sql), attempts = attempts + 1, updatedAt = :now, leasedAt = :now
         WHERE seq IN (
             \(candidates),
             oldest AS (
@@ -161,7 +190,7 @@ extension Outbox {
                 FROM candidate WHERE candidate.hash IS NOT NULL)
             SELECT e.seq FROM oldest JOIN event e ON e.seq = oldest.seq
             WHERE e.state = \(EventState.queued.sql) AND e.nextAttemptAt <= :now AND e.deadline > :now
-            ORDER BY e.priority, e.nextAttemptAt, e.seq
+            ORDER BY e.priority, \(servedOrder(fair, "e")) e.nextAttemptAt, e.seq
             LIMIT :limit)
         RETURNING *
         """

@@ -76,6 +76,8 @@ public struct Outbox: Sendable {
     let storage: StorageState
     /// Counts superseded events; `nil`: not counted.
     let metrics: OutboxMetrics?
+    /// Requests saved by each coalescing rule since the outbox opened (`stats`).
+    public let savedRequests = SavedRequests()
 
     // MARK: Submitting
 
@@ -103,7 +105,7 @@ public struct Outbox: Sendable {
         let coalescing = coalescing
         let limits = limits
         let waiting = waiting
-        let results = try await submitWrite { db, waitingChange -> [(Result<SubmitOutcome, OutboxError>, replaced: Int)] in
+        let results = try await submitWrite { db, waitingChange -> [(Result<SubmitOutcome, OutboxError>, saved: [CoalescingRule: Int])] in
             try submissions.map { submission in
                 do {
                     return try Self.store(
@@ -113,18 +115,19 @@ public struct Outbox: Sendable {
                     )
                 } catch let error as OutboxError {
                     switch error {
-                    case .full, .storageFull: return (.failure(error), 0)
+                    case .full, .storageFull: return (.failure(error), [:])
                     default: throw error
                     }
                 }
             }
         }
-        for (result, replaced) in results {
+        for (result, saved) in results {
             switch result {
-            case .success(.created(let stored)):
+            case .success(.created):
                 storage.eventStored()
                 // Superseded: the new event itself (redundant on arrival), or the waiting ones it replaced.
-                metrics?.superseded(stored.supersededBy != nil ? 1 : replaced)
+                savedRequests.add(saved)
+                metrics?.superseded(saved)
             case .failure(.storageFull(let reason)):
                 storage.submissionRefused(reason)
             default:
@@ -139,7 +142,7 @@ public struct Outbox: Sendable {
     private static func store(
         _ event: ValidatedEvent, clientToken: String, connectionHash: String, deadlineAfter: Duration, now: Date,
         coalescing: CoalescingRules, limits: OutboxLimits, waiting: WaitingCount, in db: Database, waitingChange: inout Int
-    ) throws -> (Result<SubmitOutcome, OutboxError>, replaced: Int) {
+    ) throws -> (Result<SubmitOutcome, OutboxError>, saved: [CoalescingRule: Int]) {
         let existing = try StoredEvent.fetchOne(
             db.cachedStatement(sql: "SELECT * FROM event WHERE clientToken = ?"), arguments: [clientToken]
         )
@@ -148,10 +151,10 @@ public struct Outbox: Sendable {
                 && existing.content == event.content
                 && existing.connectionHash == connectionHash
                 && existing.instance == event.instance
-            return (.success(same ? .duplicate(existing) : .mismatch(existing)), 0)
+            return (.success(same ? .duplicate(existing) : .mismatch(existing)), [:])
         }
         if let block = try Self.block(of: connectionHash, covering: event.contentType, at: now, in: db) {
-            return (.success(.blocked(block)), 0)
+            return (.success(.blocked(block)), [:])
         }
         // Checked after the duplicate check, so a resubmission still gets its answer. The count
         // moves when the transaction commits: this transaction's own new events count too.
@@ -163,6 +166,8 @@ public struct Outbox: Sendable {
         // Redundant on arrival: stored as superseded (so its client can learn why), never sent.
         let redundant = decision.supersededBy != nil
         let ms = now.millisecondsSince1970
+        // A delivered receipt waits a moment for the read receipt that may replace it.
+        let hold = event.contentType == .messageDelivered ? Int64(coalescing.deliveredHold.timeInterval * 1000) : 0
         try db.cachedStatement(
             sql: """
                 INSERT INTO event (clientToken, contentType, content, connectionToken, connectionHash,
@@ -173,18 +178,19 @@ public struct Outbox: Sendable {
         ).execute(arguments: [
             clientToken, event.contentType.rawValue, event.content, redundant ? nil : event.connectionToken,
             connectionHash, redundant ? EventState.superseded.rawValue : EventState.queued.rawValue,
-            ms, ms, redundant ? nil : ms, deadline.millisecondsSince1970, event.contentType.deliveryPriority,
+            ms, ms, redundant ? nil : ms + hold, deadline.millisecondsSince1970, event.contentType.deliveryPriority,
             event.messageId, decision.supersededBy, event.instance,
         ])
         let seq = db.lastInsertedRowID
         if !redundant { waitingChange += 1 }
-        let replaced = try Self.supersede(decision.replaced, by: clientToken, now: ms, in: db)
-        waitingChange -= replaced
+        var saved = try Self.supersede(decision.replaced, by: clientToken, now: ms, in: db)
+        waitingChange -= saved.values.reduce(0, +)
+        if let rule = decision.rule, redundant { saved[rule, default: 0] += 1 }
         let stored = StoredEvent(
             accepted: event, seq: seq, clientToken: clientToken, connectionHash: connectionHash,
-            at: now, deadline: deadline, supersededBy: decision.supersededBy
+            at: now, deadline: deadline, supersededBy: decision.supersededBy, due: Date(millisecondsSince1970: ms + hold)
         )
-        return (.success(.created(stored)), replaced)
+        return (.success(.created(stored)), saved)
     }
 
     /// A submission's write, its refusal for lack of space noted for health.

@@ -117,6 +117,22 @@ enum OutboxSchema {
                     """
             )
         }
+        migrator.registerMigration("v7: request starts, connections served") { db in
+            try db.execute(
+                sql: """
+                    -- When the last attempt's request started (its lease): the typing interval counts from it.
+                    ALTER TABLE event ADD COLUMN leasedAt INTEGER;
+                    -- When each connection was last served (a request made for it): when the quota
+                    -- binds, the connection served least recently goes first among equals.
+                    CREATE TABLE connection_served (
+                        instance TEXT NOT NULL,
+                        connectionHash TEXT NOT NULL,
+                        servedAt INTEGER NOT NULL,
+                        PRIMARY KEY (instance, connectionHash)
+                    ) WITHOUT ROWID;
+                    """
+            )
+        }
         return migrator
     }
 }

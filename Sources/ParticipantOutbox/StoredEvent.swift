@@ -69,14 +69,14 @@ extension StoredEvent {
     /// A row as a submission stores it: queued, or superseded on arrival (by `supersededBy`), in
     /// which case it keeps no connection token and is never due. Times as the outbox gives them back.
     package init(accepted event: ValidatedEvent, seq: Int64, clientToken: String, connectionHash: String,
-         at now: Date, deadline: Date, supersededBy: String?) {
+         at now: Date, deadline: Date, supersededBy: String?, due: Date? = nil) {
         let redundant = supersededBy != nil
         let now = now.truncatedToMilliseconds
         self.init(
             seq: seq, clientToken: clientToken, contentType: event.contentType,
             content: event.content, connectionToken: redundant ? nil : event.connectionToken,
             connectionHash: connectionHash, state: redundant ? .superseded : .queued, attempts: 0,
-            acceptedAt: now, updatedAt: now, nextAttemptAt: redundant ? nil : now,
+            acceptedAt: now, updatedAt: now, nextAttemptAt: redundant ? nil : (due?.truncatedToMilliseconds ?? now),
             deadline: deadline.truncatedToMilliseconds, lastError: nil, serviceId: nil, absoluteTime: nil,
             supersededBy: supersededBy, instance: event.instance
         )

@@ -55,12 +55,15 @@ public struct QueueStats: Codable, Sendable, Equatable {
     public var instances: [String: InstanceStats]?
     /// The fleet's shared quota; `nil`: not in a fleet.
     public var fleet: FleetStats?
+    /// Requests each coalescing rule saved (events superseded by it) since the daemon started.
+    public var savedRequests: [String: Int]?
 
     public init(
         counts: [String: Int], oldestWaitingAcceptedAt: Date?, oldestWaitingAgeSeconds: Double?, sentLastMinute: Int,
         sendRatePerSecond: Double, requestsInFlight: Int, quotaRate: Double,
-        instances: [String: InstanceStats]? = nil, fleet: FleetStats? = nil
+        instances: [String: InstanceStats]? = nil, fleet: FleetStats? = nil, savedRequests: [String: Int]? = nil
     ) {
+        self.savedRequests = savedRequests
         self.instances = instances
         self.fleet = fleet
         self.counts = counts

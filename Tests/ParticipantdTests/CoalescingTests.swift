@@ -12,7 +12,8 @@ import Testing
 @Suite struct CoalescingTests {
     let clock = ManualClock()
 
-    func withOutbox<T>(rules: CoalescingRules = CoalescingRules(), _ body: (Outbox) async throws -> T) async throws -> T {
+    /// The per-message rules and typing: the rules of one receipt over another are `ReceiptCoalescingTests`'.
+    func withOutbox<T>(rules: CoalescingRules = .perMessage, _ body: (Outbox) async throws -> T) async throws -> T {
         try await withTestOutbox(clock: clock, coalescing: rules, body)
     }
 
@@ -86,11 +87,13 @@ import Testing
         }
     }
 
-    @Test("Both rules can be switched off")
+    @Test("Every rule can be switched off")
     func switchedOff() async throws {
         var rules = CoalescingRules()
         rules.typingInterval = .zero
         rules.receipts = false
+        rules.newestReceiptOnly = false
+        rules.deliveredHold = .zero
         try await withOutbox(rules: rules) { outbox in
             var states: [EventState] = []
             for token in ["t1", "t2"] { states.append(try await submit(outbox, .typing, token).state) }

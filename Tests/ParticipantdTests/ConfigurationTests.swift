@@ -174,6 +174,10 @@ import Testing
         new.sender.quota = QuotaPacer.Configuration(rate: 3, burst: 4)
         new.coalescing.typingInterval = .seconds(2)
         new.coalescing.receipts = false
+        new.coalescing.newestReceiptOnly = false
+        new.coalescing.deliveredHold = .zero
+        new.coalescing.typingFromRequestStart = false
+        new.coalescing.fairShare = false
         new.limits.retention = .seconds(60)
         new.healthMaxWaitingAge = .seconds(30)
         new.sender.maxInFlight = 2

@@ -19,7 +19,11 @@ import Testing
         defer { Task { try? await standIn.stop() } }
         let socket = directory.path + "/participantd.sock"
         let arguments = ["--socket", socket, "--database", directory.path + "/outbox.sqlite", "--endpoint", standIn.endpoint]
-        let environment = ["PARTICIPANTD_RETRY_BASE_DELAY_SECONDS": "0.01", "PARTICIPANTD_RETRY_MAX_DELAY_SECONDS": "0.05"]
+        // Every receipt is sent (none replaced by a newer one of its connection): what is counted is loss.
+        let environment = [
+            "PARTICIPANTD_RETRY_BASE_DELAY_SECONDS": "0.01", "PARTICIPANTD_RETRY_MAX_DELAY_SECONDS": "0.05",
+            "PARTICIPANTD_COALESCING_NEWEST_RECEIPT_ONLY": "false",
+        ]
         let client = DaemonClient(socketPath: socket, timeout: .seconds(5))
         let daemonPath = try BuiltProduct.path("participantd")
 

@@ -96,7 +96,7 @@ extension SendEventResult {
         configure(&configuration)
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
-        var coalescing = CoalescingRules()
+        var coalescing = CoalescingRules.perMessage
         coalescing.typingInterval = .zero
         coalescing.receipts = false
         let outbox = try Outbox.open(

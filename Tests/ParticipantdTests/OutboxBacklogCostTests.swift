@@ -44,7 +44,9 @@ import Testing
         arguments: [false, true]
     )
     func leaseAndAcceptDoNotGrowWithOneConnectionsBacklog(coalescingOn: Bool) async throws {
-        var rules = CoalescingRules()
+        // On: the rules that leave a backlog of receipts possible (with newestReceiptOnly a
+        // connection's receipts never pile up: each new one replaces the waiting ones).
+        var rules = CoalescingRules.perMessage
         if !coalescingOn {
             rules.receipts = false
             rules.typingInterval = .zero

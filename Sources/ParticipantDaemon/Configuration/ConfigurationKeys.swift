@@ -73,6 +73,14 @@ extension KeyKind where Value == Duration {
     }
 }
 
+extension KeyKind where Value == Duration {
+    static func milliseconds(in range: ClosedRange<Int>) -> KeyKind {
+        KeyKind(read: { keys, key, value throws(ConfigurationError) in
+            .milliseconds(try keys.int(key, default: Int((value.timeInterval * 1000).rounded()), in: range))
+        }, show: { "\(Int(($0.timeInterval * 1000).rounded()))" })
+    }
+}
+
 extension KeyKind where Value == Bool {
     static let bool = KeyKind(read: { keys, key, value throws(ConfigurationError) in try keys.bool(key, default: value) }, show: { "\($0)" })
 }
@@ -169,6 +177,14 @@ extension DaemonConfiguration {
             .init("coalescing.typingIntervalSeconds", \.coalescing.typingInterval, .seconds(in: 0...3_600), reloadable: true,
                   "at most one typing event per connection in this time; 0 off"),
             .init("coalescing.receipts", \.coalescing.receipts, .bool, reloadable: true, "drop duplicate receipts and delivered-after-read"),
+            .init("coalescing.newestReceiptOnly", \.coalescing.newestReceiptOnly, .bool, reloadable: true,
+                  "a newer receipt replaces its connection's older waiting ones (read: reads and delivered; delivered: delivered)"),
+            .init("coalescing.deliveredHoldMilliseconds", \.coalescing.deliveredHold, .milliseconds(in: 0...60_000), reloadable: true,
+                  "a delivered receipt is due this long after it is accepted, so a read can replace it; 0 off"),
+            .init("coalescing.typingFromRequestStart", \.coalescing.typingFromRequestStart, .bool, reloadable: true,
+                  "the typing interval counts from the sent event's request start, not its answer"),
+            .init("coalescing.fairShare", \.coalescing.fairShare, .bool, reloadable: true,
+                  "when the quota binds, the connection served least recently goes first at the same priority"),
             .init("outbox.capacity", \.limits.capacity, .int(in: 1...100_000_000), "waiting events at most (503 `OutboxFull` beyond)"),
             .init("outbox.retentionSeconds", \.limits.retention, .seconds(in: 0...year), reloadable: true,
                   "how long finished events (and their ClientTokens) are kept"),

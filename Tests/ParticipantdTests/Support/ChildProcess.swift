@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 
 /// The built executables of this package, next to the test bundle.
 enum BuiltProduct {
@@ -35,16 +36,20 @@ final class ChildProcess: Sendable {
         process.standardError = stderr
         process.standardInput = FileHandle.nullDevice
         self.process = process
-        // A blocking read loop per pipe, on a thread of its own: `availableData` returns empty
-        // only at end of file, so everything the process wrote is read. (Foundation's
-        // readabilityHandler on Linux sometimes left the last part of the output unread.)
+        // A blocking read loop per pipe, on a thread of its own, until end of file, so everything
+        // the process wrote is read. (Foundation's readabilityHandler on Linux sometimes left the
+        // last part of the output unread, and `availableData` stops the process with a fatal
+        // error when a signal interrupts its read, as SIGCHLD from the many children may: plain
+        // read(2), retried on EINTR.)
         for (pipe, buffer) in [(stdout, output), (stderr, errors)] {
             let handle = pipe.fileHandleForReading
             Thread { [closedPipes] in
+                var chunk = [UInt8](repeating: 0, count: 65_536)
                 while true {
-                    let data = handle.availableData
-                    if data.isEmpty { break }
-                    buffer.withLock { $0.append(data) }
+                    let count = chunk.withUnsafeMutableBytes { Glibc.read(handle.fileDescriptor, $0.baseAddress, $0.count) }
+                    if count < 0 && errno == EINTR { continue }
+                    if count <= 0 { break }
+                    buffer.withLock { $0.append(contentsOf: chunk[0..<count]) }
                 }
                 closedPipes.withLock { $0 += 1 }
             }.start()

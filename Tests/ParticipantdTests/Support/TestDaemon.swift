@@ -44,6 +44,8 @@ struct TestDaemon {
         configuration.requestTimeout = .seconds(2)
         // Pacing off unless a test is about pacing: it would only slow the others down.
         configuration.sender.quota = QuotaPacer.Configuration(rate: 0, burst: 1)
+        // Each receipt sent, unless a test is about one receipt replacing another.
+        configuration.coalescing = .perMessage
         configuration.logLevel = .debug
         return configuration
     }

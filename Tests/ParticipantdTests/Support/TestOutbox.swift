@@ -10,7 +10,7 @@ func withTestOutbox<T>(
     clock: ManualClock,
     directory: TemporaryDirectory? = nil,
     limits: OutboxLimits = OutboxLimits(),
-    coalescing: CoalescingRules = CoalescingRules(),
+    coalescing: CoalescingRules = .perMessage,
     _ body: (Outbox) async throws -> T
 ) async throws -> T {
     let temporary = try directory == nil ? TemporaryDirectory() : nil
@@ -27,5 +27,18 @@ func withTestOutbox<T>(
         writer.cancel()
         _ = try? await writer.value
         throw error
+    }
+}
+
+extension CoalescingRules {
+    /// The rules per message and typing interval only: no newest-receipt rule, no hold of delivered
+    /// receipts. For tests of other things (order, leases, bounds) that send several receipts on one
+    /// connection and expect each to be sent; the rules of one receipt over another are tested on
+    /// their own (`ReceiptCoalescingTests`).
+    static var perMessage: CoalescingRules {
+        var rules = CoalescingRules()
+        rules.newestReceiptOnly = false
+        rules.deliveredHold = .zero
+        return rules
     }
 }

@@ -1,0 +1,170 @@
+import Foundation
+import Testing
+@testable import ParticipantClient
+@testable import ParticipantDaemon
+@testable import ParticipantDelivery
+@testable import ParticipantInput
+@testable import ParticipantOutbox
+import ParticipantWire
+
+/// Spending the quota as the official chat client does: the newest receipt only, delivered receipts
+/// held a moment, the typing interval from the request's start, and fair share between connections.
+@Suite struct ReceiptCoalescingTests {
+    let clock = ManualClock()
+
+    func withOutbox<T>(rules: CoalescingRules = CoalescingRules(), _ body: (Outbox) async throws -> T) async throws -> T {
+        try await withTestOutbox(clock: clock, coalescing: rules, body)
+    }
+
+    @discardableResult
+    func submit(_ outbox: Outbox, _ type: EventContentType, _ token: String, message: String = "m", connection: String = "c") async throws -> StoredEvent {
+        let event = try EventValidator.validate(EventSubmission(
+            contentType: type.rawValue, content: type.isReceipt ? receipt(message) : nil, clientToken: token, connectionToken: connection
+        ))
+        guard case .created(let stored) = try await outbox.submit(event) else { throw TimedOut(description: "not created") }
+        return stored
+    }
+
+    func state(_ outbox: Outbox, _ token: String) async throws -> (EventState, String?) {
+        let event = try #require(try await outbox.event(clientToken: token))
+        return (event.state, event.supersededBy)
+    }
+
+    @Test("A newer receipt replaces its connection's older waiting ones: a read replaces reads and delivered receipts, a delivered only delivered ones; in flight is not recalled; other connections keep theirs")
+    func newestReceiptOnly() async throws {
+        try await withOutbox { outbox in
+            try await submit(outbox, .messageRead, "r1", message: "m1")
+            clock.advance(by: 1)
+            let inFlight = try await outbox.leaseDue(limit: 10)
+            #expect(inFlight.map(\.clientToken) == ["r1"])
+            try await submit(outbox, .messageRead, "r2", message: "m2")
+            try await submit(outbox, .messageDelivered, "d3", message: "m3")
+            try await submit(outbox, .messageDelivered, "d4", message: "m4")
+            try await submit(outbox, .messageRead, "other", message: "m1", connection: "other")
+            #expect(try await state(outbox, "r1") == (.sending, nil), "in flight: not recalled")
+            #expect(try await state(outbox, "r2") == (.queued, nil), "a delivered does not replace a read")
+            #expect(try await state(outbox, "d3") == (.superseded, "d4"))
+            #expect(try await state(outbox, "d4") == (.queued, nil))
+            try await submit(outbox, .messageRead, "r5", message: "m5")
+            #expect(try await state(outbox, "r2") == (.superseded, "r5"))
+            #expect(try await state(outbox, "d4") == (.superseded, "r5"))
+            #expect(try await state(outbox, "other") == (.queued, nil))
+            #expect(outbox.savedRequests.byRule[.newestReceiptOnly] == 3)
+            #expect(outbox.waitingCount == 3, "r1 in flight, r5, other")
+        }
+    }
+
+    @Test("Switched off, every receipt of a connection waits to be sent")
+    func newestReceiptOnlyOff() async throws {
+        var rules = CoalescingRules()
+        rules.newestReceiptOnly = false
+        try await withOutbox(rules: rules) { outbox in
+            try await submit(outbox, .messageRead, "r1", message: "m1")
+            try await submit(outbox, .messageRead, "r2", message: "m2")
+            #expect(try await state(outbox, "r1") == (.queued, nil))
+            #expect(outbox.savedRequests.byRule[.newestReceiptOnly] == 0)
+        }
+    }
+
+    @Test("A delivered receipt is due deliveredHoldMilliseconds after it is accepted, so the read that follows at once replaces it")
+    func deliveredHold() async throws {
+        try await withOutbox { outbox in
+            let delivered = try await submit(outbox, .messageDelivered, "d1", message: "m1")
+            #expect(delivered.nextAttemptAt == clock.now.addingTimeInterval(0.3))
+            #expect(try await outbox.leaseDue(limit: 10).isEmpty, "held")
+            #expect(try await outbox.nextWakeUp(after: clock.now) == clock.now.addingTimeInterval(0.3))
+            clock.advance(by: 0.299)
+            #expect(try await outbox.leaseDue(limit: 10).isEmpty)
+            clock.advance(by: 0.001)
+            #expect(try await outbox.leaseDue(limit: 10).map(\.clientToken) == ["d1"])
+
+            try await submit(outbox, .messageDelivered, "d2", message: "m2", connection: "c2")
+            clock.advance(by: 0.1)
+            try await submit(outbox, .messageRead, "r2", message: "m2", connection: "c2")
+            #expect(try await state(outbox, "d2") == (.superseded, "r2"))
+            #expect(try await outbox.leaseDue(limit: 10).map(\.clientToken) == ["r2"], "a read is not held")
+            #expect(outbox.savedRequests.byRule[.deliveredAfterRead] == 1)
+        }
+    }
+
+    @Test("The typing interval counts from the sent event's request start (switched off: from its answer)", arguments: [true, false])
+    func typingFromRequestStart(_ fromRequestStart: Bool) async throws {
+        var rules = CoalescingRules()
+        rules.typingFromRequestStart = fromRequestStart
+        try await withOutbox(rules: rules) { outbox in
+            try await submit(outbox, .typing, "t1")
+            let leased = try #require(try await outbox.leaseDue(limit: 1).first)
+            clock.advance(by: 4)  // a slow answer
+            try await outbox.record(.sent(id: "i", absoluteTime: "t"), for: leased)
+            clock.advance(by: 6.5)  // 10.5 s after the request started, 6.5 s after the answer
+            let next = try await submit(outbox, .typing, "t2")
+            if fromRequestStart {
+                #expect(next.state == .queued)
+            } else {
+                #expect(next.state == .superseded && next.supersededBy == "t1")
+                #expect(outbox.savedRequests.byRule[.typingInterval] == 1)
+            }
+        }
+    }
+
+    @Test("When the quota binds, a chat's backlog cannot hold up fifty others: the connection served least recently goes first (switched off: the oldest event first)", arguments: [true, false])
+    func fairShare(_ fair: Bool) async throws {
+        var rules = CoalescingRules.perMessage  // a backlog of receipts on one connection
+        rules.fairShare = fair
+        try await withOutbox(rules: rules) { outbox in
+            for index in 0..<500 {
+                try await submit(outbox, .messageRead, "busy-\(index)", message: "b\(index)", connection: "busy")
+            }
+            clock.advance(by: 0.001)
+            for index in 0..<50 {
+                try await submit(outbox, .messageRead, "chat-\(index)", message: "m", connection: "chat-\(index)")
+            }
+            // One token at a time, as when the quota binds; each request answered before the next.
+            var order: [String] = []
+            for _ in 0..<60 {
+                clock.advance(by: 0.1)
+                let leased = try await outbox.leaseDue(limit: 1)
+                for event in leased {
+                    order.append(event.clientToken)
+                    try await outbox.record(.sent(id: "i", absoluteTime: "t"), for: event)
+                }
+            }
+            let chatsServed = order.prefix(52).filter { $0.hasPrefix("chat-") }.count
+            if fair {
+                #expect(chatsServed == 50, "\(order.prefix(52))")
+            } else {
+                #expect(chatsServed == 0, "the busy chat's 500 go first")
+            }
+        }
+    }
+
+    @Test("Over the socket: a chat that reads ten messages at once costs one request; stats and metrics count what each rule saved")
+    func endToEnd() async throws {
+        try await TestDaemon.with(configure: { configuration in
+            configuration.coalescing = CoalescingRules()
+            configuration.metricsListen = nil
+        }) { daemon in
+            // A client that received ten messages and read them at once: one batch, so that no
+            // receipt can leave before the others arrive (the unit tests cover one in flight).
+            var submissions: [EventSubmission] = []
+            for index in 0..<10 {
+                submissions.append(EventSubmission(
+                    contentType: EventContentType.messageDelivered.rawValue, content: receipt("m\(index)"), clientToken: "d\(index)", connectionToken: "chat"
+                ))
+                submissions.append(EventSubmission(
+                    contentType: EventContentType.messageRead.rawValue, content: receipt("m\(index)"), clientToken: "r\(index)", connectionToken: "chat"
+                ))
+            }
+            #expect(try await daemon.client.submitBatch(submissions).results.allSatisfy { $0.status == 202 })
+            _ = try await daemon.waitForEvent("r9") { $0.state == .sent }
+            let sent = daemon.standIn.acceptedEvents.map(\.clientToken)
+            #expect(sent == ["r9"])
+            let stats = try await daemon.client.stats()
+            let saved = try #require(stats.savedRequests)
+            #expect(saved["deliveredAfterRead"]! + saved["newestReceiptOnly"]! == 20 - sent.count, "\(saved)")
+            let (_, body) = try await RawSocketClient(path: daemon.configuration.socketPath).request(method: "GET", path: "/metrics")
+            let samples = try PrometheusText.parse(String(decoding: body, as: UTF8.self))
+            #expect(samples["participantd_requests_saved_total", ["rule": "newestReceiptOnly"]] == Double(saved["newestReceiptOnly"]!))
+        }
+    }
+}

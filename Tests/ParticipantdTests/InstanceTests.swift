@@ -226,6 +226,12 @@ import ParticipantWire
         #expect(configuration.allInstances[2].quota == QuotaPacer.Configuration())
     }
 
+    @Test("A section left empty (every key commented out) sets nothing, and is no error")
+    func emptySection() async throws {
+        let configuration = try await load("fleet:\n  # postgresURL: postgres://...\ncoalescing:\ninstances:\n")
+        #expect(configuration.fleet == FleetSettings() && configuration.instances.isEmpty)
+    }
+
     @Test("Bad instance settings name their key", arguments: [
         ("instances:\n  a:\n    regoin: x\n", "instances.a.regoin", "did you mean instances.a.region?"),
         ("instances:\n  default:\n    region: eu-west-2\n", "instances.default", "top-level keys"),

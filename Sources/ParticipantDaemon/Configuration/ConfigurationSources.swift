@@ -82,6 +82,8 @@ public enum ConfigurationSources {
             throw ConfigurationError(key: "--config", rule: "cannot read \(path): \(error)")
         }
         func leaves(_ value: Any?, prefix: String) -> [String] {
+            // A section left empty (`fleet:` with every key commented out) sets nothing.
+            if value == nil || value is NSNull { return [] }
             guard let mapping = value as? [AnyHashable: Any] else { return prefix.isEmpty ? [] : [prefix] }
             return mapping.flatMap { key, value in leaves(value, prefix: prefix.isEmpty ? "\(key)" : "\(prefix).\(key)") }
         }

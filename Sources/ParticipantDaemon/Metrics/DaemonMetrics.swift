@@ -19,6 +19,7 @@ import Synchronization
 /// | `participantd_events_failed_total` | counter | `code` (the service's error code), `instance` |
 /// | `participantd_events_expired_total` | counter | `instance` |
 /// | `participantd_events_superseded_total` | counter | |
+/// | `participantd_requests_saved_total` | counter | `rule` (the coalescing rule that saved it) |
 /// | `participantd_retries_total` | counter | `code`, `instance` |
 /// | `participantd_upstream_request_duration_seconds` | histogram | `instance` |
 /// | `participantd_queue_events` | gauge | `state` |

@@ -310,6 +310,20 @@ public struct SocketAPI: Sendable {
         }
     }
 
+    /// The answer to an accepted event, written by ``AnswerWriter`` (a quarter of the request
+    /// path's instructions were JSONEncoder's); the same bytes.
+    package static func json(_ value: SubmitResponse, status: HTTPResponse.Status) throws -> Response {
+        response(AnswerWriter.jsonLine(value), status: status)
+    }
+
+    package static func json(_ value: BatchSubmitResponse, status: HTTPResponse.Status) throws -> Response {
+        response(AnswerWriter.jsonLine(value), status: status)
+    }
+
+    static func response(_ bytes: [UInt8], status: HTTPResponse.Status) -> Response {
+        Response(status: status, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+
     package static func json(_ value: some Encodable, status: HTTPResponse.Status) throws -> Response {
         let data = try jsonLine(value)
         return Response(

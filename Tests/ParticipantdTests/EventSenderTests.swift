@@ -236,6 +236,21 @@ extension SendEventResult {
         }
     }
 
+    @Test("While the quota is spent, accepting an event costs the sender no round; the next token still sends it")
+    func spentQuotaSkipsRounds() async throws {
+        try await withSender({ $0.quota = QuotaPacer.Configuration(rate: 1, burst: 1) }) { outbox, sender, _ in
+            try await submit(outbox, sender, token: "first", connection: "c-first")
+            try await eventually(timeout: .seconds(10), "the first sent") { try await state(outbox, "first") == .sent }
+            try await asleep(until: 1)
+            let rounds = sender.rounds.load(ordering: .relaxed)
+            for index in 0..<50 { try await submit(outbox, sender, token: "w\(index)", connection: "c\(index)") }
+            #expect(sender.wakesSkipped.load(ordering: .relaxed) == 50)
+            #expect(sender.rounds.load(ordering: .relaxed) == rounds, "no round for an event that cannot go before the next token")
+            clock.advance(by: 1)
+            try await eventually(timeout: .seconds(10), "one sent at the next token") { service.requests.count == 2 }
+        }
+    }
+
     @Test("The quota paces requests (burst, then one per 1/rate), and a 429 lowers the rate")
     func pacingAndThrottling() async throws {
         service.answer { request, index in index == 2 ? .throttled : .accepted(request) }

@@ -25,10 +25,14 @@ public protocol QuotaGate: Sendable {
     func recordSuccess()
     /// Why pacing is not as it should be (a fleet's database that does not answer); `nil`: fine.
     var problem: String? { get }
+    /// Whether no request may start before the time the sender already waits for (a local bucket
+    /// out of tokens): a new event then needs no round of the sender's.
+    func isWaitingForToken(now: Double) -> Bool
 }
 
 extension QuotaGate {
     public var problem: String? { nil }
+    public func isWaitingForToken(now: Double) -> Bool { false }
 }
 
 /// A client-side token bucket in front of the service: SendEvent's quota is 10 requests per
@@ -124,6 +128,16 @@ public final class QuotaPacer: QuotaGate {
             guard state.configuration.isEnabled else { return 0 }
             refill(&state, now: now)
             return state.tokens >= 1 ? 0 : (1 - state.tokens) / state.currentRate
+        }
+    }
+
+    /// Out of tokens now. The sender's last round left the bucket so (only rounds take tokens),
+    /// and a round that leaves it so sleeps until the next token at the latest.
+    public func isWaitingForToken(now: Double) -> Bool {
+        state.withLock { state in
+            guard state.configuration.isEnabled else { return false }
+            refill(&state, now: now)
+            return state.tokens < 1
         }
     }
 

@@ -119,12 +119,14 @@ public final class EventSender: Service, Sendable {
     /// The pacing rate now (below the configured one after throttling); 0: pacing off.
     public var quotaRate: Double { pacer.configuration.isEnabled ? pacer.currentRate : 0 }
 
-    /// Tells the sender there may be something to send now. Not when the quota is spent: the
-    /// sender already sleeps until its next token, and a round now would only ask the outbox what
-    /// it cannot send (about 100,000 instructions for each event accepted while the quota binds;
-    /// BENCHMARKS.md, "Instructions").
+    /// Tells the sender there may be something to send now. Not when the quota is spent and the
+    /// loop is asleep: it sleeps until its next token at the latest (tokens only leave the bucket
+    /// in a round, and a round that leaves none sleeps until the next), and a round now would
+    /// only ask the outbox what it cannot send (about 100,000 instructions for each event
+    /// accepted while the quota binds; BENCHMARKS.md, "Instructions"). During a round the ring
+    /// always goes: the round holds its tokens until it has leased, and may miss the new event.
     public func wake() {
-        if pacer.isWaitingForToken(now: monotonicSeconds) {
+        if !inRound.load(ordering: .relaxed) && pacer.isWaitingForToken(now: monotonicSeconds) {
             wakesSkipped.add(1, ordering: .relaxed)
             return
         }
@@ -133,6 +135,8 @@ public final class EventSender: Service, Sendable {
 
     /// Wake-ups that needed no round (for tests).
     let wakesSkipped = Atomic<Int>(0)
+    /// From a round's start until its sleep is decided.
+    let inRound = Atomic<Bool>(false)
     /// Rounds the loop went (for tests).
     let rounds = Atomic<Int>(0)
 
@@ -145,10 +149,14 @@ public final class EventSender: Service, Sendable {
                     rounds.add(1, ordering: .relaxed)
                     repeats.flush(logger)
                     do {
+                        inRound.store(true, ordering: .relaxed)
                         let leasedAll = try await sendRound(in: &group)
                         if leasedAll { continue }
-                        await doorbell.wait(timeout: try await sleepTime(), sleep: clock.sleep)
+                        let sleep = try await sleepTime()
+                        inRound.store(false, ordering: .relaxed)
+                        await doorbell.wait(timeout: sleep, sleep: clock.sleep)
                     } catch {
+                        inRound.store(false, ordering: .relaxed)
                         logger.error("Sender round failed; trying again shortly", metadata: ["error": "\(error)"])
                         await doorbell.wait(timeout: .seconds(1), sleep: clock.sleep)
                     }

@@ -105,9 +105,14 @@ class Server:
         return total_instructions(self.out)
 
 
+MIX = "read=1"
+CONNECTIONS = 1_000_000
+EXTRA_YAML = ""
+
+
 def load(bin_dir, socket_path, count):
     answer = subprocess.run([f"{bin_dir}/participant-load", "submit", "--socket", socket_path, "--clients", "1", "--count", str(count),
-                             "--warmup", "0", "--mix", "read=1", "--connections", "1000000", "--json"],
+                             "--warmup", "0", "--mix", MIX, "--connections", str(CONNECTIONS), "--json"],
                             capture_output=True, text=True, timeout=1800)
     if answer.returncode != 0:
         raise RuntimeError(f"participant-load failed: {answer.stdout[-500:]} {answer.stderr[-500:]}")
@@ -116,7 +121,7 @@ def load(bin_dir, socket_path, count):
 def daemon_config(workdir, name, endpoint, extra):
     config = os.path.join(workdir, f"{name}.yaml")
     with open(config, "w") as f:
-        f.write(f"socket: {workdir}/{name}.sock\ndatabase: {workdir}/{name}.sqlite\nendpoint: {endpoint}\nlog:\n  level: info\n  format: text\n{extra}")
+        f.write(f"socket: {workdir}/{name}.sock\ndatabase: {workdir}/{name}.sqlite\nendpoint: {endpoint}\nlog:\n  level: info\n  format: text\n{extra}{EXTRA_YAML}")
     return config
 
 
@@ -173,9 +178,14 @@ def main():
     parser.add_argument("--n2", type=int, default=2500)
     parser.add_argument("--only", default="baseline,accept,deliver")
     parser.add_argument("--profiles", help="keep the callgrind files and their top entries here")
+    parser.add_argument("--mix", default="read=1", help="participant-load's --mix (default: read receipts only)")
+    parser.add_argument("--connections", type=int, default=1_000_000, help="participant-load's --connections (default: one per event)")
+    parser.add_argument("--yaml", default="", help="more participantd configuration, YAML (e.g. a coalescing: section)")
     arguments = parser.parse_args()
-    global SHIM
+    global SHIM, MIX, CONNECTIONS, EXTRA_YAML
     SHIM = arguments.shim
+    MIX, CONNECTIONS = arguments.mix, arguments.connections
+    EXTRA_YAML = arguments.yaml.replace("\\n", "\n") + ("\n" if arguments.yaml else "")
     valgrind_bin = arguments.valgrind_bin or arguments.bin
     workdir = tempfile.mkdtemp(prefix="pd-instr-")
     standin_port = free_port()

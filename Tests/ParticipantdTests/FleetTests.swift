@@ -64,6 +64,18 @@ import ParticipantWire
         #expect(try FleetDatabase.Address(url: "postgres://pd@db/q?sslmode=disable").tlsConfiguration == nil)
     }
 
+    @Test("The fleet's keys come from PARTICIPANTD_FLEET_POSTGRES_URL and friends, as swift-configuration maps them")
+    func environment() async throws {
+        #expect(DaemonConfiguration.environmentVariable(for: "fleet.postgresURL") == "PARTICIPANTD_FLEET_POSTGRES_URL")
+        #expect(DaemonConfiguration.environmentVariable(for: "retry.baseDelaySeconds") == "PARTICIPANTD_RETRY_BASE_DELAY_SECONDS")
+        let configuration = try await ConfigurationSources.load(flags: [:], environment: [
+            "PARTICIPANTD_FLEET_POSTGRES_URL": "postgres://pd@db.internal/quota?sslmode=require",
+            "PARTICIPANTD_FLEET_HOST_NAME": "host-7", "PARTICIPANTD_INSTANCE_ID": "arn:aws:connect:eu-west-2:1:instance/x",
+        ], configFile: nil)
+        #expect(configuration.fleet.postgresURL == "postgres://pd@db.internal/quota?sslmode=require")
+        #expect(configuration.fleet.hostName == "host-7" && configuration.instanceId == "arn:aws:connect:eu-west-2:1:instance/x")
+    }
+
     @Test("A fleet.postgresURL that cannot be used exits 78 naming the key and the rule, without the password", arguments: [
         ("mysql://pd@db/q", "postgres://USER@HOST"),
         ("postgres://db/q", "names no user"),

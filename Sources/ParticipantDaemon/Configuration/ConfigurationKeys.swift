@@ -209,14 +209,18 @@ extension DaemonConfiguration {
     }()
 
     /// The environment variable a key is read from: `retry.baseDelaySeconds` →
-    /// `PARTICIPANTD_RETRY_BASE_DELAY_SECONDS`, as swift-configuration's environment provider maps it.
+    /// `PARTICIPANTD_RETRY_BASE_DELAY_SECONDS`, `fleet.postgresURL` → `PARTICIPANTD_FLEET_POSTGRES_URL`,
+    /// as swift-configuration's environment provider maps it (a word boundary where a lowercase
+    /// letter meets an uppercase one).
     static func environmentVariable(for key: String) -> String {
         var name = "PARTICIPANTD"
         for component in key.split(separator: ".") {
             name += "_"
+            var previous: Character?
             for character in component {
-                if character.isUppercase { name += "_" }
+                if character.isUppercase, previous?.isLowercase == true { name += "_" }
                 name += character.uppercased()
+                previous = character
             }
         }
         return name

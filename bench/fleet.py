@@ -20,23 +20,18 @@ Prints one JSON object per scenario and a summary table.
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
 
+from benchlib import free_port, wait_for
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.environ.get("PARTICIPANTD_BIN", os.path.join(ROOT, ".build", "debug"))
 READ = "application/vnd.amazonaws.connect.event.message.read"
 TYPING = "application/vnd.amazonaws.connect.event.typing"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def as_postgres(command):
@@ -149,18 +144,6 @@ class Daemon:
     def stop(self):
         self.process.terminate()
         self.process.wait()
-
-
-def wait_for(condition, seconds, what):
-    end = time.time() + seconds
-    while time.time() < end:
-        try:
-            if condition():
-                return
-        except Exception:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"timed out waiting for {what}")
 
 
 def receipts(prefix, count, instance=None):

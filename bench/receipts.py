@@ -30,6 +30,8 @@ import threading
 import time
 from datetime import datetime
 
+from benchlib import free_port, wait_for
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.environ.get("PARTICIPANTD_BIN", os.path.join(ROOT, ".build", "debug"))
 READ = "application/vnd.amazonaws.connect.event.message.read"
@@ -46,24 +48,6 @@ class UnixConnection(http.client.HTTPConnection):
         self.sock.connect(self.path)
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(condition, seconds, what):
-    end = time.time() + seconds
-    while time.time() < end:
-        try:
-            if condition():
-                return
-        except Exception:
-            pass
-        time.sleep(0.05)
-    raise RuntimeError(f"timed out waiting for {what}")
-
-
 class Run:
     """A stand-in and a daemon configured with `coalescing`, in a temporary folder."""
 
@@ -73,7 +57,7 @@ class Run:
         self.standin_log = os.path.join(self.dir, "standin.log")
         self.standin = subprocess.Popen([f"{BIN}/participant-standin", "--port", str(port), "--quota-rate", "10", "--quota-burst", "15", "--summary"],
                                         stdout=open(self.standin_log, "w"), stderr=subprocess.STDOUT)
-        wait_for(lambda: "listening" in open(self.standin_log).read(), 10, "the stand-in")
+        wait_for(lambda: "listening" in open(self.standin_log).read(), 10, "the stand-in", interval=0.05)
         self.socket = os.path.join(self.dir, "pd.sock")
         config = os.path.join(self.dir, "participantd.yaml")
         with open(config, "w") as f:
@@ -85,7 +69,7 @@ class Run:
                 f.write(f"  {key}: {json.dumps(value)}\n")
         self.daemon = subprocess.Popen([f"{BIN}/participantd", "--config", config],
                                        stdout=open(os.path.join(self.dir, "daemon.log"), "w"), stderr=subprocess.STDOUT)
-        wait_for(lambda: self.get("/v1/health") is not None, 20, "participantd")
+        wait_for(lambda: self.get("/v1/health") is not None, 20, "participantd", interval=0.05)
         self.local = threading.local()
 
     def connection(self):
@@ -173,7 +157,7 @@ def chats(coalescing, label):
         for thread in threads:
             thread.join()
         submitted = time.time() - started
-        wait_for(lambda: run.waiting() == 0, 300, "the outbox to empty")
+        wait_for(lambda: run.waiting() == 0, 300, "the outbox to empty", interval=0.05)
         requests = run.service_requests()
         sent_tokens = {token for _, token in requests}
         stats = run.get("/v1/queue/stats")
@@ -195,7 +179,7 @@ def fairness(fair):
         started = time.time()
         for index in range(50):
             run.submit({"contentType": READ, "content": json.dumps({"messageId": "m"}), "clientToken": f"chat-{index}", "connectionToken": f"chat-{index}"})
-        wait_for(lambda: all(f"chat-{i}" in {t for _, t in run.service_requests()} for i in range(50)), 120, "the fifty chats")
+        wait_for(lambda: all(f"chat-{i}" in {t for _, t in run.service_requests()} for i in range(50)), 120, "the fifty chats", interval=0.05)
         sent_at = {token: at for at, token in run.service_requests()}
         latencies = sorted(sent_at[f"chat-{i}"] - started for i in range(50))
         return {"run": f"fairShare={str(fair).lower()}", "slowest_of_50_s": round(latencies[-1], 2),

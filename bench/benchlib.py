@@ -1,0 +1,24 @@
+"""What the benchmark scripts in bench/ share (they run as `python3 bench/NAME.py`, so this folder
+is on their import path)."""
+import socket
+import time
+
+
+def free_port():
+    """A loopback port nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(condition, seconds, what, interval=0.1):
+    """Polls `condition` (errors count as not yet) until it holds; raises after `seconds`."""
+    end = time.time() + seconds
+    while time.time() < end:
+        try:
+            if condition():
+                return
+        except Exception:
+            pass
+        time.sleep(interval)
+    raise RuntimeError(f"timed out waiting for {what}")

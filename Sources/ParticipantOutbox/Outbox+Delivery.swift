@@ -111,7 +111,7 @@ extension Outbox {
         ) ?? 0
         if waitingConnections < scan {
             return try StoredEvent.fetchAll(
-                db.cachedStatement(sql: Self.leaseOldestDue(of: connections, fair: fair)),
+                db.cachedStatement(sql: Self.leaseOldestDue(fair: fair, of: connections)),
                 arguments: ["now": now, "limit": limit, "scan": scan, "instance": instance]
             )
         }
@@ -161,13 +161,6 @@ extension Outbox {
     /// Waiting events: the condition of the partial index `event_waiting_by_connection`.
     static let waiting = "state IN (\(EventState.queued.sql), \(EventState.sending.sql))"
 
-    /// The lease statement: of the connections `candidates` names (a `WITH` clause ending in a
-    /// table `candidate(hash)`, connections of `:instance`), each one's oldest waiting event, if it
-    /// is due, up to `:limit` in priority order, made `sending`.
-    static func leaseOldestDue(of candidates: String, fair: Bool) -> String {
-        leaseOldestDue(fair: fair, of: candidates)
-    }
-
     /// With fair share, the order's term that puts the connections served least recently first
     /// (never served: first of all); otherwise nothing.
     static func servedOrder(_ fair: Bool, _ table: String) -> String {
@@ -178,6 +171,10 @@ extension Outbox {
             """
     }
 
+    /// The lease statement: of the connections `candidates` names (a `WITH` clause ending in a
+    /// table `candidate(hash)`, connections of `:instance`), each one's oldest waiting event, if it
+    /// is due, up to `:limit` in priority order (with `fair`, least recently served first among
+    /// equals), made `sending`.
     static func leaseOldestDue(fair: Bool, of candidates: String) -> String {
         """
         UPDATE event SET state = \(EventState.sending.sql), attempts = attempts + 1, updatedAt = :now, leasedAt = :now

@@ -4,31 +4,19 @@ import Testing
 
 /// The hand-written answers and timestamps against Foundation's: byte for byte the same.
 @Suite struct AnswerWriterTests {
-    /// A deterministic generator, so that a failure can be replayed.
-    struct Generator: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     /// Strings with what escaping must get right: quotes, backslashes, slashes, every control
     /// character, non-ASCII letters and emoji.
-    static func text(_ random: inout Generator) -> String {
+    static func text(_ random: inout SeededGenerator) -> String {
         let pieces = ["a", "Z", "0", "\"", "\\", "/", "é", "日本", "👍🏽", " ", "{\"messageId\":\"m\"}", "\u{7F}", "\u{2028}"]
             + (0..<32).map { String(UnicodeScalar(UInt8($0))) }
         return (0..<Int.random(in: 0...12, using: &random)).map { _ in pieces.randomElement(using: &random)! }.joined()
     }
 
-    static func date(_ random: inout Generator) -> Date {
+    static func date(_ random: inout SeededGenerator) -> Date {
         Date(timeIntervalSince1970: Double.random(in: 0..<253_402_300_800, using: &random))
     }
 
-    static func record(_ random: inout Generator) -> EventRecord {
+    static func record(_ random: inout SeededGenerator) -> EventRecord {
         func maybe<T>(_ value: @autoclosure () -> T) -> T? { Bool.random(using: &random) ? value() : nil }
         return EventRecord(
             clientToken: text(&random), contentType: text(&random), content: maybe(text(&random)),
@@ -42,7 +30,7 @@ import Testing
 
     @Test("Timestamps: the same text as Date.ISO8601FormatStyle, from 1970 to 9999, to the millisecond")
     func timestamps() {
-        var random = Generator(state: 1)
+        var random = SeededGenerator(state: 1)
         var dates = [Date(timeIntervalSince1970: 0), Date(timeIntervalSince1970: 951_782_400.999_9), Date(timeIntervalSince1970: 253_402_300_799.999)]
         for _ in 0..<20_000 { dates.append(Self.date(&random)) }
         for _ in 0..<2_000 { dates.append(Date(timeIntervalSince1970: Double(Int64.random(in: 0..<4_102_444_800_000, using: &random)) / 1000)) }
@@ -53,7 +41,7 @@ import Testing
 
     @Test("Answers: the same bytes as WireCoding's JSONEncoder for thousands of random records and batches")
     func answers() throws {
-        var random = Generator(state: 2)
+        var random = SeededGenerator(state: 2)
         let encoder = WireCoding.encoder()
         for _ in 0..<3_000 {
             let response = SubmitResponse(event: Self.record(&random), created: Bool.random(using: &random),

@@ -17,28 +17,15 @@ import Testing
         try await withTestOutbox(clock: clock, coalescing: rules, body)
     }
 
-    func submit(_ outbox: Outbox, _ type: EventContentType, _ token: String, message: String = "m", connection: String = "c") async throws -> StoredEvent {
-        let event = try EventValidator.validate(EventSubmission(
-            contentType: type.rawValue, content: type.isReceipt ? receipt(message) : nil, clientToken: token, connectionToken: connection
-        ))
-        guard case .created(let stored) = try await outbox.submit(event) else { throw TimedOut(description: "not created") }
-        return stored
-    }
-
-    func state(_ outbox: Outbox, _ token: String) async throws -> (EventState, String?) {
-        let event = try #require(try await outbox.event(clientToken: token))
-        return (event.state, event.supersededBy)
-    }
-
     @Test("A typing event replaces the one still waiting for its connection")
     func typingReplacesWaiting() async throws {
         try await withOutbox { outbox in
-            _ = try await submit(outbox, .typing, "t1")
-            _ = try await submit(outbox, .typing, "t2", connection: "other")
-            let t3 = try await submit(outbox, .typing, "t3")
+            _ = try await submitEvent(outbox, .typing, "t1")
+            _ = try await submitEvent(outbox, .typing, "t2", connection: "other")
+            let t3 = try await submitEvent(outbox, .typing, "t3")
             #expect(t3.state == .queued)
-            #expect(try await state(outbox, "t1") == (.superseded, "t3"))
-            #expect(try await state(outbox, "t2") == (.queued, nil))
+            #expect(try await stateOf(outbox, "t1") == (.superseded, "t3"))
+            #expect(try await stateOf(outbox, "t2") == (.queued, nil))
             #expect(outbox.waitingCount == 2)
             #expect(Set(try await outbox.leaseDue(limit: 10).map(\.clientToken)) == ["t2", "t3"])
         }
@@ -47,16 +34,16 @@ import Testing
     @Test("At most one typing event per connection per interval: a later one is superseded by the one sent")
     func typingInterval() async throws {
         try await withOutbox { outbox in
-            _ = try await submit(outbox, .typing, "t1")
+            _ = try await submitEvent(outbox, .typing, "t1")
             let leased = try await outbox.leaseDue(limit: 1)
-            let during = try await submit(outbox, .typing, "t2")  // t1 is in flight
+            let during = try await submitEvent(outbox, .typing, "t2")  // t1 is in flight
             #expect(during.state == .superseded)
             #expect(during.supersededBy == "t1")
             try await outbox.record(.sent(id: "i", absoluteTime: "a"), for: leased[0])
             clock.advance(by: 9)
-            #expect(try await submit(outbox, .typing, "t3").supersededBy == "t1")
+            #expect(try await submitEvent(outbox, .typing, "t3").supersededBy == "t1")
             clock.advance(by: 2)
-            #expect(try await submit(outbox, .typing, "t4").state == .queued)
+            #expect(try await submitEvent(outbox, .typing, "t4").state == .queued)
             #expect(outbox.waitingCount == 1)
         }
     }
@@ -64,15 +51,15 @@ import Testing
     @Test("Receipts: no duplicate, no delivered after read, and a read replaces a waiting delivered")
     func receipts() async throws {
         try await withOutbox { outbox in
-            _ = try await submit(outbox, .messageDelivered, "d1", message: "m1")
-            let r1 = try await submit(outbox, .messageRead, "r1", message: "m1")
+            _ = try await submitEvent(outbox, .messageDelivered, "d1", message: "m1")
+            let r1 = try await submitEvent(outbox, .messageRead, "r1", message: "m1")
             #expect(r1.state == .queued)
-            #expect(try await state(outbox, "d1") == (.superseded, "r1"))
-            #expect(try await submit(outbox, .messageDelivered, "d2", message: "m1").supersededBy == "r1")
-            #expect(try await submit(outbox, .messageRead, "r2", message: "m1").supersededBy == "r1")
+            #expect(try await stateOf(outbox, "d1") == (.superseded, "r1"))
+            #expect(try await submitEvent(outbox, .messageDelivered, "d2", message: "m1").supersededBy == "r1")
+            #expect(try await submitEvent(outbox, .messageRead, "r2", message: "m1").supersededBy == "r1")
             // Another message, or another connection, is another matter.
-            #expect(try await submit(outbox, .messageDelivered, "d3", message: "m2").state == .queued)
-            #expect(try await submit(outbox, .messageRead, "r3", message: "m1", connection: "other").state == .queued)
+            #expect(try await submitEvent(outbox, .messageDelivered, "d3", message: "m2").state == .queued)
+            #expect(try await submitEvent(outbox, .messageRead, "r3", message: "m1", connection: "other").state == .queued)
             #expect(outbox.waitingCount == 3)
         }
     }
@@ -80,10 +67,10 @@ import Testing
     @Test("A receipt whose earlier twin failed is tried again")
     func failedReceiptDoesNotCoalesce() async throws {
         try await withOutbox { outbox in
-            _ = try await submit(outbox, .messageRead, "r1")
+            _ = try await submitEvent(outbox, .messageRead, "r1")
             let leased = try await outbox.leaseDue(limit: 1)
             try await outbox.record(.failed(ErrorBody(code: "InternalError", message: "x")), for: leased[0])
-            #expect(try await submit(outbox, .messageRead, "r2").state == .queued)
+            #expect(try await submitEvent(outbox, .messageRead, "r2").state == .queued)
         }
     }
 
@@ -96,9 +83,9 @@ import Testing
         rules.deliveredHold = .zero
         try await withOutbox(rules: rules) { outbox in
             var states: [EventState] = []
-            for token in ["t1", "t2"] { states.append(try await submit(outbox, .typing, token).state) }
-            for token in ["r1", "r2"] { states.append(try await submit(outbox, .messageRead, token).state) }
-            states.append(try await submit(outbox, .messageDelivered, "d1").state)
+            for token in ["t1", "t2"] { states.append(try await submitEvent(outbox, .typing, token).state) }
+            for token in ["r1", "r2"] { states.append(try await submitEvent(outbox, .messageRead, token).state) }
+            states.append(try await submitEvent(outbox, .messageDelivered, "d1").state)
             #expect(states == Array(repeating: .queued, count: 5))
         }
     }

@@ -16,39 +16,25 @@ import ParticipantWire
         try await withTestOutbox(clock: clock, coalescing: rules, body)
     }
 
-    @discardableResult
-    func submit(_ outbox: Outbox, _ type: EventContentType, _ token: String, message: String = "m", connection: String = "c") async throws -> StoredEvent {
-        let event = try EventValidator.validate(EventSubmission(
-            contentType: type.rawValue, content: type.isReceipt ? receipt(message) : nil, clientToken: token, connectionToken: connection
-        ))
-        guard case .created(let stored) = try await outbox.submit(event) else { throw TimedOut(description: "not created") }
-        return stored
-    }
-
-    func state(_ outbox: Outbox, _ token: String) async throws -> (EventState, String?) {
-        let event = try #require(try await outbox.event(clientToken: token))
-        return (event.state, event.supersededBy)
-    }
-
     @Test("A newer receipt replaces its connection's older waiting ones: a read replaces reads and delivered receipts, a delivered only delivered ones; in flight is not recalled; other connections keep theirs")
     func newestReceiptOnly() async throws {
         try await withOutbox { outbox in
-            try await submit(outbox, .messageRead, "r1", message: "m1")
+            try await submitEvent(outbox, .messageRead, "r1", message: "m1")
             clock.advance(by: 1)
             let inFlight = try await outbox.leaseDue(limit: 10)
             #expect(inFlight.map(\.clientToken) == ["r1"])
-            try await submit(outbox, .messageRead, "r2", message: "m2")
-            try await submit(outbox, .messageDelivered, "d3", message: "m3")
-            try await submit(outbox, .messageDelivered, "d4", message: "m4")
-            try await submit(outbox, .messageRead, "other", message: "m1", connection: "other")
-            #expect(try await state(outbox, "r1") == (.sending, nil), "in flight: not recalled")
-            #expect(try await state(outbox, "r2") == (.queued, nil), "a delivered does not replace a read")
-            #expect(try await state(outbox, "d3") == (.superseded, "d4"))
-            #expect(try await state(outbox, "d4") == (.queued, nil))
-            try await submit(outbox, .messageRead, "r5", message: "m5")
-            #expect(try await state(outbox, "r2") == (.superseded, "r5"))
-            #expect(try await state(outbox, "d4") == (.superseded, "r5"))
-            #expect(try await state(outbox, "other") == (.queued, nil))
+            try await submitEvent(outbox, .messageRead, "r2", message: "m2")
+            try await submitEvent(outbox, .messageDelivered, "d3", message: "m3")
+            try await submitEvent(outbox, .messageDelivered, "d4", message: "m4")
+            try await submitEvent(outbox, .messageRead, "other", message: "m1", connection: "other")
+            #expect(try await stateOf(outbox, "r1") == (.sending, nil), "in flight: not recalled")
+            #expect(try await stateOf(outbox, "r2") == (.queued, nil), "a delivered does not replace a read")
+            #expect(try await stateOf(outbox, "d3") == (.superseded, "d4"))
+            #expect(try await stateOf(outbox, "d4") == (.queued, nil))
+            try await submitEvent(outbox, .messageRead, "r5", message: "m5")
+            #expect(try await stateOf(outbox, "r2") == (.superseded, "r5"))
+            #expect(try await stateOf(outbox, "d4") == (.superseded, "r5"))
+            #expect(try await stateOf(outbox, "other") == (.queued, nil))
             #expect(outbox.savedRequests.byRule[.newestReceiptOnly] == 3)
             #expect(outbox.waitingCount == 3, "r1 in flight, r5, other")
         }
@@ -59,9 +45,9 @@ import ParticipantWire
         var rules = CoalescingRules()
         rules.newestReceiptOnly = false
         try await withOutbox(rules: rules) { outbox in
-            try await submit(outbox, .messageRead, "r1", message: "m1")
-            try await submit(outbox, .messageRead, "r2", message: "m2")
-            #expect(try await state(outbox, "r1") == (.queued, nil))
+            try await submitEvent(outbox, .messageRead, "r1", message: "m1")
+            try await submitEvent(outbox, .messageRead, "r2", message: "m2")
+            #expect(try await stateOf(outbox, "r1") == (.queued, nil))
             #expect(outbox.savedRequests.byRule[.newestReceiptOnly] == 0)
         }
     }
@@ -69,7 +55,7 @@ import ParticipantWire
     @Test("A delivered receipt is due deliveredHoldMilliseconds after it is accepted, so the read that follows at once replaces it")
     func deliveredHold() async throws {
         try await withOutbox { outbox in
-            let delivered = try await submit(outbox, .messageDelivered, "d1", message: "m1")
+            let delivered = try await submitEvent(outbox, .messageDelivered, "d1", message: "m1")
             #expect(delivered.nextAttemptAt == clock.now.addingTimeInterval(0.3))
             #expect(try await outbox.leaseDue(limit: 10).isEmpty, "held")
             #expect(try await outbox.nextWakeUp(after: clock.now) == clock.now.addingTimeInterval(0.3))
@@ -78,10 +64,10 @@ import ParticipantWire
             clock.advance(by: 0.001)
             #expect(try await outbox.leaseDue(limit: 10).map(\.clientToken) == ["d1"])
 
-            try await submit(outbox, .messageDelivered, "d2", message: "m2", connection: "c2")
+            try await submitEvent(outbox, .messageDelivered, "d2", message: "m2", connection: "c2")
             clock.advance(by: 0.1)
-            try await submit(outbox, .messageRead, "r2", message: "m2", connection: "c2")
-            #expect(try await state(outbox, "d2") == (.superseded, "r2"))
+            try await submitEvent(outbox, .messageRead, "r2", message: "m2", connection: "c2")
+            #expect(try await stateOf(outbox, "d2") == (.superseded, "r2"))
             #expect(try await outbox.leaseDue(limit: 10).map(\.clientToken) == ["r2"], "a read is not held")
             #expect(outbox.savedRequests.byRule[.deliveredAfterRead] == 1)
         }
@@ -92,12 +78,12 @@ import ParticipantWire
         var rules = CoalescingRules()
         rules.typingFromRequestStart = fromRequestStart
         try await withOutbox(rules: rules) { outbox in
-            try await submit(outbox, .typing, "t1")
+            try await submitEvent(outbox, .typing, "t1")
             let leased = try #require(try await outbox.leaseDue(limit: 1).first)
             clock.advance(by: 4)  // a slow answer
             try await outbox.record(.sent(id: "i", absoluteTime: "t"), for: leased)
             clock.advance(by: 6.5)  // 10.5 s after the request started, 6.5 s after the answer
-            let next = try await submit(outbox, .typing, "t2")
+            let next = try await submitEvent(outbox, .typing, "t2")
             if fromRequestStart {
                 #expect(next.state == .queued)
             } else {
@@ -113,11 +99,11 @@ import ParticipantWire
         rules.fairShare = fair
         try await withOutbox(rules: rules) { outbox in
             for index in 0..<500 {
-                try await submit(outbox, .messageRead, "busy-\(index)", message: "b\(index)", connection: "busy")
+                try await submitEvent(outbox, .messageRead, "busy-\(index)", message: "b\(index)", connection: "busy")
             }
             clock.advance(by: 0.001)
             for index in 0..<50 {
-                try await submit(outbox, .messageRead, "chat-\(index)", message: "m", connection: "chat-\(index)")
+                try await submitEvent(outbox, .messageRead, "chat-\(index)", message: "m", connection: "chat-\(index)")
             }
             // One token at a time, as when the quota binds; each request answered before the next.
             var order: [String] = []

@@ -1,4 +1,7 @@
 import Logging
+import ParticipantInput
+import ParticipantWire
+import Testing
 @testable import ParticipantAPI
 @testable import ParticipantClient
 @testable import ParticipantDaemon
@@ -41,4 +44,22 @@ extension CoalescingRules {
         rules.deliveredHold = .zero
         return rules
     }
+}
+
+/// Validates and stores an event (a receipt gets content for `message`); fails unless it is new.
+@discardableResult
+func submitEvent(
+    _ outbox: Outbox, _ type: EventContentType, _ token: String, message: String = "m", connection: String = "c"
+) async throws -> StoredEvent {
+    let event = try EventValidator.validate(EventSubmission(
+        contentType: type.rawValue, content: type.isReceipt ? receipt(message) : nil, clientToken: token, connectionToken: connection
+    ))
+    guard case .created(let stored) = try await outbox.submit(event) else { throw TimedOut(description: "\(token) not created") }
+    return stored
+}
+
+/// An event's state and what superseded it.
+func stateOf(_ outbox: Outbox, _ token: String) async throws -> (EventState, String?) {
+    let event = try #require(try await outbox.event(clientToken: token))
+    return (event.state, event.supersededBy)
 }

@@ -117,11 +117,11 @@ struct QueueAPI: Sendable {
     }
 
     func stats() async throws -> Response {
-        let counts = try await outbox.countsByState()
+        let byInstance = try await outbox.countsByInstance()
+        let counts = Outbox.totals(byInstance)
         let oldest = try await outbox.oldestWaiting()
         let sent = try await outbox.sentCount(within: .seconds(60))
         let senders = senderStates()
-        let byInstance = try await outbox.countsByInstance()
         var instances: [String: InstanceStats] = [:]
         for (name, sender) in senders {
             let counts = byInstance[name] ?? Dictionary(uniqueKeysWithValues: EventState.allCases.map { ($0, 0) })

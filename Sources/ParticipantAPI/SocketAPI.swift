@@ -74,8 +74,8 @@ public struct SocketAPI: Sendable {
     /// The Prometheus text format (version 0.0.4), gauges read now.
     func renderMetrics() async throws -> Response {
         guard let metrics else { throw APIError(.notFound, code: "NotFound", message: "metrics are off") }
-        let counts = try await outbox.countsByState()
         let byInstance = try await outbox.countsByInstance()
+        let counts = Outbox.totals(byInstance)
         let oldest = try await outbox.oldestWaiting()
         let text = metrics.render(MetricsSnapshot(
             counts: counts, oldestWaitingAge: oldest?.age, senders: queue.senderStates(),

@@ -271,6 +271,16 @@ public struct Outbox: Sendable {
         return counts
     }
 
+    /// The counts of every instance added up: ``countsByState()`` without a second walk of the
+    /// table, for callers that need both.
+    public static func totals(_ byInstance: [String: [EventState: Int]]) -> [EventState: Int] {
+        var totals = Dictionary(uniqueKeysWithValues: EventState.allCases.map { ($0, 0) })
+        for counts in byInstance.values {
+            for (state, count) in counts { totals[state, default: 0] += count }
+        }
+        return totals
+    }
+
     /// When the sender next has something to do without being told: the earliest next attempt or
     /// deadline of a queued event that lies after `now`: of `instance`'s events for its next
     /// attempt; of any instance's for a deadline (at worst a wake-up for nothing: the earliest

@@ -92,11 +92,14 @@ class Server:
 MIX = "read=1"
 CONNECTIONS = 1_000_000
 EXTRA_YAML = ""
+BATCH = 1
 
 
 def load(bin_dir, socket_path, count):
+    # --count counts requests: with batches, count events / batch requests.
+    count = count // BATCH
     answer = subprocess.run([f"{bin_dir}/participant-load", "submit", "--socket", socket_path, "--clients", "1", "--count", str(count),
-                             "--warmup", "0", "--mix", MIX, "--connections", str(CONNECTIONS), "--json"],
+                             "--warmup", "0", "--mix", MIX, "--connections", str(CONNECTIONS), "--batch", str(BATCH), "--json"],
                             capture_output=True, text=True, timeout=1800)
     if answer.returncode != 0:
         raise RuntimeError(f"participant-load failed: {answer.stdout[-500:]} {answer.stderr[-500:]}")
@@ -164,10 +167,14 @@ def main():
     parser.add_argument("--profiles", help="keep the callgrind files and their top entries here")
     parser.add_argument("--mix", default="read=1", help="participant-load's --mix (default: read receipts only)")
     parser.add_argument("--connections", type=int, default=1_000_000, help="participant-load's --connections (default: one per event)")
+    parser.add_argument("--batch", type=int, default=1, help="events per request (more than 1: POST /v1/events/batch); figures stay per event")
     parser.add_argument("--yaml", default="", help="more participantd configuration, YAML (e.g. a coalescing: section)")
     arguments = parser.parse_args()
-    global SHIM, MIX, CONNECTIONS, EXTRA_YAML
+    global SHIM, MIX, CONNECTIONS, EXTRA_YAML, BATCH
     SHIM = arguments.shim
+    BATCH = arguments.batch
+    if arguments.n1 % BATCH or arguments.n2 % BATCH:
+        parser.error("--n1 and --n2 must be multiples of --batch")
     MIX, CONNECTIONS = arguments.mix, arguments.connections
     EXTRA_YAML = arguments.yaml.replace("\\n", "\n") + ("\n" if arguments.yaml else "")
     valgrind_bin = arguments.valgrind_bin or arguments.bin

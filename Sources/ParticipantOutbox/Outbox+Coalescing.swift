@@ -63,83 +63,57 @@ extension Outbox {
     static func coalesce(
         _ event: ValidatedEvent, connectionHash: String, now: Date, rules: CoalescingRules, in db: Database
     ) throws -> CoalescingDecision {
-        let live = "state IN (\(EventState.queued.sql), \(EventState.sending.sql), \(EventState.sent.sql))"
         switch event.contentType {
         case .typing where rules.typingInterval > .zero:
             let windowStart = now.millisecondsSince1970 - Int64(rules.typingInterval.timeInterval * 1000)
-            // When the window starts: the sent event's request start (its lease), or its answer.
-            let start = rules.typingFromRequestStart ? "COALESCE(leasedAt, updatedAt)" : "updatedAt"
             if let recent = try String.fetchOne(
-                db.cachedStatement(sql: """
-                    SELECT clientToken FROM event INDEXED BY event_typing
-                    WHERE connectionHash = ? AND contentType = \(sqlLiterals([.typing]))
-                      AND (state = \(EventState.sending.sql) OR (state = \(EventState.sent.sql) AND \(start) > ?))
-                    ORDER BY seq DESC LIMIT 1
-                    """),
+                db.cachedStatement(sql: rules.typingFromRequestStart ? CoalescingSQL.recentTypingFromRequestStart : CoalescingSQL.recentTypingFromAnswer),
                 arguments: [connectionHash, windowStart]
             ) {
                 return CoalescingDecision(supersededBy: recent, rule: .typingInterval)
             }
-            let queued = try Int64.fetchAll(
-                db.cachedStatement(
-                    sql: "SELECT seq FROM event INDEXED BY event_typing WHERE connectionHash = ? AND contentType = \(sqlLiterals([.typing])) AND state = \(EventState.queued.sql)"),
-                arguments: [connectionHash]
-            )
+            let queued = try Int64.fetchAll(db.cachedStatement(sql: CoalescingSQL.queuedTyping), arguments: [connectionHash])
             return CoalescingDecision(replaced: queued.map { ($0, .typingInterval) })
 
         case .messageDelivered, .messageRead:
+            let read = event.contentType == .messageRead
             var decision = CoalescingDecision()
             if rules.receipts, let messageId = event.messageId {
-                // A delivered receipt says nothing a read receipt has not said already.
-                let coveringTypes: [EventContentType] = event.contentType == .messageDelivered
-                    ? [.messageDelivered, .messageRead]
-                    : [.messageRead]
-                if let earlier = try Row.fetchOne(
-                    db.cachedStatement(sql: """
-                        SELECT clientToken, contentType FROM event INDEXED BY event_receipt
-                        WHERE connectionHash = ? AND messageId = ? AND contentType IN (\(sqlLiterals(coveringTypes))) AND \(live)
-                        ORDER BY seq LIMIT 1
-                        """),
+                // A delivered receipt says nothing a read receipt has not said already. (The
+                // earlier receipt's token alone is fetched: a row with named columns costs a
+                // column table per statement, and most receipts find none.)
+                if let earlier = try String.fetchOne(
+                    db.cachedStatement(sql: read ? CoalescingSQL.earlierRead : CoalescingSQL.earlierReceiptCoveringDelivered),
                     arguments: [connectionHash, messageId]
                 ) {
-                    let sameType = (earlier["contentType"] as String) == event.contentType.rawValue
-                    return CoalescingDecision(supersededBy: earlier["clientToken"], rule: sameType ? .duplicateReceipt : .deliveredAfterRead)
+                    let sameType = try read || String.fetchOne(
+                        db.cachedStatement(sql: "SELECT contentType FROM event WHERE clientToken = ?"), arguments: [earlier]
+                    ) == EventContentType.messageDelivered.rawValue
+                    return CoalescingDecision(supersededBy: earlier, rule: sameType ? .duplicateReceipt : .deliveredAfterRead)
                 }
-                if event.contentType == .messageRead {
-                    let delivered = try Int64.fetchAll(
-                        db.cachedStatement(sql: """
-                            SELECT seq FROM event INDEXED BY event_receipt
-                            WHERE connectionHash = ? AND messageId = ? AND contentType = \(sqlLiterals([.messageDelivered])) AND state = \(EventState.queued.sql)
-                            """),
-                        arguments: [connectionHash, messageId]
-                    )
+                if read {
+                    let delivered = try Int64.fetchAll(db.cachedStatement(sql: CoalescingSQL.queuedDelivered), arguments: [connectionHash, messageId])
                     decision.replaced += delivered.map { ($0, .deliveredAfterRead) }
                 }
             }
             if rules.newestReceiptOnly {
-                let replaceable: [EventContentType] = event.contentType == .messageRead ? [.messageRead, .messageDelivered] : [.messageDelivered]
                 // The connection's waiting events: few, whatever its history holds.
                 let older = try Int64.fetchAll(
-                    db.cachedStatement(sql: """
-                        SELECT seq FROM event INDEXED BY event_waiting_by_connection
-                        WHERE instance = ? AND connectionHash = ? AND \(Self.waiting)
-                          AND state = \(EventState.queued.sql) AND contentType IN (\(sqlLiterals(replaceable)))
-                        """),
+                    db.cachedStatement(sql: read ? CoalescingSQL.olderReceiptsForRead : CoalescingSQL.olderReceiptsForDelivered),
                     arguments: [event.instance, connectionHash]
                 )
-                let already = Set(decision.replaced.map(\.seq))
-                decision.replaced += older.filter { !already.contains($0) }.map { ($0, .newestReceiptOnly) }
+                if decision.replaced.isEmpty {
+                    decision.replaced = older.map { ($0, .newestReceiptOnly) }
+                } else {
+                    let already = Set(decision.replaced.map(\.seq))
+                    decision.replaced += older.filter { !already.contains($0) }.map { ($0, .newestReceiptOnly) }
+                }
             }
             return decision
 
         default:
             return CoalescingDecision()
         }
-    }
-
-    /// Content types as SQL string literals (`'a', 'b'`): constants of ours, with no quote in them.
-    private static func sqlLiterals(_ types: [EventContentType]) -> String {
-        types.map { "'\($0.rawValue)'" }.joined(separator: ", ")
     }
 
     /// Marks the replaced events `superseded` by `clientToken`; they are never sent.
@@ -155,5 +129,57 @@ extension Outbox {
             superseded[rule, default: 0] += db.changesCount
         }
         return superseded
+    }
+}
+
+/// The coalescing rules' statements, written once: built at each call, their text cost more than
+/// the look-ups themselves (and `cachedStatement` hashes it at each call either way).
+private enum CoalescingSQL {
+    static let live = "state IN (\(EventState.queued.sql), \(EventState.sending.sql), \(EventState.sent.sql))"
+    static let typing = sqlLiterals([.typing])
+
+    /// A typing event in flight, or sent after `?` (the window's start): by the request's start
+    /// (its lease) or by the service's answer.
+    static let recentTypingFromRequestStart = recentTyping(start: "COALESCE(leasedAt, updatedAt)")
+    static let recentTypingFromAnswer = recentTyping(start: "updatedAt")
+    private static func recentTyping(start: String) -> String {
+        """
+        SELECT clientToken FROM event INDEXED BY event_typing
+        WHERE connectionHash = ? AND contentType = \(typing)
+          AND (state = \(EventState.sending.sql) OR (state = \(EventState.sent.sql) AND \(start) > ?))
+        ORDER BY seq DESC LIMIT 1
+        """
+    }
+    static let queuedTyping = "SELECT seq FROM event INDEXED BY event_typing WHERE connectionHash = ? AND contentType = \(typing) AND state = \(EventState.queued.sql)"
+
+    /// The earliest live receipt for the same message that covers a new one.
+    static let earlierRead = earlierReceipt(covering: [.messageRead])
+    static let earlierReceiptCoveringDelivered = earlierReceipt(covering: [.messageDelivered, .messageRead])
+    private static func earlierReceipt(covering types: [EventContentType]) -> String {
+        """
+        SELECT clientToken FROM event INDEXED BY event_receipt
+        WHERE connectionHash = ? AND messageId = ? AND contentType IN (\(sqlLiterals(types))) AND \(live)
+        ORDER BY seq LIMIT 1
+        """
+    }
+    static let queuedDelivered = """
+        SELECT seq FROM event INDEXED BY event_receipt
+        WHERE connectionHash = ? AND messageId = ? AND contentType = \(sqlLiterals([.messageDelivered])) AND state = \(EventState.queued.sql)
+        """
+
+    /// The connection's queued receipts a new one replaces: a read, reads and delivered receipts; a delivered, delivered receipts.
+    static let olderReceiptsForRead = olderReceipts([.messageRead, .messageDelivered])
+    static let olderReceiptsForDelivered = olderReceipts([.messageDelivered])
+    private static func olderReceipts(_ types: [EventContentType]) -> String {
+        """
+        SELECT seq FROM event INDEXED BY event_waiting_by_connection
+        WHERE instance = ? AND connectionHash = ? AND \(Outbox.waiting)
+          AND state = \(EventState.queued.sql) AND contentType IN (\(sqlLiterals(types)))
+        """
+    }
+
+    /// Content types as SQL string literals (`'a', 'b'`): constants of ours, with no quote in them.
+    private static func sqlLiterals(_ types: [EventContentType]) -> String {
+        types.map { "'\($0.rawValue)'" }.joined(separator: ", ")
     }
 }

@@ -52,6 +52,25 @@ import ParticipantWire
         }
     }
 
+    @Test("A receipt redundant on arrival names the earliest live receipt that says it, and counts under its rule: the same receipt again, or a delivered after its read")
+    func redundantReceiptRule() async throws {
+        try await withOutbox(rules: CoalescingRules.perMessage) { outbox in
+            try await submitEvent(outbox, .messageDelivered, "d1", message: "m1")
+            try await submitEvent(outbox, .messageDelivered, "d1-again", message: "m1")
+            #expect(try await stateOf(outbox, "d1-again") == (.superseded, "d1"))
+            #expect(outbox.savedRequests.byRule[.duplicateReceipt] == 1)
+            #expect(outbox.savedRequests.byRule[.deliveredAfterRead] == 0)
+
+            try await submitEvent(outbox, .messageRead, "r2", message: "m2")
+            try await submitEvent(outbox, .messageDelivered, "d2", message: "m2")
+            #expect(try await stateOf(outbox, "d2") == (.superseded, "r2"))
+            try await submitEvent(outbox, .messageRead, "r2-again", message: "m2")
+            #expect(try await stateOf(outbox, "r2-again") == (.superseded, "r2"))
+            #expect(outbox.savedRequests.byRule[.deliveredAfterRead] == 1)
+            #expect(outbox.savedRequests.byRule[.duplicateReceipt] == 2)
+        }
+    }
+
     @Test("A delivered receipt is due deliveredHoldMilliseconds after it is accepted, so the read that follows at once replaces it")
     func deliveredHold() async throws {
         try await withOutbox { outbox in

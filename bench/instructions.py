@@ -17,6 +17,11 @@ N2 runs'.
                  connection (no coalescing).
   deliver        participantd, pacing off, the service a participant-standin: accept plus the
                  lease, the upstream request and its outcome; minus accept gives delivery alone.
+                 The events arrive one at a time, so each lease finds one or two.
+  drain          delivery of a backlog: N events stored first (participantd not under valgrind,
+                 pacing at 0.001/s), then participantd under callgrind with pacing off drains
+                 them to the stand-in (leases of up to sender.maxInFlight, 64); counted from its
+                 start (the same in both runs, so it cancels out) until nothing waits.
 
 For accept, the split between the request path and the insert is read from the profile: the
 inclusive cost of the writer's transactions (GRDB's write on the writer thread) is the insert.
@@ -34,6 +39,7 @@ import os
 import re
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -68,19 +74,21 @@ SHIM = None
 class Server:
     """A server process under callgrind in `workdir`."""
 
-    def __init__(self, workdir, name, command, socket_path):
+    def __init__(self, workdir, name, command, socket_path, from_start=False):
         self.out = os.path.join(workdir, f"{name}.callgrind")
         self.log = open(os.path.join(workdir, f"{name}.log"), "w")
         environment = dict(os.environ)
         if SHIM:
             environment["LD_PRELOAD"] = SHIM
         self.process = subprocess.Popen(
-            ["valgrind", "--tool=callgrind", f"--callgrind-out-file={self.out}", "--dump-instr=no", "--instr-atstart=no"] + command,
+            ["valgrind", "--tool=callgrind", f"--callgrind-out-file={self.out}", "--dump-instr=no",
+             f"--instr-atstart={'yes' if from_start else 'no'}"] + command,
             stdout=self.log, stderr=subprocess.STDOUT, env=environment)
         self.socket = socket_path
         wait_for(lambda: socket_answers(socket_path), 120, f"{name} under valgrind")
-        # Counted from here: start-up stays out of the profile (and of both runs' totals).
-        subprocess.run(["callgrind_control", "-i", "on", str(self.process.pid)], check=True, capture_output=True)
+        if not from_start:
+            # Counted from here: start-up stays out of the profile (and of both runs' totals).
+            subprocess.run(["callgrind_control", "-i", "on", str(self.process.pid)], check=True, capture_output=True)
 
     def stop(self):
         subprocess.run(["callgrind_control", "-i", "off", str(self.process.pid)], capture_output=True)
@@ -121,6 +129,8 @@ def waiting(bin_dir, socket_path):
 def measure(bin_dir, valgrind_bin, workdir, kind, count, endpoint):
     name = f"{kind}-{count}"
     socket_path = f"{workdir}/{name}.sock"
+    if kind == "drain":
+        return drain(bin_dir, valgrind_bin, workdir, name, socket_path, count, endpoint)
     if kind == "baseline":
         command = [f"{valgrind_bin}/participant-load", "baseline", "--socket", socket_path]
     else:
@@ -134,6 +144,34 @@ def measure(bin_dir, valgrind_bin, workdir, kind, count, endpoint):
     elif kind == "accept":
         time.sleep(1)  # the sender's last wake-up
     return server.stop(), server.out
+
+
+def drain(bin_dir, valgrind_bin, workdir, name, socket_path, count, endpoint):
+    """`count` events stored while the sender is paced to nothing, then drained under callgrind."""
+    fill = daemon_config(workdir, name, endpoint, "quota:\n  requestsPerSecond: 0.001\n  burst: 1\n")
+    filling = subprocess.Popen([f"{bin_dir}/participantd", "--config", fill], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: socket_answers(socket_path), 60, "participantd filling the outbox")
+        load(bin_dir, socket_path, count)
+    finally:
+        filling.terminate()
+        filling.wait(timeout=60)
+    config = daemon_config(workdir, name, endpoint,
+                           "quota:\n  requestsPerSecond: 0\nsender:\n  maxInFlight: 64\nupstream:\n  maxConnections: 64\n")
+    server = Server(workdir, name, [f"{valgrind_bin}/participantd", "--config", config], socket_path, from_start=True)
+    # Asked of the database file, not of the daemon: `participantctl stats` costs the daemon
+    # instructions of its own, as many as the polls the run's length allows.
+    wait_for(lambda: waiting_in_file(f"{workdir}/{name}.sqlite") == 0, 1800, "every event delivered")
+    return server.stop(), server.out
+
+
+def waiting_in_file(path):
+    """Waiting events, read from the outbox's file by another process (WAL: no lock taken)."""
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+    try:
+        return db.execute("SELECT COUNT(*) FROM event WHERE state IN ('queued', 'sending')").fetchone()[0]
+    finally:
+        db.close()
 
 
 def top_entries(path, lines=18):

@@ -19,6 +19,12 @@ import Testing
             as: .journal, at: Date(timeIntervalSince1970: 0)
         )
         #expect(line == "<4>Event failed second line empty=\"\" error.message=\"token \\\"x\\\" expired\" http.status=403\n")
+        // Quoted only for what logfmt needs; other text, non-ASCII included, goes as it is.
+        #expect(DaemonLogHandler.logfmtValue("héllo→ok") == "héllo→ok")
+        #expect(DaemonLogHandler.logfmtValue("a=b") == "\"a=b\"")
+        #expect(DaemonLogHandler.logfmtValue("tab\there\u{7F}") == "\"tab\\there\\u007f\"")
+        #expect(DaemonLogHandler.singleLine("a\r\nb\rc\nd") == "a b c d")
+        #expect(DaemonLogHandler.singleLine("é\u{2028}x") == "é\u{2028}x")
         let priorities = Logger.Level.allCases.map { DaemonLogHandler.syslogPriority($0) }
         #expect(priorities == [7, 7, 6, 5, 4, 3, 2])
     }

@@ -95,23 +95,41 @@ public struct DaemonLogHandler: LogHandler {
 
     /// One record as one line, newline included.
     public static func format(level: Logger.Level, message: String, metadata: Logger.Metadata, as format: LogFormat, at time: Date) -> String {
-        let keys = metadata.keys.sorted()
+        let fields = metadata.sorted { $0.key < $1.key }
         switch format {
         case .json:
             var object = "{\"time\":\"\(WireCoding.formatTimestamp(time))\",\"level\":\"\(level.rawValue)\",\"message\":\(jsonString(message))"
-            for key in keys where !["time", "level", "message"].contains(key) {
-                object += ",\(jsonString(key)):\(jsonString(metadata[key]!.description))"
+            for (key, value) in fields where !["time", "level", "message"].contains(key) {
+                object += ",\(jsonString(key)):\(jsonString(value.description))"
             }
             return object + "}\n"
         case .journal, .auto:
-            var line = "<\(syslogPriority(level))>\(singleLine(message))"
-            for key in keys { line += " \(key)=\(logfmtValue(metadata[key]!.description))" }
-            return line + "\n"
+            var line = "<\(syslogPriority(level))>"
+            line.reserveCapacity(64 + message.utf8.count + fields.count * 48)
+            line += singleLine(message)
+            appendLogfmt(fields, to: &line)
+            return line
         case .text:
-            var line = "\(WireCoding.formatTimestamp(time)) \(level.rawValue) \(singleLine(message))"
-            for key in keys { line += " \(key)=\(logfmtValue(metadata[key]!.description))" }
-            return line + "\n"
+            var line = WireCoding.formatTimestamp(time)
+            line.reserveCapacity(64 + message.utf8.count + fields.count * 48)
+            line += " "
+            line += level.rawValue
+            line += " "
+            line += singleLine(message)
+            appendLogfmt(fields, to: &line)
+            return line
         }
+    }
+
+    /// ` key=value` for each field, then the newline.
+    private static func appendLogfmt(_ fields: [(key: String, value: Logger.MetadataValue)], to line: inout String) {
+        for (key, value) in fields {
+            line += " "
+            line += key
+            line += "="
+            line += logfmtValue(value.description)
+        }
+        line += "\n"
     }
 
     /// syslog(3) priorities, as journald reads them from a `<N>` prefix.
@@ -128,8 +146,10 @@ public struct DaemonLogHandler: LogHandler {
 
     /// A logfmt value: bare when it can be, else quoted with `"`, `\` and control characters escaped.
     static func logfmtValue(_ value: String) -> String {
-        let needsQuotes = value.isEmpty || value.unicodeScalars.contains { scalar in
-            scalar == " " || scalar == "=" || scalar == "\"" || scalar == "\\" || scalar.value < 0x20 || scalar.value == 0x7F
+        // Every character that needs quoting is ASCII, so a scan of the bytes decides (a scan of
+        // the scalars decodes each one: most of a line's cost, and most values need no quotes).
+        let needsQuotes = value.isEmpty || value.utf8.contains { byte in
+            byte == 0x20 || byte == 0x3D || byte == 0x22 || byte == 0x5C || byte < 0x20 || byte == 0x7F
         }
         guard needsQuotes else { return value }
         var quoted = "\""
@@ -153,7 +173,10 @@ public struct DaemonLogHandler: LogHandler {
 
     /// A message never spans lines: the journal would split it into records.
     static func singleLine(_ message: String) -> String {
-        guard message.contains(where: \.isNewline) else { return message }
+        // A newline character (LF, VT, FF, CR, NEL, LS, PS) starts with one of these bytes: a
+        // message without any has none, which spares segmenting it into characters.
+        let mayHaveNewline = message.utf8.contains { byte in (0x0A...0x0D).contains(byte) || byte == 0xC2 || byte == 0xE2 }
+        guard mayHaveNewline, message.contains(where: \.isNewline) else { return message }
         return message.replacingOccurrences(of: "\r\n", with: " ").replacingOccurrences(of: "\n", with: " ").replacingOccurrences(of: "\r", with: " ")
     }
 

@@ -135,7 +135,9 @@ extension Outbox {
 /// The coalescing rules' statements, written once: built at each call, their text cost more than
 /// the look-ups themselves (and `cachedStatement` hashes it at each call either way).
 private enum CoalescingSQL {
-    static let live = "state IN (\(EventState.queued.sql), \(EventState.sending.sql), \(EventState.sent.sql))"
+    /// Queued, sending or sent. (Not a list of three: SQLite would build a temporary table for
+    /// it at every execution.)
+    static let live = "(state IN (\(EventState.queued.sql), \(EventState.sending.sql)) OR state = \(EventState.sent.sql))"
     static let typing = sqlLiterals([.typing])
 
     /// A typing event in flight, or sent after `?` (the window's start): by the request's start

@@ -161,6 +161,11 @@ extension Outbox {
     /// Waiting events: the condition of the partial index `event_waiting_by_connection`.
     static let waiting = "state IN (\(EventState.queued.sql), \(EventState.sending.sql))"
 
+    /// Finished events (sent, failed, expired, superseded): the condition of the partial index
+    /// `event_finished` (schema v8), word for word. (As a list of the four, SQLite would build a
+    /// temporary table for it at every statement that touches a row.)
+    static let finished = "(" + [EventState.sent, .failed, .expired, .superseded].map { "state = \($0.sql)" }.joined(separator: " OR ") + ")"
+
     /// With fair share, the order's term that puts the connections served least recently first
     /// (never served: first of all); otherwise nothing.
     static func servedOrder(_ fair: Bool, _ table: String) -> String {

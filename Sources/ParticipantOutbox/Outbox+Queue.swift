@@ -161,7 +161,7 @@ extension Outbox {
                 db,
                 sql: """
                     SELECT COUNT(*) FROM event INDEXED BY event_finished
-                    WHERE state IN (\(EventState.sent.sql), \(EventState.failed.sql), \(EventState.expired.sql), \(EventState.superseded.sql)) AND updatedAt >= ? AND state = \(EventState.sent.sql)
+                    WHERE \(Self.finished) AND updatedAt >= ? AND state = \(EventState.sent.sql)
                       AND (? IS NULL OR instance = ?)
                     """,
                 arguments: [since, instance, instance]

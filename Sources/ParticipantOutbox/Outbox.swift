@@ -374,7 +374,7 @@ public struct Outbox: Sendable {
                 sql: """
                     DELETE FROM event WHERE seq IN (
                         SELECT seq FROM event INDEXED BY event_finished
-                        WHERE state IN (\(EventState.sent.sql), \(EventState.failed.sql), \(EventState.expired.sql), \(EventState.superseded.sql)) AND updatedAt < ?
+                        WHERE \(Self.finished) AND updatedAt < ?
                         ORDER BY updatedAt LIMIT ?)
                     """,
                 arguments: [cutoff, limit]

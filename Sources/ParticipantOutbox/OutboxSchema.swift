@@ -133,6 +133,20 @@ enum OutboxSchema {
                     """
             )
         }
+        migrator.registerMigration("v8: finished events by comparisons") { db in
+            // The same rows, by a condition SQLite evaluates as comparisons: for an `IN` list of
+            // more than two values it builds a temporary table at every statement, and every
+            // insert and state change evaluates a partial index's condition (an update, for the
+            // old row and the new). The list of four cost about 30,000 instructions an insert and
+            // 60,000 a lease or an outcome (bench/schema_cost.py, BENCHMARKS.md).
+            try db.execute(
+                sql: """
+                    DROP INDEX event_finished;
+                    CREATE INDEX event_finished ON event(updatedAt)
+                        WHERE (state = 'sent' OR state = 'failed' OR state = 'expired' OR state = 'superseded');
+                    """
+            )
+        }
         return migrator
     }
 }

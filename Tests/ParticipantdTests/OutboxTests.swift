@@ -1,5 +1,6 @@
 import ParticipantInput
 import Foundation
+import GRDB
 import Logging
 @testable import ParticipantAPI
 @testable import ParticipantClient
@@ -322,21 +323,43 @@ import Testing
         }
     }
 
-    @Test("Finished events are deleted after the retention period; waiting ones never")
+    @Test("Finished events are deleted after the retention period; waiting and held ones never")
     func retention() async throws {
         var limits = OutboxLimits()
         limits.retention = .seconds(3_600)
         try await withOutbox(limits: limits) { outbox in
             _ = try await outbox.submit(event(.messageRead, "done", connection: "a"))
             _ = try await outbox.submit(event(.messageRead, "waiting", connection: "b"))
+            _ = try await outbox.submit(event(.messageRead, "held", connection: "c"))
+            _ = try await outbox.hold(clientToken: "held")
             let leased = try await outbox.leaseDue(limit: 10)
             try await outbox.record(.sent(id: "i", absoluteTime: "t"), for: leased.first { $0.clientToken == "done" }!)
             try await outbox.record(.retry(at: clock.now.addingTimeInterval(86_400), error: ErrorBody(code: "x", message: "y")), for: leased.first { $0.clientToken == "waiting" }!)
             #expect(try await outbox.deleteExpiredHistory() == 0)
+            #expect(try await outbox.sentCount(within: .seconds(60)) == 1)
             clock.advance(by: 3_601)
             #expect(try await outbox.deleteExpiredHistory() == 1)
             #expect(try await outbox.event(clientToken: "done") == nil)
             #expect(try await outbox.event(clientToken: "waiting")?.state == .queued)
+            #expect(try await outbox.event(clientToken: "held")?.state == .held)
+        }
+    }
+
+    @Test("No insert or state change builds a temporary table: SQLite builds one at every statement for an IN list of more than two values, and each evaluates every partial index's condition (schema v8)")
+    func noTemporaryTablePerStatement() async throws {
+        try await withOutbox { outbox in
+            let statements = [
+                "INSERT INTO event (clientToken, contentType, connectionHash, state, acceptedAt, updatedAt, deadline, messageId) VALUES ('a', 'b', 'c', 'queued', 1, 1, 1, 'm')",
+                "UPDATE event SET state = 'sending', attempts = attempts + 1, updatedAt = 2, leasedAt = 2 WHERE seq = 1",
+                "UPDATE event SET state = 'sent', connectionToken = NULL, nextAttemptAt = NULL, updatedAt = 3 WHERE seq = 1 AND state = 'sending'",
+            ]
+            for sql in statements {
+                let opcodes = try await outbox.writer.perform { db in
+                    try Row.fetchAll(db, sql: "EXPLAIN " + sql).map { $0["opcode"] as String }
+                }
+                let buildsTemporaryTable = opcodes.contains("OpenEphemeral")
+                #expect(!buildsTemporaryTable, "\(sql)")
+            }
         }
     }
 }

@@ -118,6 +118,17 @@ public enum AnswerWriter {
         /// characters (`\b \f \n \r \t` short, the others `\u00XX`), nothing else.
         mutating func string(_ text: String) {
             bytes.append(UInt8(ascii: "\""))
+            // Most strings (tokens, ids, content types, times) need no escaping: copied whole,
+            // from the string's own storage when it has one (a native string does).
+            let copied = text.utf8.withContiguousStorageIfAvailable { utf8 -> Bool in
+                guard utf8.allSatisfy({ $0 >= 0x20 && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\") }) else { return false }
+                bytes.append(contentsOf: utf8)
+                return true
+            }
+            if copied == true {
+                bytes.append(UInt8(ascii: "\""))
+                return
+            }
             for byte in text.utf8 {
                 switch byte {
                 case UInt8(ascii: "\""): bytes.append(contentsOf: [0x5C, 0x22])

@@ -15,6 +15,8 @@ N2 runs'.
   accept         participantd, the sender paced to nothing (quota 0.001/s): request path, the
                  insert, the log line, the sender's wake-up. Read receipts, each on its own
                  connection (no coalescing).
+  batch          the same, the events posted in batches of --batch (100) to /v1/events/batch:
+                 one request, one answer and one transaction for each batch.
   deliver        participantd, pacing off, the service a participant-standin: accept plus the
                  lease, the upstream request and its outcome; minus accept gives delivery alone.
                  The events arrive one at a time, so each lease finds one or two.
@@ -23,7 +25,7 @@ N2 runs'.
                  them to the stand-in (leases of up to sender.maxInFlight, 64); counted from its
                  start (the same in both runs, so it cancels out) until nothing waits.
 
-For accept, the split between the request path and the insert is read from the profile: the
+For accept and batch, the split between the request path and the insert is read from the profile: the
 inclusive cost of the writer's transactions (GRDB's write on the writer thread) is the insert.
 
 Prints a JSON object and, with --profiles DIR, keeps the callgrind files and each one's top entries.
@@ -100,14 +102,14 @@ class Server:
 MIX = "read=1"
 CONNECTIONS = 1_000_000
 EXTRA_YAML = ""
-BATCH = 1
+BATCH = 100
 
 
-def load(bin_dir, socket_path, count):
+def load(bin_dir, socket_path, count, batch=1):
     # --count counts requests: with batches, count events / batch requests.
-    count = count // BATCH
+    count = count // batch
     answer = subprocess.run([f"{bin_dir}/participant-load", "submit", "--socket", socket_path, "--clients", "1", "--count", str(count),
-                             "--warmup", "0", "--mix", MIX, "--connections", str(CONNECTIONS), "--batch", str(BATCH), "--json"],
+                             "--warmup", "0", "--mix", MIX, "--connections", str(CONNECTIONS), "--batch", str(batch), "--json"],
                             capture_output=True, text=True, timeout=1800)
     if answer.returncode != 0:
         raise RuntimeError(f"participant-load failed: {answer.stdout[-500:]} {answer.stderr[-500:]}")
@@ -120,12 +122,6 @@ def daemon_config(workdir, name, endpoint, extra):
     return config
 
 
-def waiting(bin_dir, socket_path):
-    answer = subprocess.run([f"{bin_dir}/participantctl", "stats", "--socket", socket_path], capture_output=True, text=True, timeout=60)
-    counts = json.loads(answer.stdout)["counts"]
-    return counts["queued"] + counts["sending"]
-
-
 def measure(bin_dir, valgrind_bin, workdir, kind, count, endpoint):
     name = f"{kind}-{count}"
     socket_path = f"{workdir}/{name}.sock"
@@ -134,14 +130,14 @@ def measure(bin_dir, valgrind_bin, workdir, kind, count, endpoint):
     if kind == "baseline":
         command = [f"{valgrind_bin}/participant-load", "baseline", "--socket", socket_path]
     else:
-        extra = "quota:\n  requestsPerSecond: 0.001\n  burst: 1\n" if kind == "accept" else \
+        extra = "quota:\n  requestsPerSecond: 0.001\n  burst: 1\n" if kind in ("accept", "batch") else \
             "quota:\n  requestsPerSecond: 0\ncoalescing:\n  newestReceiptOnly: false\n  deliveredHoldMilliseconds: 0\n"
         command = [f"{valgrind_bin}/participantd", "--config", daemon_config(workdir, name, endpoint, extra)]
     server = Server(workdir, name, command, socket_path)
-    load(bin_dir, socket_path, count)
+    load(bin_dir, socket_path, count, BATCH if kind == "batch" else 1)
     if kind == "deliver":
-        wait_for(lambda: waiting(bin_dir, socket_path) == 0, 1800, "every event delivered")
-    elif kind == "accept":
+        wait_for(lambda: waiting_in_file(f"{workdir}/{name}.sqlite") == 0, 1800, "every event delivered")
+    elif kind in ("accept", "batch"):
         time.sleep(1)  # the sender's last wake-up
     return server.stop(), server.out
 
@@ -201,17 +197,17 @@ def main():
     parser.add_argument("--shim", help="bench/valgrind/sigsuspend-shim.c built as a shared object, preloaded")
     parser.add_argument("--n1", type=int, default=500)
     parser.add_argument("--n2", type=int, default=2500)
-    parser.add_argument("--only", default="baseline,accept,deliver")
+    parser.add_argument("--only", default="baseline,accept,batch,deliver,drain")
     parser.add_argument("--profiles", help="keep the callgrind files and their top entries here")
     parser.add_argument("--mix", default="read=1", help="participant-load's --mix (default: read receipts only)")
     parser.add_argument("--connections", type=int, default=1_000_000, help="participant-load's --connections (default: one per event)")
-    parser.add_argument("--batch", type=int, default=1, help="events per request (more than 1: POST /v1/events/batch); figures stay per event")
+    parser.add_argument("--batch", type=int, default=100, help="events per request of the batch kind (POST /v1/events/batch); figures stay per event")
     parser.add_argument("--yaml", default="", help="more participantd configuration, YAML (e.g. a coalescing: section)")
     arguments = parser.parse_args()
     global SHIM, MIX, CONNECTIONS, EXTRA_YAML, BATCH
     SHIM = arguments.shim
     BATCH = arguments.batch
-    if arguments.n1 % BATCH or arguments.n2 % BATCH:
+    if "batch" in arguments.only.split(",") and (arguments.n1 % BATCH or arguments.n2 % BATCH):
         parser.error("--n1 and --n2 must be multiples of --batch")
     MIX, CONNECTIONS = arguments.mix, arguments.connections
     EXTRA_YAML = arguments.yaml.replace("\\n", "\n") + ("\n" if arguments.yaml else "")
@@ -228,11 +224,11 @@ def main():
             second, profile = measure(arguments.bin, valgrind_bin, workdir, kind, arguments.n2, endpoint)
             results[kind] = round((second - first) / (arguments.n2 - arguments.n1))
             profiles[kind] = profile
-            if kind == "accept":
-                first_writer = writer_share(os.path.join(workdir, f"accept-{arguments.n1}.callgrind"))
+            if kind in ("accept", "batch"):
+                first_writer = writer_share(os.path.join(workdir, f"{kind}-{arguments.n1}.callgrind"))
                 second_writer = writer_share(profile)
-                results["accept_insert"] = round((second_writer - first_writer) / (arguments.n2 - arguments.n1))
-                results["accept_outside_insert"] = results["accept"] - results["accept_insert"]
+                results[f"{kind}_insert"] = round((second_writer - first_writer) / (arguments.n2 - arguments.n1))
+                results[f"{kind}_outside_insert"] = results[kind] - results[f"{kind}_insert"]
             print(json.dumps({kind: results[kind]}), file=sys.stderr, flush=True)
         if "accept" in results and "deliver" in results:
             results["deliver_minus_accept"] = results["deliver"] - results["accept"]

@@ -102,4 +102,15 @@ import Testing
         #expect(NearestName.suggestion(for: "sender.maxInFligt", among: keys) == "sender.maxInFlight")
         #expect(NearestName.suggestion(for: "colour", among: keys) == nil)
     }
+
+    @Test("Content-Type: JSON in any of its spellings passes; anything else is refused, naming what came")
+    func mediaTypes() throws {
+        for value in [nil, "", "application/json", "Application/JSON; charset=utf-8", " application/json ;x=y",
+                      "application/x-amz-json-1.1", "application/vnd.example+json"] {
+            #expect(throws: Never.self, "\(value ?? "nil")") { try RequestDecoding.checkMediaType(value) }
+        }
+        for value in ["text/plain", "application/jsonx", "application/xml; a=application/json"] {
+            #expect(throws: RequestError.self, "\(value)") { try RequestDecoding.checkMediaType(value) }
+        }
+    }
 }

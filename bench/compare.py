@@ -103,9 +103,10 @@ class Bench:
             time.sleep(0.01)
         return process, sock, time.monotonic() - started
 
-    def load(self, sock, clients, seconds=None, count=None, mix="read=4,delivered=4,typing=2", warmup=1.0, batch=1):
+    def load(self, sock, clients, seconds=None, count=None, mix="read=4,delivered=4,typing=2", warmup=1.0, batch=1, connections=None):
         argv = [os.path.join(self.bin, "participant-load"), "--socket", sock, "--clients", str(clients),
                 "--warmup", str(warmup), "--mix", mix, "--batch", str(batch), "--json"]
+        argv += ["--connections", str(connections)] if connections else []
         argv += ["--seconds", str(seconds)] if seconds else ["--count", str(count)]
         return self.run_json(argv)
 
@@ -181,7 +182,10 @@ class Bench:
             # Fill: pacing at one request per 1000 s lets one event out, the rest wait, due now.
             daemon, sock, _ = self.daemon(f"delivery-fill-{round_}", endpoint=endpoint, database=database, extra_env={
                 "PARTICIPANTD_QUOTA_REQUESTS_PER_SECOND": "0.001", "PARTICIPANTD_QUOTA_BURST": "1"})
-            self.load(sock, 64, count=self.args.delivery_events, mix="read=1,delivered=1", warmup=0)
+            # Each receipt on a connection of its own: the receipt rules (a newer receipt replaces
+            # its connection's waiting ones) would otherwise leave about one per connection.
+            self.load(sock, 64, count=self.args.delivery_events, mix="read=1,delivered=1", warmup=0,
+                      connections=self.args.delivery_events)
             waiting = health(sock)["queue"]
             self.stop(daemon)
             to_send = waiting.get("queued", 0) + waiting.get("sending", 0)
@@ -223,7 +227,8 @@ class Bench:
         database = os.path.join(self.work, "backlog.sqlite")
         n = self.args.backlog
         daemon, sock, _ = self.daemon("backlog-fill", database=database)
-        filled = self.load(sock, 64, count=n, mix="read=1,delivered=1", warmup=0)
+        # A connection per receipt, so that every one waits (see delivery).
+        filled = self.load(sock, 64, count=n, mix="read=1,delivered=1", warmup=0, connections=n)
         time.sleep(3)
         full = rss_mib(daemon.pid)
         queue = health(sock)["queue"]

@@ -44,6 +44,10 @@ def rss_mib(pid):
     return float("nan")
 
 
+# The fills of the delivery and memory backlogs keep every receipt waiting (coalescing.newestReceiptOnly off).
+KEEP_EVERY_RECEIPT = {"PARTICIPANTD_COALESCING_NEWEST_RECEIPT_ONLY": "false"}
+
+
 class Bench:
     def __init__(self, args):
         self.args = args
@@ -180,12 +184,12 @@ class Bench:
         for round_ in range(self.args.rounds):
             database = os.path.join(self.work, f"delivery-{round_}.sqlite")
             # Fill: pacing at one request per 1000 s lets one event out, the rest wait, due now.
+            # newestReceiptOnly off: every receipt waits (each has a message of its own); with it,
+            # a newer receipt replaces its connection's waiting ones and about one per connection
+            # of the 10,000 would be left.
             daemon, sock, _ = self.daemon(f"delivery-fill-{round_}", endpoint=endpoint, database=database, extra_env={
-                "PARTICIPANTD_QUOTA_REQUESTS_PER_SECOND": "0.001", "PARTICIPANTD_QUOTA_BURST": "1"})
-            # Each receipt on a connection of its own: the receipt rules (a newer receipt replaces
-            # its connection's waiting ones) would otherwise leave about one per connection.
-            self.load(sock, 64, count=self.args.delivery_events, mix="read=1,delivered=1", warmup=0,
-                      connections=self.args.delivery_events)
+                "PARTICIPANTD_QUOTA_REQUESTS_PER_SECOND": "0.001", "PARTICIPANTD_QUOTA_BURST": "1", **KEEP_EVERY_RECEIPT})
+            self.load(sock, 64, count=self.args.delivery_events, mix="read=1,delivered=1", warmup=0)
             waiting = health(sock)["queue"]
             self.stop(daemon)
             to_send = waiting.get("queued", 0) + waiting.get("sending", 0)
@@ -226,9 +230,8 @@ class Bench:
 
         database = os.path.join(self.work, "backlog.sqlite")
         n = self.args.backlog
-        daemon, sock, _ = self.daemon("backlog-fill", database=database)
-        # A connection per receipt, so that every one waits (see delivery).
-        filled = self.load(sock, 64, count=n, mix="read=1,delivered=1", warmup=0, connections=n)
+        daemon, sock, _ = self.daemon("backlog-fill", database=database, extra_env=KEEP_EVERY_RECEIPT)  # see delivery
+        filled = self.load(sock, 64, count=n, mix="read=1,delivered=1", warmup=0)
         time.sleep(3)
         full = rss_mib(daemon.pid)
         queue = health(sock)["queue"]

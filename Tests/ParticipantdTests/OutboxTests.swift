@@ -40,6 +40,41 @@ import Testing
         }
     }
 
+    @Test("Schema v8 upgrades a v7 file: event_finished is rebuilt by comparisons, and the finished events stored before are still counted and expire")
+    func finishedIndexUpgradedFromVersion7() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        var limits = OutboxLimits()
+        limits.retention = .seconds(3_600)
+        try await withTestOutbox(clock: clock, directory: directory, limits: limits) { outbox in
+            _ = try await outbox.submit(event(.messageRead, token: "done", connection: "a", content: receipt("m")))
+            _ = try await outbox.submit(event(.messageRead, token: "waiting", connection: "b", content: receipt("n")))
+            let leased = try await outbox.leaseDue(limit: 10)
+            try await outbox.record(.sent(id: "i", absoluteTime: "t"), for: leased.first { $0.clientToken == "done" }!)
+        }
+        // As version 7 left the file.
+        let (status, _, errors) = try await ChildProcess.run("/usr/bin/env", ["python3", "-c", """
+            import sqlite3, sys
+            db = sqlite3.connect(sys.argv[1])
+            db.execute("DROP INDEX event_finished")
+            db.execute("CREATE INDEX event_finished ON event(updatedAt) WHERE state IN ('sent', 'failed', 'expired', 'superseded')")
+            db.execute("DELETE FROM grdb_migrations WHERE identifier = 'v8: finished events by comparisons'")
+            db.commit()
+            """, directory.path + "/outbox.sqlite"])
+        #expect(status == 0, "\(errors)")
+        try await withTestOutbox(clock: clock, directory: directory, limits: limits) { outbox in
+            let definition = try await outbox.writer.perform { db in
+                try String.fetchOne(db, sql: "SELECT sql FROM sqlite_master WHERE name = 'event_finished'")
+            }
+            #expect(definition?.contains("state = 'sent' OR state = 'failed'") == true, "\(definition ?? "none")")
+            #expect(try await outbox.sentCount(within: .seconds(60)) == 1)
+            clock.advance(by: 3_601)
+            #expect(try await outbox.deleteExpiredHistory() == 1)
+            #expect(try await outbox.event(clientToken: "done") == nil)
+            #expect(try await outbox.event(clientToken: "waiting")?.state == .queued, "a lease left by the stop is queued again")
+        }
+    }
+
     @Test func fullConnectionHashesFromAnEarlierVersionStillMatchTheirConnection() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }

@@ -102,12 +102,8 @@ extension Outbox {
                     db.cachedStatement(sql: read ? CoalescingSQL.olderReceiptsForRead : CoalescingSQL.olderReceiptsForDelivered),
                     arguments: [event.instance, connectionHash]
                 )
-                if decision.replaced.isEmpty {
-                    decision.replaced = older.map { ($0, .newestReceiptOnly) }
-                } else {
-                    let already = Set(decision.replaced.map(\.seq))
-                    decision.replaced += older.filter { !already.contains($0) }.map { ($0, .newestReceiptOnly) }
-                }
+                let already = Set(decision.replaced.map(\.seq))
+                decision.replaced += older.filter { !already.contains($0) }.map { ($0, .newestReceiptOnly) }
             }
             return decision
 
@@ -137,7 +133,7 @@ extension Outbox {
 private enum CoalescingSQL {
     /// Queued, sending or sent. (Not a list of three: SQLite would build a temporary table for
     /// it at every execution.)
-    static let live = "(state IN (\(EventState.queued.sql), \(EventState.sending.sql)) OR state = \(EventState.sent.sql))"
+    static let live = "(\(Outbox.waiting) OR state = \(EventState.sent.sql))"
     static let typing = sqlLiterals([.typing])
 
     /// A typing event in flight, or sent after `?` (the window's start): by the request's start

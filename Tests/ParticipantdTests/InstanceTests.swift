@@ -31,9 +31,7 @@ import ParticipantWire
                 b.quota = QuotaPacer.Configuration(rate: 0, burst: 1)
                 configuration.instances = [b]
                 configuration.awsListen = ListenAddress(host: "127.0.0.1", port: 0)
-                // SDK answers carry the service's Id once delivered: waited for, however loaded
-                // the machine (the wait ends with the outcome).
-                configuration.api.deliveryWait = .seconds(30)
+                configuration.api.deliveryWait = TestDaemon.patientDeliveryWait
             }) { daemon in
                 var port: String?
                 try await eventually(timeout: .seconds(10), "the ready line names the TCP port") {

@@ -24,9 +24,6 @@ import Testing
             : .accept
     }
 
-    /// For tests of the service's answer, not of the wait's limit (see answersWithTheServiceOutput).
-    static let patientWait: Duration = .seconds(30)
-
     func sendEvent(_ daemon: TestDaemon, body: String, bearer: String?, extraHeaders: [(String, String)] = []) async throws -> (Int, [String: String], [String: Any]) {
         var headers = extraHeaders
         if let bearer { headers.append(("X-Amz-Bearer", bearer)) }
@@ -38,10 +35,7 @@ import Testing
 
     @Test("The service's request gets the service's answer: the Id and AbsoluteTime the service gave, the same again for a duplicate")
     func answersWithTheServiceOutput() async throws {
-        // The answer waits for the outcome and no longer: a long limit costs nothing when the
-        // stand-in answers at once, and a loaded machine running the whole suite on two cores
-        // once took more than the default 2 s to deliver.
-        try await TestDaemon.with(behavior: Self.behavior, configure: { $0.api.deliveryWait = Self.patientWait }) { daemon in
+        try await TestDaemon.with(behavior: Self.behavior, configure: { $0.api.deliveryWait = TestDaemon.patientDeliveryWait }) { daemon in
             let body = #"{"ContentType": "\#(Self.typing)", "ClientToken": "sdk-token-1"}"#
             // An SDK that signs sends Authorization: it is ignored.
             let (status, headers, answer) = try await sendEvent(daemon, body: body, bearer: "conn-1", extraHeaders: [("Authorization", "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261121/us-east-1/execute-api/aws4_request, SignedHeaders=host, Signature=0")])
@@ -117,7 +111,7 @@ import Testing
 
     @Test("Many concurrent SendEvent requests each get their own event's answer from the service")
     func concurrentWaits() async throws {
-        try await TestDaemon.with(behavior: { _ in .delay(.milliseconds(20), then: .accept) }, configure: { $0.api.deliveryWait = Self.patientWait }) { daemon in
+        try await TestDaemon.with(behavior: { _ in .delay(.milliseconds(20), then: .accept) }, configure: { $0.api.deliveryWait = TestDaemon.patientDeliveryWait }) { daemon in
             let answers = try await withThrowingTaskGroup(of: (String, String?).self) { group in
                 for index in 0..<40 {
                     group.addTask {
@@ -252,7 +246,7 @@ import Testing
     func withTCPListener(_ body: (TestDaemon, String) async throws -> Void) async throws {
         try await TestDaemon.with(behavior: Self.behavior, configure: {
             $0.awsListen = ListenAddress(host: "127.0.0.1", port: 0)
-            $0.api.deliveryWait = Self.patientWait
+            $0.api.deliveryWait = TestDaemon.patientDeliveryWait
         }) { daemon in
             var port: String?
             try await eventually(timeout: .seconds(10), "the ready line names the TCP port") {

@@ -34,6 +34,12 @@ struct TestDaemon {
     let logs: InMemoryLogHandler
     var client: DaemonClient { DaemonClient(socketPath: configuration.socketPath, timeout: .seconds(10)) }
 
+    /// `aws.waitForDeliverySeconds` for tests of the SDK route's answer (the service's Id), not of
+    /// the wait's limit: the wait ends with the outcome, so a long limit costs nothing when the
+    /// stand-in answers at once, and a machine running the whole suite on two cores once took
+    /// more than the default 2 s to deliver.
+    static let patientDeliveryWait: Duration = .seconds(30)
+
     /// Fast retries so that tests of retry behaviour take milliseconds.
     static func testConfiguration(directory: TemporaryDirectory, endpoint: String) -> DaemonConfiguration {
         var configuration = DaemonConfiguration()

@@ -52,7 +52,7 @@ public enum Daemon {
         let metrics = DaemonMetrics()
         let outbox = try Outbox.open(
             path: configuration.databasePath, deadlines: configuration.deadlines, limits: configuration.limits,
-            coalescing: configuration.coalescing, metrics: metrics.outbox, logger: logger
+            durability: configuration.syncEveryCommit ? .syncEveryCommit : .syncAtCheckpoints, coalescing: configuration.coalescing, metrics: metrics.outbox, logger: logger
         )
         // One sender per instance, each with its own upstream connections and pacing (shared
         // with the fleet's other hosts when fleet.postgresURL is set).

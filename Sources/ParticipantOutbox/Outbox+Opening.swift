@@ -13,6 +13,7 @@ extension Outbox {
         path: String,
         deadlines: EventDeadlines = EventDeadlines(),
         limits: OutboxLimits = OutboxLimits(),
+        durability: CommitDurability = .syncEveryCommit,
         coalescing: CoalescingRules = CoalescingRules(),
         clock: WallClock = .system,
         metrics: OutboxMetrics? = nil,
@@ -34,33 +35,33 @@ extension Outbox {
         var configuration = Configuration()
         configuration.busyMode = .timeout(5)
         let maxDatabaseBytes = Int64(limits.maxDatabaseMegabytes) * 1_048_576
-        configuration.prepareDatabase { db in
-            // Sync the WAL on every commit: an acknowledged event survives a power loss too.
-            try db.execute(sql: "PRAGMA synchronous = FULL")
-            // Each write of a group commit runs in a savepoint, whose undo pages SQLite keeps in a
-            // statement journal: in memory, not in a temporary file written at every write.
-            try db.execute(sql: "PRAGMA temp_store = MEMORY")
-            if !db.configuration.readonly {
-                // Connection tokens are credentials: the bytes a finished event frees (its token
-                // erased, the row deleted) are overwritten with zeros, not left in freed space.
-                try db.execute(sql: "PRAGMA secure_delete = ON")
-                // The writer's page cache holds the hot index pages (16 MiB at most, filled only as
-                // used), and the WAL is copied back less often, so a page written by many commits
-                // is copied once: both measured in BENCHMARKS.md.
-                try db.execute(sql: "PRAGMA cache_size = -16384")
-                try db.execute(sql: "PRAGMA wal_autocheckpoint = 4000")
-            }
-            if maxDatabaseBytes > 0 {
-                let pageSize = try Int64.fetchOne(db, sql: "PRAGMA page_size") ?? 4_096
-                try db.execute(sql: "PRAGMA max_page_count = \(max(1, maxDatabaseBytes / pageSize))")
-            }
-        }
+        let pragmas = try OutboxPragmas(
+            durability: durability,
+            maxPageCount: maxDatabaseBytes > 0 ? max(1, maxDatabaseBytes / Self.pageSize(ofDatabaseAt: path)) : nil
+        )
+        configuration.prepareDatabase { db in try pragmas.apply(to: db) }
         let database: DatabasePool
         do {
             database = try DatabasePool(path: path, configuration: configuration)
+            // DatabasePool set `synchronous = NORMAL` on the writer after `prepareDatabase`, when
+            // it turned WAL on: set everything again on the writer, then read it back there.
+            let mismatches = try database.writeWithoutTransaction { db in
+                try pragmas.apply(to: db)
+                return pragmas.mismatches(in: try pragmas.read(from: db))
+            }
+            guard mismatches.isEmpty else {
+                throw OutboxError.open(path: path, reason: "a setting is not in force: " + mismatches.joined(separator: "; "))
+            }
             try OutboxSchema.migrator.migrate(database)
+        } catch let error as OutboxError {
+            throw error
         } catch {
             throw OutboxError.open(path: path, reason: String(describing: error))
+        }
+        if durability == .syncAtCheckpoints {
+            logger.warning("Commits are not synced to disk: a power loss may lose acknowledged events", metadata: [
+                "outbox.synchronous": "NORMAL", "outbox.sync_every_commit": "false",
+            ])
         }
 
         let waitingNow = try database.read { db in
@@ -76,6 +77,17 @@ extension Outbox {
             logger.notice("Events interrupted by a stop were queued again", metadata: ["outbox.requeued": "\(requeued)"])
         }
         return outbox
+    }
+
+    /// The page size of an existing database, or SQLite's default for a new one: what
+    /// `max_page_count` is counted in.
+    private static func pageSize(ofDatabaseAt path: String) throws -> Int64 {
+        guard let file = FileHandle(forReadingAtPath: path) else { return 4_096 }
+        defer { try? file.close() }
+        guard let header = try file.read(upToCount: 18), header.count == 18 else { return 4_096 }
+        // The header's bytes 16-17, big-endian; 1 stands for 65,536 (sqlite.org/fileformat.html).
+        let size = Int64(header[16]) << 8 | Int64(header[17])
+        return size == 1 ? 65_536 : max(512, size)
     }
 
     /// Puts events left in `sending` back to `queued`, due now.

@@ -1,0 +1,107 @@
+import GRDB
+
+/// When a commit reaches the disk, and so what an acknowledged event survives.
+public enum CommitDurability: String, Sendable, Equatable {
+    /// `synchronous=FULL`: every commit syncs the WAL (one `fdatasync`) before it returns, so an
+    /// acknowledged event survives a power loss, a VM reset or a kernel panic. The default.
+    case syncEveryCommit
+    /// `synchronous=NORMAL`: the WAL is synced only at checkpoints. A crash of the daemon loses
+    /// nothing (the kernel still holds its writes), but a power loss, a VM reset or a kernel panic
+    /// loses every event acknowledged since the last checkpoint (`outbox.syncEveryCommit: false`).
+    case syncAtCheckpoints
+
+    /// SQLite's `synchronous` level for this durability: FULL (2) or NORMAL (1).
+    var synchronousLevel: Int { self == .syncEveryCommit ? 2 : 1 }
+}
+
+/// The SQLite settings the outbox's promises rest on: set on every connection, then read back on
+/// the writer once the pool is open.
+///
+/// Setting is not enough: GRDB's `DatabasePool` turns WAL on after `prepareDatabase` has run and,
+/// in the same step, sets `synchronous = NORMAL` on the writer (`Database.setUpWALMode()`), so the
+/// outbox's `FULL` was silently undone. A setting is trusted only where it takes effect: on the
+/// writer, after the pool is open, and the outbox refuses to open when one is not in force.
+struct OutboxPragmas: Sendable, Equatable {
+    /// One `PRAGMA name`, the value it must read back as on the writer, and what depends on it.
+    struct Setting: Sendable, Equatable {
+        var name: String
+        var value: String
+        /// What it is for, named in the error when it is not in force.
+        var purpose: String
+        /// Set on every connection (`true`) or only on the writer (`false`); always read back on the writer.
+        var onEveryConnection: Bool = true
+        /// Set by `PRAGMA name = value`; `false` for what is set elsewhere and only read back.
+        var settable: Bool = true
+    }
+
+    var durability: CommitDurability
+    /// `max_page_count` when the database has a size limit (`outbox.maxDatabaseMegabytes`).
+    var maxPageCount: Int64?
+
+    /// Every setting, in the order they are applied.
+    var settings: [Setting] {
+        var settings = [
+            Setting(name: "journal_mode", value: "wal", purpose: "readers that never wait for the writer", settable: false),
+            Setting(
+                name: "synchronous", value: String(durability.synchronousLevel),
+                purpose: durability == .syncEveryCommit
+                    ? "every commit synced to disk before an event is acknowledged (outbox.syncEveryCommit)"
+                    : "the WAL synced at checkpoints only (outbox.syncEveryCommit: false)"
+            ),
+            // Each write of a group commit runs in a savepoint, whose undo pages SQLite keeps in a
+            // statement journal: in memory, not in a temporary file written at every write.
+            Setting(name: "temp_store", value: "2", purpose: "savepoint journals in memory"),
+            // Connection tokens are credentials: the bytes a finished event frees (its token
+            // erased, the row deleted) are overwritten with zeros, not left in freed space.
+            Setting(name: "secure_delete", value: "1", purpose: "freed connection tokens overwritten", onEveryConnection: false),
+            // The writer's page cache holds the hot index pages (16 MiB at most, filled only as
+            // used), and the WAL is copied back less often, so a page written by many commits is
+            // copied once: both measured in BENCHMARKS.md.
+            Setting(name: "cache_size", value: "-16384", purpose: "the writer's page cache", onEveryConnection: false),
+            Setting(name: "wal_autocheckpoint", value: "4000", purpose: "how often the WAL is copied back", onEveryConnection: false),
+        ]
+        if let maxPageCount {
+            settings.append(Setting(name: "max_page_count", value: String(maxPageCount), purpose: "the database's size limit (outbox.maxDatabaseMegabytes)", onEveryConnection: false))
+        }
+        return settings
+    }
+
+    /// Sets what a connection needs (`prepareDatabase`): everything settable on the writer, the
+    /// per-connection settings on a reader.
+    func apply(to db: Database) throws {
+        let isWriter = !db.configuration.readonly
+        for setting in settings where setting.settable && (setting.onEveryConnection || isWriter) {
+            try db.execute(sql: "PRAGMA \(setting.name) = \(setting.value)")
+        }
+    }
+
+    /// Each setting as the connection reports it now.
+    func read(from db: Database) throws -> [String: String] {
+        var values: [String: String] = [:]
+        for setting in settings {
+            values[setting.name] = try String.fetchOne(db, sql: "PRAGMA \(setting.name)")
+        }
+        return values
+    }
+
+    /// The settings that do not read back as they must, each as a sentence naming the pragma,
+    /// what it reads, what it must be and what depends on it; empty when all are in force.
+    func mismatches(in actual: [String: String]) -> [String] {
+        settings.compactMap { setting in
+            let found = actual[setting.name]
+            guard found?.lowercased() != setting.value else { return nil }
+            return "PRAGMA \(setting.name) is \(Self.describe(setting.name, found)) on the writer, not \(Self.describe(setting.name, setting.value)) (\(setting.purpose))"
+        }
+    }
+
+    /// A value as SQLite's documentation names it: `2 (FULL)`.
+    static func describe(_ name: String, _ value: String?) -> String {
+        guard let value else { return "unreadable" }
+        let names: [String: [String: String]] = [
+            "synchronous": ["0": "OFF", "1": "NORMAL", "2": "FULL", "3": "EXTRA"],
+            "temp_store": ["0": "DEFAULT", "1": "FILE", "2": "MEMORY"],
+            "secure_delete": ["0": "OFF", "1": "ON", "2": "FAST"],
+        ]
+        return names[name]?[value].map { "\(value) (\($0))" } ?? value
+    }
+}

@@ -1,0 +1,376 @@
+import Foundation
+import GRDB
+import InMemoryLogging
+import Logging
+@testable import ParticipantClient
+@testable import ParticipantOutbox
+import ParticipantServiceStandIn
+import ParticipantWire
+import Testing
+
+/// Acknowledged means on disk: `synchronous=FULL` in force on the writer, a sync for every
+/// acknowledged commit (counted by strace on the real binary), and no acknowledged event lost to a
+/// power cut (simulated by `Tests/Shims/powercut.c`).
+@Suite struct DurabilityTests {
+    // MARK: The settings, read back where they take effect
+
+    @Test("The writer connection runs synchronous=FULL and every other setting the outbox asks for")
+    func writerSettingsInForce() async throws {
+        var limits = OutboxLimits()
+        limits.maxDatabaseMegabytes = 64
+        try await withTestOutbox(clock: ManualClock(), limits: limits) { outbox in
+            let values = try await outbox.database.write { db in
+                [
+                    "synchronous": try Int.fetchOne(db, sql: "PRAGMA synchronous"),
+                    "temp_store": try Int.fetchOne(db, sql: "PRAGMA temp_store"),
+                    "secure_delete": try Int.fetchOne(db, sql: "PRAGMA secure_delete"),
+                    "cache_size": try Int.fetchOne(db, sql: "PRAGMA cache_size"),
+                    "wal_autocheckpoint": try Int.fetchOne(db, sql: "PRAGMA wal_autocheckpoint"),
+                    "max_page_count": try Int.fetchOne(db, sql: "PRAGMA max_page_count"),
+                ]
+            }
+            #expect(values["synchronous"] == 2, "FULL is 2")
+            #expect(values["temp_store"] == 2)
+            #expect(values["secure_delete"] == 1)
+            #expect(values["cache_size"] == -16_384)
+            #expect(values["wal_autocheckpoint"] == 4_000)
+            #expect(values["max_page_count"] == 64 * 1_048_576 / 4_096)
+            let journalMode = try await outbox.database.read { try String.fetchOne($0, sql: "PRAGMA journal_mode") }
+            #expect(journalMode == "wal")
+        }
+    }
+
+    @Test("outbox.syncEveryCommit false opens with synchronous=NORMAL on the writer, and says so")
+    func syncAtCheckpointsInForce() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let logs = InMemoryLogHandler()
+        let outbox = try Outbox.open(
+            path: directory.path + "/outbox.sqlite", durability: .syncAtCheckpoints, logger: Logger(label: "test", factory: { _ in logs })
+        )
+        let synchronous = try await outbox.database.write { try Int.fetchOne($0, sql: "PRAGMA synchronous") }
+        #expect(synchronous == 1, "NORMAL is 1")
+        #expect(logs.entries.contains { $0.message == "Commits are not synced to disk: a power loss may lose acknowledged events" })
+    }
+
+    @Test("GRDB's DatabasePool undoes prepareDatabase's synchronous=FULL on the writer (why the outbox reads it back)")
+    func poolUndoesFull() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let pragmas = OutboxPragmas(durability: .syncEveryCommit, maxPageCount: nil)
+        var configuration = Configuration()
+        configuration.prepareDatabase { db in try pragmas.apply(to: db) }
+        let pool = try DatabasePool(path: directory.path + "/plain.sqlite", configuration: configuration)
+        let mismatches = try pool.writeWithoutTransaction { db in pragmas.mismatches(in: try pragmas.read(from: db)) }
+        // If GRDB stops doing this, the outbox's second `apply` is no longer needed (and this fails).
+        #expect(mismatches == ["PRAGMA synchronous is 1 (NORMAL) on the writer, not 2 (FULL) (every commit synced to disk before an event is acknowledged (outbox.syncEveryCommit))"])
+    }
+
+    @Test("A setting that does not read back as asked is named with what it reads, what it must be and why", arguments: [
+        (["synchronous": "1"], "PRAGMA synchronous is 1 (NORMAL) on the writer, not 2 (FULL)"),
+        (["journal_mode": "delete"], "PRAGMA journal_mode is delete on the writer, not wal"),
+        (["temp_store": "0"], "PRAGMA temp_store is 0 (DEFAULT) on the writer, not 2 (MEMORY)"),
+        (["secure_delete": "0"], "PRAGMA secure_delete is 0 (OFF) on the writer, not 1 (ON)"),
+        (["cache_size": "-2000"], "PRAGMA cache_size is -2000 on the writer, not -16384"),
+        (["wal_autocheckpoint": "1000"], "PRAGMA wal_autocheckpoint is 1000 on the writer, not 4000"),
+        (["max_page_count": "4294967294"], "PRAGMA max_page_count is 4294967294 on the writer, not 256"),
+    ])
+    func mismatchNamed(override: [String: String], message: String) {
+        let pragmas = OutboxPragmas(durability: .syncEveryCommit, maxPageCount: 256)
+        let inForce = ["journal_mode": "wal", "synchronous": "2", "temp_store": "2", "secure_delete": "1",
+                       "cache_size": "-16384", "wal_autocheckpoint": "4000", "max_page_count": "256"]
+        #expect(pragmas.mismatches(in: inForce).isEmpty)
+        let found = pragmas.mismatches(in: inForce.merging(override) { $1 })
+        #expect(found.count == 1)
+        #expect(found.first?.hasPrefix(message) == true, "\(found)")
+    }
+
+    @Test("A missing reading is a mismatch, and NORMAL is what syncAtCheckpoints asks for")
+    func mismatchRules() {
+        let full = OutboxPragmas(durability: .syncEveryCommit, maxPageCount: nil)
+        #expect(full.mismatches(in: [:]).count == full.settings.count)
+        #expect(full.mismatches(in: [:]).first == "PRAGMA journal_mode is unreadable on the writer, not wal (readers that never wait for the writer)")
+        let normal = OutboxPragmas(durability: .syncAtCheckpoints, maxPageCount: nil)
+        let inForce = ["journal_mode": "WAL", "synchronous": "1", "temp_store": "2", "secure_delete": "1", "cache_size": "-16384", "wal_autocheckpoint": "4000"]
+        #expect(normal.mismatches(in: inForce).isEmpty)
+        #expect(full.mismatches(in: inForce).count == 1)
+        #expect(!normal.settings.contains { $0.name == "max_page_count" })
+    }
+
+    // MARK: Syncs, counted at the system-call level
+
+    @Test("The real binary syncs the WAL at least once per acknowledged commit (strace); with syncEveryCommit off it does not")
+    func syncPerAcknowledgedCommit() async throws {
+        let submissions = 40
+        let full = try await Self.countWALSyncs(submissions: submissions, environment: [:])
+        #expect(full.acknowledged == submissions)
+        print("WAL syncs for \(submissions) acknowledged submissions: \(full.walSyncs) with synchronous=FULL")
+        #expect(full.walSyncs >= submissions, "\(full.walSyncs) WAL syncs for \(submissions) acknowledged commits")
+        // The same count with the sync switched off: the counter sees the difference.
+        let normal = try await Self.countWALSyncs(submissions: submissions, environment: ["PARTICIPANTD_OUTBOX_SYNC_EVERY_COMMIT": "false"])
+        print("WAL syncs for \(submissions) acknowledged submissions: \(normal.walSyncs) with synchronous=NORMAL")
+        #expect(normal.acknowledged == submissions)
+        #expect(normal.walSyncs < submissions / 4, "\(normal.walSyncs) WAL syncs with synchronous=NORMAL")
+    }
+
+    /// Starts the daemon, attaches strace to all its threads, submits one event at a time (each
+    /// waits for its 202), stops the daemon, and counts `fdatasync`/`fsync` calls on the outbox's WAL.
+    static func countWALSyncs(submissions: Int, environment: [String: String]) async throws -> (acknowledged: Int, walSyncs: Int) {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        // Every event on one connection, the first held at the service: only submissions commit
+        // while strace counts (the sender leases the first event once and then waits).
+        let standIn = try await ParticipantServiceStandIn.start { _ in .delay(.seconds(120), then: .accept) }
+        defer { Task { try? await standIn.stop() } }
+        let socket = directory.path + "/participantd.sock"
+        let daemon = try ChildProcess(
+            try BuiltProduct.path("participantd"),
+            ["--socket", socket, "--database", directory.path + "/outbox.sqlite", "--endpoint", standIn.endpoint],
+            // The request held at the service is cut off at once when the daemon stops.
+            environment: environment.merging(["PARTICIPANTD_COALESCING_NEWEST_RECEIPT_ONLY": "false", "PARTICIPANTD_SHUTDOWN_TIMEOUT_SECONDS": "0"]) { $1 }
+        )
+        defer { daemon.kill(SIGKILL) }
+        let client = DaemonClient(socketPath: socket, timeout: .seconds(10))
+        try await eventually(timeout: .seconds(30), "daemon ready") { (try? await client.health()) != nil }
+        // Held at the service before counting starts.
+        _ = try await client.submit(EventSubmission(
+            contentType: EventContentType.messageRead.rawValue, content: receipt("first"), clientToken: "first", connectionToken: "c"
+        ))
+        try await eventually(timeout: .seconds(10), "first event at the service") { standIn.requests.count == 1 }
+
+        let trace = directory.path + "/strace.txt"
+        let strace = try ChildProcess("/usr/bin/strace", ["-f", "-qq", "-y", "-e", "trace=fdatasync,fsync", "-o", trace, "-p", String(daemon.pid)])
+        try await eventually(timeout: .seconds(10), "strace attached to every thread") { Self.everyThreadTraced(daemon.pid) }
+
+        var acknowledged = 0
+        for index in 0..<submissions {
+            let answer = try await client.submit(EventSubmission(
+                contentType: EventContentType.messageRead.rawValue, content: receipt("m-\(index)"),
+                clientToken: "e-\(index)", connectionToken: "c"
+            ))
+            if answer.created { acknowledged += 1 }
+        }
+        // strace ends with the daemon (a signal to strace itself may be ignored: the test process
+        // passes its ignored signals on to its children). The stop adds a checkpoint's syncs.
+        daemon.kill(SIGTERM)
+        #expect(try await daemon.exitStatus() == 0)
+        _ = try await strace.exitStatus()
+        let lines = try String(contentsOfFile: trace, encoding: .utf8).split(separator: "\n")
+        let walSyncs = lines.filter { ($0.contains("fdatasync(") || $0.contains("fsync(")) && $0.contains("outbox.sqlite-wal>") }.count
+        return (acknowledged, walSyncs)
+    }
+
+    /// Whether every thread of `pid` has a tracer (strace has attached to all of them).
+    static func everyThreadTraced(_ pid: Int32) -> Bool {
+        guard let threads = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task"), !threads.isEmpty else { return false }
+        return threads.allSatisfy { thread in
+            guard let status = try? String(contentsOfFile: "/proc/\(pid)/task/\(thread)/status", encoding: .utf8) else { return false }
+            return status.split(separator: "\n").contains { $0.hasPrefix("TracerPid:") && !$0.hasSuffix("\t0") }
+        }
+    }
+
+    // MARK: Power cuts
+
+    @Test("Power cuts at random moments under load and service faults: every acknowledged event kept, in order per chat, sent under one ClientToken", .timeLimit(.minutes(5)))
+    func powerCuts() async throws {
+        let run = try await PowerCutRun(seed: 20_261_206, cuts: 15, syncEveryCommit: true).run()
+        print("power cuts (synchronous=FULL): \(run.summary)")
+        #expect(run.cuts == 15)
+        #expect(run.acknowledged.count >= 300, "too little load to mean anything: \(run.summary)")
+        // (Counts, so that a failure prints the first few, not thousands.)
+        #expect(run.missingAfterCut.count == 0, "acknowledged, then gone after a cut: \(run.missingAfterCut.sorted().prefix(10))")
+        #expect(run.neverDelivered.count == 0, "acknowledged, never delivered: \(run.neverDelivered.sorted().prefix(10))")
+        #expect(run.outOfOrder.count == 0, "delivered out of order: \(run.outOfOrder.prefix(3))")
+        #expect(run.underSeveralTokens.count == 0, "one event under several ClientTokens: \(run.underSeveralTokens.prefix(10))")
+        #expect(run.invalidRequests == 0)
+    }
+
+    @Test("Negative control: with synchronous=NORMAL the same power cuts lose acknowledged events", .timeLimit(.minutes(5)))
+    func powerCutsLoseWithoutSync() async throws {
+        let run = try await PowerCutRun(seed: 20_261_206, cuts: 6, syncEveryCommit: false).run()
+        print("power cuts (synchronous=NORMAL, negative control): \(run.summary)")
+        // The simulator sees a loss: acknowledged events are gone after the cuts.
+        #expect(run.missingAfterCut.count > 0, "the simulator saw no loss: \(run.summary)")
+    }
+}
+
+/// Load with service faults against the real daemon under `powercut.c`, cut `cuts` times at
+/// random moments; what each cut kept is checked against what had been acknowledged.
+struct PowerCutRun {
+    var seed: UInt64
+    var cuts: Int
+    var syncEveryCommit: Bool
+    var workers = 8
+    var chatsPerWorker = 2
+
+    struct Result {
+        var cuts = 0
+        /// Every ClientToken answered 202 or 200.
+        var acknowledged: Set<String> = []
+        /// Acknowledged before a cut and missing from the outbox after it.
+        var missingAfterCut: Set<String> = []
+        var neverDelivered: Set<String> = []
+        var outOfOrder: [String] = []
+        var underSeveralTokens: [String] = []
+        var invalidRequests = 0
+        var delivered = 0
+        var faults = 0
+
+        var summary: String {
+            "\(cuts) cuts, \(acknowledged.count) acknowledged events checked after each, \(missingAfterCut.count) missing after a cut, "
+                + "\(neverDelivered.count) never delivered, \(delivered) delivered, \(faults) service faults injected"
+        }
+    }
+
+    /// Compiles the shim into `directory` (with `ChildProcess`, which waits without blocking a
+    /// thread of Swift's concurrency pool: on two cores a blocking wait there stalls every test).
+    static func buildShim(into directory: String) async throws -> String {
+        let source = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Shims/powercut.c").path
+        let output = directory + "/powercut.so"
+        let (status, _, errors) = try await ChildProcess.run(
+            "/usr/bin/env", ["cc", "-shared", "-fPIC", "-O2", "-Wall", "-Werror", "-o", output, source, "-ldl", "-lpthread"]
+        )
+        guard status == 0 else { throw TimedOut(description: "cc could not build \(source): \(errors)") }
+        return output
+    }
+
+    func run() async throws -> Result {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let shim = try await Self.buildShim(into: directory.path)
+        let database = directory.path + "/outbox.sqlite"
+        let disk = directory.path + "/disk"
+        try FileManager.default.createDirectory(atPath: disk, withIntermediateDirectories: true)
+
+        // The service fails about one request in four: 500s, 429s, dropped connections, slow answers.
+        let random = Locked(SeededGenerator(state: seed))
+        let faults = Counter()
+        let standIn = try await ParticipantServiceStandIn.start { _ in
+            let roll = random.withLock { Double.random(in: 0..<1, using: &$0) }
+            let fault: ParticipantServiceStandIn.Behavior? = switch roll {
+            case ..<0.08: .error(status: 500, code: "InternalServerException", message: "oops")
+            case ..<0.16: .error(status: 429, code: "ThrottlingException", message: "Rate exceeded")
+            case ..<0.20: .dropConnection
+            case ..<0.22: .delay(.milliseconds(1_500), then: .accept)  // past the 1 s request timeout
+            default: nil
+            }
+            guard let fault else { return .accept }
+            _ = faults.next()
+            return fault
+        }
+        defer { Task { try? await standIn.stop() } }
+
+        let socket = directory.path + "/participantd.sock"
+        let arguments = ["--socket", socket, "--database", database, "--endpoint", standIn.endpoint]
+        let environment = [
+            "LD_PRELOAD": shim, "POWERCUT_DATABASE": database, "POWERCUT_DISK": disk,
+            "PARTICIPANTD_OUTBOX_SYNC_EVERY_COMMIT": syncEveryCommit ? "true" : "false",
+            "PARTICIPANTD_RETRY_BASE_DELAY_SECONDS": "0.01", "PARTICIPANTD_RETRY_MAX_DELAY_SECONDS": "0.05",
+            "PARTICIPANTD_UPSTREAM_REQUEST_TIMEOUT_SECONDS": "1",
+            "PARTICIPANTD_QUOTA_REQUESTS_PER_SECOND": "0",
+            // Every receipt is sent (none replaced by a newer one, none held): what is counted is loss.
+            "PARTICIPANTD_COALESCING_NEWEST_RECEIPT_ONLY": "false", "PARTICIPANTD_COALESCING_DELIVERED_HOLD_MILLISECONDS": "0",
+        ]
+        let client = DaemonClient(socketPath: socket, timeout: .seconds(5))
+        let daemonPath = try BuiltProduct.path("participantd")
+        var daemon = try ChildProcess(daemonPath, arguments, environment: environment)
+        try await eventually(timeout: .seconds(30), "daemon ready") { (try? await client.health()) != nil }
+
+        // Each worker submits to its own chats, one event at a time, each until it is acknowledged
+        // (the same ClientToken again after a failure, as a careful client does).
+        let acknowledged = Locked<[String]>([])
+        let stop = Locked(false)
+        var result = Result()
+        let workers = workers, chatsPerWorker = chatsPerWorker
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for worker in 0..<workers {
+                group.addTask {
+                    var sequence = 0
+                    while !stop.value {
+                        let chat = worker * chatsPerWorker + sequence % chatsPerWorker
+                        let token = "chat\(chat)-\(sequence / chatsPerWorker)"
+                        let submission = EventSubmission(
+                            contentType: EventContentType.messageRead.rawValue, content: receipt(token),
+                            clientToken: token, connectionToken: "chat\(chat)"
+                        )
+                        while true {
+                            if (try? await client.submit(submission)) != nil {
+                                acknowledged.withLock { $0.append(token) }
+                                break
+                            }
+                            try await Task.sleep(for: .milliseconds(20))
+                        }
+                        sequence += 1
+                    }
+                }
+            }
+
+            var moments = SeededGenerator(state: seed ^ 0x5EED)
+            for _ in 0..<cuts {
+                // Some acknowledgements since the restart, then a cut at a random moment.
+                let before = acknowledged.withLock { $0.count }
+                try await eventually(timeout: .seconds(30), "acknowledgements after a restart") { acknowledged.withLock { $0.count } >= before + 10 }
+                try await Task.sleep(for: .milliseconds(Int.random(in: 0...300, using: &moments)))
+
+                daemon.kill(SIGKILL)
+                _ = try await daemon.exitStatus()
+                try Self.powerCut(database: database, disk: disk)
+                result.cuts += 1
+                daemon = try ChildProcess(daemonPath, arguments, environment: environment)
+                try await eventually(timeout: .seconds(30), "daemon ready after a cut") { (try? await client.health()) != nil }
+
+                // Everything acknowledged so far (the old daemon's answers all arrived: it is dead) is in the outbox.
+                let acknowledgedSoFar = Set(acknowledged.withLock { $0 })
+                let stored = Set(try await client.list(limit: 10_000).map(\.clientToken))
+                result.missingAfterCut.formUnion(acknowledgedSoFar.subtracting(stored))
+            }
+            stop.withLock { $0 = true }
+            try await group.waitForAll()
+        }
+        defer { daemon.kill(SIGKILL) }
+
+        result.acknowledged = Set(acknowledged.value)
+        // Delivered: every acknowledged event reaches the service, unless a cut lost it (then
+        // nothing is waiting any more).
+        let acknowledgedTokens = result.acknowledged
+        try await eventually(timeout: .seconds(60), "every acknowledged event delivered, or nothing waiting") {
+            if acknowledgedTokens.isSubset(of: Set(standIn.acceptedEvents.map(\.clientToken))) { return true }
+            guard let queue = try? await client.health().queue else { return false }
+            return queue["queued", default: 0] + queue["sending", default: 0] == 0
+        }
+        let accepted = standIn.acceptedEvents
+        result.delivered = accepted.count
+        result.neverDelivered = result.acknowledged.subtracting(accepted.map(\.clientToken))
+        // In order per chat: the service first accepted each chat's events in their sequence.
+        for chat in 0..<(workers * chatsPerWorker) {
+            let sequence = accepted.filter { $0.bearer == "chat\(chat)" }.compactMap { Int($0.clientToken.split(separator: "-").last ?? "") }
+            if sequence != sequence.sorted() { result.outOfOrder.append("chat\(chat): \(sequence)") }
+        }
+        // Each event (its content names it) under its own ClientToken only.
+        var tokensByContent: [String: Set<String>] = [:]
+        for request in standIn.requests {
+            tokensByContent[request.content ?? "", default: []].insert(request.clientToken ?? "")
+        }
+        result.underSeveralTokens = tokensByContent.filter { $0.value.count != 1 }.map { "\($0.key): \($0.value.sorted())" }
+        result.invalidRequests = standIn.invalidRequestCount
+        result.faults = faults.next() - 1
+        return result
+    }
+
+    /// What a power cut leaves: each tracked file as its last sync left it (the disk copy), or no
+    /// file where none was synced; the shared-memory index is gone.
+    static func powerCut(database: String, disk: String) throws {
+        let files = FileManager.default
+        let base = (database as NSString).lastPathComponent
+        for suffix in ["", "-wal", "-journal"] {
+            let live = database + suffix
+            let synced = disk + "/" + base + suffix
+            try? files.removeItem(atPath: live)
+            if files.fileExists(atPath: synced) {
+                try files.copyItem(atPath: synced, toPath: live)
+            }
+        }
+        try? files.removeItem(atPath: database + "-shm")
+    }
+}

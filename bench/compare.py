@@ -46,6 +46,9 @@ def rss_mib(pid):
 
 # The fills of the delivery and memory backlogs keep every receipt waiting (coalescing.newestReceiptOnly off).
 KEEP_EVERY_RECEIPT = {"PARTICIPANTD_COALESCING_NEWEST_RECEIPT_ONLY": "false"}
+# The same daemon with commits synced at checkpoints only (synchronous=NORMAL): what the sync costs,
+# measured in the same run (README, "Durability": a power loss may then lose acknowledged events).
+SYNC_OFF = {"PARTICIPANTD_OUTBOX_SYNC_EVERY_COMMIT": "false"}
 
 
 class Bench:
@@ -123,7 +126,7 @@ class Bench:
 
     def accepts(self):
         """64 keep-alive clients: participantd (durable), the baseline (no database), persist-queue."""
-        rounds = {"durable": [], "baseline": [], "persistqueue": []}
+        rounds = {"durable": [], "baseline": [], "persistqueue": [], "syncOff": []}
         for round_ in range(self.args.rounds):
             baseline_sock = os.path.join(self.work, f"baseline-{round_}.sock")
             baseline = self.start([os.path.join(self.bin, "participant-load"), "baseline", "--socket", baseline_sock])
@@ -137,12 +140,17 @@ class Bench:
             rounds["durable"].append(self.load(sock, 64, seconds=self.args.seconds))
             self.stop(daemon)
 
+            daemon, sock, _ = self.daemon(f"accepts-sync-off-{round_}", extra_env=SYNC_OFF)
+            rounds["syncOff"].append(self.load(sock, 64, seconds=self.args.seconds))
+            self.stop(daemon)
+
             pq = os.path.join(self.work, f"persistqueue-{round_}")
             rounds["persistqueue"].append(self.run_json(
                 [sys.executable, os.path.join(ROOT, "bench", "persistqueue_put.py"), "--dir", pq,
                  "--clients", "64", "--seconds", str(self.args.seconds)]))
             shutil.rmtree(pq, ignore_errors=True)
-            print(f"  round {round_ + 1}: participantd {rounds['durable'][-1]['rate']:.0f}/s, "
+            print(f"  round {round_ + 1}: participantd {rounds['durable'][-1]['rate']:.0f}/s "
+                  f"(sync off {rounds['syncOff'][-1]['rate']:.0f}/s), "
                   f"baseline {rounds['baseline'][-1]['rate']:.0f}/s, persist-queue {rounds['persistqueue'][-1]['rate']:.0f}/s",
                   flush=True)
         self.results["accepts"] = rounds
@@ -162,6 +170,9 @@ class Bench:
         result = self.load(sock, 1, count=self.args.single_count, warmup=0.5)
         self.stop(daemon)
         self.results["single"] = result
+        daemon, sock, _ = self.daemon("single-sync-off", extra_env=SYNC_OFF)
+        self.results["singleSyncOff"] = self.load(sock, 1, count=self.args.single_count, warmup=0.5)
+        self.stop(daemon)
 
     def delivery(self):
         """Events waiting in the outbox, then sent to nginx as fast as the sender goes (pacing off)."""
@@ -273,6 +284,10 @@ class Bench:
                 ("persist-queue SQLiteAckQueue.put, 64 writers", f"{pq:,.0f}/s", f"participantd = {durable / pq:.1f} x persist-queue (target >= 3)"),
                 ("participantd latency p50 / p99, 64 clients", f"{median(a['durable'], 'p50Micros') / 1000:.1f} / {median(a['durable'], 'p99Micros') / 1000:.1f} ms", ""),
             ]
+            if a.get("syncOff"):
+                off = median(a["syncOff"])
+                rows.append(("same, outbox.syncEveryCommit false (not power-loss safe)", f"{off:,.0f}/s",
+                             f"the sync costs {1 - durable / off:.0%} of the rate; p50 {median(a['syncOff'], 'p50Micros') / 1000:.1f} ms"))
         if "batches" in r:
             b = r["batches"]
             rows.append(("durable accepts in batches, 8 clients x 100 events", f"{median(b, 'eventRate'):,.0f} events/s",
@@ -282,6 +297,10 @@ class Bench:
             limit = r.get("fsync", {}).get("fdatasyncP50Micros", 0) + 300
             rows.append(("one client, one event at a time: p50", f"{s['p50Micros'] / 1000:.3f} ms",
                          f"target <= fdatasync + 0.3 ms = {limit / 1000:.3f} ms; p99 {s['p99Micros'] / 1000:.3f} ms"))
+        if "singleSyncOff" in r:
+            s = r["singleSyncOff"]
+            rows.append(("one client, syncEveryCommit false: p50", f"{s['p50Micros'] / 1000:.3f} ms",
+                         f"p99 {s['p99Micros'] / 1000:.3f} ms; the difference is the sync"))
         if "delivery" in r:
             d = r["delivery"]
             sent, boto = median(d["participantd"]), median(d["boto3"])

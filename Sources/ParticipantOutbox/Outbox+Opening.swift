@@ -44,15 +44,17 @@ extension Outbox {
         do {
             database = try DatabasePool(path: path, configuration: configuration)
             // DatabasePool set `synchronous = NORMAL` on the writer after `prepareDatabase`, when
-            // it turned WAL on: set everything again on the writer, then read it back there.
+            // it turned WAL on: set everything again on the writer before the first write of ours.
+            try database.writeWithoutTransaction { db in try pragmas.apply(to: db) }
+            try OutboxSchema.migrator.migrate(database)
+            // Then the size limit, and every setting read back where it takes effect.
             let mismatches = try database.writeWithoutTransaction { db in
-                try pragmas.apply(to: db)
+                try pragmas.applyAfterMigrations(to: db)
                 return pragmas.mismatches(in: try pragmas.read(from: db))
             }
             guard mismatches.isEmpty else {
                 throw OutboxError.open(path: path, reason: "a setting is not in force: " + mismatches.joined(separator: "; "))
             }
-            try OutboxSchema.migrator.migrate(database)
         } catch let error as OutboxError {
             throw error
         } catch {

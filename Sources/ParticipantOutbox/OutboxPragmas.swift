@@ -28,10 +28,20 @@ struct OutboxPragmas: Sendable, Equatable {
         var value: String
         /// What it is for, named in the error when it is not in force.
         var purpose: String
-        /// Set on every connection (`true`) or only on the writer (`false`); always read back on the writer.
-        var onEveryConnection: Bool = true
-        /// Set by `PRAGMA name = value`; `false` for what is set elsewhere and only read back.
-        var settable: Bool = true
+        /// Where and when it is set; it is always read back on the writer.
+        var scope: Scope = .everyConnection
+    }
+
+    enum Scope: Sendable, Equatable {
+        /// Set as each connection opens (`prepareDatabase`), and on the writer again once the pool is open.
+        case everyConnection
+        /// Set on the writer only, as it opens and again once the pool is open.
+        case writer
+        /// Set on the writer once the schema is migrated: a size limit set earlier could leave
+        /// no room for GRDB's own set-up write or a migration, and the outbox would not open.
+        case writerAfterMigrations
+        /// Set elsewhere (GRDB turns WAL on); only read back.
+        case readOnly
     }
 
     var durability: CommitDurability
@@ -41,7 +51,7 @@ struct OutboxPragmas: Sendable, Equatable {
     /// Every setting, in the order they are applied.
     var settings: [Setting] {
         var settings = [
-            Setting(name: "journal_mode", value: "wal", purpose: "readers that never wait for the writer", settable: false),
+            Setting(name: "journal_mode", value: "wal", purpose: "readers that never wait for the writer", scope: .readOnly),
             Setting(
                 name: "synchronous", value: String(durability.synchronousLevel),
                 purpose: durability == .syncEveryCommit
@@ -53,43 +63,58 @@ struct OutboxPragmas: Sendable, Equatable {
             Setting(name: "temp_store", value: "2", purpose: "savepoint journals in memory"),
             // Connection tokens are credentials: the bytes a finished event frees (its token
             // erased, the row deleted) are overwritten with zeros, not left in freed space.
-            Setting(name: "secure_delete", value: "1", purpose: "freed connection tokens overwritten", onEveryConnection: false),
+            Setting(name: "secure_delete", value: "1", purpose: "freed connection tokens overwritten", scope: .writer),
             // The writer's page cache holds the hot index pages (16 MiB at most, filled only as
             // used), and the WAL is copied back less often, so a page written by many commits is
             // copied once: both measured in BENCHMARKS.md.
-            Setting(name: "cache_size", value: "-16384", purpose: "the writer's page cache", onEveryConnection: false),
-            Setting(name: "wal_autocheckpoint", value: "4000", purpose: "how often the WAL is copied back", onEveryConnection: false),
+            Setting(name: "cache_size", value: "-16384", purpose: "the writer's page cache", scope: .writer),
+            Setting(name: "wal_autocheckpoint", value: "4000", purpose: "how often the WAL is copied back", scope: .writer),
         ]
         if let maxPageCount {
-            settings.append(Setting(name: "max_page_count", value: String(maxPageCount), purpose: "the database's size limit (outbox.maxDatabaseMegabytes)", onEveryConnection: false))
+            settings.append(Setting(name: "max_page_count", value: String(maxPageCount), purpose: "the database's size limit (outbox.maxDatabaseMegabytes)", scope: .writerAfterMigrations))
         }
         return settings
     }
 
-    /// Sets what a connection needs (`prepareDatabase`): everything settable on the writer, the
-    /// per-connection settings on a reader.
+    /// Sets what a connection needs (`prepareDatabase`, and the writer again once the pool is
+    /// open): every setting of `everyConnection` scope, and on the writer those of `writer` scope.
     func apply(to db: Database) throws {
         let isWriter = !db.configuration.readonly
-        for setting in settings where setting.settable && (setting.onEveryConnection || isWriter) {
+        for setting in settings where setting.scope == .everyConnection || (setting.scope == .writer && isWriter) {
             try db.execute(sql: "PRAGMA \(setting.name) = \(setting.value)")
         }
     }
 
-    /// Each setting as the connection reports it now.
+    /// Sets what waits for the migrated schema (the size limit), on the writer.
+    func applyAfterMigrations(to db: Database) throws {
+        for setting in settings where setting.scope == .writerAfterMigrations {
+            try db.execute(sql: "PRAGMA \(setting.name) = \(setting.value)")
+        }
+    }
+
+    /// Each setting as the connection reports it now, and the database's `page_count`.
     func read(from db: Database) throws -> [String: String] {
         var values: [String: String] = [:]
-        for setting in settings {
-            values[setting.name] = try String.fetchOne(db, sql: "PRAGMA \(setting.name)")
+        for name in settings.map(\.name) + ["page_count"] {
+            values[name] = try String.fetchOne(db, sql: "PRAGMA \(name)")
         }
         return values
     }
 
     /// The settings that do not read back as they must, each as a sentence naming the pragma,
     /// what it reads, what it must be and what depends on it; empty when all are in force.
+    ///
+    /// SQLite never sets `max_page_count` below the database's size (`page_count`): a database
+    /// already larger than `outbox.maxDatabaseMegabytes` reads back its own size, which is in
+    /// force as the limit (new events get 507 until finished ones are deleted), not a mismatch.
     func mismatches(in actual: [String: String]) -> [String] {
         settings.compactMap { setting in
             let found = actual[setting.name]
             guard found?.lowercased() != setting.value else { return nil }
+            if setting.name == "max_page_count", let found, found == actual["page_count"],
+               let size = Int64(found), let asked = Int64(setting.value), size > asked {
+                return nil
+            }
             return "PRAGMA \(setting.name) is \(Self.describe(setting.name, found)) on the writer, not \(Self.describe(setting.name, setting.value)) (\(setting.purpose))"
         }
     }

@@ -5,6 +5,7 @@ import Logging
 @testable import ParticipantClient
 @testable import ParticipantOutbox
 import ParticipantServiceStandIn
+import ParticipantInput
 import ParticipantWire
 import Testing
 
@@ -83,6 +84,54 @@ import Testing
         let found = pragmas.mismatches(in: inForce.merging(override) { $1 })
         #expect(found.count == 1)
         #expect(found.first?.hasPrefix(message) == true, "\(found)")
+    }
+
+    @Test("max_page_count reads back as the database's size when the database is already larger: in force, not a mismatch")
+    func maxPageCountBelowTheDatabaseSize() {
+        let pragmas = OutboxPragmas(durability: .syncEveryCommit, maxPageCount: 256)
+        let inForce = ["journal_mode": "wal", "synchronous": "2", "temp_store": "2", "secure_delete": "1",
+                       "cache_size": "-16384", "wal_autocheckpoint": "4000"]
+        #expect(pragmas.mismatches(in: inForce.merging(["max_page_count": "300", "page_count": "300"]) { $1 }).isEmpty)
+        // Larger than asked for without being the database's size: not what SQLite does, refused.
+        #expect(pragmas.mismatches(in: inForce.merging(["max_page_count": "300", "page_count": "200"]) { $1 }).count == 1)
+    }
+
+    @Test("An outbox larger than a lowered outbox.maxDatabaseMegabytes still opens; new events are refused as full")
+    func reopenWithASmallerLimit() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        // Given a database of more than 1 MiB,
+        var large = OutboxLimits()
+        large.maxDatabaseMegabytes = 4
+        try await withTestOutbox(clock: ManualClock(), directory: directory, limits: large) { outbox in
+            for index in 0..<150 {
+                _ = try await outbox.submit(try EventValidator.validate(EventSubmission(
+                    contentType: EventContentType.messageRead.rawValue,
+                    content: #"{"messageId": "\#(index)", "pad": "\#(String(repeating: "x", count: 12_000))"}"#,
+                    clientToken: "large-\(index)", connectionToken: "conn-\(index)"
+                )))
+            }
+        }
+        // when it is opened with a limit of 1 MiB, it opens, and the limit in force is its size.
+        var small = OutboxLimits()
+        small.maxDatabaseMegabytes = 1
+        try await withTestOutbox(clock: ManualClock(), directory: directory, limits: small) { outbox in
+            #expect(try await outbox.event(clientToken: "large-0") != nil)
+            let (maxPages, pages) = try await outbox.database.write { db in
+                (try Int.fetchOne(db, sql: "PRAGMA max_page_count"), try Int.fetchOne(db, sql: "PRAGMA page_count"))
+            }
+            #expect(maxPages == pages)
+            #expect((pages ?? 0) > 256)
+            // A new event needs room the limit does not give: refused, nothing half stored.
+            await #expect(throws: OutboxError.self) {
+                try await outbox.submit(try EventValidator.validate(EventSubmission(
+                    contentType: EventContentType.messageRead.rawValue,
+                    content: #"{"messageId": "new", "pad": "\#(String(repeating: "y", count: 12_000))"}"#,
+                    clientToken: "new", connectionToken: "conn-new"
+                )))
+            }
+            #expect(try await outbox.event(clientToken: "new") == nil)
+        }
     }
 
     @Test("A missing reading is a mismatch, and NORMAL is what syncAtCheckpoints asks for")

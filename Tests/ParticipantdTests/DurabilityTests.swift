@@ -330,13 +330,15 @@ struct PowerCutRun {
         // (the same ClientToken again after a failure, as a careful client does).
         let acknowledged = Locked<[String]>([])
         let stop = Locked(false)
+        let finished = Locked(0)
         var result = Result()
         let workers = workers, chatsPerWorker = chatsPerWorker
         try await withThrowingTaskGroup(of: Void.self) { group in
             for worker in 0..<workers {
                 group.addTask {
                     var sequence = 0
-                    while !stop.value {
+                    // At most 1,000 each: the check after a cut lists the outbox (10,000 at most).
+                    while !stop.value && sequence < 1_000 {
                         let chat = worker * chatsPerWorker + sequence % chatsPerWorker
                         let token = "chat\(chat)-\(sequence / chatsPerWorker)"
                         let submission = EventSubmission(
@@ -352,6 +354,7 @@ struct PowerCutRun {
                         }
                         sequence += 1
                     }
+                    finished.withLock { $0 += 1 }
                 }
             }
 
@@ -359,7 +362,9 @@ struct PowerCutRun {
             for _ in 0..<cuts {
                 // Some acknowledgements since the restart, then a cut at a random moment.
                 let before = acknowledged.withLock { $0.count }
-                try await eventually(timeout: .seconds(30), "acknowledgements after a restart") { acknowledged.withLock { $0.count } >= before + 10 }
+                try await eventually(timeout: .seconds(30), "acknowledgements after a restart") {
+                    acknowledged.withLock { $0.count } >= before + 10 || finished.value == workers
+                }
                 try await Task.sleep(for: .milliseconds(Int.random(in: 0...300, using: &moments)))
 
                 daemon.kill(SIGKILL)

@@ -183,10 +183,14 @@ static void sync_to_disk(int fd, struct tracked_file *file) {
 
 static int open_mode_needed(int flags) { return (flags & O_CREAT) || ((flags & O_TMPFILE) == O_TMPFILE); }
 
+/* The variadic open family: the mode is there only when the flags ask for one. */
+#define OPEN_MODE(flags, mode) \
+    mode_t mode = 0; \
+    if (open_mode_needed(flags)) { va_list args; va_start(args, flags); mode = va_arg(args, mode_t); va_end(args); }
+
 int open(const char *path, int flags, ...) {
     init();
-    mode_t mode = 0;
-    if (open_mode_needed(flags)) { va_list args; va_start(args, flags); mode = va_arg(args, mode_t); va_end(args); }
+    OPEN_MODE(flags, mode)
     int fd = real_open(path, flags, mode);
     track(fd, file_index(path));
     return fd;
@@ -194,8 +198,7 @@ int open(const char *path, int flags, ...) {
 
 int open64(const char *path, int flags, ...) {
     init();
-    mode_t mode = 0;
-    if (open_mode_needed(flags)) { va_list args; va_start(args, flags); mode = va_arg(args, mode_t); va_end(args); }
+    OPEN_MODE(flags, mode)
     int fd = real_open64(path, flags, mode);
     track(fd, file_index(path));
     return fd;
@@ -203,8 +206,7 @@ int open64(const char *path, int flags, ...) {
 
 int openat(int dirfd, const char *path, int flags, ...) {
     init();
-    mode_t mode = 0;
-    if (open_mode_needed(flags)) { va_list args; va_start(args, flags); mode = va_arg(args, mode_t); va_end(args); }
+    OPEN_MODE(flags, mode)
     int fd = real_openat(dirfd, path, flags, mode);
     if (path[0] == '/') track(fd, file_index(path));
     return fd;
@@ -226,58 +228,58 @@ ssize_t write(int fd, const void *buffer, size_t count) {
     return written;
 }
 
-ssize_t pwrite(int fd, const void *buffer, size_t count, off_t offset) {
-    init();
-    ssize_t written = real_pwrite(fd, buffer, count, offset);
+static ssize_t positioned_write(ssize_t (*real)(int, const void *, size_t, off_t), int fd, const void *buffer, size_t count, off_t offset) {
+    ssize_t written = real(fd, buffer, count, offset);
     struct tracked_file *file = tracked(fd);
     if (file) mark_dirty(file, offset, written);
     return written;
+}
+
+ssize_t pwrite(int fd, const void *buffer, size_t count, off_t offset) {
+    init();
+    return positioned_write(real_pwrite, fd, buffer, count, offset);
 }
 
 ssize_t pwrite64(int fd, const void *buffer, size_t count, off_t offset) {
     init();
-    ssize_t written = real_pwrite64(fd, buffer, count, offset);
-    struct tracked_file *file = tracked(fd);
-    if (file) mark_dirty(file, offset, written);
-    return written;
+    return positioned_write(real_pwrite64, fd, buffer, count, offset);
 }
 
-static void note_truncate(int fd, off_t length) {
-    struct tracked_file *file = tracked(fd);
-    if (file == NULL) return;
+static int truncate_noted(int (*real)(int, off_t), int fd, off_t length) {
+    int result = real(fd, length);
+    struct tracked_file *file = result == 0 ? tracked(fd) : NULL;
+    if (file == NULL) return result;
     pthread_mutex_lock(&lock);
     if (file->truncated_from < 0 || length < file->truncated_from) file->truncated_from = length;
     pthread_mutex_unlock(&lock);
+    return result;
 }
 
 int ftruncate(int fd, off_t length) {
     init();
-    int result = real_ftruncate(fd, length);
-    if (result == 0) note_truncate(fd, length);
-    return result;
+    return truncate_noted(real_ftruncate, fd, length);
 }
 
 int ftruncate64(int fd, off_t length) {
     init();
-    int result = real_ftruncate64(fd, length);
-    if (result == 0) note_truncate(fd, length);
+    return truncate_noted(real_ftruncate64, fd, length);
+}
+
+static int synced(int (*real)(int), int fd) {
+    int result = real(fd);
+    struct tracked_file *file = tracked(fd);
+    if (file && result == 0) sync_to_disk(fd, file);
     return result;
 }
 
 int fsync(int fd) {
     init();
-    int result = real_fsync(fd);
-    struct tracked_file *file = tracked(fd);
-    if (file && result == 0) sync_to_disk(fd, file);
-    return result;
+    return synced(real_fsync, fd);
 }
 
 int fdatasync(int fd) {
     init();
-    int result = real_fdatasync(fd);
-    struct tracked_file *file = tracked(fd);
-    if (file && result == 0) sync_to_disk(fd, file);
-    return result;
+    return synced(real_fdatasync, fd);
 }
 
 int unlink(const char *path) {

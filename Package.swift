@@ -98,7 +98,9 @@ let package = Package(
         .target(
             name: "ParticipantAPI",
             dependencies: [
-                "ParticipantDelivery",
+                "ParticipantOutbox",
+                "ParticipantInput",
+                "ParticipantWire",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
@@ -118,7 +120,9 @@ let package = Package(
             dependencies: [
                 "ParticipantAPI",
                 "ParticipantFleet",
-                "ParticipantClient",
+                "ParticipantDelivery",
+                "ParticipantOutbox",
+                "ParticipantWire",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

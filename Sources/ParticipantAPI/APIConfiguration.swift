@@ -1,5 +1,4 @@
 import Foundation
-import ParticipantDelivery
 import ParticipantInput
 import ParticipantOutbox
 import ParticipantWire

@@ -2,7 +2,6 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import Logging
-import ParticipantDelivery
 import ParticipantInput
 import ParticipantOutbox
 import ParticipantWire

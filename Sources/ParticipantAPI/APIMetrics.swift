@@ -1,5 +1,4 @@
 import CoreMetrics
-import ParticipantDelivery
 import ParticipantOutbox
 import ParticipantWire
 

@@ -6,7 +6,6 @@ import NIOCore
 import NIOExtras
 import NIOHTTP1
 import NIOPosix
-import ParticipantDelivery
 import ParticipantOutbox
 import ParticipantWire
 import ServiceLifecycle

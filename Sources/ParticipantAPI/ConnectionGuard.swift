@@ -6,7 +6,6 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOHTTPTypes
-import ParticipantDelivery
 import ParticipantOutbox
 import ParticipantWire
 import Synchronization

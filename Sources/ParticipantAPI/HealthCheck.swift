@@ -1,5 +1,4 @@
 import Foundation
-import ParticipantDelivery
 import ParticipantOutbox
 import ParticipantWire
 import Synchronization

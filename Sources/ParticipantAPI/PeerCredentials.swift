@@ -2,7 +2,6 @@ import Foundation
 import Hummingbird
 import Logging
 import NIOCore
-import ParticipantDelivery
 import ParticipantOutbox
 import ParticipantWire
 import Synchronization

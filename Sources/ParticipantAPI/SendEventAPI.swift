@@ -2,7 +2,6 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import Logging
-import ParticipantDelivery
 import ParticipantInput
 import ParticipantOutbox
 import ParticipantWire
@@ -103,7 +102,7 @@ extension SocketAPI {
 
     func serviceAnswer(_ record: EventRecord) throws -> Response {
         if record.state == .failed, let error = record.lastError {
-            throw APIError(HTTPResponse.Status(code: ServiceAnswer.status(forCode: error.code)), code: error.code, message: error.message)
+            throw APIError(HTTPResponse.Status(code: ServiceErrorCode.status(forCode: error.code)), code: error.code, message: error.message)
         }
         let output: SendEventOutput
         if record.state == .sent, let id = record.id, let absoluteTime = record.absoluteTime {

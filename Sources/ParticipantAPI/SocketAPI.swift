@@ -3,7 +3,6 @@ import Hummingbird
 import Logging
 import NIOCore
 import NIOFoundationCompat
-import ParticipantDelivery
 import ParticipantInput
 import ParticipantOutbox
 import ParticipantWire

@@ -4,7 +4,6 @@ import Hummingbird
 import HummingbirdCore
 import Logging
 import ParticipantAPI
-import ParticipantClient
 import ParticipantDelivery
 import ParticipantFleet
 import ParticipantOutbox
@@ -46,7 +45,7 @@ public enum Daemon {
         let socketMode = configuration.socketMode
         let awsListen = configuration.awsListen
         if activated == nil {
-            try await checkSocketIsFree(configuration.socketPath)
+            try checkSocketIsFree(configuration.socketPath)
             try prepareSocketDirectory(for: configuration.socketPath)
         }
         let metrics = DaemonMetrics()
@@ -239,17 +238,32 @@ public enum Daemon {
         )
     }
 
-    /// Refuses to start when something answers on the socket already: binding would unlink a live
+    /// Refuses to start when something listens on the socket already: binding would unlink a live
     /// daemon's socket and leave it running unreachable. A stale file left by a crash is fine.
-    static func checkSocketIsFree(_ socketPath: String) async throws {
+    ///
+    /// A connection that is accepted is enough to tell, whatever listens (participantd or not);
+    /// a stale file refuses it (`ECONNREFUSED`). A listener whose backlog stays full for 2 s
+    /// (`EAGAIN` after the send timeout) is there all the same.
+    static func checkSocketIsFree(_ socketPath: String) throws {
         guard FileManager.default.fileExists(atPath: socketPath) else { return }
-        do {
-            _ = try await DaemonClient(socketPath: socketPath, timeout: .seconds(2)).health()
-        } catch .unreachable {
-            return
-        } catch {
-            // Something answered, if not like participantd: the socket is in use all the same.
+        let descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard descriptor >= 0 else { return }
+        defer { close(descriptor) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let fits = withUnsafeMutableBytes(of: &address.sun_path) { path in
+            let bytes = Array(socketPath.utf8)
+            guard bytes.count < path.count else { return false }
+            path.copyBytes(from: bytes)
+            return true
         }
+        guard fits else { return }  // binding will say what is wrong with the path
+        var timeout = timeval(tv_sec: 2, tv_usec: 0)
+        setsockopt(descriptor, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard connected == 0 || errno == EAGAIN else { return }
         throw ConfigurationError(key: "socket", rule: "another process is already listening on \(socketPath)")
     }
 

@@ -80,10 +80,11 @@ import Testing
     func answerTable() {
         for status in [429, 500, 502, 503, 504, 599] { #expect(ServiceAnswer.isRetryable(status: status), "\(status)") }
         for status in [400, 401, 403, 404, 409, 413, 499] { #expect(!ServiceAnswer.isRetryable(status: status), "\(status)") }
-        #expect(ServiceAnswer.fallbackCode(status: 403) == "AccessDeniedException")
-        #expect(ServiceAnswer.fallbackCode(status: 418) == "HTTP418")
+        #expect(ServiceErrorCode.code(forStatus: 403) == "AccessDeniedException")
+        #expect(ServiceErrorCode.code(forStatus: 418) == "HTTP418")
+        #expect(ServiceErrorCode.status(forCode: "SomethingElse") == 400)
         for code in ["AccessDeniedException", "ConflictException", "ThrottlingException", "InternalServerException", "ValidationException"] {
-            #expect(ServiceAnswer.fallbackCode(status: ServiceAnswer.status(forCode: code)) == code)
+            #expect(ServiceErrorCode.code(forStatus: ServiceErrorCode.status(forCode: code)) == code)
         }
     }
 }

@@ -52,30 +52,6 @@ public enum ServiceAnswer {
             return .fail(error, status: status, block: block)
         }
     }
-
-    /// The code an error answer without one stands for.
-    public static func fallbackCode(status: Int) -> String {
-        switch status {
-        case 400: "ValidationException"
-        case 403: "AccessDeniedException"
-        case 409: "ConflictException"
-        case 429: "ThrottlingException"
-        case 500: "InternalServerException"
-        default: "HTTP\(status)"
-        }
-    }
-
-    /// The status the service answers with for one of SendEvent's error codes (how the SDK route
-    /// answers for an event that failed with it).
-    public static func status(forCode code: String) -> Int {
-        switch code {
-        case "AccessDeniedException": 403
-        case "ConflictException": 409
-        case "ThrottlingException": 429
-        case "InternalServerException": 500
-        default: 400
-        }
-    }
 }
 
 /// The sender's decision on one attempt, as a value: what the outbox records for the event, and

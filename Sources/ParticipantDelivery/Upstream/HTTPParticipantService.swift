@@ -159,7 +159,7 @@ public struct HTTPParticipantService: ParticipantService {
         if code?.isEmpty ?? true, let type = (object["__type"] ?? object["code"]) as? String {
             code = String(type.split(separator: "#").last ?? "")
         }
-        let fallbackCode = ServiceAnswer.fallbackCode(status: status)
+        let fallbackCode = ServiceErrorCode.code(forStatus: status)
         let message = (object["message"] ?? object["Message"]) as? String
             ?? "the service answered HTTP \(status) without a message"
         return ErrorBody(code: (code?.isEmpty ?? true) ? fallbackCode : code!, message: message)

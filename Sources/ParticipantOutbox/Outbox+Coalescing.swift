@@ -114,15 +114,14 @@ extension Outbox {
 
     /// Marks the replaced events `superseded` by `clientToken`; they are never sent.
     /// Supersedes those of `replaced` that are still queued; returns how many were, by rule.
-    static func supersede(_ replaced: [(seq: Int64, rule: CoalescingRule)], by clientToken: String, now: Int64, in db: Database) throws -> [CoalescingRule: Int] {
+    static func supersede(
+        _ replaced: [(seq: Int64, rule: CoalescingRule)], by clientToken: String, now: Int64, in db: Database, waitingChange: inout Int
+    ) throws -> [CoalescingRule: Int] {
         var superseded: [CoalescingRule: Int] = [:]
         for (seq, rule) in replaced {
-            try db.cachedStatement(sql: """
-                UPDATE event SET state = \(EventState.superseded.sql), supersededBy = ?, nextAttemptAt = NULL,
-                    connectionToken = NULL, updatedAt = ?
-                WHERE seq = ? AND state = \(EventState.queued.sql)
-                """).execute(arguments: [clientToken, now, seq])
-            superseded[rule, default: 0] += db.changesCount
+            superseded[rule, default: 0] += try EventTransition.supersede.apply(
+                where: "seq = :seq", arguments: ["supersededBy": clientToken, "now": now, "seq": seq], in: db, waitingChange: &waitingChange
+            ).changed
         }
         return superseded
     }

@@ -36,20 +36,10 @@ extension Outbox {
     public func expireOverdue(instance: String = InstanceName.defaultName) async throws -> [StoredEvent] {
         let now = clock.now().millisecondsSince1970
         return try await write { db, waitingChange in
-            let expired = try StoredEvent.fetchAll(
-                db.cachedStatement(sql: """
-                    UPDATE event INDEXED BY event_deadline
-                    SET state = \(EventState.expired.sql), nextAttemptAt = NULL, updatedAt = :now,
-                        lastErrorCode = 'DeadlineExceeded',
-                        lastErrorMessage = 'the deadline for this content type passed before the service accepted the event'
-                    WHERE state IN (\(EventState.queued.sql), \(EventState.sending.sql)) AND deadline <= :now AND state = \(EventState.queued.sql)
-                      AND instance = :instance
-                    RETURNING *
-                    """),
-                arguments: ["now": now, "instance": instance]
-            )
-            waitingChange -= expired.count
-            return expired
+            try EventTransition.expireOverdue.apply(
+                where: "\(Self.waiting) AND deadline <= :now AND instance = :instance", indexedBy: "event_deadline",
+                arguments: ["now": now, "instance": instance], returning: true, in: db, waitingChange: &waitingChange
+            ).rows
         }
     }
 
@@ -109,24 +99,25 @@ extension Outbox {
             db.cachedStatement(sql: connections + " SELECT COUNT(hash) FROM candidate"),
             arguments: ["scan": scan, "instance": instance]
         ) ?? 0
+        var unchanged = 0  // queued to sending: the waiting count stays
         if waitingConnections < scan {
-            return try StoredEvent.fetchAll(
-                db.cachedStatement(sql: Self.leaseOldestDue(fair: fair, of: connections)),
-                arguments: ["now": now, "limit": limit, "scan": scan, "instance": instance]
-            )
+            return try EventTransition.lease.apply(
+                where: Self.oldestDue(fair: fair, of: connections),
+                arguments: ["now": now, "limit": limit, "scan": scan, "instance": instance], returning: true, in: db, waitingChange: &unchanged
+            ).rows
         }
         // The connections of the first :window due events.
-        var leased = try StoredEvent.fetchAll(
-            db.cachedStatement(sql: Self.leaseOldestDue(fair: fair, of: """
+        var leased = try EventTransition.lease.apply(
+            where: Self.oldestDue(fair: fair, of: """
                 WITH due AS (
                     SELECT connectionHash FROM event INDEXED BY event_due
                     WHERE instance = :instance AND state = \(EventState.queued.sql) AND nextAttemptAt <= :now AND deadline > :now
                     ORDER BY priority, nextAttemptAt, seq
                     LIMIT :window),
                 candidate(hash) AS (SELECT DISTINCT connectionHash FROM due)
-                """)),
-            arguments: ["now": now, "limit": limit, "window": window, "instance": instance]
-        )
+                """),
+            arguments: ["now": now, "limit": limit, "window": window, "instance": instance], returning: true, in: db, waitingChange: &unchanged
+        ).rows
         guard leased.count < limit else { return leased }
         let windowFull = try Int.fetchOne(
             db.cachedStatement(sql: """
@@ -136,25 +127,21 @@ extension Outbox {
             arguments: [instance, now, now, window]
         ) == window
         guard windowFull else { return leased }
-        leased += try StoredEvent.fetchAll(
-            db.cachedStatement(
-                sql: """
-                    UPDATE event SET state = \(EventState.sending.sql), attempts = attempts + 1, updatedAt = :now, leasedAt = :now
-                    WHERE seq IN (
-                        SELECT e.seq FROM event e INDEXED BY event_due
-                        WHERE e.instance = :instance AND e.state = \(EventState.queued.sql) AND e.nextAttemptAt <= :now AND e.deadline > :now
-                          AND NOT EXISTS (
-                              SELECT 1 FROM event older INDEXED BY event_waiting_by_connection
-                              WHERE older.instance = e.instance AND older.connectionHash = e.connectionHash
-                                AND older.\(Self.waiting)
-                                AND older.seq < e.seq)
-                        ORDER BY e.priority, \(Self.servedOrder(fair, "e")) e.nextAttemptAt, e.seq
-                        LIMIT :limit)
-                    RETURNING *
-                    """
-            ),
-            arguments: ["now": now, "limit": limit - leased.count, "instance": instance]
-        )
+        leased += try EventTransition.lease.apply(
+            where: """
+                seq IN (
+                    SELECT e.seq FROM event e INDEXED BY event_due
+                    WHERE e.instance = :instance AND e.state = \(EventState.queued.sql) AND e.nextAttemptAt <= :now AND e.deadline > :now
+                      AND NOT EXISTS (
+                          SELECT 1 FROM event older INDEXED BY event_waiting_by_connection
+                          WHERE older.instance = e.instance AND older.connectionHash = e.connectionHash
+                            AND older.\(Self.waiting)
+                            AND older.seq < e.seq)
+                    ORDER BY e.priority, \(Self.servedOrder(fair, "e")) e.nextAttemptAt, e.seq
+                    LIMIT :limit)
+                """,
+            arguments: ["now": now, "limit": limit - leased.count, "instance": instance], returning: true, in: db, waitingChange: &unchanged
+        ).rows
         return leased
     }
 
@@ -176,14 +163,13 @@ extension Outbox {
             """
     }
 
-    /// The lease statement: of the connections `candidates` names (a `WITH` clause ending in a
+    /// The lease's selection: of the connections `candidates` names (a `WITH` clause ending in a
     /// table `candidate(hash)`, connections of `:instance`), each one's oldest waiting event, if it
     /// is due, up to `:limit` in priority order (with `fair`, least recently served first among
-    /// equals), made `sending`.
-    static func leaseOldestDue(fair: Bool, of candidates: String) -> String {
+    /// equals).
+    static func oldestDue(fair: Bool, of candidates: String) -> String {
         """
-        UPDATE event SET state = \(EventState.sending.sql), attempts = attempts + 1, updatedAt = :now, leasedAt = :now
-        WHERE seq IN (
+        seq IN (
             \(candidates),
             oldest AS (
                 SELECT (SELECT o.seq FROM event o INDEXED BY event_waiting_by_connection
@@ -194,7 +180,6 @@ extension Outbox {
             WHERE e.state = \(EventState.queued.sql) AND e.nextAttemptAt <= :now AND e.deadline > :now
             ORDER BY e.priority, \(servedOrder(fair, "e")) e.nextAttemptAt, e.seq
             LIMIT :limit)
-        RETURNING *
         """
     }
 
@@ -221,32 +206,21 @@ extension Outbox {
     @discardableResult
     public func record(_ transition: DeliveryTransition, for event: StoredEvent) async throws -> Int {
         let now = clock.now().millisecondsSince1970
-        let sql: String
+        let step: EventTransition
         var arguments: StatementArguments = ["seq": event.seq, "now": now]
         switch transition {
         case .sent(let id, let absoluteTime):
-            sql = """
-                UPDATE event SET state = \(EventState.sent.sql), serviceId = :id, absoluteTime = :absoluteTime,
-                    lastErrorCode = NULL, lastErrorMessage = NULL,
-                    nextAttemptAt = NULL, connectionToken = NULL, updatedAt = :now
-                WHERE seq = :seq AND state = \(EventState.sending.sql)
-                """
+            step = .send
             arguments += ["id": id, "absoluteTime": absoluteTime]
         case .retry(let at, let error):
-            sql = """
-                UPDATE event SET state = \(EventState.queued.sql), nextAttemptAt = :at, lastErrorCode = :code,
-                    lastErrorMessage = :message, updatedAt = :now
-                WHERE seq = :seq AND state = \(EventState.sending.sql)
-                """
+            step = .retryLater
             arguments += ["at": at.millisecondsSince1970, "code": error.code, "message": error.message]
-        case .failed(let error, _), .expired(let error):
-            let state: EventState = if case .failed = transition { .failed } else { .expired }
-            sql = """
-                UPDATE event SET state = :state, lastErrorCode = :code, lastErrorMessage = :message,
-                    nextAttemptAt = NULL, updatedAt = :now
-                WHERE seq = :seq AND state = \(EventState.sending.sql)
-                """
-            arguments += ["state": state.rawValue, "code": error.code, "message": error.message]
+        case .failed(let error, _):
+            step = .fail
+            arguments += ["code": error.code, "message": error.message]
+        case .expired(let error):
+            step = .expireAttempt
+            arguments += ["code": error.code, "message": error.message]
         }
         let finalArguments = arguments
         let block: ConnectionBlock? = if case .failed(let error, let scope?) = transition {
@@ -255,11 +229,9 @@ extension Outbox {
             nil
         }
         let blockUntil = now + Int64(limits.blockDuration.timeInterval * 1000)
-        let ends = if case .retry = transition { false } else { true }
         let othersFailed = try await write { db, waitingChange -> Int in
-            try db.cachedStatement(sql: sql).execute(arguments: finalArguments)
             // Nothing changes when the event is no longer `sending` (an outcome recorded twice).
-            if ends { waitingChange -= db.changesCount }
+            try step.apply(where: "seq = :seq", arguments: finalArguments, in: db, waitingChange: &waitingChange)
             guard let block else { return 0 }
             try db.execute(
                 sql: """
@@ -270,18 +242,12 @@ extension Outbox {
                 arguments: [event.connectionHash, block.scope.rawValue, block.error.code, block.error.message, now, blockUntil]
             )
             // Events in flight get their own answer; the queued ones need no request to fail.
-            try db.execute(
-                sql: """
-                    UPDATE event INDEXED BY event_waiting_by_connection
-                    SET state = \(EventState.failed.sql), lastErrorCode = ?, lastErrorMessage = ?,
-                        nextAttemptAt = NULL, updatedAt = ?
-                    WHERE instance = ? AND connectionHash = ? AND state IN (\(EventState.queued.sql), \(EventState.sending.sql)) AND state = \(EventState.queued.sql)
-                      AND \(block.contentTypeCondition)
-                    """,
-                arguments: [block.error.code, block.error.message, now, event.instance, event.connectionHash]
-            )
-            waitingChange -= db.changesCount
-            return db.changesCount
+            return try EventTransition.failWithConnection.apply(
+                where: "instance = :instance AND connectionHash = :hash AND \(Self.waiting) AND \(block.contentTypeCondition)",
+                indexedBy: "event_waiting_by_connection",
+                arguments: ["code": block.error.code, "message": block.error.message, "now": now, "instance": event.instance, "hash": event.connectionHash],
+                in: db, waitingChange: &waitingChange
+            ).changed
         }
         outcomes.notify(event.clientToken)
         return othersFailed

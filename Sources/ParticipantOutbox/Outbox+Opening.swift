@@ -96,11 +96,9 @@ extension Outbox {
     private func requeueInterrupted() throws -> Int {
         let now = clock.now().millisecondsSince1970
         return try database.write { db in
-            try db.execute(
-                sql: "UPDATE event SET state = \(EventState.queued.sql), nextAttemptAt = ?, updatedAt = ? WHERE state = \(EventState.sending.sql)",
-                arguments: [now, now]
-            )
-            return db.changesCount
+            // Sending to queued: both waiting, so the count taken at open stays right.
+            var waitingChange = 0
+            return try EventTransition.requeueInterrupted.apply(where: nil, arguments: ["now": now], in: db, waitingChange: &waitingChange).changed
         }
     }
 }

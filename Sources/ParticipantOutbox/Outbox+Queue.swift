@@ -62,9 +62,7 @@ extension Outbox {
             }
             guard event.connectionToken != nil else { throw QueueCommandError.tokenErased(clientToken: clientToken) }
             try waiting.ensureRoom(capacity: limits.capacity)
-            let requeued = try Self.requeue(event, now: now, deadlines: deadlines, in: db)
-            waitingChange += 1
-            return requeued
+            return try Self.requeue(event, now: now, deadlines: deadlines, in: db, waitingChange: &waitingChange)
         }
     }
 
@@ -80,8 +78,7 @@ extension Outbox {
                 arguments: [room]
             )
             for event in failed {
-                _ = try Self.requeue(event, now: now, deadlines: deadlines, in: db)
-                waitingChange += 1
+                _ = try Self.requeue(event, now: now, deadlines: deadlines, in: db, waitingChange: &waitingChange)
             }
             return failed.count
         }
@@ -98,9 +95,7 @@ extension Outbox {
                     : "only a queued event can be held"
                 throw QueueCommandError.wrongState(clientToken: clientToken, state: event.state, rule: rule)
             }
-            let held = try Self.update(event, sql: "UPDATE event SET state = \(EventState.held.sql), nextAttemptAt = NULL, updatedAt = ? WHERE seq = ? RETURNING *", [now, event.seq], in: db)
-            waitingChange -= 1
-            return held
+            return try Self.change(event, .hold, ["now": now], in: db, waitingChange: &waitingChange)
         }
     }
 
@@ -116,9 +111,7 @@ extension Outbox {
                 throw QueueCommandError.wrongState(clientToken: clientToken, state: event.state, rule: "only a held event can be released")
             }
             try waiting.ensureRoom(capacity: limits.capacity)
-            let released = try Self.update(event, sql: "UPDATE event SET state = \(EventState.queued.sql), nextAttemptAt = ?, updatedAt = ? WHERE seq = ? RETURNING *", [now, now, event.seq], in: db)
-            waitingChange += 1
-            return released
+            return try Self.change(event, .release, ["now": now], in: db, waitingChange: &waitingChange)
         }
     }
 
@@ -176,24 +169,27 @@ extension Outbox {
         return event
     }
 
-    private static func requeue(_ event: StoredEvent, now: Date, deadlines: EventDeadlines, in db: Database) throws -> StoredEvent {
+    private static func requeue(
+        _ event: StoredEvent, now: Date, deadlines: EventDeadlines, in db: Database, waitingChange: inout Int
+    ) throws -> StoredEvent {
         let deadline = now.addingTimeInterval(deadlines.deadline(for: event.contentType).timeInterval)
-        let milliseconds = now.millisecondsSince1970
-        return try update(
-            event,
-            sql: """
-                UPDATE event SET state = \(EventState.queued.sql), nextAttemptAt = ?, deadline = ?, lastErrorCode = NULL,
-                    lastErrorMessage = NULL, updatedAt = ?
-                WHERE seq = ? RETURNING *
-                """,
-            [milliseconds, deadline.millisecondsSince1970, milliseconds, event.seq], in: db
+        return try change(
+            event, .retryByOperator, ["now": now.millisecondsSince1970, "deadline": deadline.millisecondsSince1970],
+            in: db, waitingChange: &waitingChange
         )
     }
 
-    private static func update(_ event: StoredEvent, sql: String, _ arguments: StatementArguments, in db: Database) throws -> StoredEvent {
-        guard let updated = try StoredEvent.fetchOne(db, sql: sql, arguments: arguments) else {
+    /// Applies `transition` to `event` (by its key), in the caller's write; the event as it is now.
+    private static func change(
+        _ event: StoredEvent, _ transition: EventTransition, _ arguments: StatementArguments, in db: Database, waitingChange: inout Int
+    ) throws -> StoredEvent {
+        var arguments = arguments
+        arguments += ["seq": event.seq]
+        guard let changed = try transition.apply(
+            where: "seq = :seq", arguments: arguments, returning: true, in: db, waitingChange: &waitingChange
+        ).rows.first else {
             throw QueueCommandError.notFound(clientToken: event.clientToken)
         }
-        return updated
+        return changed
     }
 }

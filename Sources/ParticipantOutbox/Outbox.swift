@@ -184,8 +184,7 @@ public struct Outbox: Sendable {
         ])
         let seq = db.lastInsertedRowID
         if !redundant { waitingChange += 1 }
-        var saved = try Self.supersede(decision.replaced, by: clientToken, now: ms, in: db)
-        waitingChange -= saved.values.reduce(0, +)
+        var saved = try Self.supersede(decision.replaced, by: clientToken, now: ms, in: db, waitingChange: &waitingChange)
         if let rule = decision.rule, redundant { saved[rule, default: 0] += 1 }
         let stored = StoredEvent(
             accepted: event, seq: seq, clientToken: clientToken, connectionHash: connectionHash,

@@ -1,6 +1,8 @@
 /// Where an event is in its life in the outbox.
 ///
-/// `queued` and `sending` are waiting states; the others are final.
+/// `queued` and `sending` are waiting (counted against the capacity, in order per connection);
+/// `held` is neither waiting nor final; the others are final. Which state may follow which is one
+/// table in the outbox (`EventTransition`).
 public enum EventState: String, CaseIterable, Codable, Sendable {
     /// Stored, waiting for its next attempt.
     case queued

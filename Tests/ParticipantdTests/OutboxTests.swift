@@ -387,10 +387,13 @@ import Testing
                 "INSERT INTO event (clientToken, contentType, connectionHash, state, acceptedAt, updatedAt, deadline, messageId) VALUES ('a', 'b', 'c', 'queued', 1, 1, 1, 'm')",
                 "UPDATE event SET state = 'sending', attempts = attempts + 1, updatedAt = 2, leasedAt = 2 WHERE seq = 1",
                 "UPDATE event SET state = 'sent', connectionToken = NULL, nextAttemptAt = NULL, updatedAt = 3 WHERE seq = 1 AND state = 'sending'",
-            ]
+            ] + EventTransition.all.map { $0.sql(where: "seq = :seq", returning: false) }
             for sql in statements {
+                // A value for each named argument (EXPLAIN compiles the statement; nothing runs).
+                let names = Set(sql.matches(of: /:([A-Za-z]+)/).map { String($0.output.1) })
+                let arguments = StatementArguments(Dictionary(uniqueKeysWithValues: names.map { ($0, 1 as (any DatabaseValueConvertible)?) }))
                 let opcodes = try await outbox.writer.perform { db in
-                    try Row.fetchAll(db, sql: "EXPLAIN " + sql).map { $0["opcode"] as String }
+                    try Row.fetchAll(db, sql: "EXPLAIN " + sql, arguments: arguments).map { $0["opcode"] as String }
                 }
                 let buildsTemporaryTable = opcodes.contains("OpenEphemeral")
                 #expect(!buildsTemporaryTable, "\(sql)")

@@ -17,7 +17,7 @@ import ParticipantWire
 package enum ConnectionHash {
     static let length = 16
 
-    package static func of(_ connectionToken: String, instance: String = InstanceName.defaultName) -> String {
+    package static func of(_ connectionToken: String, instance: String) -> String {
         let input = instance == InstanceName.defaultName ? Array(connectionToken.utf8) : Array("\(instance)\u{0}\(connectionToken)".utf8)
         let digest = SHA256.hash(data: input)
         let digits = Array("0123456789abcdef".utf8)

@@ -18,7 +18,7 @@ public enum DeliveryTransition: Sendable, Equatable {
 extension Outbox {
     /// Whether a queued event of `instance` is past its deadline: what ``expireOverdue(instance:)``
     /// would end. (The index walk covers overdue events only, which their senders end at once.)
-    public func hasOverdue(instance: String = InstanceName.defaultName) async throws -> Bool {
+    public func hasOverdue(instance: String) async throws -> Bool {
         let now = clock.now().millisecondsSince1970
         return try await database.read { db in
             try Bool.fetchOne(
@@ -33,7 +33,7 @@ extension Outbox {
     }
 
     /// Ends every queued event of `instance` whose deadline has passed as `expired`; returns them.
-    public func expireOverdue(instance: String = InstanceName.defaultName) async throws -> [StoredEvent] {
+    public func expireOverdue(instance: String) async throws -> [StoredEvent] {
         let now = clock.now().millisecondsSince1970
         return try await write { db, waitingChange in
             try EventTransition.expireOverdue.apply(
@@ -62,7 +62,7 @@ extension Outbox {
     ///   and yields fewer than `limit` is the whole queue searched.
     ///
     /// Only events of `instance` are leased: each instance has its own sender, pacing and outage.
-    public func leaseDue(instance: String = InstanceName.defaultName, limit: Int) async throws -> [StoredEvent] {
+    public func leaseDue(instance: String, limit: Int) async throws -> [StoredEvent] {
         guard limit > 0 else { return [] }
         let now = clock.now().millisecondsSince1970
         let window = Self.leaseWindow(limit)

@@ -291,7 +291,7 @@ public struct Outbox: Sendable {
     /// deadline of a queued event that lies after `now`: of `instance`'s events for its next
     /// attempt; of any instance's for a deadline (at worst a wake-up for nothing: the earliest
     /// deadline of one instance would walk past every earlier one of the others).
-    public func nextWakeUp(after now: Date, instance: String = InstanceName.defaultName) async throws -> Date? {
+    public func nextWakeUp(after now: Date, instance: String) async throws -> Date? {
         let now = now.millisecondsSince1970
         let ms = try await database.read { db -> Int64? in
             // event_due is ordered by priority first: one look-up per priority.

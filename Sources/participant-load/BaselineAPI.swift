@@ -34,7 +34,7 @@ public enum BaselineAPI {
                 let stored = StoredEvent(
                     accepted: event, seq: sequence.add(1, ordering: .relaxed).newValue,
                     clientToken: event.clientToken ?? UUID().uuidString.lowercased(),
-                    connectionHash: ConnectionHash.of(event.connectionToken), at: now,
+                    connectionHash: ConnectionHash.of(event.connectionToken, instance: event.instance), at: now,
                     deadline: now.addingTimeInterval(deadlines.deadline(for: event.contentType).timeInterval),
                     supersededBy: nil
                 )

@@ -27,7 +27,7 @@ import Testing
             #expect(try await stateOf(outbox, "t1") == (.superseded, "t3"))
             #expect(try await stateOf(outbox, "t2") == (.queued, nil))
             #expect(outbox.waitingCount == 2)
-            #expect(Set(try await outbox.leaseDue(limit: 10).map(\.clientToken)) == ["t2", "t3"])
+            #expect(Set(try await outbox.leaseDue(instance: InstanceName.defaultName, limit: 10).map(\.clientToken)) == ["t2", "t3"])
         }
     }
 
@@ -35,7 +35,7 @@ import Testing
     func typingInterval() async throws {
         try await withOutbox { outbox in
             _ = try await submitEvent(outbox, .typing, "t1")
-            let leased = try await outbox.leaseDue(limit: 1)
+            let leased = try await outbox.leaseDue(instance: InstanceName.defaultName, limit: 1)
             let during = try await submitEvent(outbox, .typing, "t2")  // t1 is in flight
             #expect(during.state == .superseded)
             #expect(during.supersededBy == "t1")
@@ -68,7 +68,7 @@ import Testing
     func failedReceiptDoesNotCoalesce() async throws {
         try await withOutbox { outbox in
             _ = try await submitEvent(outbox, .messageRead, "r1")
-            let leased = try await outbox.leaseDue(limit: 1)
+            let leased = try await outbox.leaseDue(instance: InstanceName.defaultName, limit: 1)
             try await outbox.record(.failed(ErrorBody(code: "InternalError", message: "x")), for: leased[0])
             #expect(try await submitEvent(outbox, .messageRead, "r2").state == .queued)
         }

@@ -107,7 +107,7 @@ extension SendEventResult {
         defer { writer.cancel() }
         let sender = EventSender(
             outbox: outbox, service: service, configuration: configuration, clock: clock.senderClock,
-            random: { random }, shutdownTimeout: shutdownTimeout, logger: Logger(label: "test")
+            random: { random }, shutdownTimeout: shutdownTimeout, instance: InstanceName.defaultName, logger: Logger(label: "test")
         )
         try await testGracefulShutdown { trigger in
             let running = Task { try await sender.run() }

@@ -165,7 +165,7 @@ import ParticipantWire
             _ = try await outbox.submit(try event("b1", instance: "b"))
             _ = try await outbox.submit(try event("b2", instance: "b"))
             // Same token, other instance: not ordered behind the default instance's event.
-            #expect(ConnectionHash.of("conn") != ConnectionHash.of("conn", instance: "b"))
+            #expect(ConnectionHash.of("conn", instance: InstanceName.defaultName) != ConnectionHash.of("conn", instance: "b"))
             let forB = try await outbox.leaseDue(instance: "b", limit: 10)
             #expect(forB.map(\.clientToken) == ["b1"], "one per connection, b2 waits behind b1")
             let forDefault = try await outbox.leaseDue(instance: "default", limit: 10)
@@ -185,7 +185,7 @@ import ParticipantWire
             try db.execute(sql: """
                 INSERT INTO event (clientToken, contentType, content, connectionToken, connectionHash, state, acceptedAt, updatedAt, nextAttemptAt, deadline, priority)
                 VALUES ('old-1', 'application/vnd.amazonaws.connect.event.message.read', ?, 'conn', ?, 'queued', 0, 0, 0, 9999999999999, 0)
-                """, arguments: [receipt("old-1"), ConnectionHash.of("conn")])
+                """, arguments: [receipt("old-1"), ConnectionHash.of("conn", instance: InstanceName.defaultName)])
         }
         try queue.close()
         try await withTestOutbox(clock: ManualClock(), directory: directory) { outbox in

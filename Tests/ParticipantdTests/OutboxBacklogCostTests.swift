@@ -55,7 +55,7 @@ import Testing
             // The chat's oldest event is in flight (an attempt, or the probe of an outage): its
             // later events are due but must wait behind it.
             _ = try await outbox.submit(readReceipt(0))
-            #expect(try await outbox.leaseDue(limit: 16).count == 1)
+            #expect(try await outbox.leaseDue(instance: InstanceName.defaultName, limit: 16).count == 1)
             // Another chat waits too, with its oldest event due: it must still be leased.
             var costs: [Int] = []
             var submitted = 1
@@ -69,7 +69,7 @@ import Testing
                 submitted = backlog
                 var leased: [StoredEvent] = []
                 let cost = try await instructions(on: outbox) {
-                    leased = try await outbox.leaseDue(limit: 16)
+                    leased = try await outbox.leaseDue(instance: InstanceName.defaultName, limit: 16)
                     _ = try await outbox.submit(readReceipt(backlog))
                 }
                 submitted += 1
@@ -81,7 +81,7 @@ import Testing
 
             // Per-connection order and fairness still hold: another chat's event is leased.
             _ = try await outbox.submit(readReceipt(1, connection: "quiet-chat"))
-            let leased = try await outbox.leaseDue(limit: 16)
+            let leased = try await outbox.leaseDue(instance: InstanceName.defaultName, limit: 16)
             #expect(leased.map(\.clientToken) == ["receipt-quiet-chat-1"])
         }
     }

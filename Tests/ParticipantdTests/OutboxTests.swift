@@ -49,7 +49,7 @@ import Testing
         try await withTestOutbox(clock: clock, directory: directory, limits: limits) { outbox in
             _ = try await outbox.submit(event(.messageRead, token: "done", connection: "a", content: receipt("m")))
             _ = try await outbox.submit(event(.messageRead, token: "waiting", connection: "b", content: receipt("n")))
-            let leased = try await outbox.leaseDue(limit: 10)
+            let leased = try await outbox.leaseDue(instance: InstanceName.defaultName, limit: 10)
             try await outbox.record(.sent(id: "i", absoluteTime: "t"), for: leased.first { $0.clientToken == "done" }!)
         }
         // As version 7 left the file.
@@ -99,7 +99,7 @@ import Testing
             }
             // And a newer event of the connection waits behind the old one.
             _ = try await outbox.submit(event(.messageRead, token: "new", connection: "the-connection", content: receipt("n")))
-            #expect(try await outbox.leaseDue(limit: 10).map(\.clientToken) == ["old"])
+            #expect(try await outbox.leaseDue(instance: InstanceName.defaultName, limit: 10).map(\.clientToken) == ["old"])
         }
     }
 
@@ -125,14 +125,14 @@ import Testing
                 _ = try await outbox.submit(event(.messageRead, token: "a\(index)", connection: "A", content: receipt("a\(index)")))
                 _ = try await outbox.submit(event(.messageRead, token: "b\(index)", connection: "B", content: receipt("b\(index)")))
             }
-            let first = try await outbox.leaseDue(limit: 10)
+            let first = try await outbox.leaseDue(instance: InstanceName.defaultName, limit: 10)
             #expect(Set(first.map(\.clientToken)) == ["a0", "b0"])
             #expect(first.allSatisfy { $0.state == .sending && $0.attempts == 1 && $0.connectionToken != nil })
-            #expect(try await outbox.leaseDue(limit: 10).isEmpty)
+            #expect(try await outbox.leaseDue(instance: InstanceName.defaultName, limit: 10).isEmpty)
 
             let a0 = first.first { $0.clientToken == "a0" }!
             try await outbox.record(.sent(id: "id-a0", absoluteTime: "2026-01-01T00:00:00.000Z"), for: a0)
-            #expect(try await outbox.leaseDue(limit: 10).map(\.clientToken) == ["a1"])
+            #expect(try await outbox.leaseDue(instance: InstanceName.defaultName, limit: 10).map(\.clientToken) == ["a1"])
 
             let sent = try #require(try await outbox.event(clientToken: "a0"))
             #expect(sent.state == .sent)
@@ -152,7 +152,7 @@ import Testing
                 // Another message: a read receipt for the same one would supersede the delivered receipt.
                 _ = try await outbox.submit(event(.messageRead, token: "r\(index)", connection: "c\(index)", content: receipt("n\(index)")))
             }
-            let leased = try await outbox.leaseDue(limit: 10)
+            let leased = try await outbox.leaseDue(instance: InstanceName.defaultName, limit: 10)
             #expect(leased.map(\.clientToken).sorted() == (0..<10).map { "d\($0)" }.sorted())
         }
     }
@@ -166,9 +166,9 @@ import Testing
                 _ = try await outbox.submit(event(.messageRead, token: "busy\(index)", connection: "busy", content: receipt("m\(index)")))
             }
             _ = try await outbox.submit(event(.typing, token: "other", connection: "other"))
-            #expect(try await outbox.leaseDue(limit: 1).map(\.clientToken) == ["busy0"])
-            #expect(try await outbox.leaseDue(limit: 1).map(\.clientToken) == ["other"])
-            #expect(try await outbox.leaseDue(limit: 1).isEmpty)
+            #expect(try await outbox.leaseDue(instance: InstanceName.defaultName, limit: 1).map(\.clientToken) == ["busy0"])
+            #expect(try await outbox.leaseDue(instance: InstanceName.defaultName, limit: 1).map(\.clientToken) == ["other"])
+            #expect(try await outbox.leaseDue(instance: InstanceName.defaultName, limit: 1).isEmpty)
         }
     }
 
@@ -176,12 +176,12 @@ import Testing
         try await withOutbox { outbox in
             _ = try await outbox.submit(event(.messageRead, token: "r0", content: receipt("1")))
             _ = try await outbox.submit(event(.messageRead, token: "r1", content: receipt("2")))
-            let leased = try await outbox.leaseDue(limit: 5)
+            let leased = try await outbox.leaseDue(instance: InstanceName.defaultName, limit: 5)
             try await outbox.record(.retry(at: clock.now.addingTimeInterval(2), error: ErrorBody(code: "ThrottlingException", message: "slow")), for: leased[0])
-            #expect(try await outbox.leaseDue(limit: 5).isEmpty)
-            #expect(try await outbox.nextWakeUp(after: clock.now) == clock.now.addingTimeInterval(2))
+            #expect(try await outbox.leaseDue(instance: InstanceName.defaultName, limit: 5).isEmpty)
+            #expect(try await outbox.nextWakeUp(after: clock.now, instance: InstanceName.defaultName) == clock.now.addingTimeInterval(2))
             clock.advance(by: 2)
-            let again = try await outbox.leaseDue(limit: 5)
+            let again = try await outbox.leaseDue(instance: InstanceName.defaultName, limit: 5)
             #expect(again.map(\.clientToken) == ["r0"])
             #expect(again[0].attempts == 2)
             #expect(again[0].lastError?.code == "ThrottlingException")
@@ -198,7 +198,7 @@ import Testing
             clock.advance(by: 1)
             _ = try await outbox.submit(event(.messageRead, token: "read-new", connection: "5"))
             var order: [String] = []
-            while let next = try await outbox.leaseDue(limit: 1).first {
+            while let next = try await outbox.leaseDue(instance: InstanceName.defaultName, limit: 1).first {
                 order.append(next.clientToken)
             }
             #expect(order == ["read-old", "read-new", "delivered", "ack", "typing"])
@@ -210,8 +210,8 @@ import Testing
             _ = try await outbox.submit(event(.typing, token: "typing"))
             _ = try await outbox.submit(event(.messageRead, token: "read", connection: "other"))
             clock.advance(by: 10)
-            #expect(try await outbox.leaseDue(limit: 5).map(\.clientToken) == ["read"])
-            let expired = try await outbox.expireOverdue()
+            #expect(try await outbox.leaseDue(instance: InstanceName.defaultName, limit: 5).map(\.clientToken) == ["read"])
+            let expired = try await outbox.expireOverdue(instance: InstanceName.defaultName)
             #expect(expired.map(\.clientToken) == ["typing"])
             let record = try #require(try await outbox.event(clientToken: "typing"))
             #expect(record.state == .expired)
@@ -225,13 +225,13 @@ import Testing
         defer { directory.remove() }
         try await withOutbox(directory: directory) { outbox in
             _ = try await outbox.submit(event(token: "in-flight"))
-            #expect(try await outbox.leaseDue(limit: 1).count == 1)
+            #expect(try await outbox.leaseDue(instance: InstanceName.defaultName, limit: 1).count == 1)
         }
         try await withOutbox(directory: directory) { outbox in
             let record = try #require(try await outbox.event(clientToken: "in-flight"))
             #expect(record.state == .queued)
             #expect(record.attempts == 1)
-            #expect(try await outbox.leaseDue(limit: 1).map(\.clientToken) == ["in-flight"])
+            #expect(try await outbox.leaseDue(instance: InstanceName.defaultName, limit: 1).map(\.clientToken) == ["in-flight"])
         }
     }
 
@@ -302,7 +302,7 @@ import Testing
         try await withOutbox(limits: limits) { outbox in
             for token in ["a", "b", "c"] { _ = try await outbox.submit(event(.messageRead, token)) }
             _ = try await outbox.submit(event(.typing, "other", connection: "other"))
-            let leased = try await outbox.leaseDue(limit: 10)
+            let leased = try await outbox.leaseDue(instance: InstanceName.defaultName, limit: 10)
             let first = try #require(leased.first { $0.clientToken == "a" })
             let denied = ErrorBody(code: "AccessDeniedException", message: "chat ended")
             #expect(try await outbox.record(.failed(denied, block: .all), for: first) == 2)
@@ -332,7 +332,7 @@ import Testing
             _ = try await outbox.submit(event(.messageDelivered, "r1"))
             _ = try await outbox.submit(event(.typing, "t1"))
             _ = try await outbox.submit(event(.messageRead, "r2"))
-            let r1 = try #require(try await outbox.leaseDue(limit: 10).first)
+            let r1 = try #require(try await outbox.leaseDue(instance: InstanceName.defaultName, limit: 10).first)
             #expect(try await outbox.record(.failed(ErrorBody(code: "ConflictException", message: "no receipts"), block: .receipts), for: r1) == 1)
             #expect(try await outbox.event(clientToken: "r2")?.state == .failed)
             #expect(try await outbox.event(clientToken: "t1")?.state == .queued)
@@ -352,7 +352,7 @@ import Testing
             await #expect(throws: OutboxError.full(capacity: 2)) { try await outbox.submit(event(.typing, "3", connection: "c")) }
             guard case .duplicate = try await outbox.submit(event(.typing, "1", connection: "a")) else { Issue.record("duplicate must be answered"); return }
             #expect(try await outbox.countsByState()[.queued] == 2)
-            let leased = try await outbox.leaseDue(limit: 1)
+            let leased = try await outbox.leaseDue(instance: InstanceName.defaultName, limit: 1)
             try await outbox.record(.sent(id: "i", absoluteTime: "t"), for: leased[0])
             guard case .created = try await outbox.submit(event(.typing, "3", connection: "c")) else { Issue.record("room should be back"); return }
         }
@@ -367,7 +367,7 @@ import Testing
             _ = try await outbox.submit(event(.messageRead, "waiting", connection: "b"))
             _ = try await outbox.submit(event(.messageRead, "held", connection: "c"))
             _ = try await outbox.hold(clientToken: "held")
-            let leased = try await outbox.leaseDue(limit: 10)
+            let leased = try await outbox.leaseDue(instance: InstanceName.defaultName, limit: 10)
             try await outbox.record(.sent(id: "i", absoluteTime: "t"), for: leased.first { $0.clientToken == "done" }!)
             try await outbox.record(.retry(at: clock.now.addingTimeInterval(86_400), error: ErrorBody(code: "x", message: "y")), for: leased.first { $0.clientToken == "waiting" }!)
             #expect(try await outbox.deleteExpiredHistory() == 0)

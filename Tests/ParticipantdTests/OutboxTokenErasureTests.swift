@@ -31,7 +31,7 @@ import Testing
         for (index, connection) in connections.enumerated() {
             _ = try await outbox.submit(event("sent-\(index)", connection: connection))
         }
-        for leased in try await outbox.leaseDue(limit: 100) {
+        for leased in try await outbox.leaseDue(instance: InstanceName.defaultName, limit: 100) {
             try await outbox.record(.sent(id: "id", absoluteTime: "t"), for: leased)
         }
         _ = try await outbox.submit(event("waiting", connection: "waiting-connection-token-" + String(repeating: "y", count: 40)))

@@ -130,24 +130,24 @@ import Testing
                 )))
             }
             try await submit("a", connection: "c1")
-            let leased = try await outbox.leaseDue(limit: 1)
+            let leased = try await outbox.leaseDue(instance: InstanceName.defaultName, limit: 1)
             try await outbox.record(.retry(at: clock.now.addingTimeInterval(600), error: ErrorBody(code: "Throttled", message: "")), for: try #require(leased.first))
-            #expect(try await outbox.leaseDue(limit: 1).isEmpty)
+            #expect(try await outbox.leaseDue(instance: InstanceName.defaultName, limit: 1).isEmpty)
             #expect(try await outbox.flush() == 1)
-            #expect(try await outbox.leaseDue(limit: 1).map(\.clientToken) == ["a"])
+            #expect(try await outbox.leaseDue(instance: InstanceName.defaultName, limit: 1).map(\.clientToken) == ["a"])
 
             // b held: c (same connection, later) goes anyway; past its deadline b stays held.
             try await submit("b", connection: "c2")
             try await submit("c", connection: "c2")
             #expect(try await outbox.hold(clientToken: "b").state == .held)
             #expect(outbox.waitingCount == 2)
-            #expect(try await outbox.leaseDue(limit: 5).map(\.clientToken) == ["c"])
+            #expect(try await outbox.leaseDue(instance: InstanceName.defaultName, limit: 5).map(\.clientToken) == ["c"])
             clock.advance(by: 2 * 86_400)
-            #expect(try await outbox.expireOverdue().isEmpty)
+            #expect(try await outbox.expireOverdue(instance: InstanceName.defaultName).isEmpty)
             #expect(try await outbox.event(clientToken: "b")?.state == .held)
             // Released past its deadline: it expires at the next round instead of going late.
             _ = try await outbox.release(clientToken: "b")
-            #expect(try await outbox.expireOverdue().map(\.clientToken) == ["b"])
+            #expect(try await outbox.expireOverdue(instance: InstanceName.defaultName).map(\.clientToken) == ["b"])
             await #expect(throws: QueueCommandError.self) { try await outbox.release(clientToken: "b") }
             await #expect(throws: QueueCommandError.notFound(clientToken: "nope")) { try await outbox.delete(clientToken: "nope") }
         }

@@ -21,7 +21,7 @@ import ParticipantWire
         try await withOutbox { outbox in
             try await submitEvent(outbox, .messageRead, "r1", message: "m1")
             clock.advance(by: 1)
-            let inFlight = try await outbox.leaseDue(limit: 10)
+            let inFlight = try await outbox.leaseDue(instance: InstanceName.defaultName, limit: 10)
             #expect(inFlight.map(\.clientToken) == ["r1"])
             try await submitEvent(outbox, .messageRead, "r2", message: "m2")
             try await submitEvent(outbox, .messageDelivered, "d3", message: "m3")
@@ -76,18 +76,18 @@ import ParticipantWire
         try await withOutbox { outbox in
             let delivered = try await submitEvent(outbox, .messageDelivered, "d1", message: "m1")
             #expect(delivered.nextAttemptAt == clock.now.addingTimeInterval(0.3))
-            #expect(try await outbox.leaseDue(limit: 10).isEmpty, "held")
-            #expect(try await outbox.nextWakeUp(after: clock.now) == clock.now.addingTimeInterval(0.3))
+            #expect(try await outbox.leaseDue(instance: InstanceName.defaultName, limit: 10).isEmpty, "held")
+            #expect(try await outbox.nextWakeUp(after: clock.now, instance: InstanceName.defaultName) == clock.now.addingTimeInterval(0.3))
             clock.advance(by: 0.299)
-            #expect(try await outbox.leaseDue(limit: 10).isEmpty)
+            #expect(try await outbox.leaseDue(instance: InstanceName.defaultName, limit: 10).isEmpty)
             clock.advance(by: 0.001)
-            #expect(try await outbox.leaseDue(limit: 10).map(\.clientToken) == ["d1"])
+            #expect(try await outbox.leaseDue(instance: InstanceName.defaultName, limit: 10).map(\.clientToken) == ["d1"])
 
             try await submitEvent(outbox, .messageDelivered, "d2", message: "m2", connection: "c2")
             clock.advance(by: 0.1)
             try await submitEvent(outbox, .messageRead, "r2", message: "m2", connection: "c2")
             #expect(try await stateOf(outbox, "d2") == (.superseded, "r2"))
-            #expect(try await outbox.leaseDue(limit: 10).map(\.clientToken) == ["r2"], "a read is not held")
+            #expect(try await outbox.leaseDue(instance: InstanceName.defaultName, limit: 10).map(\.clientToken) == ["r2"], "a read is not held")
             #expect(outbox.savedRequests.byRule[.deliveredAfterRead] == 1)
         }
     }
@@ -98,7 +98,7 @@ import ParticipantWire
         rules.typingFromRequestStart = fromRequestStart
         try await withOutbox(rules: rules) { outbox in
             try await submitEvent(outbox, .typing, "t1")
-            let leased = try #require(try await outbox.leaseDue(limit: 1).first)
+            let leased = try #require(try await outbox.leaseDue(instance: InstanceName.defaultName, limit: 1).first)
             clock.advance(by: 4)  // a slow answer
             try await outbox.record(.sent(id: "i", absoluteTime: "t"), for: leased)
             clock.advance(by: 6.5)  // 10.5 s after the request started, 6.5 s after the answer
@@ -128,7 +128,7 @@ import ParticipantWire
             var order: [String] = []
             for _ in 0..<60 {
                 clock.advance(by: 0.1)
-                let leased = try await outbox.leaseDue(limit: 1)
+                let leased = try await outbox.leaseDue(instance: InstanceName.defaultName, limit: 1)
                 for event in leased {
                     order.append(event.clientToken)
                     try await outbox.record(.sent(id: "i", absoluteTime: "t"), for: event)

@@ -51,12 +51,12 @@ import Testing
             #expect(outbox.waitingCount == stored.count)
 
             // Space returns: the events are sent and, past retention, deleted.
-            var leased = try await outbox.leaseDue(limit: 1_000)
+            var leased = try await outbox.leaseDue(instance: InstanceName.defaultName, limit: 1_000)
             while !leased.isEmpty {
                 for event in leased {
                     try await outbox.record(.sent(id: "id-\(event.clientToken)", absoluteTime: "2026-11-21T00:00:00.000Z"), for: event)
                 }
-                leased = try await outbox.leaseDue(limit: 1_000)
+                leased = try await outbox.leaseDue(instance: InstanceName.defaultName, limit: 1_000)
             }
             clock.advance(by: 10)
             _ = try await outbox.deleteExpiredHistory(limit: 10_000)

@@ -40,7 +40,7 @@ import Testing
                         contentType: type.rawValue, content: content, clientToken: "t\(submitted)", connectionToken: connection
                     )))
                 case .lease:
-                    leased += try await outbox.leaseDue(limit: Int.random(in: 1...3, using: &random))
+                    leased += try await outbox.leaseDue(instance: InstanceName.defaultName, limit: Int.random(in: 1...3, using: &random))
                 case .recordSent, .recordRetry, .recordFailed, .recordBlock:
                     guard !leased.isEmpty else { continue }
                     let event = leased.removeFirst()
@@ -67,7 +67,7 @@ import Testing
                     }
                 case .expire:
                     clock.advance(by: Double.random(in: 0...4, using: &random))
-                    _ = try await outbox.expireOverdue()
+                    _ = try await outbox.expireOverdue(instance: InstanceName.defaultName)
                 case .restart:
                     writer.cancel()
                     _ = try? await writer.value

@@ -14,7 +14,7 @@ public final class DeliveryMetrics: Sendable {
     private let retries = Mutex<[String: CoreMetrics.Counter]>([:])
     private let instance: String
 
-    public init(factory: any MetricsFactory, instance: String = InstanceName.defaultName) {
+    public init(factory: any MetricsFactory, instance: String) {
         self.factory = factory
         self.instance = instance
         let dimensions = [("instance", instance)]

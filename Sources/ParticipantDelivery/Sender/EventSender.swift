@@ -60,7 +60,7 @@ public final class EventSender: Service, Sendable {
         shutdownTimeout: Duration = .seconds(10),
         repeats: RepeatSummary = RepeatSummary(),
         metrics: DeliveryMetrics? = nil,
-        instance: String = InstanceName.defaultName,
+        instance: String,
         pacer: (any QuotaGate)? = nil,
         logger: Logger
     ) {

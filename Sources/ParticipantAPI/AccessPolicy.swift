@@ -1,0 +1,67 @@
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import ParticipantOutbox
+import ParticipantWire
+import Synchronization
+
+/// Who may use the socket (`access.allowUsers`, `access.allowGroups`) and who may change the
+/// queue (`access.adminGroups`). Root and the daemon's own user always may. Empty lists: the
+/// socket file's mode and group decide alone.
+public struct AccessPolicy: Sendable, Equatable {
+    public var allowUsers: [String] = []
+    public var allowGroups: [String] = []
+    public var adminGroups: [String] = []
+
+    public init(allowUsers: [String] = [], allowGroups: [String] = [], adminGroups: [String] = []) {
+        self.allowUsers = allowUsers
+        self.allowGroups = allowGroups
+        self.adminGroups = adminGroups
+    }
+
+    public var restrictsPeers: Bool { !allowUsers.isEmpty || !allowGroups.isEmpty }
+    public var restrictsChanges: Bool { !adminGroups.isEmpty }
+
+    /// The lists with names resolved to ids; an unknown name is a configuration error.
+    public func resolved() throws(ConfigurationError) -> ResolvedAccess {
+        var users: Set<UInt32> = []
+        for user in allowUsers {
+            guard let uid = UInt32(user) ?? Self.userID(user) else {
+                throw ConfigurationError(key: "access.allowUsers", rule: "no user named \"\(user)\" on this system")
+            }
+            users.insert(uid)
+        }
+        func groups(_ names: [String], key: String) throws(ConfigurationError) -> Set<UInt32> {
+            var ids: Set<UInt32> = []
+            for name in names {
+                guard let gid = UInt32(name) ?? Self.groupID(name) else {
+                    throw ConfigurationError(key: key, rule: "no group named \"\(name)\" on this system")
+                }
+                ids.insert(gid)
+            }
+            return ids
+        }
+        return ResolvedAccess(
+            restrictsPeers: restrictsPeers, users: users, groups: try groups(allowGroups, key: "access.allowGroups"),
+            restrictsChanges: restrictsChanges, adminGroups: try groups(adminGroups, key: "access.adminGroups"),
+            ownUID: geteuid()
+        )
+    }
+
+    static func userID(_ name: String) -> UInt32? {
+        var entry = passwd()
+        var result: UnsafeMutablePointer<passwd>?
+        var buffer = [CChar](repeating: 0, count: 16_384)
+        guard getpwnam_r(name, &entry, &buffer, buffer.count, &result) == 0, result != nil else { return nil }
+        return entry.pw_uid
+    }
+
+    static func groupID(_ name: String) -> UInt32? {
+        var entry = group()
+        var result: UnsafeMutablePointer<group>?
+        var buffer = [CChar](repeating: 0, count: 65_536)
+        guard getgrnam_r(name, &entry, &buffer, buffer.count, &result) == 0, result != nil else { return nil }
+        return entry.gr_gid
+    }
+}

@@ -124,19 +124,19 @@ import Testing
         let ca = try await TestCertificateAuthority()
         defer { ca.remove() }
         let tls = try await ca.serverTLS(for: ["localhost"])
-        let proxy = try await TestProxy.start()
-        defer { proxy.stop() }
-        try await TestDaemon.with(tls: tls, environment: ["HTTPS_PROXY": proxy.url], configure: { $0.caFile = ca.caFile }) { daemon in
-            try await submit(daemon, "proxied")
-            _ = try await daemon.waitForEvent("proxied") { $0.state == .sent }
-            #expect(proxy.log.contains("CONNECT localhost:\(daemon.standIn.port)"), "\(proxy.log)")
-            #expect(daemon.logText.contains("upstream.proxy") && daemon.logText.contains(proxy.url))
-        }
-        let before = proxy.log
-        try await TestDaemon.with(tls: tls, environment: ["HTTPS_PROXY": proxy.url, "NO_PROXY": "localhost"], configure: { $0.caFile = ca.caFile }) { daemon in
-            try await submit(daemon, "direct")
-            _ = try await daemon.waitForEvent("direct") { $0.state == .sent }
-            #expect(!proxy.log.dropFirst(before.count).contains("CONNECT localhost:\(daemon.standIn.port)"))
+        try await TestProxy.with { proxy in
+            try await TestDaemon.with(tls: tls, environment: ["HTTPS_PROXY": proxy.url], configure: { $0.caFile = ca.caFile }) { daemon in
+                try await submit(daemon, "proxied")
+                _ = try await daemon.waitForEvent("proxied") { $0.state == .sent }
+                #expect(proxy.log.contains("CONNECT localhost:\(daemon.standIn.port)"), "\(proxy.log)")
+                #expect(daemon.logText.contains("upstream.proxy") && daemon.logText.contains(proxy.url))
+            }
+            let before = proxy.log
+            try await TestDaemon.with(tls: tls, environment: ["HTTPS_PROXY": proxy.url, "NO_PROXY": "localhost"], configure: { $0.caFile = ca.caFile }) { daemon in
+                try await submit(daemon, "direct")
+                _ = try await daemon.waitForEvent("direct") { $0.state == .sent }
+                #expect(!proxy.log.dropFirst(before.count).contains("CONNECT localhost:\(daemon.standIn.port)"))
+            }
         }
     }
 
@@ -146,30 +146,30 @@ import Testing
         defer { ca.remove() }
         let tls = try await ca.serverTLS(for: ["localhost"])
         let password = "pr0xy-secret-\(UUID().uuidString.prefix(6))"
-        let guarded = try await TestProxy.start(["BasicAuth agent \(password)"])
-        defer { guarded.stop() }
-        try await TestDaemon.with(tls: tls, configure: { $0.caFile = ca.caFile; $0.proxy = "http://agent:\(password)@127.0.0.1:\(guarded.port)" }) { daemon in
-            try await submit(daemon, "with-credentials")
-            _ = try await daemon.waitForEvent("with-credentials") { $0.state == .sent }
-            #expect(!daemon.logText.contains(password))
-            let health = try await daemon.client.health()
-            #expect(!"\(health)".contains(password))
-        }
-        try await TestDaemon.with(tls: tls, configure: { $0.caFile = ca.caFile; $0.proxy = "http://127.0.0.1:\(guarded.port)" }) { daemon in
-            try await submit(daemon, "no-credentials")
-            let record = try await daemon.waitForEvent("no-credentials") { $0.lastError != nil }
-            #expect(record.lastError?.code == "ProxyError")
-            #expect(record.lastError?.message.contains("407") == true, "\(record.lastError?.message ?? "")")
+        try await TestProxy.with(["BasicAuth agent \(password)"]) { guarded in
+            try await TestDaemon.with(tls: tls, configure: { $0.caFile = ca.caFile; $0.proxy = "http://agent:\(password)@127.0.0.1:\(guarded.port)" }) { daemon in
+                try await submit(daemon, "with-credentials")
+                _ = try await daemon.waitForEvent("with-credentials") { $0.state == .sent }
+                #expect(!daemon.logText.contains(password))
+                let health = try await daemon.client.health()
+                #expect(!"\(health)".contains(password))
+            }
+            try await TestDaemon.with(tls: tls, configure: { $0.caFile = ca.caFile; $0.proxy = "http://127.0.0.1:\(guarded.port)" }) { daemon in
+                try await submit(daemon, "no-credentials")
+                let record = try await daemon.waitForEvent("no-credentials") { $0.lastError != nil }
+                #expect(record.lastError?.code == "ProxyError")
+                #expect(record.lastError?.message.contains("407") == true, "\(record.lastError?.message ?? "")")
+            }
         }
         // Tunnels only to port 443: CONNECT to the stand-in's port is refused.
-        let strict = try await TestProxy.start(["ConnectPort 443"])
-        defer { strict.stop() }
-        try await TestDaemon.with(tls: tls, configure: { $0.caFile = ca.caFile; $0.proxy = strict.url }) { daemon in
-            try await submit(daemon, "refused")
-            let record = try await daemon.waitForEvent("refused") { $0.lastError != nil }
-            #expect(record.lastError?.code == "ProxyError")
-            #expect(record.lastError?.message.contains("refused CONNECT to localhost:\(daemon.standIn.port)") == true, "\(record.lastError?.message ?? "")")
-            #expect(daemon.standIn.requests.isEmpty)
+        try await TestProxy.with(["ConnectPort 443"]) { strict in
+            try await TestDaemon.with(tls: tls, configure: { $0.caFile = ca.caFile; $0.proxy = strict.url }) { daemon in
+                try await submit(daemon, "refused")
+                let record = try await daemon.waitForEvent("refused") { $0.lastError != nil }
+                #expect(record.lastError?.code == "ProxyError")
+                #expect(record.lastError?.message.contains("refused CONNECT to localhost:\(daemon.standIn.port)") == true, "\(record.lastError?.message ?? "")")
+                #expect(daemon.standIn.requests.isEmpty)
+            }
         }
     }
 }

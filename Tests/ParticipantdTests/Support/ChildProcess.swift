@@ -66,6 +66,15 @@ final class ChildProcess: Sendable {
         _ = Foundation.kill(process.processIdentifier, signal)
     }
 
+    /// Ends the process: `signal`, then SIGKILL if it is still running after `grace`; returns once
+    /// it has exited, so that no test leaves a child behind.
+    func stop(_ signal: Int32 = SIGTERM, grace: Duration = .seconds(2)) async {
+        kill(signal)
+        if (try? await eventually(timeout: grace, "process to exit after signal \(signal)") { !process.isRunning }) != nil { return }
+        kill(SIGKILL)
+        _ = try? await exitStatus(timeout: .seconds(10))
+    }
+
     /// Waits for the process to end (at most `timeout`) and returns its exit status.
     func exitStatus(timeout: Duration = .seconds(30)) async throws -> Int32 {
         try await eventually(timeout: timeout, "process \(process.executableURL?.lastPathComponent ?? "") to exit") { !process.isRunning }

@@ -78,8 +78,23 @@ struct TestProxy {
         }
     }
 
-    func stop() {
-        process.kill(SIGTERM)
+    /// Ends tinyproxy and waits for it. SIGKILL: on SIGTERM it lingered (runs of the suite left
+    /// one behind per proxy, as nobody), and nothing of it is needed once the test has read its log.
+    func stop() async {
+        await process.stop(SIGKILL)
         directory.remove()
+    }
+
+    /// Runs `body` with a started proxy, and stops the proxy afterwards, whatever `body` did.
+    static func with<T>(_ extra: [String] = [], _ body: (TestProxy) async throws -> T) async throws -> T {
+        let proxy = try await start(extra)
+        do {
+            let result = try await body(proxy)
+            await proxy.stop()
+            return result
+        } catch {
+            await proxy.stop()
+            throw error
+        }
     }
 }

@@ -249,20 +249,11 @@ public enum Daemon {
         let descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard descriptor >= 0 else { return }
         defer { close(descriptor) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let fits = withUnsafeMutableBytes(of: &address.sun_path) { path in
-            let bytes = Array(socketPath.utf8)
-            guard bytes.count < path.count else { return false }
-            path.copyBytes(from: bytes)
-            return true
-        }
-        guard fits else { return }  // binding will say what is wrong with the path
+        // A path too long: binding will say what is wrong with it.
+        guard let address = UnixSocketAddress(path: socketPath) else { return }
         var timeout = timeval(tv_sec: 2, tv_usec: 0)
         setsockopt(descriptor, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
+        let connected = address.withSocketAddress { connect(descriptor, $0, $1) }
         guard connected == 0 || errno == EAGAIN else { return }
         throw ConfigurationError(key: "socket", rule: "another process is already listening on \(socketPath)")
     }

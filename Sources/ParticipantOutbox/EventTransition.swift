@@ -26,6 +26,9 @@ struct EventTransition: Sendable, Equatable, CustomStringConvertible {
 
     // MARK: The table
 
+    /// What a step that ends an event with an error writes: the error, no next attempt.
+    private static let endedWithError = ["lastErrorCode = :code", "lastErrorMessage = :message", "nextAttemptAt = NULL", "updatedAt = :now"]
+
     /// The sender takes a due event: one more attempt, leased now.
     static let lease = EventTransition(
         name: "lease", from: [.queued], to: .sending, sets: ["attempts = attempts + 1", "updatedAt = :now", "leasedAt = :now"]
@@ -42,20 +45,11 @@ struct EventTransition: Sendable, Equatable, CustomStringConvertible {
         sets: ["nextAttemptAt = :at", "lastErrorCode = :code", "lastErrorMessage = :message", "updatedAt = :now"]
     )
     /// The service refused it for good (its token kept, so that an operator can send it again).
-    static let fail = EventTransition(
-        name: "fail", from: [.sending], to: .failed,
-        sets: ["lastErrorCode = :code", "lastErrorMessage = :message", "nextAttemptAt = NULL", "updatedAt = :now"]
-    )
+    static let fail = EventTransition(name: "fail", from: [.sending], to: .failed, sets: endedWithError)
     /// Its deadline came before the next attempt could.
-    static let expireAttempt = EventTransition(
-        name: "expireAttempt", from: [.sending], to: .expired,
-        sets: ["lastErrorCode = :code", "lastErrorMessage = :message", "nextAttemptAt = NULL", "updatedAt = :now"]
-    )
+    static let expireAttempt = EventTransition(name: "expireAttempt", from: [.sending], to: .expired, sets: endedWithError)
     /// Refused with the connection: a queued event of a connection the service refused for good.
-    static let failWithConnection = EventTransition(
-        name: "failWithConnection", from: [.queued], to: .failed,
-        sets: ["lastErrorCode = :code", "lastErrorMessage = :message", "nextAttemptAt = NULL", "updatedAt = :now"]
-    )
+    static let failWithConnection = EventTransition(name: "failWithConnection", from: [.queued], to: .failed, sets: endedWithError)
     /// A queued event whose deadline passed: never sent late.
     static let expireOverdue = EventTransition(
         name: "expireOverdue", from: [.queued], to: .expired,

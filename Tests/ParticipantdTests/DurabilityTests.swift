@@ -67,6 +67,10 @@ import Testing
         #expect(mismatches == ["PRAGMA synchronous is 1 (NORMAL) on the writer, not 2 (FULL) (every commit synced to disk before an event is acknowledged (outbox.syncEveryCommit))"])
     }
 
+    /// Every setting as the writer reports it with `synchronous=FULL` and no size limit.
+    static let fullInForce = ["journal_mode": "wal", "synchronous": "2", "temp_store": "2", "secure_delete": "1",
+                              "cache_size": "-16384", "wal_autocheckpoint": "4000"]
+
     @Test("A setting that does not read back as asked is named with what it reads, what it must be and why", arguments: [
         (["synchronous": "1"], "PRAGMA synchronous is 1 (NORMAL) on the writer, not 2 (FULL)"),
         (["journal_mode": "delete"], "PRAGMA journal_mode is delete on the writer, not wal"),
@@ -78,8 +82,7 @@ import Testing
     ])
     func mismatchNamed(override: [String: String], message: String) {
         let pragmas = OutboxPragmas(durability: .syncEveryCommit, maxPageCount: 256)
-        let inForce = ["journal_mode": "wal", "synchronous": "2", "temp_store": "2", "secure_delete": "1",
-                       "cache_size": "-16384", "wal_autocheckpoint": "4000", "max_page_count": "256"]
+        let inForce = Self.fullInForce.merging(["max_page_count": "256"]) { $1 }
         #expect(pragmas.mismatches(in: inForce).isEmpty)
         let found = pragmas.mismatches(in: inForce.merging(override) { $1 })
         #expect(found.count == 1)
@@ -89,8 +92,7 @@ import Testing
     @Test("max_page_count reads back as the database's size when the database is already larger: in force, not a mismatch")
     func maxPageCountBelowTheDatabaseSize() {
         let pragmas = OutboxPragmas(durability: .syncEveryCommit, maxPageCount: 256)
-        let inForce = ["journal_mode": "wal", "synchronous": "2", "temp_store": "2", "secure_delete": "1",
-                       "cache_size": "-16384", "wal_autocheckpoint": "4000"]
+        let inForce = Self.fullInForce
         #expect(pragmas.mismatches(in: inForce.merging(["max_page_count": "300", "page_count": "300"]) { $1 }).isEmpty)
         // Larger than asked for without being the database's size: not what SQLite does, refused.
         #expect(pragmas.mismatches(in: inForce.merging(["max_page_count": "300", "page_count": "200"]) { $1 }).count == 1)
@@ -140,7 +142,8 @@ import Testing
         #expect(full.mismatches(in: [:]).count == full.settings.count)
         #expect(full.mismatches(in: [:]).first == "PRAGMA journal_mode is unreadable on the writer, not wal (readers that never wait for the writer)")
         let normal = OutboxPragmas(durability: .syncAtCheckpoints, maxPageCount: nil)
-        let inForce = ["journal_mode": "WAL", "synchronous": "1", "temp_store": "2", "secure_delete": "1", "cache_size": "-16384", "wal_autocheckpoint": "4000"]
+        // (SQLite's spelling of the journal mode is compared without its case.)
+        let inForce = Self.fullInForce.merging(["journal_mode": "WAL", "synchronous": "1"]) { $1 }
         #expect(normal.mismatches(in: inForce).isEmpty)
         #expect(full.mismatches(in: inForce).count == 1)
         #expect(!normal.settings.contains { $0.name == "max_page_count" })
@@ -294,7 +297,7 @@ struct PowerCutRun {
 
         // The service fails about one request in four: 500s, 429s, dropped connections, slow answers.
         let random = Locked(SeededGenerator(state: seed))
-        let faults = Counter()
+        let faults = Locked(0)
         let standIn = try await ParticipantServiceStandIn.start { _ in
             let roll = random.withLock { Double.random(in: 0..<1, using: &$0) }
             let fault: ParticipantServiceStandIn.Behavior? = switch roll {
@@ -305,7 +308,7 @@ struct PowerCutRun {
             default: nil
             }
             guard let fault else { return .accept }
-            _ = faults.next()
+            faults.withLock { $0 += 1 }
             return fault
         }
         defer { Task { try? await standIn.stop() } }
@@ -408,7 +411,7 @@ struct PowerCutRun {
         }
         result.underSeveralTokens = tokensByContent.filter { $0.value.count != 1 }.map { "\($0.key): \($0.value.sorted())" }
         result.invalidRequests = standIn.invalidRequestCount
-        result.faults = faults.next() - 1
+        result.faults = faults.value
         return result
     }
 

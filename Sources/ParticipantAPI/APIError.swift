@@ -32,7 +32,7 @@ public struct APIError: HTTPResponseError, Sendable {
     }
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {
-        var response = try SocketAPI.json(body, status: status)
+        var response = try DaemonAPI.json(body, status: status)
         response.headers[.amznErrorType] = body.code
         response.headers.append(contentsOf: headers)
         return response

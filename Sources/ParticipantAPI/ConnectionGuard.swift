@@ -220,7 +220,7 @@ final class RequestWatcher: ChannelDuplexHandler, RemovableChannelHandler {
         refused = true
         timer?.cancel()
         timer = nil
-        let body = (try? SocketAPI.jsonLine(ErrorBody(code: code, message: message))) ?? Data()
+        let body = (try? DaemonAPI.jsonLine(ErrorBody(code: code, message: message))) ?? Data()
         let head = HTTPResponse(status: status, headerFields: [
             .contentType: "application/json",
             .contentLength: "\(body.count)",

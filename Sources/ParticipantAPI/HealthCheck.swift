@@ -9,12 +9,12 @@ import Synchronization
 public final class HealthCheck: Sendable {
     let outbox: Outbox
     private let threshold: Mutex<Duration>
-    private let senderProblems: @Sendable () -> [String]
+    private let delivery: any DeliveryControl
 
-    public init(outbox: Outbox, maxWaitingAge: Duration = .seconds(300), senderProblems: @escaping @Sendable () -> [String] = { [] }) {
+    public init(outbox: Outbox, maxWaitingAge: Duration, delivery: any DeliveryControl) {
         self.outbox = outbox
         self.threshold = Mutex(maxWaitingAge)
-        self.senderProblems = senderProblems
+        self.delivery = delivery
     }
 
     /// Changed by a reload.
@@ -25,7 +25,7 @@ public final class HealthCheck: Sendable {
 
     /// The reasons the daemon is degraded now; empty when it is healthy.
     public func problems() async throws -> [String] {
-        var problems = senderProblems()
+        var problems = delivery.healthProblems()
         let limits = outbox.limits
         if outbox.waitingCount >= limits.capacity * 9 / 10 {
             problems.append("the outbox holds \(outbox.waitingCount) waiting events, near its capacity of \(limits.capacity)")

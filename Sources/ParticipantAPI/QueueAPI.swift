@@ -33,12 +33,8 @@ public struct SenderState: Sendable {
 /// Every change is logged at notice with the peer's user id, so the journal says who did what.
 struct QueueAPI: Sendable {
     let outbox: Outbox
-    /// `participantctl flush`: the sender sends what became due now.
-    let onFlush: @Sendable () -> Void
-    /// Requests in flight and the pacing of each instance's sender, for stats.
-    let senderStates: @Sendable () -> [String: SenderState]
-    /// The fleet's shared quota; `nil`: not in a fleet.
-    let fleetState: @Sendable () async -> FleetStats?
+    /// Told when waiting events became due (`participantctl flush`); asked for stats.
+    let delivery: any DeliveryControl
 
     static let maxListLimit = 10_000
 
@@ -67,14 +63,14 @@ struct QueueAPI: Sendable {
             .init(.post, "/v1/queue/retry-failed", changesQueue: true) { _, context in
                 let count = try await run { try await outbox.retryAllFailed() }
                 context.logger.notice("Queue command: failed events queued again", metadata: ["queue.changed": "\(count)"].merging(PeerCredentials.metadata(context)) { $1 })
-                if QueueAction.retried.makesEventsDue { onFlush() }
-                return try SocketAPI.json(QueueChange(action: .retried, changed: count, event: nil), status: .ok)
+                if QueueAction.retried.makesEventsDue { delivery.flush() }
+                return try DaemonAPI.json(QueueChange(action: .retried, changed: count, event: nil), status: .ok)
             },
             .init(.post, "/v1/queue/flush", changesQueue: true) { _, context in
                 let count = try await run { try await outbox.flush() }
-                if QueueAction.flushed.makesEventsDue { onFlush() }
+                if QueueAction.flushed.makesEventsDue { delivery.flush() }
                 context.logger.notice("Queue command: waiting events made due now", metadata: ["queue.changed": "\(count)"].merging(PeerCredentials.metadata(context)) { $1 })
-                return try SocketAPI.json(QueueChange(action: .flushed, changed: count, event: nil), status: .ok)
+                return try DaemonAPI.json(QueueChange(action: .flushed, changed: count, event: nil), status: .ok)
             },
         ]
     }
@@ -112,7 +108,7 @@ struct QueueAPI: Sendable {
             limit = value
         }
         let events = try await outbox.list(state: state, connectionHashPrefix: hash, instance: instance, limit: limit)
-        return try SocketAPI.json(EventList(events: events.map(\.record)), status: .ok)
+        return try DaemonAPI.json(EventList(events: events.map(\.record)), status: .ok)
     }
 
     func stats() async throws -> Response {
@@ -120,7 +116,7 @@ struct QueueAPI: Sendable {
         let counts = Outbox.totals(byInstance)
         let oldest = try await outbox.oldestWaiting()
         let sent = try await outbox.sentCount(within: .seconds(60))
-        let senders = senderStates()
+        let senders = delivery.senderStates()
         var instances: [String: InstanceStats] = [:]
         for (name, sender) in senders {
             let counts = byInstance[name] ?? Dictionary(uniqueKeysWithValues: EventState.allCases.map { ($0, 0) })
@@ -137,10 +133,10 @@ struct QueueAPI: Sendable {
             sentLastMinute: sent, sendRatePerSecond: Double(sent) / 60,
             requestsInFlight: senders.values.reduce(0) { $0 + $1.inFlight },
             quotaRate: senders.values.reduce(0) { $0 + $1.quotaRate },
-            instances: instances, fleet: await fleetState(),
+            instances: instances, fleet: await delivery.fleetStats(),
             savedRequests: Dictionary(uniqueKeysWithValues: outbox.savedRequests.byRule.map { ($0.key.rawValue, $0.value) })
         )
-        return try SocketAPI.json(stats, status: .ok)
+        return try DaemonAPI.json(stats, status: .ok)
     }
 
     private func change(
@@ -153,8 +149,8 @@ struct QueueAPI: Sendable {
         metadata["event.client_token"] = "\(clientToken)"
         metadata["event.state"] = "\(event.state.rawValue)"
         context.logger.notice("Queue command: event \(action.rawValue)", metadata: metadata)
-        if action.makesEventsDue { onFlush() }
-        return try SocketAPI.json(QueueChange(action: action, changed: 1, event: event.record), status: .ok)
+        if action.makesEventsDue { delivery.flush() }
+        return try DaemonAPI.json(QueueChange(action: action, changed: 1, event: event.record), status: .ok)
     }
 
     /// The outbox's refusals in the API's terms.

@@ -26,7 +26,7 @@ import ParticipantWire
 /// bad input is `ValidationException` (400), a full outbox `ThrottlingException` (429, which SDKs
 /// retry), a refused connection `AccessDeniedException` (403), refused receipts
 /// `ConflictException` (409), a storage failure `InternalServerException` (500, retried).
-extension SocketAPI {
+extension DaemonAPI {
     static let bearerHeader = HTTPField.Name("X-Amz-Bearer")!
     static let eventStateHeader = HTTPField.Name("x-participantd-event-state")!
 

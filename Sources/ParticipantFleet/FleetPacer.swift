@@ -21,9 +21,9 @@ public final class FleetPacer: QuotaGate {
 
     struct State {
         var configuration: QuotaPacer.Configuration
-        /// Tokens granted and not yet used, and when the last grant came (monotonic seconds).
+        /// Tokens granted and not yet used, and when the last grant came (a stopwatch reading).
         var granted = 0
-        var grantedAt = 0.0
+        var grantedAt = Duration.zero
         /// The sender asked for more than it had, and did not give any back since: grant more.
         var wanting = false
         var throttles = 0
@@ -41,7 +41,7 @@ public final class FleetPacer: QuotaGate {
         var afterFallback = false
     }
 
-    public init(instance: String, id: String, configuration: QuotaPacer.Configuration, fallbackShare: Double, now: Double) {
+    public init(instance: String, id: String, configuration: QuotaPacer.Configuration, fallbackShare: Double, now: Duration) {
         self.instance = instance
         self.id = id
         self.fallbackShare = fallbackShare
@@ -66,7 +66,7 @@ public final class FleetPacer: QuotaGate {
         state.withLock { state in state.fallback?.currentRate ?? state.sharedRate }
     }
 
-    public func reconfigure(_ configuration: QuotaPacer.Configuration, now: Double) {
+    public func reconfigure(_ configuration: QuotaPacer.Configuration, now: Duration) {
         state.withLock { state in
             state.configuration = configuration
             state.sharedRate = min(state.sharedRate, configuration.rate)
@@ -74,7 +74,7 @@ public final class FleetPacer: QuotaGate {
         }
     }
 
-    public func take(upTo wanted: Int, now: Double) -> Int {
+    public func take(upTo wanted: Int, now: Duration) -> Int {
         let (taken, startedWanting) = state.withLock { state -> (Int, Bool) in
             guard state.configuration.isEnabled else { return (wanted, false) }
             if let fallback = state.fallback { return (fallback.take(upTo: wanted, now: now), false) }
@@ -99,18 +99,18 @@ public final class FleetPacer: QuotaGate {
         }
     }
 
-    public func tokens(now: Double) -> Double {
+    public func tokens(now: Duration) -> Double {
         state.withLock { state in
             if let fallback = state.fallback { return fallback.tokens(now: now) }
             return now - state.grantedAt > FleetRules.grantLifetime ? 0 : Double(state.granted)
         }
     }
 
-    public func secondsUntilNextToken(now: Double) -> Double {
+    public func untilNextToken(now: Duration) -> Duration {
         state.withLock { state in
-            if let fallback = state.fallback { return fallback.secondsUntilNextToken(now: now) }
+            if let fallback = state.fallback { return fallback.untilNextToken(now: now) }
             // Tokens arrive with a grant, which wakes the sender; this is only a bound.
-            return state.granted > 0 ? 0 : FleetRules.grantLifetime
+            return state.granted > 0 ? .zero : FleetRules.grantLifetime
         }
     }
 
@@ -153,7 +153,7 @@ public final class FleetPacer: QuotaGate {
     }
 
     /// The database answered a grant.
-    func granted(_ tokens: Int, sharedRate: Double, now: Double) {
+    func granted(_ tokens: Int, sharedRate: Double, now: Duration) {
         let resumed = answered()
         state.withLock { state in
             state.sharedRate = sharedRate
@@ -189,7 +189,7 @@ public final class FleetPacer: QuotaGate {
     }
 
     /// The database does not answer: pace on our own until it does.
-    func databaseFailed(problem: String, now: Double) {
+    func databaseFailed(problem: String, now: Duration) {
         state.withLock { state in
             state.problem = problem
             state.connecting = false
@@ -219,9 +219,9 @@ public final class FleetPacer: QuotaGate {
 
 /// The fleet's decisions, pure.
 public enum FleetRules {
-    /// Unused granted tokens are dropped after this long (seconds): a host holds at most its last
-    /// grant, and not for long.
-    public static let grantLifetime = 0.5
+    /// Unused granted tokens are dropped after this long: a host holds at most its last grant,
+    /// and not for long.
+    public static let grantLifetime: Duration = .milliseconds(500)
 
     /// Tokens asked for at once: what the shared rate gives in a quarter of a second, at least 1.
     public static func grantSize(rate: Double) -> Int {
@@ -244,12 +244,9 @@ public enum FleetRules {
         return fallback
     }
 
-    /// Seconds before the next attempt to reach the database after `failures` failures in a row.
-    public static func reconnectDelay(failures: Int) -> Double {
-        min(5, 0.1 * pow2(max(0, failures - 1)))
-    }
-
-    private static func pow2(_ n: Int) -> Double {
-        Double(1 << min(n, 20))
+    /// How long before the next attempt to reach the database after `failures` failures in a row:
+    /// 100 ms, doubling, at most 5 s.
+    public static func reconnectDelay(failures: Int) -> Duration {
+        min(.seconds(5), .milliseconds(100) * (1 << min(max(0, failures - 1), 20)))
     }
 }

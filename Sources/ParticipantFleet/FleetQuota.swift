@@ -22,7 +22,9 @@ public final class FleetQuota: Service, Sendable {
     private let client: PostgresClient
     private let logger: Logger
     private let doorbell = Doorbell()
-    private let clock: SenderClock
+    /// Monotonic time, the same readings as the senders' (the pacers compare them), and the sleeps.
+    private let stopwatch: Stopwatch
+    private let wall: WallClock
     private let members = Mutex<[String: [FleetMember]]>([:])
     private let granted = Mutex<[String: Int]>([:])
     private let started = Mutex(false)
@@ -30,13 +32,14 @@ public final class FleetQuota: Service, Sendable {
     /// The longest one statement may take before the database counts as not answering.
     public static let statementTimeout: Duration = .seconds(1)
     /// How often each instance's heartbeat and member list are written and read.
-    public static let heartbeatInterval = 1.0
+    public static let heartbeatInterval: Duration = .seconds(1)
 
-    public init(address: FleetDatabase.Address, host: String, pacers: [FleetPacer], clock: SenderClock = .system, logger: Logger) {
+    public init(address: FleetDatabase.Address, host: String, pacers: [FleetPacer], stopwatch: Stopwatch, wall: WallClock = .system, logger: Logger) {
         self.address = address
         self.host = host
         self.pacers = pacers
-        self.clock = clock
+        self.stopwatch = stopwatch
+        self.wall = wall
         var logger = logger
         logger[metadataKey: "fleet.database"] = "\(address)"
         self.logger = logger
@@ -60,7 +63,7 @@ public final class FleetQuota: Service, Sendable {
     /// failure a wait that grows until the database answers.
     private func supply() async {
         var failures = 0
-        var lastHeartbeat = -Double.infinity
+        var lastHeartbeat: Duration?
         var prepared = false
         var down: (since: Date, error: String)?
         while !Task.isCancelled {
@@ -74,20 +77,21 @@ public final class FleetQuota: Service, Sendable {
                     guard let request = pacer.nextRequest() else { continue }
                     do {
                         let answer = try await grant(request)
-                        pacer.granted(answer.granted, sharedRate: answer.rate, now: clock.seconds)
+                        pacer.granted(answer.granted, sharedRate: answer.rate, now: stopwatch.elapsed)
                         granted.withLock { $0[pacer.id, default: 0] += answer.granted }
                         if answer.granted < request.want {
                             // The bucket is empty for now: ask again when it has a whole token.
-                            nextWake = min(nextWake, max(0.01, (1 - answer.left.truncatingRemainder(dividingBy: 1)) / max(answer.rate, 0.01)))
+                            let seconds = max(0.01, (1 - answer.left.truncatingRemainder(dividingBy: 1)) / max(answer.rate, 0.01))
+                            nextWake = min(nextWake, .microseconds((seconds * 1_000_000).rounded(.up)))
                         }
                     } catch {
                         pacer.notReported(request)
                         throw error
                     }
                 }
-                if clock.seconds - lastHeartbeat >= Self.heartbeatInterval {
+                if lastHeartbeat.map({ stopwatch.elapsed - $0 >= Self.heartbeatInterval }) ?? true {
                     try await heartbeat()
-                    lastHeartbeat = clock.seconds
+                    lastHeartbeat = stopwatch.elapsed
                 }
                 for pacer in pacers { pacer.answered() }
                 if let outage = down {
@@ -97,8 +101,8 @@ public final class FleetQuota: Service, Sendable {
                     down = nil
                 }
                 failures = 0
-                let untilHeartbeat = max(0.001, Self.heartbeatInterval - (clock.seconds - lastHeartbeat))
-                await doorbell.wait(timeout: .seconds(min(nextWake, untilHeartbeat)), sleep: clock.sleep)
+                let untilHeartbeat = max(.milliseconds(1), Self.heartbeatInterval - (stopwatch.elapsed - (lastHeartbeat ?? .zero)))
+                await doorbell.wait(timeout: min(nextWake, untilHeartbeat), on: stopwatch.clock)
             } catch {
                 if Task.isCancelled { break }
                 failures += 1
@@ -107,9 +111,9 @@ public final class FleetQuota: Service, Sendable {
                 if case FleetError.timeout = error, let reason = await address.diagnose(timeout: Self.statementTimeout) {
                     description = reason
                 }
-                let since = down?.since ?? clock.wall.now()
+                let since = down?.since ?? wall.now()
                 for pacer in pacers {
-                    pacer.databaseFailed(problem: "the fleet's database \(address) has not answered since \(WireCoding.formatTimestamp(since)) (\(description)); sending at \(Self.format(pacer.fallbackRate))/s, this host's fallback share, until it answers", now: clock.seconds)
+                    pacer.databaseFailed(problem: "the fleet's database \(address) has not answered since \(WireCoding.formatTimestamp(since)) (\(description)); sending at \(Self.format(pacer.fallbackRate))/s, this host's fallback share, until it answers", now: stopwatch.elapsed)
                 }
                 if down == nil {
                     down = (since, description)
@@ -118,7 +122,7 @@ public final class FleetQuota: Service, Sendable {
                         "fleet.fallback_rates": "\(pacers.map { "\($0.instance)=\(Self.format($0.fallbackRate))/s" }.joined(separator: ","))",
                     ])
                 }
-                await doorbell.wait(timeout: .seconds(FleetRules.reconnectDelay(failures: failures)), sleep: clock.sleep)
+                await doorbell.wait(timeout: FleetRules.reconnectDelay(failures: failures), on: stopwatch.clock)
             }
         }
     }
@@ -187,7 +191,7 @@ public final class FleetQuota: Service, Sendable {
         try await withThrowingTaskGroup(of: T?.self) { group in
             group.addTask { try await work() }
             group.addTask {
-                try await Task.sleep(for: Self.statementTimeout)
+                try await self.stopwatch.sleep(for: Self.statementTimeout)
                 return nil
             }
             defer { group.cancelAll() }

@@ -30,14 +30,11 @@ package final class Doorbell: Sendable {
 
     /// Returns when the bell rings (or rang since the last wait), after `timeout`, or when the
     /// task is cancelled, whichever comes first.
-    /// - Parameter sleep: how the timeout is slept: `Task.sleep` unless a test's clock is injected.
-    package func wait(
-        timeout: Duration,
-        sleep: @escaping @Sendable (Duration) async throws -> Void = { try await Task.sleep(for: $0) }
-    ) async {
+    /// - Parameter clock: the clock the timeout is slept on (a test's manual clock in tests).
+    package func wait(timeout: Duration, on clock: any Clock<Duration>) async {
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.waitForRing() }
-            group.addTask { try? await sleep(timeout) }
+            group.addTask { try? await clock.sleep(for: timeout) }
             await group.next()
             group.cancelAll()
         }

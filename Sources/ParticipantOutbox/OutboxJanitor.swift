@@ -9,11 +9,13 @@ import ServiceLifecycle
 public struct OutboxJanitor: Service {
     let outbox: Outbox
     let interval: Duration
+    let clock: any Clock<Duration>
     let logger: Logger
 
-    public init(outbox: Outbox, interval: Duration = .seconds(30), logger: Logger) {
+    public init(outbox: Outbox, interval: Duration = .seconds(30), clock: any Clock<Duration> = ContinuousClock(), logger: Logger) {
         self.outbox = outbox
         self.interval = interval
+        self.clock = clock
         self.logger = logger
     }
 
@@ -33,7 +35,7 @@ public struct OutboxJanitor: Service {
                 logger.warning("Outbox scrub (WAL checkpoint) failed; trying again later", metadata: ["error": "\(error)"])
             }
             try? await cancelWhenGracefulShutdown {
-                try await Task.sleep(for: interval)
+                try await clock.sleep(for: interval)
             }
         }
     }

@@ -15,8 +15,12 @@ package final class OutcomeSignals: Sendable {
 
     private let bells = Mutex<[String: [UInt64: Doorbell]]>([:])
     private let nextID = Atomic<UInt64>(0)
+    private let clock: any Clock<Duration>
 
-    package init() {}
+    /// - Parameter clock: the clock a wait's timeout runs on.
+    package init(clock: any Clock<Duration> = ContinuousClock()) {
+        self.clock = clock
+    }
 
     package func register(_ clientToken: String) -> Registration {
         let registration = Registration(clientToken: clientToken, id: nextID.add(1, ordering: .relaxed).newValue, bell: Doorbell())
@@ -33,7 +37,7 @@ package final class OutcomeSignals: Sendable {
     /// Returns when the registration is signalled (before this call too), after `timeout`, or when
     /// the task is cancelled; the registration ends either way.
     package func wait(_ registration: Registration, timeout: Duration) async {
-        await registration.bell.wait(timeout: timeout)
+        await registration.bell.wait(timeout: timeout, on: clock)
         end(registration)
     }
 

@@ -23,7 +23,7 @@ public enum BaselineAPI {
         let maxBodyBytes = configuration.maxBodyBytes
         let router = RouteTable([
             .init(.post, "/v1/events") { request, _ in
-                let body = try await SocketAPI.readBody(request, maxBodyBytes: maxBodyBytes)
+                let body = try await DaemonAPI.readBody(request, maxBodyBytes: maxBodyBytes)
                 let event: ValidatedEvent
                 do throws(RequestError) {
                     event = try RequestDecoding.daemonRequest(body: body)
@@ -38,7 +38,7 @@ public enum BaselineAPI {
                     deadline: now.addingTimeInterval(deadlines.deadline(for: event.contentType).timeInterval),
                     supersededBy: nil
                 )
-                return try SocketAPI.json(SubmitResponse(event: stored.record, created: true, warnings: event.warnings), status: .accepted)
+                return try DaemonAPI.json(SubmitResponse(event: stored.record, created: true, warnings: event.warnings), status: .accepted)
             },
         ]).router()
         let application = Application(

@@ -40,9 +40,9 @@ import Testing
             #expect(during.state == .superseded)
             #expect(during.supersededBy == "t1")
             try await outbox.record(.sent(id: "i", absoluteTime: "a"), for: leased[0])
-            clock.advance(by: 9)
+            clock.advance(by: .seconds(9))
             #expect(try await submitEvent(outbox, .typing, "t3").supersededBy == "t1")
-            clock.advance(by: 2)
+            clock.advance(by: .seconds(2))
             #expect(try await submitEvent(outbox, .typing, "t4").state == .queued)
             #expect(outbox.waitingCount == 1)
         }

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import MetricsTestKit
 @testable import ParticipantDelivery
 @testable import ParticipantOutbox
 import ParticipantInput
@@ -81,6 +82,7 @@ extension SendEventResult {
 @Suite struct EventSenderTests {
     let clock = ManualClock()
     let service = ScriptedService()
+    let metrics = TestMetrics()
 
     /// Runs the sender (as a graceful-shutdown test service) over a fresh outbox during `body`.
     func withSender(
@@ -106,8 +108,9 @@ extension SendEventResult {
         let writer = Task { try await outbox.writer.run() }
         defer { writer.cancel() }
         let sender = EventSender(
-            outbox: outbox, service: service, configuration: configuration, clock: clock.senderClock,
-            random: { random }, shutdownTimeout: shutdownTimeout, instance: InstanceName.defaultName, logger: Logger(label: "test")
+            outbox: outbox, service: service, configuration: configuration, stopwatch: clock.stopwatch, wall: clock.wallClock,
+            random: { random }, shutdownTimeout: shutdownTimeout,
+            metrics: DeliveryMetrics(factory: metrics, instance: InstanceName.defaultName), instance: InstanceName.defaultName, logger: Logger(label: "test")
         )
         try await testGracefulShutdown { trigger in
             let running = Task { try await sender.run() }
@@ -117,14 +120,15 @@ extension SendEventResult {
                 running.cancel()
                 throw error
             }
+            let timeoutAt = clock.elapsed + shutdownTimeout
             trigger.triggerGracefulShutdown()
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { try await running.value }
-                // The sender's shutdown waits on the manual clock; let it pass.
-                group.addTask { while true { try await Task.sleep(for: .milliseconds(5)); clock.advance(by: 1) } }
-                try await group.next()
-                group.cancelAll()
+            // With requests in flight, the sender's shutdown waits for them on the manual clock,
+            // up to its timeout: once it waits, the time moves there.
+            try await eventually(timeout: .seconds(10), "the sender stopping (wake-ups \(clock.wakeUps))") {
+                sender.requestsInFlight == 0 || clock.wakeUps.contains(timeoutAt)
             }
+            clock.advance(by: max(.zero, timeoutAt - clock.elapsed))
+            try await running.value
         }
         try await afterStop(outbox)
     }
@@ -142,11 +146,10 @@ extension SendEventResult {
         try await outbox.event(clientToken: token)?.state
     }
 
-    /// Waits until the sender sleeps with a wake-up at `elapsed` (seconds on the manual clock, to
-    /// the millisecond the outbox stores times in).
-    func asleep(until elapsed: Double) async throws {
-        try await eventually(timeout: .seconds(5), "the sender asleep until \(elapsed) s (wake-ups \(clock.wakeUps), \(service.requests.count) requests)") {
-            clock.wakeUps.contains { abs($0.timeInterval - elapsed) < 0.001 }
+    /// Waits until the sender sleeps with a wake-up at `elapsed` on the manual clock.
+    func asleep(until elapsed: Duration) async throws {
+        try await eventually(timeout: .seconds(5), "the sender asleep until \(elapsed) (wake-ups \(clock.wakeUps), \(service.requests.count) requests)") {
+            clock.wakeUps.contains(elapsed)
         }
     }
 
@@ -158,12 +161,12 @@ extension SendEventResult {
             try await eventually(timeout: .seconds(10), "the retry recorded") { try await state(outbox, "a") == .queued && service.requests.count == 1 }
             // 0.25 x min(2 s x 2^0, 20 s) = 0.5 s after the failed attempt.
             let stored = try #require(try await outbox.event(clientToken: "a"))
-            #expect(stored.nextAttemptAt == clock.now.addingTimeInterval(0.5).truncatedToMilliseconds)
+            #expect(stored.nextAttemptAt == clock.date.addingTimeInterval(0.5).truncatedToMilliseconds)
             #expect(stored.lastError?.code == "InternalServerException")
-            try await asleep(until: 0.5)
-            clock.advance(by: 0.499)
+            try await asleep(until: .milliseconds(500))
+            clock.advance(by: .milliseconds(499))
             #expect(service.requests.count == 1)
-            clock.advance(by: 0.001)
+            clock.advance(by: .milliseconds(1))
             try await eventually(timeout: .seconds(10), "sent on the second attempt") { try await state(outbox, "a") == .sent }
             #expect(service.clientTokens == ["a", "a"])
             #expect(try await outbox.event(clientToken: "a")?.attempts == 2)
@@ -182,14 +185,14 @@ extension SendEventResult {
                 let value = try await state(outbox, "late")
                 return service.requests.count == 1 && value == .queued
             }
-            try await asleep(until: 0.99)
-            clock.advance(by: 0.99)
+            try await asleep(until: .milliseconds(990))
+            clock.advance(by: .milliseconds(990))
             try await eventually(timeout: .seconds(10), "second retry") {
                 let value = try await state(outbox, "late")
                 return service.requests.count == 2 && value == .queued
             }
-            try await asleep(until: 2.97)
-            clock.advance(by: 1.98)
+            try await asleep(until: .milliseconds(2970))
+            clock.advance(by: .milliseconds(1980))
             try await eventually(timeout: .seconds(10), "expired") { try await state(outbox, "late") == .expired }
             let stored = try #require(try await outbox.event(clientToken: "late"))
             #expect(stored.lastError?.code == "DeadlineExceeded")
@@ -213,23 +216,23 @@ extension SendEventResult {
             }
             #expect(sender.healthProblems.first?.contains("the service has not answered") == true)
             // Due again at 0.1 s, but the first probe waits until 1 s.
-            try await asleep(until: 0.1)
-            clock.advance(by: 0.1)
-            try await asleep(until: 1)
+            try await asleep(until: .milliseconds(100))
+            clock.advance(by: .milliseconds(100))
+            try await asleep(until: .seconds(1))
             #expect(service.requests.count == 6)
-            clock.advance(by: 0.9)
+            clock.advance(by: .milliseconds(900))
             try await eventually(timeout: .seconds(10), "one probe") {
                 let value = try await outbox.countsByState()[.sending]
                 return service.requests.count == 7 && value == 0
             }
             // Still no answer: the probed event is due again at 1.2 s; the next probe goes at 2 s, the
             // one after that would wait 2 s more.
-            try await asleep(until: 1.2)
-            clock.advance(by: 0.2)
-            try await asleep(until: 2)
+            try await asleep(until: .milliseconds(1200))
+            clock.advance(by: .milliseconds(200))
+            try await asleep(until: .seconds(2))
             #expect(service.requests.count == 7)
             service.answer { request, _ in .accepted(request) }
-            clock.advance(by: 0.8)
+            clock.advance(by: .milliseconds(800))
             try await eventually(timeout: .seconds(10), "all sent once the service answers") { (try await outbox.countsByState()[.sent]) == 6 }
             #expect(service.requests.count == 7 + 6)
             #expect(sender.healthProblems.isEmpty)
@@ -241,22 +244,22 @@ extension SendEventResult {
         try await withSender({ $0.quota = QuotaPacer.Configuration(rate: 1, burst: 1) }) { outbox, sender, _ in
             try await submit(outbox, sender, token: "first", connection: "c-first")
             try await eventually(timeout: .seconds(10), "the first sent") { try await state(outbox, "first") == .sent }
-            try await asleep(until: 1)
-            let rounds = sender.rounds.load(ordering: .relaxed)
+            try await asleep(until: .seconds(1))
+            let rounds = metrics.counterTotal(label: "participantd_sender_rounds_total")
             for index in 0..<50 {
                 let event = try EventValidator.validate(EventSubmission(
                     contentType: EventContentType.messageRead.rawValue, content: receipt("m\(index)"), clientToken: "w\(index)", connectionToken: "c\(index)"
                 ))
                 _ = try await outbox.submit(event)
                 // As the API does after storing, with the loop asleep (a wake during a round rings).
-                try await eventually(timeout: .seconds(5)) { !sender.inRound.load(ordering: .relaxed) }
+                try await asleep(until: .seconds(1))
                 sender.wake()
             }
             // The one exception: the round the first event's outcome rang for, if it started
             // between a check and its wake.
-            #expect(sender.wakesSkipped.load(ordering: .relaxed) >= 49)
-            #expect(sender.rounds.load(ordering: .relaxed) <= rounds + 2, "no round for an event that cannot go before the next token")
-            clock.advance(by: 1)
+            #expect(metrics.counterTotal(label: "participantd_sender_wakes_skipped_total") >= 49)
+            #expect(metrics.counterTotal(label: "participantd_sender_rounds_total") <= rounds + 2, "no round for an event that cannot go before the next token")
+            clock.advance(by: .seconds(1))
             try await eventually(timeout: .seconds(10), "one sent at the next token") { service.requests.count == 2 }
         }
     }
@@ -270,9 +273,9 @@ extension SendEventResult {
                 let value = try await outbox.countsByState()[.sent]
                 return service.requests.count == 2 && value == 2
             }
-            try await asleep(until: 0.1)
+            try await asleep(until: .milliseconds(100))
             #expect(service.requests.count == 2)
-            clock.advance(by: 0.1)
+            clock.advance(by: .milliseconds(100))
             try await eventually(timeout: .seconds(10), "the 429") {
                 let value = try await outbox.countsByState()[.queued]
                 return service.requests.count == 3 && value == 2

@@ -27,7 +27,7 @@ import Testing
             let first = try await outbox.submit(event(.messageRead, token: "t1", content: receipt("m")))
             guard case .created(let stored) = first else { Issue.record("not created"); return }
             #expect(stored.state == .queued)
-            #expect(stored.deadline == clock.now.addingTimeInterval(86_400))
+            #expect(stored.deadline == clock.date.addingTimeInterval(86_400))
 
             #expect(try await outbox.submit(event(.messageRead, token: "t1", content: receipt("m"))) == .duplicate(stored))
             for other in [event(.messageDelivered, token: "t1", content: receipt("m")),
@@ -68,7 +68,7 @@ import Testing
             }
             #expect(definition?.contains("state = 'sent' OR state = 'failed'") == true, "\(definition ?? "none")")
             #expect(try await outbox.sentCount(within: .seconds(60)) == 1)
-            clock.advance(by: 3_601)
+            clock.advance(by: .seconds(3601))
             #expect(try await outbox.deleteExpiredHistory() == 1)
             #expect(try await outbox.event(clientToken: "done") == nil)
             #expect(try await outbox.event(clientToken: "waiting")?.state == .queued, "a lease left by the stop is queued again")
@@ -177,10 +177,10 @@ import Testing
             _ = try await outbox.submit(event(.messageRead, token: "r0", content: receipt("1")))
             _ = try await outbox.submit(event(.messageRead, token: "r1", content: receipt("2")))
             let leased = try await outbox.leaseDue(instance: InstanceName.defaultName, limit: 5)
-            try await outbox.record(.retry(at: clock.now.addingTimeInterval(2), error: ErrorBody(code: "ThrottlingException", message: "slow")), for: leased[0])
+            try await outbox.record(.retry(at: clock.date.addingTimeInterval(2), error: ErrorBody(code: "ThrottlingException", message: "slow")), for: leased[0])
             #expect(try await outbox.leaseDue(instance: InstanceName.defaultName, limit: 5).isEmpty)
-            #expect(try await outbox.nextWakeUp(after: clock.now, instance: InstanceName.defaultName) == clock.now.addingTimeInterval(2))
-            clock.advance(by: 2)
+            #expect(try await outbox.nextWakeUp(after: clock.date, instance: InstanceName.defaultName) == clock.date.addingTimeInterval(2))
+            clock.advance(by: .seconds(2))
             let again = try await outbox.leaseDue(instance: InstanceName.defaultName, limit: 5)
             #expect(again.map(\.clientToken) == ["r0"])
             #expect(again[0].attempts == 2)
@@ -195,7 +195,7 @@ import Testing
             _ = try await outbox.submit(event(.connectionAcknowledged, token: "ack", connection: "2"))
             _ = try await outbox.submit(event(.messageDelivered, token: "delivered", connection: "3"))
             _ = try await outbox.submit(event(.messageRead, token: "read-old", connection: "4"))
-            clock.advance(by: 1)
+            clock.advance(by: .seconds(1))
             _ = try await outbox.submit(event(.messageRead, token: "read-new", connection: "5"))
             var order: [String] = []
             while let next = try await outbox.leaseDue(instance: InstanceName.defaultName, limit: 1).first {
@@ -209,7 +209,7 @@ import Testing
         try await withOutbox { outbox in
             _ = try await outbox.submit(event(.typing, token: "typing"))
             _ = try await outbox.submit(event(.messageRead, token: "read", connection: "other"))
-            clock.advance(by: 10)
+            clock.advance(by: .seconds(10))
             #expect(try await outbox.leaseDue(instance: InstanceName.defaultName, limit: 5).map(\.clientToken) == ["read"])
             let expired = try await outbox.expireOverdue(instance: InstanceName.defaultName)
             #expect(expired.map(\.clientToken) == ["typing"])
@@ -321,7 +321,7 @@ import Testing
             // The same token's resubmission still gets its record.
             guard case .duplicate = try await outbox.submit(event(.messageRead, "a")) else { Issue.record("expected duplicate"); return }
 
-            clock.advance(by: 61)
+            clock.advance(by: .seconds(61))
             guard case .created = try await outbox.submit(event(.typing, "e")) else { Issue.record("block should have run out"); return }
         }
     }
@@ -369,10 +369,10 @@ import Testing
             _ = try await outbox.hold(clientToken: "held")
             let leased = try await outbox.leaseDue(instance: InstanceName.defaultName, limit: 10)
             try await outbox.record(.sent(id: "i", absoluteTime: "t"), for: leased.first { $0.clientToken == "done" }!)
-            try await outbox.record(.retry(at: clock.now.addingTimeInterval(86_400), error: ErrorBody(code: "x", message: "y")), for: leased.first { $0.clientToken == "waiting" }!)
+            try await outbox.record(.retry(at: clock.date.addingTimeInterval(86_400), error: ErrorBody(code: "x", message: "y")), for: leased.first { $0.clientToken == "waiting" }!)
             #expect(try await outbox.deleteExpiredHistory() == 0)
             #expect(try await outbox.sentCount(within: .seconds(60)) == 1)
-            clock.advance(by: 3_601)
+            clock.advance(by: .seconds(3601))
             #expect(try await outbox.deleteExpiredHistory() == 1)
             #expect(try await outbox.event(clientToken: "done") == nil)
             #expect(try await outbox.event(clientToken: "waiting")?.state == .queued)

@@ -131,7 +131,7 @@ import Testing
             }
             try await submit("a", connection: "c1")
             let leased = try await outbox.leaseDue(instance: InstanceName.defaultName, limit: 1)
-            try await outbox.record(.retry(at: clock.now.addingTimeInterval(600), error: ErrorBody(code: "Throttled", message: "")), for: try #require(leased.first))
+            try await outbox.record(.retry(at: clock.date.addingTimeInterval(600), error: ErrorBody(code: "Throttled", message: "")), for: try #require(leased.first))
             #expect(try await outbox.leaseDue(instance: InstanceName.defaultName, limit: 1).isEmpty)
             #expect(try await outbox.flush() == 1)
             #expect(try await outbox.leaseDue(instance: InstanceName.defaultName, limit: 1).map(\.clientToken) == ["a"])
@@ -142,7 +142,7 @@ import Testing
             #expect(try await outbox.hold(clientToken: "b").state == .held)
             #expect(outbox.waitingCount == 2)
             #expect(try await outbox.leaseDue(instance: InstanceName.defaultName, limit: 5).map(\.clientToken) == ["c"])
-            clock.advance(by: 2 * 86_400)
+            clock.advance(by: .seconds(172800))
             #expect(try await outbox.expireOverdue(instance: InstanceName.defaultName).isEmpty)
             #expect(try await outbox.event(clientToken: "b")?.state == .held)
             // Released past its deadline: it expires at the next round instead of going late.

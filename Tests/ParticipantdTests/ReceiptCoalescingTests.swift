@@ -20,7 +20,7 @@ import ParticipantWire
     func newestReceiptOnly() async throws {
         try await withOutbox { outbox in
             try await submitEvent(outbox, .messageRead, "r1", message: "m1")
-            clock.advance(by: 1)
+            clock.advance(by: .seconds(1))
             let inFlight = try await outbox.leaseDue(instance: InstanceName.defaultName, limit: 10)
             #expect(inFlight.map(\.clientToken) == ["r1"])
             try await submitEvent(outbox, .messageRead, "r2", message: "m2")
@@ -75,16 +75,16 @@ import ParticipantWire
     func deliveredHold() async throws {
         try await withOutbox { outbox in
             let delivered = try await submitEvent(outbox, .messageDelivered, "d1", message: "m1")
-            #expect(delivered.nextAttemptAt == clock.now.addingTimeInterval(0.3))
+            #expect(delivered.nextAttemptAt == clock.date.addingTimeInterval(0.3))
             #expect(try await outbox.leaseDue(instance: InstanceName.defaultName, limit: 10).isEmpty, "held")
-            #expect(try await outbox.nextWakeUp(after: clock.now, instance: InstanceName.defaultName) == clock.now.addingTimeInterval(0.3))
-            clock.advance(by: 0.299)
+            #expect(try await outbox.nextWakeUp(after: clock.date, instance: InstanceName.defaultName) == clock.date.addingTimeInterval(0.3))
+            clock.advance(by: .milliseconds(299))
             #expect(try await outbox.leaseDue(instance: InstanceName.defaultName, limit: 10).isEmpty)
-            clock.advance(by: 0.001)
+            clock.advance(by: .milliseconds(1))
             #expect(try await outbox.leaseDue(instance: InstanceName.defaultName, limit: 10).map(\.clientToken) == ["d1"])
 
             try await submitEvent(outbox, .messageDelivered, "d2", message: "m2", connection: "c2")
-            clock.advance(by: 0.1)
+            clock.advance(by: .milliseconds(100))
             try await submitEvent(outbox, .messageRead, "r2", message: "m2", connection: "c2")
             #expect(try await stateOf(outbox, "d2") == (.superseded, "r2"))
             #expect(try await outbox.leaseDue(instance: InstanceName.defaultName, limit: 10).map(\.clientToken) == ["r2"], "a read is not held")
@@ -99,9 +99,9 @@ import ParticipantWire
         try await withOutbox(rules: rules) { outbox in
             try await submitEvent(outbox, .typing, "t1")
             let leased = try #require(try await outbox.leaseDue(instance: InstanceName.defaultName, limit: 1).first)
-            clock.advance(by: 4)  // a slow answer
+            clock.advance(by: .seconds(4))  // a slow answer
             try await outbox.record(.sent(id: "i", absoluteTime: "t"), for: leased)
-            clock.advance(by: 6.5)  // 10.5 s after the request started, 6.5 s after the answer
+            clock.advance(by: .milliseconds(6500))  // 10.5 s after the request started, 6.5 s after the answer
             let next = try await submitEvent(outbox, .typing, "t2")
             if fromRequestStart {
                 #expect(next.state == .queued)
@@ -120,14 +120,14 @@ import ParticipantWire
             for index in 0..<500 {
                 try await submitEvent(outbox, .messageRead, "busy-\(index)", message: "b\(index)", connection: "busy")
             }
-            clock.advance(by: 0.001)
+            clock.advance(by: .milliseconds(1))
             for index in 0..<50 {
                 try await submitEvent(outbox, .messageRead, "chat-\(index)", message: "m", connection: "chat-\(index)")
             }
             // One token at a time, as when the quota binds; each request answered before the next.
             var order: [String] = []
             for _ in 0..<60 {
-                clock.advance(by: 0.1)
+                clock.advance(by: .milliseconds(100))
                 let leased = try await outbox.leaseDue(instance: InstanceName.defaultName, limit: 1)
                 for event in leased {
                     order.append(event.clientToken)

@@ -58,7 +58,7 @@ import Testing
                 }
                 leased = try await outbox.leaseDue(instance: InstanceName.defaultName, limit: 1_000)
             }
-            clock.advance(by: 10)
+            clock.advance(by: .seconds(10))
             _ = try await outbox.deleteExpiredHistory(limit: 10_000)
 
             guard case .created = try await outbox.submit(event(10_000)) else { Issue.record("not stored after space returned"); return }

@@ -46,7 +46,7 @@ import Testing
                     let event = leased.removeFirst()
                     let transition: DeliveryTransition = switch operation {
                     case .recordSent: .sent(id: "i", absoluteTime: "t")
-                    case .recordRetry: .retry(at: clock.now.addingTimeInterval(1), error: ErrorBody(code: "E", message: "m"))
+                    case .recordRetry: .retry(at: clock.date.addingTimeInterval(1), error: ErrorBody(code: "E", message: "m"))
                     case .recordFailed: .failed(ErrorBody(code: "V", message: "m"))
                     default: .failed(ErrorBody(code: "AccessDeniedException", message: "m"), block: .all)
                     }
@@ -66,7 +66,7 @@ import Testing
                     default: _ = try await outbox.delete(clientToken: token)
                     }
                 case .expire:
-                    clock.advance(by: Double.random(in: 0...4, using: &random))
+                    clock.advance(by: .milliseconds(Int.random(in: 0...4_000, using: &random)))
                     _ = try await outbox.expireOverdue(instance: InstanceName.defaultName)
                 case .restart:
                     writer.cancel()

@@ -19,6 +19,8 @@ struct SystemdSupervision: Service {
     /// Whether the sender's loop went round recently.
     let senderAlive: @Sendable () -> Bool
     var statusInterval: Duration = .seconds(5)
+    /// What the ticks are read from and slept on: the daemon's one stopwatch.
+    let stopwatch: Stopwatch
     let logger: Logger
 
     func run() async throws {
@@ -29,7 +31,7 @@ struct SystemdSupervision: Service {
         }
         // Half systemd's interval between keep-alives, as sd_watchdog_enabled(3) advises.
         let tick = notifier.watchdogInterval.map { min($0 / 2, statusInterval) } ?? statusInterval
-        var lastStatus: ContinuousClock.Instant?
+        var lastStatus: Duration?
         var reportedStuck = false
         await withGracefulShutdownHandler {
             while !Task.isShuttingDownGracefully && !Task.isCancelled {
@@ -42,14 +44,14 @@ struct SystemdSupervision: Service {
                         logger.critical("The sender's loop has not gone round in time; watchdog keep-alives withheld, systemd will restart the daemon")
                     }
                 }
-                let now = ContinuousClock.now
+                let now = stopwatch.elapsed
                 if lastStatus.map({ now - $0 >= statusInterval }) ?? true {
                     notifier.status(status())
                     lastStatus = now
                 }
                 // Ends at once on graceful shutdown: services stop one after another, so a tick
                 // slept out here would hold up every other one.
-                try? await cancelWhenGracefulShutdown { try await Task.sleep(for: tick) }
+                try? await cancelWhenGracefulShutdown { try await stopwatch.sleep(for: tick) }
             }
         } onGracefulShutdown: {
             notifier.stopping(status: "stopping: finishing requests in flight")

@@ -10,6 +10,8 @@ public final class DeliveryMetrics: Sendable {
     private let sentCounter: CoreMetrics.Counter
     private let expiredCounter: CoreMetrics.Counter
     private let latency: CoreMetrics.Timer
+    private let roundsCounter: CoreMetrics.Counter
+    private let wakesSkippedCounter: CoreMetrics.Counter
     private let failures = Mutex<[String: CoreMetrics.Counter]>([:])
     private let retries = Mutex<[String: CoreMetrics.Counter]>([:])
     private let instance: String
@@ -21,10 +23,16 @@ public final class DeliveryMetrics: Sendable {
         sentCounter = CoreMetrics.Counter(label: "participantd_events_sent_total", dimensions: dimensions, factory: factory)
         expiredCounter = CoreMetrics.Counter(label: "participantd_events_expired_total", dimensions: dimensions, factory: factory)
         latency = CoreMetrics.Timer(label: "participantd_upstream_request_duration_seconds", dimensions: dimensions, factory: factory)
+        roundsCounter = CoreMetrics.Counter(label: "participantd_sender_rounds_total", dimensions: dimensions, factory: factory)
+        wakesSkippedCounter = CoreMetrics.Counter(label: "participantd_sender_wakes_skipped_total", dimensions: dimensions, factory: factory)
     }
 
     func sent() { sentCounter.increment() }
     func expired(_ count: Int = 1) { if count > 0 { expiredCounter.increment(by: count) } }
+    /// The sender's loop went round (looked at the outbox).
+    func round() { roundsCounter.increment() }
+    /// An accepted event needed no round: the quota was spent and the loop asleep until its next token.
+    func wakeSkipped() { wakesSkippedCounter.increment() }
     func upstreamRequest(took duration: Duration) { latency.recordNanoseconds(Int64(duration.timeInterval * 1_000_000_000)) }
 
     func failed(code: String, count: Int = 1) {

@@ -32,7 +32,10 @@ public final class EventSender: Service, Sendable {
     private let outbox: Outbox
     private let service: any ParticipantService
     private let configuration: Configuration
-    private let clock: SenderClock
+    /// Monotonic time: pacing, outages, the heartbeat, and every sleep.
+    private let stopwatch: Stopwatch
+    /// The time of day the records carry.
+    private let wall: WallClock
     private let random: @Sendable () -> Double
     private let shutdownTimeout: Duration
     private let logger: Logger
@@ -45,7 +48,7 @@ public final class EventSender: Service, Sendable {
     private let outages = OutageDetector()
     private let inFlight = Atomic<Int>(0)
     private let stopping = Atomic<Bool>(false)
-    /// When the loop last went round: milliseconds of the clock's uptime.
+    /// When the loop last went round: milliseconds of the stopwatch.
     private let heartbeat = Atomic<Int64>(0)
     /// Failures, expiries and retries past the first few of a kind in a minute are summarised.
     private let repeats: RepeatSummary
@@ -55,7 +58,8 @@ public final class EventSender: Service, Sendable {
         outbox: Outbox,
         service: any ParticipantService,
         configuration: Configuration,
-        clock: SenderClock = .system,
+        stopwatch: Stopwatch = .continuous,
+        wall: WallClock = .system,
         random: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) },
         shutdownTimeout: Duration = .seconds(10),
         repeats: RepeatSummary = RepeatSummary(),
@@ -71,16 +75,21 @@ public final class EventSender: Service, Sendable {
         self.outbox = outbox
         self.service = service
         self.configuration = configuration
-        self.clock = clock
+        self.stopwatch = stopwatch
+        self.wall = wall
         self.random = random
         var logger = logger
         logger[metadataKey: "instance"] = "\(instance)"
         self.logger = logger
-        self.pacer = pacer ?? QuotaPacer(configuration: configuration.quota, now: clock.seconds)
-        heartbeat.store(Int64(clock.seconds * 1000), ordering: .relaxed)
+        self.pacer = pacer ?? QuotaPacer(configuration: configuration.quota, now: stopwatch.elapsed)
+        beat()
     }
 
-    private var monotonicSeconds: Double { clock.seconds }
+    private var now: Duration { stopwatch.elapsed }
+
+    private func beat() {
+        heartbeat.store(Int64(now / .milliseconds(1)), ordering: .relaxed)
+    }
 
     /// What keeps delivery from being healthy now, for `GET /v1/health`; empty when all is well.
     public var healthProblems: [String] {
@@ -93,13 +102,13 @@ public final class EventSender: Service, Sendable {
     /// Whether the sender's loop went round within `2 × idleCheckInterval + 1 s`: it goes round
     /// at least every `idleCheckInterval`, so a longer silence means it is stuck.
     public var isAlive: Bool {
-        let age = clock.uptime() - .milliseconds(heartbeat.load(ordering: .relaxed))
+        let age = now - .milliseconds(heartbeat.load(ordering: .relaxed))
         return age <= configuration.idleCheckInterval * 2 + .seconds(1)
     }
 
     /// New pacing settings (a reload).
     public func reconfigure(quota: QuotaPacer.Configuration) {
-        pacer.reconfigure(quota, now: monotonicSeconds)
+        pacer.reconfigure(quota, now: now)
         doorbell.ring()
     }
 
@@ -111,7 +120,7 @@ public final class EventSender: Service, Sendable {
     }
 
     /// Whole quota tokens available now (pacing off: `maxInFlight`).
-    public var quotaTokens: Double { pacer.configuration.isEnabled ? pacer.tokens(now: monotonicSeconds) : Double(configuration.maxInFlight) }
+    public var quotaTokens: Double { pacer.configuration.isEnabled ? pacer.tokens(now: now) : Double(configuration.maxInFlight) }
 
     /// Requests to the service in flight now.
     public var requestsInFlight: Int { inFlight.load(ordering: .relaxed) }
@@ -126,27 +135,23 @@ public final class EventSender: Service, Sendable {
     /// accepted while the quota binds; BENCHMARKS.md, "Instructions"). During a round the ring
     /// always goes: the round holds its tokens until it has leased, and may miss the new event.
     public func wake() {
-        if !inRound.load(ordering: .relaxed) && pacer.isWaitingForToken(now: monotonicSeconds) {
-            wakesSkipped.add(1, ordering: .relaxed)
+        if !inRound.load(ordering: .relaxed) && pacer.isWaitingForToken(now: now) {
+            metrics?.wakeSkipped()
             return
         }
         doorbell.ring()
     }
 
-    /// Wake-ups that needed no round (for tests).
-    let wakesSkipped = Atomic<Int>(0)
     /// From a round's start until its sleep is decided.
-    let inRound = Atomic<Bool>(false)
-    /// Rounds the loop went (for tests).
-    let rounds = Atomic<Int>(0)
+    private let inRound = Atomic<Bool>(false)
 
     public func run() async throws {
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
                 // Graceful shutdown sets `stopping`; cancellation (a forced stop) ends the loop as well.
                 while !stopping.load(ordering: .relaxed) && !Task.isCancelled {
-                    heartbeat.store(Int64(monotonicSeconds * 1000), ordering: .relaxed)
-                    rounds.add(1, ordering: .relaxed)
+                    beat()
+                    metrics?.round()
                     repeats.flush(logger)
                     do {
                         inRound.store(true, ordering: .relaxed)
@@ -154,11 +159,11 @@ public final class EventSender: Service, Sendable {
                         if leasedAll { continue }
                         let sleep = try await sleepTime()
                         inRound.store(false, ordering: .relaxed)
-                        await doorbell.wait(timeout: sleep, sleep: clock.sleep)
+                        await doorbell.wait(timeout: sleep, on: stopwatch.clock)
                     } catch {
                         inRound.store(false, ordering: .relaxed)
                         logger.error("Sender round failed; trying again shortly", metadata: ["error": "\(error)"])
-                        await doorbell.wait(timeout: .seconds(1), sleep: clock.sleep)
+                        await doorbell.wait(timeout: .seconds(1), on: stopwatch.clock)
                     }
                 }
                 await finishInFlight(group: &group)
@@ -179,9 +184,9 @@ public final class EventSender: Service, Sendable {
             "sender.in_flight": "\(inFlight.load(ordering: .relaxed))",
             "shutdown.timeout_s": "\(shutdownTimeout.timeInterval)",
         ])
-        let end = clock.uptime() + shutdownTimeout
-        while inFlight.load(ordering: .relaxed) > 0 && clock.uptime() < end && !Task.isCancelled {
-            await doorbell.wait(timeout: end - clock.uptime(), sleep: clock.sleep)
+        let end = now + shutdownTimeout
+        while inFlight.load(ordering: .relaxed) > 0 && now < end && !Task.isCancelled {
+            await doorbell.wait(timeout: end - now, on: stopwatch.clock)
         }
         if inFlight.load(ordering: .relaxed) > 0 {
             logger.warning("Requests still in flight at the shutdown timeout were cut off; their events stay queued",
@@ -203,9 +208,9 @@ public final class EventSender: Service, Sendable {
         }
         let inFlightNow = inFlight.load(ordering: .relaxed)
         // During an outage only one probe at a time goes out.
-        let room = outages.allowedAttempts(configuration.maxInFlight - inFlightNow, inFlight: inFlightNow, now: monotonicSeconds)
+        let room = outages.allowedAttempts(configuration.maxInFlight - inFlightNow, inFlight: inFlightNow, now: now)
         guard room > 0 else { return false }
-        let tokens = pacer.take(upTo: room, now: monotonicSeconds)
+        let tokens = pacer.take(upTo: room, now: now)
         guard tokens > 0 else { return false }
         let leased: [StoredEvent]
         do {
@@ -216,7 +221,7 @@ public final class EventSender: Service, Sendable {
         }
         pacer.giveBack(tokens - leased.count)
         if !leased.isEmpty {
-            outages.probeStarted(now: monotonicSeconds)
+            outages.probeStarted(now: now)
         }
         for event in leased {
             inFlight.add(1, ordering: .relaxed)
@@ -240,20 +245,20 @@ public final class EventSender: Service, Sendable {
     /// Events that are due but wait behind an older event of their connection need no timer:
     /// the end of that older event's delivery rings the doorbell.
     private func sleepTime() async throws -> Duration {
-        let now = clock.wall.now()
-        var seconds = configuration.idleCheckInterval.timeInterval
-        if let next = try await outbox.nextWakeUp(after: now, instance: instance) {
-            seconds = min(seconds, next.timeIntervalSince(now))
+        let today = wall.now()
+        var sleep = configuration.idleCheckInterval
+        if let next = try await outbox.nextWakeUp(after: today, instance: instance) {
+            sleep = min(sleep, .milliseconds(next.millisecondsSince1970 - today.millisecondsSince1970))
         }
-        if let untilProbe = outages.secondsUntilProbe(now: monotonicSeconds), untilProbe > 0 {
-            seconds = min(seconds, untilProbe)
+        if let untilProbe = outages.untilProbe(now: now), untilProbe > .zero {
+            sleep = min(sleep, untilProbe)
         }
         // Out of quota tokens: look again when the next one is there.
-        let untilToken = pacer.secondsUntilNextToken(now: monotonicSeconds)
-        if untilToken > 0 {
-            seconds = min(seconds, untilToken)
+        let untilToken = pacer.untilNextToken(now: now)
+        if untilToken > .zero {
+            sleep = min(sleep, untilToken)
         }
-        return .seconds(max(0.001, seconds))
+        return max(.milliseconds(1), sleep)
     }
 
     /// One attempt at one leased event, and its outcome recorded.
@@ -264,14 +269,14 @@ public final class EventSender: Service, Sendable {
             await record(.failed(ErrorBody(code: "InternalError", message: "the stored event has no connection token")), for: event, metadata: metadata)
             return
         }
-        let requestStarted = clock.uptime()
+        let requestStarted = now
         let result = await service.sendEvent(
             SendEventRequest(contentType: event.contentType.rawValue, content: event.content, clientToken: event.clientToken, connectionToken: connectionToken)
         )
-        metrics?.upstreamRequest(took: clock.uptime() - requestStarted)
+        metrics?.upstreamRequest(took: now - requestStarted)
         let decision = AttemptDecision.decide(
             attempts: event.attempts, deadline: event.deadline, contentType: event.contentType,
-            result: result, now: clock.wall.now(), random: random(), retry: configuration.retry
+            result: result, now: wall.now(), random: random(), retry: configuration.retry
         )
         observe(decision.meaning)
         switch decision.meaning {
@@ -322,7 +327,7 @@ public final class EventSender: Service, Sendable {
         case .sent: pacer.recordSuccess()
         case .retry(_, throttled: true): pacer.recordThrottle()
         case .retry(let error, throttled: false):
-            if let outage = outages.recordNoAnswer("\(error.code): \(error.message)", at: clock.wall.now(), now: monotonicSeconds) {
+            if let outage = outages.recordNoAnswer("\(error.code): \(error.message)", at: wall.now(), now: now) {
                 logger.warning("The service does not answer; sending suspended, probing at growing intervals", metadata: [
                     "outage.failures": "\(outage.failures)", "error.code": "\(error.code)", "error.message": "\(error.message)",
                 ])

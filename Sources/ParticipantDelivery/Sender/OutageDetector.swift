@@ -12,8 +12,8 @@ import Synchronization
 final class OutageDetector: Sendable {
     struct Configuration: Sendable, Equatable {
         var threshold = 5
-        var firstProbeInterval: Double = 1
-        var maxProbeInterval: Double = 30
+        var firstProbeInterval: Duration = .seconds(1)
+        var maxProbeInterval: Duration = .seconds(30)
     }
 
     struct Outage: Sendable, Equatable {
@@ -25,8 +25,8 @@ final class OutageDetector: Sendable {
     private struct State {
         var consecutiveFailures = 0
         var outage: Outage?
-        var probeInterval: Double = 0
-        var nextProbe: Double = 0
+        var probeInterval: Duration = .zero
+        var nextProbe: Duration = .zero
     }
 
     let configuration: Configuration
@@ -40,8 +40,8 @@ final class OutageDetector: Sendable {
     var outage: Outage? { state.withLock { $0.outage } }
 
     /// How many attempts may start now (`wanted`, or at most one probe during an outage), at
-    /// monotonic time `now` in seconds. Asking spends nothing: see ``probeStarted(now:)``.
-    func allowedAttempts(_ wanted: Int, inFlight: Int, now: Double) -> Int {
+    /// `now` (a ``Stopwatch`` reading). Asking spends nothing: see ``probeStarted(now:)``.
+    func allowedAttempts(_ wanted: Int, inFlight: Int, now: Duration) -> Int {
         state.withLock { state in
             guard state.outage != nil else { return wanted }
             return inFlight == 0 && now >= state.nextProbe ? min(wanted, 1) : 0
@@ -51,7 +51,7 @@ final class OutageDetector: Sendable {
     /// An attempt started; during an outage it was the probe, and the next one waits longer.
     /// Only an attempt actually made moves the schedule, so an outage with nothing to send does
     /// not stretch the interval.
-    func probeStarted(now: Double) {
+    func probeStarted(now: Duration) {
         state.withLock { state in
             guard state.outage != nil else { return }
             state.nextProbe = now + state.probeInterval
@@ -63,17 +63,17 @@ final class OutageDetector: Sendable {
     func probeNow() {
         state.withLock { state in
             guard state.outage != nil else { return }
-            state.nextProbe = 0
+            state.nextProbe = .zero
         }
     }
 
-    /// Seconds until the next probe may go; nil when there is no outage.
-    func secondsUntilProbe(now: Double) -> Double? {
-        state.withLock { state in state.outage == nil ? nil : max(0, state.nextProbe - now) }
+    /// How long until the next probe may go; nil when there is no outage.
+    func untilProbe(now: Duration) -> Duration? {
+        state.withLock { state in state.outage == nil ? nil : max(.zero, state.nextProbe - now) }
     }
 
     /// An attempt got no answer from the service. Returns the outage if this one began it.
-    func recordNoAnswer(_ error: String, at date: Date, now: Double) -> Outage? {
+    func recordNoAnswer(_ error: String, at date: Date, now: Duration) -> Outage? {
         state.withLock { state in
             state.consecutiveFailures += 1
             if var outage = state.outage {

@@ -4,21 +4,21 @@ import Synchronization
 
 /// What the sender asks before each request: a token bucket of this daemon's own
 /// (``QuotaPacer``), or one shared by a fleet of daemons (ParticipantFleet's `FleetPacer`).
-/// Time is passed in as seconds on a monotonic clock.
+/// Time is passed in as a ``Stopwatch`` reading: time since a fixed point on a monotonic clock.
 public protocol QuotaGate: Sendable {
     var configuration: QuotaPacer.Configuration { get }
     /// The rate the bucket refills at now (lower than configured after throttling).
     var currentRate: Double { get }
     /// New settings (a reload).
-    func reconfigure(_ configuration: QuotaPacer.Configuration, now: Double)
+    func reconfigure(_ configuration: QuotaPacer.Configuration, now: Duration)
     /// Takes up to `wanted` whole tokens now; returns how many it took.
-    func take(upTo wanted: Int, now: Double) -> Int
+    func take(upTo wanted: Int, now: Duration) -> Int
     /// Gives back tokens taken but not used.
     func giveBack(_ count: Int)
     /// Tokens available now.
-    func tokens(now: Double) -> Double
-    /// Seconds until the next whole token may be there; 0 when one is.
-    func secondsUntilNextToken(now: Double) -> Double
+    func tokens(now: Duration) -> Double
+    /// How long until the next whole token may be there; zero when one is.
+    func untilNextToken(now: Duration) -> Duration
     /// The service answered 429: slow down.
     func recordThrottle()
     /// The service accepted a request.
@@ -27,12 +27,12 @@ public protocol QuotaGate: Sendable {
     var problem: String? { get }
     /// Whether no request may start before the time the sender already waits for (a local bucket
     /// out of tokens): a new event then needs no round of the sender's.
-    func isWaitingForToken(now: Double) -> Bool
+    func isWaitingForToken(now: Duration) -> Bool
 }
 
 extension QuotaGate {
     public var problem: String? { nil }
-    public func isWaitingForToken(now: Double) -> Bool { false }
+    public func isWaitingForToken(now: Duration) -> Bool { false }
 }
 
 /// A client-side token bucket in front of the service: SendEvent's quota is 10 requests per
@@ -43,7 +43,7 @@ extension QuotaGate {
 /// `minimumRate`) and then climbs back linearly on successes: 5% of the configured rate per
 /// success, so a full recovery takes about twenty requests.
 ///
-/// Time is passed in (seconds on a monotonic clock) so the bucket is tested without sleeping.
+/// Time is passed in (a ``Stopwatch`` reading) so the bucket is tested without sleeping.
 public final class QuotaPacer: QuotaGate {
     public struct Configuration: Sendable, Equatable {
         /// Requests per second at most; 0 turns pacing off.
@@ -68,13 +68,13 @@ public final class QuotaPacer: QuotaGate {
         var configuration: Configuration
         var tokens: Double
         var currentRate: Double
-        var lastRefill: Double
+        var lastRefill: Duration
     }
 
     private let state: Mutex<State>
 
     /// - Parameter tokens: the tokens at the start; `nil`: a full bucket (the burst).
-    public init(configuration: Configuration, now: Double, tokens: Double? = nil) {
+    public init(configuration: Configuration, now: Duration, tokens: Double? = nil) {
         let tokens = min(Double(configuration.burst), tokens ?? Double(configuration.burst))
         self.state = Mutex(State(configuration: configuration, tokens: tokens, currentRate: configuration.rate, lastRefill: now))
     }
@@ -82,7 +82,7 @@ public final class QuotaPacer: QuotaGate {
     public var configuration: Configuration { state.withLock { $0.configuration } }
 
     /// New settings (a reload): the rate starts at the new one, saved tokens are kept up to the new burst.
-    public func reconfigure(_ configuration: Configuration, now: Double) {
+    public func reconfigure(_ configuration: Configuration, now: Duration) {
         state.withLock { state in
             refill(&state, now: now)
             state.configuration = configuration
@@ -95,7 +95,7 @@ public final class QuotaPacer: QuotaGate {
     public var currentRate: Double { state.withLock { $0.currentRate } }
 
     /// Takes up to `wanted` whole tokens now; returns how many it took.
-    public func take(upTo wanted: Int, now: Double) -> Int {
+    public func take(upTo wanted: Int, now: Duration) -> Int {
         return state.withLock { state in
             guard state.configuration.isEnabled else { return wanted }
             refill(&state, now: now)
@@ -115,25 +115,26 @@ public final class QuotaPacer: QuotaGate {
     }
 
     /// Tokens in the bucket now.
-    public func tokens(now: Double) -> Double {
+    public func tokens(now: Duration) -> Double {
         state.withLock { state in
             refill(&state, now: now)
             return state.tokens
         }
     }
 
-    /// Seconds until the next whole token; 0 when one is there.
-    public func secondsUntilNextToken(now: Double) -> Double {
+    /// How long until the next whole token; zero when one is there.
+    public func untilNextToken(now: Duration) -> Duration {
         return state.withLock { state in
-            guard state.configuration.isEnabled else { return 0 }
+            guard state.configuration.isEnabled else { return .zero }
             refill(&state, now: now)
-            return state.tokens >= 1 ? 0 : (1 - state.tokens) / state.currentRate
+            guard state.tokens < 1 else { return .zero }
+            return .seconds(1) * (1 - state.tokens) / state.currentRate
         }
     }
 
     /// Out of tokens now. The sender's last round left the bucket so (only rounds take tokens),
     /// and a round that leaves it so sleeps until the next token at the latest.
-    public func isWaitingForToken(now: Double) -> Bool {
+    public func isWaitingForToken(now: Duration) -> Bool {
         state.withLock { state in
             guard state.configuration.isEnabled else { return false }
             refill(&state, now: now)
@@ -159,8 +160,8 @@ public final class QuotaPacer: QuotaGate {
         }
     }
 
-    private func refill(_ state: inout State, now: Double) {
-        let elapsed = max(0, now - state.lastRefill)
+    private func refill(_ state: inout State, now: Duration) {
+        let elapsed = max(0, (now - state.lastRefill).timeInterval)
         guard state.configuration.isEnabled else { return }
         state.tokens = min(Double(state.configuration.burst), state.tokens + elapsed * state.currentRate)
         state.lastRefill = now

@@ -1,11 +1,24 @@
 import Foundation
-@testable import ParticipantDelivery
-@testable import ParticipantOutbox
+import ParticipantOutbox
 import Synchronization
 
-/// A clock the test moves by hand: the time of day, a monotonic reading, and sleepers that wake
-/// only when ``advance(by:)`` moves the time past their deadline (or their task is cancelled).
-final class ManualClock: Sendable {
+/// A `Clock` the test moves by hand, with the time of day that goes with it: sleepers wake only
+/// when ``advance(by:)`` reaches their deadline (or their task is cancelled), and the test can
+/// wait until the code under test sleeps (``wakeUps``) before it moves the time.
+///
+/// Written here rather than taken from pointfreeco/swift-clocks: its `TestClock` cannot tell a
+/// test who sleeps until when, so a test would have to yield and hope the sender went to sleep
+/// before it advances; this one lets the test wait for exactly that.
+final class ManualClock: Clock, Sendable {
+    struct Instant: InstantProtocol {
+        /// Time since the clock was made.
+        var offset: Duration
+
+        func advanced(by duration: Duration) -> Instant { Instant(offset: offset + duration) }
+        func duration(to other: Instant) -> Duration { other.offset - offset }
+        static func < (lhs: Instant, rhs: Instant) -> Bool { lhs.offset < rhs.offset }
+    }
+
     private struct Sleeper {
         var deadline: Duration
         var continuation: CheckedContinuation<Void, any Error>
@@ -20,11 +33,14 @@ final class ManualClock: Sendable {
     private let start = Date(timeIntervalSince1970: 1_700_000_000)
     private let state = Mutex(State())
 
-    var now: Date { start.addingTimeInterval(state.withLock { $0.elapsed }.timeInterval) }
-    var wallClock: WallClock { WallClock(now: { self.now }) }
-    var senderClock: SenderClock {
-        SenderClock(wall: wallClock, uptime: { self.state.withLock { $0.elapsed } }, sleep: { try await self.sleep(for: $0) })
-    }
+    var now: Instant { Instant(offset: elapsed) }
+    var minimumResolution: Duration { .zero }
+
+    /// The time of day: a fixed start plus how far the clock was moved.
+    var date: Date { start.addingTimeInterval(elapsed.timeInterval) }
+    var wallClock: WallClock { WallClock(now: { self.date }) }
+    /// Readings of this clock from now on, as the sender and the fleet take them.
+    var stopwatch: Stopwatch { Stopwatch(self) }
 
     /// How far the clock was moved since it was made.
     var elapsed: Duration { state.withLock { $0.elapsed } }
@@ -32,19 +48,18 @@ final class ManualClock: Sendable {
     /// When each task sleeping on this clock wakes, as ``elapsed`` readings.
     var wakeUps: [Duration] { state.withLock { $0.sleepers.values.map(\.deadline) }.sorted() }
 
-    /// Moves the time on and wakes every sleeper whose deadline it reached (within a microsecond:
-    /// a sleep computed from seconds in a `Double` lands a few nanoseconds off the millisecond).
-    func advance(by seconds: TimeInterval) {
+    /// Moves the time on and wakes every sleeper whose deadline it reached.
+    func advance(by duration: Duration) {
         let woken = state.withLock { state -> [CheckedContinuation<Void, any Error>] in
-            state.elapsed += .milliseconds(Int64((seconds * 1000).rounded()))
-            let due = state.sleepers.filter { $0.value.deadline <= state.elapsed + .microseconds(1) }
+            state.elapsed += duration
+            let due = state.sleepers.filter { $0.value.deadline <= state.elapsed }
             for id in due.keys { state.sleepers[id] = nil }
             return due.values.map(\.continuation)
         }
         for continuation in woken { continuation.resume() }
     }
 
-    func sleep(for duration: Duration) async throws {
+    func sleep(until deadline: Instant, tolerance: Duration? = nil) async throws {
         let id = state.withLock { state in
             defer { state.nextID += 1 }
             return state.nextID
@@ -52,8 +67,8 @@ final class ManualClock: Sendable {
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
                 let resumeNow = state.withLock { state -> Bool in
-                    if Task.isCancelled || duration <= .zero { return true }
-                    state.sleepers[id] = Sleeper(deadline: state.elapsed + duration, continuation: continuation)
+                    if Task.isCancelled || deadline.offset <= state.elapsed { return true }
+                    state.sleepers[id] = Sleeper(deadline: deadline.offset, continuation: continuation)
                     return false
                 }
                 if resumeNow { continuation.resume() }

@@ -7,7 +7,8 @@ import ParticipantInput
 import ParticipantOutbox
 import ParticipantWire
 
-/// The local HTTP API: the daemon's own routes, and SendEvent as the service answers it.
+/// The daemon's HTTP API, the routes every listener serves from: its own routes on the Unix
+/// socket, SendEvent as the service answers it (also on `aws.listen`), and `GET /metrics`.
 ///
 /// | route | answers |
 /// |---|---|
@@ -18,11 +19,11 @@ import ParticipantWire
 /// | `POST /participant/event` | SendEvent, answered as the service does (see `SendEventAPI.swift`) |
 /// | `POST /instances/{instance}/participant/event` | the same, for a named instance |
 /// | `GET /v1/events`, `/v1/queue/...`, ... | the queue commands (see `QueueAPI.swift`) |
-public struct SocketAPI: Sendable {
+public struct DaemonAPI: Sendable {
     let outbox: Outbox
     let configuration: APIConfiguration
-    /// Called after a new event is stored, with its instance: wakes that instance's sender.
-    let onAccepted: @Sendable (String) -> Void
+    /// Told of each new event, and asked for the senders' state.
+    let delivery: any DeliveryControl
     /// What keeps the daemon from being healthy now.
     let healthCheck: HealthCheck
 
@@ -34,19 +35,16 @@ public struct SocketAPI: Sendable {
     let metrics: APIMetrics?
 
     public init(
-        outbox: Outbox, configuration: APIConfiguration, onAccepted: @escaping @Sendable (String) -> Void, health: HealthCheck? = nil,
-        access: ResolvedAccess = .open, onFlush: @escaping @Sendable () -> Void = {},
-        senderStates: @escaping @Sendable () -> [String: SenderState] = { [:] },
-        fleetState: @escaping @Sendable () async -> FleetStats? = { nil },
-        metrics: APIMetrics? = nil
+        outbox: Outbox, configuration: APIConfiguration, delivery: any DeliveryControl, health: HealthCheck,
+        access: ResolvedAccess, metrics: APIMetrics?
     ) {
         self.metrics = metrics
         self.outbox = outbox
         self.configuration = configuration
-        self.onAccepted = onAccepted
-        self.healthCheck = health ?? HealthCheck(outbox: outbox)
+        self.delivery = delivery
+        self.healthCheck = health
         self.access = access
-        self.queue = QueueAPI(outbox: outbox, onFlush: onFlush, senderStates: senderStates, fleetState: fleetState)
+        self.queue = QueueAPI(outbox: outbox, delivery: delivery)
     }
 
     /// Every route, for the Unix socket.
@@ -77,7 +75,7 @@ public struct SocketAPI: Sendable {
         let counts = Outbox.totals(byInstance)
         let oldest = try await outbox.oldestWaiting()
         let text = metrics.render(MetricsSnapshot(
-            counts: counts, oldestWaitingAge: oldest?.age, senders: queue.senderStates(),
+            counts: counts, oldestWaitingAge: oldest?.age, senders: delivery.senderStates(),
             waitingByInstance: byInstance.mapValues { ($0[.queued] ?? 0) + ($0[.sending] ?? 0) }
         ))
         return Response(
@@ -255,7 +253,7 @@ public struct SocketAPI: Sendable {
                 if event.contentType.isDeprecated {
                     logger.warning("Deprecated content type accepted", metadata: metadata)
                 }
-                onAccepted(event.instance)
+                delivery.accepted(instance: event.instance)
             }
             return .created(stored)
         case .duplicate(let stored):

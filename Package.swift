@@ -197,6 +197,64 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
+        // Tests by layer: one target per module, each depending on its module and the layers under
+        // it only; the whole daemon (in process or as a child process) is tested in ParticipantdTests.
+        .target(
+            name: "ParticipantTestSupport",
+            dependencies: [
+                "ParticipantOutbox", "ParticipantInput", "ParticipantWire",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/ParticipantTestSupport"
+        ),
+        .testTarget(
+            name: "ParticipantInputTests",
+            dependencies: ["ParticipantInput", "ParticipantWire", "ParticipantTestSupport"]
+        ),
+        .testTarget(
+            name: "ParticipantOutboxTests",
+            dependencies: [
+                "ParticipantOutbox", "ParticipantInput", "ParticipantWire", "ParticipantTestSupport",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "InMemoryLogging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "ParticipantDeliveryTests",
+            dependencies: [
+                "ParticipantDelivery", "ParticipantOutbox", "ParticipantInput", "ParticipantWire", "ParticipantTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .testTarget(
+            name: "ParticipantAPITests",
+            dependencies: [
+                "ParticipantAPI", "ParticipantOutbox", "ParticipantInput", "ParticipantWire", "ParticipantTestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
+            name: "ParticipantDaemonTests",
+            dependencies: [
+                "ParticipantDaemon", "ParticipantAPI", "ParticipantDelivery", "ParticipantFleet", "ParticipantOutbox",
+                "ParticipantWire", "ParticipantTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Configuration", package: "swift-configuration"),
+                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .testTarget(
+            name: "ParticipantClientTests",
+            dependencies: ["ParticipantClient", "ParticipantWire", "ParticipantTestSupport"]
+        ),
         .testTarget(
             name: "ParticipantdTests",
             dependencies: [
@@ -209,6 +267,7 @@ let package = Package(
                 "ParticipantInput",
                 "ParticipantServiceStandIn",
                 "ParticipantFleet",
+                "ParticipantTestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "InMemoryLogging", package: "swift-log"),
@@ -220,7 +279,6 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
-                .product(name: "MetricsTestKit", package: "swift-metrics"),
             ]
         ),
     ],

@@ -66,19 +66,47 @@ extension Outbox {
             ])
         }
 
+        return try Outbox(
+            migrated: database, lock: lock, deadlines: deadlines, limits: limits, coalescing: coalescing,
+            clock: clock, metrics: metrics, logger: logger
+        )
+    }
+
+    /// An outbox over a database of the caller's, such as GRDB's in-memory `DatabaseQueue()` in
+    /// tests (as GRDB's demo `AppDatabase` is tested): migrated here, with none of the file's
+    /// settings or lock. What it keeps is gone when the database is.
+    package static func open(
+        database: any DatabaseWriter,
+        deadlines: EventDeadlines = EventDeadlines(),
+        limits: OutboxLimits = OutboxLimits(),
+        coalescing: CoalescingRules = CoalescingRules(),
+        clock: WallClock = .system,
+        logger: Logger
+    ) throws -> Outbox {
+        try OutboxSchema.migrator.migrate(database)
+        return try Outbox(
+            migrated: database, lock: nil, deadlines: deadlines, limits: limits, coalescing: coalescing,
+            clock: clock, metrics: nil, logger: logger
+        )
+    }
+
+    /// The outbox over a migrated database; events a stop left in `sending` are queued again.
+    private init(
+        migrated database: any DatabaseWriter, lock: DatabaseLock?, deadlines: EventDeadlines, limits: OutboxLimits,
+        coalescing: CoalescingRules, clock: WallClock, metrics: OutboxMetrics?, logger: Logger
+    ) throws {
         let waitingNow = try database.read { db in
             try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM event WHERE state IN (\(EventState.queued.sql), \(EventState.sending.sql))") ?? 0
         }
-        let outbox = Outbox(
+        self.init(
             writer: OutboxWriter(database: database, lock: lock, logger: logger),
             database: database, deadlines: deadlines, rules: Rules(limits: limits, coalescing: coalescing), waiting: WaitingCount(waitingNow),
             clock: clock, lock: lock, storage: StorageState(logger: logger), metrics: metrics
         )
-        let requeued = try outbox.requeueInterrupted()
+        let requeued = try requeueInterrupted()
         if requeued > 0 {
             logger.notice("Events interrupted by a stop were queued again", metadata: ["outbox.requeued": "\(requeued)"])
         }
-        return outbox
     }
 
     /// The page size of an existing database, or SQLite's default for a new one: what

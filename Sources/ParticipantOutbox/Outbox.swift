@@ -46,7 +46,8 @@ public struct OutboxLimits: Sendable, Equatable {
 public struct Outbox: Sendable {
     /// The writer: a `Service` the daemon runs before every service that writes.
     public let writer: OutboxWriter
-    let database: DatabasePool
+    /// A `DatabasePool` on the outbox's file in the daemon; a `DatabaseQueue` in memory in tests.
+    let database: any DatabaseWriter
     let deadlines: EventDeadlines
     /// Limits and coalescing rules; retention and coalescing may change at run time (SIGHUP).
     let rules: Rules
@@ -69,7 +70,8 @@ public struct Outbox: Sendable {
     /// costs no query.
     let waiting: WaitingCount
     let clock: WallClock
-    let lock: DatabaseLock
+    /// The file's lock; `nil` in memory.
+    let lock: DatabaseLock?
     /// Wakes requests waiting for an attempt's outcome (`POST /participant/event`).
     package let outcomes = OutcomeSignals()
     /// Whether new events can be stored now (health).

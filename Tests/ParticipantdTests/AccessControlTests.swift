@@ -5,6 +5,7 @@ import Foundation
 @testable import ParticipantDelivery
 @testable import ParticipantOutbox
 import ParticipantWire
+import ParticipantTestSupport
 import Testing
 
 /// SO_PEERCRED checks, with real second users: the test runs participantctl as `nobody` and as a

@@ -5,6 +5,7 @@ import Foundation
 @testable import ParticipantDelivery
 @testable import ParticipantOutbox
 import ParticipantWire
+import ParticipantTestSupport
 import Testing
 
 /// A daemon on a shared host must survive whatever local programs write to its socket.

@@ -5,6 +5,7 @@ import Foundation
 import ParticipantInput
 @testable import ParticipantOutbox
 import ParticipantWire
+import ParticipantTestSupport
 import Testing
 
 /// `POST /v1/events/batch` and `participantctl send-events`: many events in one group commit, each

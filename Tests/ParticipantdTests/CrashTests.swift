@@ -6,6 +6,7 @@ import Foundation
 @testable import ParticipantOutbox
 import ParticipantServiceStandIn
 import ParticipantWire
+import ParticipantTestSupport
 import Testing
 
 /// The built `participantd`, killed with SIGKILL while events are in flight, then started again.

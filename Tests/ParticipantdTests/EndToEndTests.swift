@@ -6,6 +6,7 @@ import Foundation
 @testable import ParticipantOutbox
 import ParticipantServiceStandIn
 import ParticipantWire
+import ParticipantTestSupport
 import Testing
 
 /// The daemon over its real Unix socket, delivering over real HTTP to the stand-in.

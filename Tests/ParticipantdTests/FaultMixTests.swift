@@ -6,21 +6,8 @@ import Foundation
 @testable import ParticipantOutbox
 import ParticipantServiceStandIn
 import ParticipantWire
+import ParticipantTestSupport
 import Testing
-
-/// A small seeded generator (SplitMix64): the same seed gives the same sequence of rolls (the
-/// fault mix here, the barrage in BarrageTests; which request draws which fault roll still
-/// depends on timing).
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 @Suite struct FaultMixTests {
     @Test("Under a mix of 500s, 429s, dropped connections and slow answers every event is sent once, in order per connection")

@@ -1,6 +1,7 @@
 import Foundation
 import InMemoryLogging
 import Logging
+import ParticipantTestSupport
 import Testing
 @testable import ParticipantClient
 @testable import ParticipantDaemon

@@ -5,6 +5,7 @@ import Foundation
 @testable import ParticipantDelivery
 @testable import ParticipantOutbox
 import ParticipantWire
+import ParticipantTestSupport
 import Testing
 
 /// participant-load, the benchmarks' tool: what it reports must be what happened.

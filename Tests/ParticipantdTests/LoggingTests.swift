@@ -8,6 +8,7 @@ import Logging
 import ParticipantServiceStandIn
 import ParticipantWire
 import Synchronization
+import ParticipantTestSupport
 import Testing
 
 @Suite struct LoggingTests {

@@ -7,6 +7,7 @@ import Foundation
 @testable import ParticipantOutbox
 import ParticipantServiceStandIn
 import ParticipantWire
+import ParticipantTestSupport
 import Testing
 
 /// `GET /metrics`: Prometheus text format, checked by a parser of the format written here (no

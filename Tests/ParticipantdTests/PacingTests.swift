@@ -6,6 +6,7 @@ import Foundation
 @testable import ParticipantOutbox
 import ParticipantServiceStandIn
 import ParticipantWire
+import ParticipantTestSupport
 import Testing
 
 /// Quota pacing and priority, against a stand-in that enforces a quota as the service does.

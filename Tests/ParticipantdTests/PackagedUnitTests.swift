@@ -1,11 +1,12 @@
 import Foundation
 import Testing
+import ParticipantTestSupport
 
 /// What running the Debian package under a real systemd showed (scripts/test-package), kept fixed
 /// here without one. (The other finding, libdispatch's "Failed to set thread priority" lines, comes
 /// from the static runtime of the release binaries only; scripts/test-package checks LimitNICE= there.)
 @Suite struct PackagedUnitTests {
-    static let repository = SystemdTests.repository
+    static let repository = Repository.root
     static let unitPath = repository + "/systemd/participantd.service"
 
     static func unitSettings(_ name: String) throws -> [String] {

@@ -6,6 +6,7 @@ import Foundation
 @testable import ParticipantOutbox
 import ParticipantServiceStandIn
 import ParticipantWire
+import ParticipantTestSupport
 import Testing
 
 /// The built `participantctl` against a daemon on a temporary socket.

@@ -7,6 +7,7 @@ import Foundation
 import ParticipantInput
 import ParticipantServiceStandIn
 import ParticipantWire
+import ParticipantTestSupport
 import Testing
 
 /// participantctl's queue commands against a running daemon, over the socket.

@@ -5,6 +5,7 @@ import Foundation
 @testable import ParticipantDelivery
 @testable import ParticipantOutbox
 import ParticipantWire
+import ParticipantTestSupport
 import Testing
 
 /// Every refusal of bad input is a JSON error with a stable code, and none hurts the daemon.

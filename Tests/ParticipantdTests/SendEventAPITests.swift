@@ -10,6 +10,7 @@ import NIOFoundationCompat
 @testable import ParticipantOutbox
 import ParticipantServiceStandIn
 import ParticipantWire
+import ParticipantTestSupport
 import Testing
 
 /// `POST /participant/event`: SendEvent as the service answers it, for AWS SDKs.

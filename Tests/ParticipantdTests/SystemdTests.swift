@@ -6,12 +6,26 @@ import Foundation
 @testable import ParticipantOutbox
 import ParticipantServiceStandIn
 import ParticipantWire
+import ParticipantTestSupport
 import Testing
 
 /// The daemon as systemd runs it: notifications, socket activation, the units themselves.
 @Suite struct SystemdTests {
     static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .deletingLastPathComponent().deletingLastPathComponent().path
+
+    @Test("participantd exits 78 on a misspelt key, and says which")
+    func daemonExitsOnAnUnknownKey() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let file = directory.path + "/participantd.yaml"
+        try "regoin: eu-west-2\n".write(toFile: file, atomically: true, encoding: .utf8)
+        let (status, _, errors) = try await ChildProcess.run(try BuiltProduct.path("participantd"), [
+            "--config", file, "--socket", directory.path + "/p.sock", "--database", directory.path + "/outbox.sqlite",
+        ])
+        #expect(status == 78)
+        #expect(errors.contains("configuration key regoin: is not a configuration key") && errors.contains("did you mean region?"), "\(errors)")
+    }
 
     @Test("participantd.service scores at most 1.9 (OK) in systemd-analyze security")
     func hardeningScore() async throws {

@@ -4,6 +4,7 @@ import NIOSSL
 @testable import ParticipantDelivery
 @testable import ParticipantOutbox
 import ParticipantWire
+import ParticipantTestSupport
 import Testing
 
 @Suite struct UpstreamProxyTests {

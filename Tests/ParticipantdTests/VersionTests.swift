@@ -1,5 +1,6 @@
 import Foundation
 import ParticipantWire
+import ParticipantTestSupport
 import Testing
 
 /// The version every binary reports comes from the repository (`scripts/version`), and every form it

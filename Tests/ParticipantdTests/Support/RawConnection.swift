@@ -1,4 +1,5 @@
 import Foundation
+import ParticipantTestSupport
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import ParticipantTestSupport
 import NIOFoundationCompat
 import NIOCore
 

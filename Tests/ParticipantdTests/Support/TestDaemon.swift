@@ -1,4 +1,5 @@
 import Foundation
+import ParticipantTestSupport
 import InMemoryLogging
 import Logging
 @testable import ParticipantAPI
@@ -9,22 +10,6 @@ import Logging
 import ParticipantServiceStandIn
 import NIOSSL
 import ParticipantWire
-
-/// A temporary folder, removed when the test is done.
-struct TemporaryDirectory {
-    let path: String
-
-    init() throws {
-        // Short: a Unix socket path must stay under 108 bytes.
-        let path = "/tmp/pd-" + UUID().uuidString.prefix(8).lowercased()
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        self.path = path
-    }
-
-    func remove() {
-        try? FileManager.default.removeItem(atPath: path)
-    }
-}
 
 /// The real daemon, in this process, on a temporary socket and database, delivering to a stand-in.
 struct TestDaemon {
@@ -115,30 +100,3 @@ struct TestDaemon {
     }
 }
 
-struct TimedOut: Error, CustomStringConvertible {
-    var description: String
-}
-
-/// Polls `condition` every 10 ms until it holds; fails after `timeout`.
-func eventually(timeout: Duration, _ what: String = "condition", _ condition: () async throws -> Bool) async throws {
-    let clock = ContinuousClock()
-    let end = clock.now.advanced(by: timeout)
-    while clock.now < end {
-        if try await condition() { return }
-        try await Task.sleep(for: .milliseconds(10))
-    }
-    if try await condition() { return }
-    throw TimedOut(description: "\(what) did not hold within \(timeout)")
-}
-
-/// A receipt's content for a message id.
-func receipt(_ messageId: String) -> String {
-    "{\"messageId\":\"\(messageId)\"}"
-}
-
-extension EventContentType {
-    /// A content that is valid for this type.
-    func sampleContent(_ id: String = UUID().uuidString) -> String? {
-        isReceipt ? receipt(id) : nil
-    }
-}

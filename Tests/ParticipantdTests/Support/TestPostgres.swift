@@ -1,4 +1,5 @@
 import Foundation
+import ParticipantTestSupport
 import Glibc
 
 /// A real PostgreSQL server of the test's own: `initdb` in a temporary folder, a free port on

@@ -1,4 +1,5 @@
 import Foundation
+import ParticipantTestSupport
 import NIOSSL
 
 /// A certificate authority made for one test with `openssl`, and server certificates it signs.

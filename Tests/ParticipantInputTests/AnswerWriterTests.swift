@@ -1,4 +1,5 @@
 import Foundation
+import ParticipantTestSupport
 import Testing
 @testable import ParticipantWire
 

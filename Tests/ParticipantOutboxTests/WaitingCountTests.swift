@@ -4,6 +4,7 @@ import Logging
 import ParticipantInput
 import ParticipantWire
 import Testing
+import ParticipantTestSupport
 
 /// The waiting count (the capacity check's) equals the rows that wait, whatever happens: a random
 /// mix of submissions (coalescing on), leases, outcomes (an outcome recorded twice too), holds,

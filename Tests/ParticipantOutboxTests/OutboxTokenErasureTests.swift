@@ -4,6 +4,7 @@ import Logging
 import ParticipantInput
 import ParticipantWire
 import Testing
+import ParticipantTestSupport
 
 /// A connection token is a credential: once its event ended it must not linger in any outbox file
 /// (WAL frames, freed cell space), after the janitor's scrub or a clean stop.
@@ -42,7 +43,7 @@ import Testing
     func scrubErasesFinishedTokens() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
-        try await withTestOutbox(clock: clock, directory: directory) { outbox in
+        try await withTestOutbox(clock: clock, storage: .file(in: directory)) { outbox in
             let connections = try await sendTwenty(outbox)
             try await outbox.scrub()
             for connection in connections {
@@ -56,7 +57,7 @@ import Testing
     func cleanStopErasesFinishedTokens() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
-        let connections = try await withTestOutbox(clock: clock, directory: directory) { outbox in
+        let connections = try await withTestOutbox(clock: clock, storage: .file(in: directory)) { outbox in
             try await sendTwenty(outbox)
         }
         for connection in connections {

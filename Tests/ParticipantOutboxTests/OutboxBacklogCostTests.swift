@@ -6,6 +6,7 @@ import ParticipantInput
 import ParticipantWire
 import Synchronization
 import Testing
+import ParticipantTestSupport
 
 /// One chat's backlog must not make the outbox slower for everyone: the writer is shared, and the
 /// sender leases after every accepted event. Measured in SQLite virtual-machine instructions (a

@@ -1,11 +1,8 @@
 import Foundation
-@testable import ParticipantAPI
-@testable import ParticipantClient
-@testable import ParticipantDaemon
-@testable import ParticipantDelivery
 @testable import ParticipantOutbox
 import ParticipantInput
 import ParticipantWire
+import ParticipantTestSupport
 import Testing
 
 /// A full disk (simulated with SQLite's `max_page_count`, which fails writes exactly as a full
@@ -28,7 +25,7 @@ import Testing
         var limits = OutboxLimits()
         limits.maxDatabaseMegabytes = 1
         limits.retention = .seconds(1)
-        try await withTestOutbox(clock: clock, limits: limits) { outbox in
+        try await withTestOutbox(clock: clock, storage: .temporaryFile, limits: limits) { outbox in
             var stored: [String] = []
             var refusal: OutboxError?
             for index in 0..<500 {
@@ -66,69 +63,28 @@ import Testing
         }
     }
 
-    @Test("Over the socket: 507 StorageFull (Retry-After), health degraded, every 202 stored and sent, none of the refused")
-    func daemonAnswers507() async throws {
-        try await TestDaemon.with(configure: { $0.limits.maxDatabaseMegabytes = 1 }) { daemon in
-            let client = RawSocketClient(path: daemon.configuration.socketPath)
-            var acknowledged: [String] = []
-            var refused: [String] = []
-            for index in 0..<400 where refused.count < 3 {
-                let token = "socket-full-\(index)"
-                let body = try String(decoding: JSONEncoder().encode(EventSubmission(
-                    contentType: EventContentType.messageRead.rawValue,
-                    content: #"{"messageId": "\#(index)", "pad": "\#(String(repeating: "x", count: 12_000))"}"#,
-                    clientToken: token, connectionToken: "conn-\(index)"
-                )), as: UTF8.self)
-                let (status, headers, answer) = try await client.requestWithHeaders(method: "POST", path: "/v1/events", body: body)
-                switch status {
-                case 202: acknowledged.append(token)
-                case 507:
-                    refused.append(token)
-                    #expect(try JSONDecoder().decode(ErrorBody.self, from: answer).code == "StorageFull")
-                    #expect(headers["retry-after"] != nil)
-                default: Issue.record("unexpected \(status): \(String(decoding: answer, as: UTF8.self))")
-                }
-            }
-            #expect(refused.count == 3)
-            #expect(acknowledged.count > 10)
-            let health = try await daemon.client.health()
-            #expect(health.status == "degraded")
-            #expect(health.problems.contains { $0.contains("storage is full") })
-
-            for token in refused {
-                await #expect(throws: DaemonClientError.self) { try await daemon.client.event(clientToken: token) }
-            }
-            for token in acknowledged {
-                #expect(try await daemon.client.event(clientToken: token).clientToken == token)
-            }
-            // The room kept back lets the sender record outcomes: delivery goes on.
-            try await eventually(timeout: .seconds(60), "every acknowledged event sent") {
-                Set(daemon.standIn.acceptedEvents.map(\.clientToken)).isSuperset(of: acknowledged)
-            }
-            #expect(daemon.standIn.invalidRequestCount == 0)
-        }
-    }
-
-    @Test("An outcome signal is kept for a registered waiter, a wait ends at its timeout, and nothing stays registered")
-    func outcomeSignals() async {
-        let signals = OutcomeSignals()
+    @Test("An outcome signal is kept for a registered waiter, wakes one that waits, a wait ends at its timeout, and nothing stays registered")
+    func outcomeSignals() async throws {
+        // On a manual clock no timeout passes unless the test moves it: a wait that returns
+        // before then was ended by its signal.
+        let clock = ManualClock()
+        let signals = OutcomeSignals(clock: clock)
         let early = signals.register("a")
         signals.notify("a")
-        let clock = ContinuousClock()
-        let start = clock.now
         await signals.wait(early, timeout: .seconds(30))
-        #expect(clock.now - start < .seconds(5))
 
         let late = signals.register("b")
         async let waited: Void = signals.wait(late, timeout: .seconds(30))
-        try? await Task.sleep(for: .milliseconds(50))
+        try await eventually(timeout: .seconds(10), "the wait for b asleep") { clock.wakeUps == [.seconds(30)] }
         signals.notify("b")
         await waited
+        #expect(clock.elapsed == .zero)
 
         let unsignalled = signals.register("c")
-        let timeoutStart = clock.now
-        await signals.wait(unsignalled, timeout: .milliseconds(50))
-        #expect(clock.now - timeoutStart >= .milliseconds(50))
+        async let timedOut: Void = signals.wait(unsignalled, timeout: .milliseconds(50))
+        try await eventually(timeout: .seconds(10), "the wait for c asleep") { clock.wakeUps == [.milliseconds(50)] }
+        clock.advance(by: .milliseconds(50))
+        await timedOut
         #expect(signals.openRegistrations == 0)
     }
 }

@@ -1,6 +1,3 @@
-@testable import ParticipantAPI
-@testable import ParticipantClient
-@testable import ParticipantDaemon
 @testable import ParticipantDelivery
 @testable import ParticipantOutbox
 import Testing

@@ -9,6 +9,7 @@ import ServiceLifecycle
 import ServiceLifecycleTestKit
 import Synchronization
 import Testing
+import ParticipantTestSupport
 
 /// A fake Participant Service in the test's process: it answers each request as the test's script
 /// says, and keeps every request. `hold` makes a request wait until the test releases it.

@@ -1,7 +1,4 @@
 import Foundation
-@testable import ParticipantAPI
-@testable import ParticipantClient
-@testable import ParticipantDaemon
 @testable import ParticipantDelivery
 @testable import ParticipantOutbox
 import Testing

@@ -1,8 +1,5 @@
 import Foundation
 import NIOHTTP1
-@testable import ParticipantAPI
-@testable import ParticipantClient
-@testable import ParticipantDaemon
 @testable import ParticipantDelivery
 @testable import ParticipantOutbox
 import ParticipantWire

@@ -1,12 +1,12 @@
 import Foundation
 import Logging
 @testable import ParticipantAPI
-@testable import ParticipantClient
 @testable import ParticipantDaemon
 @testable import ParticipantDelivery
 @testable import ParticipantOutbox
 import ParticipantWire
 import Testing
+import ParticipantTestSupport
 
 @Suite struct ConfigurationTests {
     func load(flags: [String: String] = [:], environment: [String: String] = [:], yaml: String? = nil) async throws -> DaemonConfiguration {
@@ -115,19 +115,6 @@ import Testing
             "PARTICIPANTD_HEALTH_MAX_WAITING_AGE_SECONDS": "7", "PARTICIPANTD_DUAL_STACK": "true", "PARTICIPANTD_API_MAX_BODY_BYTES": "2048",
         ])
         #expect(changed.healthMaxWaitingAge == .seconds(7) && changed.useDualStack && changed.api.maxBodyBytes == 2048)
-    }
-
-    @Test("participantd exits 78 on a misspelt key, and says which")
-    func daemonExitsOnAnUnknownKey() async throws {
-        let directory = try TemporaryDirectory()
-        defer { directory.remove() }
-        let file = directory.path + "/participantd.yaml"
-        try "regoin: eu-west-2\n".write(toFile: file, atomically: true, encoding: .utf8)
-        let (status, _, errors) = try await ChildProcess.run(try BuiltProduct.path("participantd"), [
-            "--config", file, "--socket", directory.path + "/p.sock", "--database", directory.path + "/outbox.sqlite",
-        ])
-        #expect(status == 78)
-        #expect(errors.contains("configuration key regoin: is not a configuration key") && errors.contains("did you mean region?"), "\(errors)")
     }
 
     @Test func missingConfigFileIsAnError() async throws {

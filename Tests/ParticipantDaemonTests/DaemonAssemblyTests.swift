@@ -4,12 +4,16 @@ import Logging
 import ParticipantAPI
 import ServiceLifecycleTestKit
 import Testing
+import ParticipantTestSupport
 
 /// The composition root: the parts built by one function, and the group's order (the start order;
 /// reversed, the stop order).
 @Suite struct DaemonAssemblyTests {
     func configuration(in directory: TemporaryDirectory) -> DaemonConfiguration {
-        var configuration = TestDaemon.testConfiguration(directory: directory, endpoint: "http://127.0.0.1:9")
+        var configuration = DaemonConfiguration()
+        configuration.socketPath = directory.path + "/participantd.sock"
+        configuration.databasePath = directory.path + "/outbox.sqlite"
+        configuration.endpoint = "http://127.0.0.1:9"
         configuration.awsListen = ListenAddress(host: "127.0.0.1", port: 0)
         configuration.metricsListen = ListenAddress(host: "127.0.0.1", port: 0)
         return configuration

@@ -2,20 +2,17 @@ import ParticipantInput
 import Foundation
 import GRDB
 import Logging
-@testable import ParticipantAPI
-@testable import ParticipantClient
-@testable import ParticipantDaemon
-@testable import ParticipantDelivery
 @testable import ParticipantOutbox
 import ParticipantWire
 import Synchronization
 import Testing
+import ParticipantTestSupport
 
 @Suite struct OutboxTests {
     let clock = ManualClock()
 
     func withOutbox<T>(directory: TemporaryDirectory? = nil, _ body: (Outbox) async throws -> T) async throws -> T {
-        try await withTestOutbox(clock: clock, directory: directory, body)
+        try await withTestOutbox(clock: clock, storage: directory.map { .file(in: $0) } ?? .memory, body)
     }
 
     func event(_ type: EventContentType = .typing, token: String? = nil, connection: String = "conn", content: String? = nil) -> ValidatedEvent {
@@ -46,7 +43,7 @@ import Testing
         defer { directory.remove() }
         var limits = OutboxLimits()
         limits.retention = .seconds(3_600)
-        try await withTestOutbox(clock: clock, directory: directory, limits: limits) { outbox in
+        try await withTestOutbox(clock: clock, storage: .file(in: directory), limits: limits) { outbox in
             _ = try await outbox.submit(event(.messageRead, token: "done", connection: "a", content: receipt("m")))
             _ = try await outbox.submit(event(.messageRead, token: "waiting", connection: "b", content: receipt("n")))
             let leased = try await outbox.leaseDue(instance: InstanceName.defaultName, limit: 10)
@@ -62,7 +59,7 @@ import Testing
             db.commit()
             """, directory.path + "/outbox.sqlite"])
         #expect(status == 0, "\(errors)")
-        try await withTestOutbox(clock: clock, directory: directory, limits: limits) { outbox in
+        try await withTestOutbox(clock: clock, storage: .file(in: directory), limits: limits) { outbox in
             let definition = try await outbox.writer.perform { db in
                 try String.fetchOne(db, sql: "SELECT sql FROM sqlite_master WHERE name = 'event_finished'")
             }

@@ -9,14 +9,14 @@ import Synchronization
 /// Written here rather than taken from pointfreeco/swift-clocks: its `TestClock` cannot tell a
 /// test who sleeps until when, so a test would have to yield and hope the sender went to sleep
 /// before it advances; this one lets the test wait for exactly that.
-final class ManualClock: Clock, Sendable {
-    struct Instant: InstantProtocol {
+package final class ManualClock: Clock, Sendable {
+    package struct Instant: InstantProtocol {
         /// Time since the clock was made.
-        var offset: Duration
+        package var offset: Duration
 
-        func advanced(by duration: Duration) -> Instant { Instant(offset: offset + duration) }
-        func duration(to other: Instant) -> Duration { other.offset - offset }
-        static func < (lhs: Instant, rhs: Instant) -> Bool { lhs.offset < rhs.offset }
+        package func advanced(by duration: Duration) -> Instant { Instant(offset: offset + duration) }
+        package func duration(to other: Instant) -> Duration { other.offset - offset }
+        package static func < (lhs: Instant, rhs: Instant) -> Bool { lhs.offset < rhs.offset }
     }
 
     private struct Sleeper {
@@ -30,26 +30,28 @@ final class ManualClock: Clock, Sendable {
         var nextID: UInt64 = 0
     }
 
+    package init() {}
+
     private let start = Date(timeIntervalSince1970: 1_700_000_000)
     private let state = Mutex(State())
 
-    var now: Instant { Instant(offset: elapsed) }
-    var minimumResolution: Duration { .zero }
+    package var now: Instant { Instant(offset: elapsed) }
+    package var minimumResolution: Duration { .zero }
 
     /// The time of day: a fixed start plus how far the clock was moved.
-    var date: Date { start.addingTimeInterval(elapsed.timeInterval) }
-    var wallClock: WallClock { WallClock(now: { self.date }) }
+    package var date: Date { start.addingTimeInterval(elapsed.timeInterval) }
+    package var wallClock: WallClock { WallClock(now: { self.date }) }
     /// Readings of this clock from now on, as the sender and the fleet take them.
-    var stopwatch: Stopwatch { Stopwatch(self) }
+    package var stopwatch: Stopwatch { Stopwatch(self) }
 
     /// How far the clock was moved since it was made.
-    var elapsed: Duration { state.withLock { $0.elapsed } }
+    package var elapsed: Duration { state.withLock { $0.elapsed } }
 
     /// When each task sleeping on this clock wakes, as ``elapsed`` readings.
-    var wakeUps: [Duration] { state.withLock { $0.sleepers.values.map(\.deadline) }.sorted() }
+    package var wakeUps: [Duration] { state.withLock { $0.sleepers.values.map(\.deadline) }.sorted() }
 
     /// Moves the time on and wakes every sleeper whose deadline it reached.
-    func advance(by duration: Duration) {
+    package func advance(by duration: Duration) {
         let woken = state.withLock { state -> [CheckedContinuation<Void, any Error>] in
             state.elapsed += duration
             let due = state.sleepers.filter { $0.value.deadline <= state.elapsed }
@@ -59,7 +61,7 @@ final class ManualClock: Clock, Sendable {
         for continuation in woken { continuation.resume() }
     }
 
-    func sleep(until deadline: Instant, tolerance: Duration? = nil) async throws {
+    package func sleep(until deadline: Instant, tolerance: Duration? = nil) async throws {
         let id = state.withLock { state in
             defer { state.nextID += 1 }
             return state.nextID

@@ -1,11 +1,7 @@
 import Foundation
 import ParticipantInput
-@testable import ParticipantAPI
-@testable import ParticipantClient
-@testable import ParticipantDaemon
-@testable import ParticipantDelivery
-@testable import ParticipantOutbox
 import ParticipantWire
+import ParticipantTestSupport
 import Testing
 
 @Suite struct ValidationTests {

@@ -1,25 +1,45 @@
+import GRDB
 import Logging
 import ParticipantInput
 import ParticipantWire
-import Testing
-@testable import ParticipantAPI
-@testable import ParticipantClient
-@testable import ParticipantDaemon
-@testable import ParticipantDelivery
-@testable import ParticipantOutbox
+import ParticipantOutbox
 
-/// Opens an outbox in a temporary folder with `clock`, runs its writer, and closes both after `body`.
-func withTestOutbox<T>(
+/// Where a test's outbox keeps its events.
+package enum TestOutboxStorage {
+    /// GRDB's in-memory `DatabaseQueue`: the outbox's logic, without its file.
+    case memory
+    /// A file in a temporary folder of its own, removed afterwards: the file's settings in force.
+    case temporaryFile
+    /// `outbox.sqlite` in the test's folder, which outlives this outbox (reopened, inspected).
+    case file(in: TemporaryDirectory)
+}
+
+/// Opens an outbox with `clock`, runs its writer, and closes both after `body`.
+package func withTestOutbox<T>(
     clock: ManualClock,
-    directory: TemporaryDirectory? = nil,
+    storage: TestOutboxStorage = .memory,
     limits: OutboxLimits = OutboxLimits(),
     coalescing: CoalescingRules = .perMessage,
     _ body: (Outbox) async throws -> T
 ) async throws -> T {
-    let temporary = try directory == nil ? TemporaryDirectory() : nil
+    let outbox: Outbox
+    var temporary: TemporaryDirectory?
     defer { temporary?.remove() }
-    let path = (directory ?? temporary!).path + "/outbox.sqlite"
-    let outbox = try Outbox.open(path: path, limits: limits, coalescing: coalescing, clock: clock.wallClock, logger: Logger(label: "test"))
+    switch storage {
+    case .memory:
+        outbox = try Outbox.open(database: DatabaseQueue(), limits: limits, coalescing: coalescing, clock: clock.wallClock, logger: Logger(label: "test"))
+    case .temporaryFile, .file:
+        let directory: TemporaryDirectory
+        if case .file(let given) = storage {
+            directory = given
+        } else {
+            directory = try TemporaryDirectory()
+            temporary = directory
+        }
+        outbox = try Outbox.open(
+            path: directory.path + "/outbox.sqlite", limits: limits, coalescing: coalescing, clock: clock.wallClock, logger: Logger(label: "test")
+        )
+    }
     let writer = Task { try await outbox.writer.run() }
     do {
         let result = try await body(outbox)
@@ -38,7 +58,7 @@ extension CoalescingRules {
     /// receipts. For tests of other things (order, leases, bounds) that send several receipts on one
     /// connection and expect each to be sent; the rules of one receipt over another are tested on
     /// their own (`ReceiptCoalescingTests`).
-    static var perMessage: CoalescingRules {
+    package static var perMessage: CoalescingRules {
         var rules = CoalescingRules()
         rules.newestReceiptOnly = false
         rules.deliveredHold = .zero
@@ -48,7 +68,7 @@ extension CoalescingRules {
 
 /// Validates and stores an event (a receipt gets content for `message`); fails unless it is new.
 @discardableResult
-func submitEvent(
+package func submitEvent(
     _ outbox: Outbox, _ type: EventContentType, _ token: String, message: String = "m", connection: String = "c"
 ) async throws -> StoredEvent {
     let event = try EventValidator.validate(EventSubmission(
@@ -59,7 +79,7 @@ func submitEvent(
 }
 
 /// An event's state and what superseded it.
-func stateOf(_ outbox: Outbox, _ token: String) async throws -> (EventState, String?) {
-    let event = try #require(try await outbox.event(clientToken: token))
+package func stateOf(_ outbox: Outbox, _ token: String) async throws -> (EventState, String?) {
+    guard let event = try await outbox.event(clientToken: token) else { throw TimedOut(description: "no event \(token)") }
     return (event.state, event.supersededBy)
 }

@@ -3,6 +3,7 @@ import GRDB
 @testable import ParticipantOutbox
 import ParticipantWire
 import Testing
+import ParticipantTestSupport
 
 /// The table of an event's life: which state may follow which, and what each step does to the
 /// waiting count. Every state change of the outbox is generated from it.

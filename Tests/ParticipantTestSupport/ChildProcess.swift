@@ -1,15 +1,20 @@
 import Foundation
 import Glibc
 
+/// The repository the tests were built from.
+package enum Repository {
+    /// Its root folder.
+    package static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().path
+}
+
 /// The built executables of this package, next to the test bundle.
-enum BuiltProduct {
-    static func path(_ name: String) throws -> String {
+package enum BuiltProduct {
+    package static func path(_ name: String) throws -> String {
         let directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
         var candidates = [directory.appendingPathComponent(name).path]
         // `swift test` may run the bundle from elsewhere; the package's own build folder is the fallback.
-        let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().deletingLastPathComponent()
-        candidates.append(packageRoot.appendingPathComponent(".build/debug/\(name)").path)
+        candidates.append(Repository.root + "/.build/debug/\(name)")
         guard let path = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
             throw TimedOut(description: "\(name) is not built; run `swift build --build-tests` first (looked in \(candidates))")
         }
@@ -18,14 +23,14 @@ enum BuiltProduct {
 }
 
 /// A child process whose output is collected in memory.
-final class ChildProcess: Sendable {
+package final class ChildProcess: Sendable {
     private let process: Process
     private let output = Locked(Data())
     private let errors = Locked(Data())
     /// Pipes that reached end of file: everything the process wrote to them has been read.
     private let closedPipes = Locked(0)
 
-    init(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws {
+    package init(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
@@ -57,18 +62,18 @@ final class ChildProcess: Sendable {
         try process.run()
     }
 
-    var pid: Int32 { process.processIdentifier }
-    var isRunning: Bool { process.isRunning }
-    var standardOutput: String { output.withLock { String(decoding: $0, as: UTF8.self) } }
-    var standardError: String { errors.withLock { String(decoding: $0, as: UTF8.self) } }
+    package var pid: Int32 { process.processIdentifier }
+    package var isRunning: Bool { process.isRunning }
+    package var standardOutput: String { output.withLock { String(decoding: $0, as: UTF8.self) } }
+    package var standardError: String { errors.withLock { String(decoding: $0, as: UTF8.self) } }
 
-    func kill(_ signal: Int32) {
+    package func kill(_ signal: Int32) {
         _ = Foundation.kill(process.processIdentifier, signal)
     }
 
     /// Ends the process: `signal`, then SIGKILL if it is still running after `grace`; returns once
     /// it has exited, so that no test leaves a child behind.
-    func stop(_ signal: Int32 = SIGTERM, grace: Duration = .seconds(2)) async {
+    package func stop(_ signal: Int32 = SIGTERM, grace: Duration = .seconds(2)) async {
         kill(signal)
         if (try? await eventually(timeout: grace, "process to exit after signal \(signal)") { !process.isRunning }) != nil { return }
         kill(SIGKILL)
@@ -76,7 +81,7 @@ final class ChildProcess: Sendable {
     }
 
     /// Waits for the process to end (at most `timeout`) and returns its exit status.
-    func exitStatus(timeout: Duration = .seconds(30)) async throws -> Int32 {
+    package func exitStatus(timeout: Duration = .seconds(30)) async throws -> Int32 {
         try await eventually(timeout: timeout, "process \(process.executableURL?.lastPathComponent ?? "") to exit") { !process.isRunning }
         // Everything it wrote is read once both pipes are at end of file (a process it left
         // running could hold them open: then what was read in 5 s is what there is).
@@ -85,7 +90,7 @@ final class ChildProcess: Sendable {
     }
 
     /// Runs a command to its end: (exit status, standard output, standard error).
-    static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) async throws -> (Int32, String, String) {
+    package static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) async throws -> (Int32, String, String) {
         let child = try ChildProcess(executable, arguments, environment: environment)
         let status = try await child.exitStatus()
         return (status, child.standardOutput, child.standardError)

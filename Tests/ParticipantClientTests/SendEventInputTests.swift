@@ -1,11 +1,8 @@
 import Foundation
-@testable import ParticipantAPI
 @testable import ParticipantClient
-@testable import ParticipantDaemon
-@testable import ParticipantDelivery
-@testable import ParticipantOutbox
 import ParticipantWire
 import Testing
+import ParticipantTestSupport
 
 @Suite struct SendEventInputTests {
     @Test func optionsOverrideCLIInputJSON() throws {

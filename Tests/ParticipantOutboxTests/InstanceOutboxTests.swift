@@ -1,0 +1,57 @@
+import GRDB
+@testable import ParticipantOutbox
+import ParticipantInput
+import ParticipantTestSupport
+import ParticipantWire
+import Testing
+
+/// Instances in the outbox: each sender leases its own instance's events, and events from before
+/// instances existed belong to `default`.
+@Suite struct InstanceOutboxTests {
+    func event(_ token: String, connection: String = "conn", instance: String = InstanceName.defaultName) throws -> ValidatedEvent {
+        // Read receipts of distinct messages: none coalesces with another.
+        var event = try EventValidator.validate(EventSubmission(
+            contentType: EventContentType.messageRead.rawValue, content: receipt(token), clientToken: token, connectionToken: connection
+        ))
+        event.instance = instance
+        return event
+    }
+
+    @Test("Each instance's sender leases only its own events, and one connection token is two connections in two instances")
+    func leasePerInstance() async throws {
+        try await withTestOutbox(clock: ManualClock()) { outbox in
+            _ = try await outbox.submit(try event("a1"))
+            _ = try await outbox.submit(try event("b1", instance: "b"))
+            _ = try await outbox.submit(try event("b2", instance: "b"))
+            // Same token, other instance: not ordered behind the default instance's event.
+            #expect(ConnectionHash.of("conn", instance: InstanceName.defaultName) != ConnectionHash.of("conn", instance: "b"))
+            let forB = try await outbox.leaseDue(instance: "b", limit: 10)
+            #expect(forB.map(\.clientToken) == ["b1"], "one per connection, b2 waits behind b1")
+            let forDefault = try await outbox.leaseDue(instance: "default", limit: 10)
+            #expect(forDefault.map(\.clientToken) == ["a1"])
+            #expect(try await outbox.leaseDue(instance: "c", limit: 10).isEmpty)
+        }
+    }
+
+    @Test("Events stored before instances existed belong to default, and keep their connection")
+    func migrationKeepsOldEvents() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.path + "/outbox.sqlite"
+        let queue = try DatabaseQueue(path: path)
+        try OutboxSchema.migrator.migrate(queue, upTo: "v5: short connection hashes")
+        try await queue.write { db in
+            try db.execute(sql: """
+                INSERT INTO event (clientToken, contentType, content, connectionToken, connectionHash, state, acceptedAt, updatedAt, nextAttemptAt, deadline, priority)
+                VALUES ('old-1', 'application/vnd.amazonaws.connect.event.message.read', ?, 'conn', ?, 'queued', 0, 0, 0, 9999999999999, 0)
+                """, arguments: [receipt("old-1"), ConnectionHash.of("conn", instance: InstanceName.defaultName)])
+        }
+        try queue.close()
+        try await withTestOutbox(clock: ManualClock(), storage: .file(in: directory)) { outbox in
+            #expect(try await outbox.event(clientToken: "old-1")?.instance == "default")
+            // A resubmission now is the same event.
+            if case .duplicate = try await outbox.submit(try event("old-1")) {} else { Issue.record("not a duplicate") }
+            #expect(try await outbox.leaseDue(instance: "default", limit: 10).map(\.clientToken) == ["old-1"])
+        }
+    }
+}

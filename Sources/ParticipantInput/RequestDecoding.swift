@@ -29,8 +29,8 @@ public enum RequestDecoding {
     /// some HTTP clients leave it out for a body they were handed as bytes.
     public static func checkMediaType(_ value: String?) throws(RequestError) {
         guard let value, !value.isEmpty else { return }
-        // What nearly every client sends, decided without Foundation's trimming (23,000
-        // instructions a request, BENCHMARKS.md).
+        // What nearly every client sends, decided without Foundation's trimming (its cost a
+        // request is in BENCHMARKS.md).
         if value == "application/json" { return }
         let mediaType = value.split(separator: ";", maxSplits: 1, omittingEmptySubsequences: false)[0]
             .trimmingCharacters(in: .whitespaces).lowercased()

@@ -185,9 +185,9 @@ extension Outbox {
 
     /// How many due events `leaseDue` looks at when many connections wait. Each one costs the
     /// lease a look-up of its connection's oldest event and its place in the order, whatever the
-    /// lease takes: a draining sender leases about 21 events at a time, and a window of at least
-    /// 256 made each lease cost 7.2 million instructions against 4.5 million now (BENCHMARKS.md,
-    /// "Instructions"). Four times the limit leaves room for events queued behind their
+    /// lease takes: a draining sender leases a few dozen events at a time, and a fixed window of
+    /// 256 made each lease cost more than half as much again (BENCHMARKS.md, "Instructions").
+    /// Four times the limit leaves room for events queued behind their
     /// connection's older one; fewer than `limit` found in a full window falls back to searching
     /// the whole queue.
     public static func leaseWindow(_ limit: Int) -> Int {

@@ -146,8 +146,8 @@ public struct Outbox: Sendable {
         coalescing: CoalescingRules, limits: OutboxLimits, waiting: WaitingCount, in db: Database, waitingChange: inout Int
     ) throws -> (Result<SubmitOutcome, OutboxError>, saved: [CoalescingRule: Int]) {
         // Whether the token is stored, by its key alone; the whole record only when it is. (A
-        // record fetch costs a column table for the statement, about 25,000 instructions, and
-        // almost every submission is new.)
+        // record fetch builds a column table for the statement, and almost every submission is
+        // new; the cost is measured in BENCHMARKS.md, "Instructions".)
         if let seq = try Int64.fetchOne(db.cachedStatement(sql: "SELECT seq FROM event WHERE clientToken = ?"), arguments: [clientToken]),
            let existing = try StoredEvent.fetchOne(db.cachedStatement(sql: "SELECT * FROM event WHERE seq = ?"), arguments: [seq]) {
             let same = existing.contentType == event.contentType

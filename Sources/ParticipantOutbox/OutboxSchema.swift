@@ -137,8 +137,8 @@ enum OutboxSchema {
             // The same rows, by a condition SQLite evaluates as comparisons: for an `IN` list of
             // more than two values it builds a temporary table at every statement, and every
             // insert and state change evaluates a partial index's condition (an update, for the
-            // old row and the new). The list of four cost about 30,000 instructions an insert and
-            // 60,000 a lease or an outcome (bench/schema_cost.py, BENCHMARKS.md).
+            // old row and the new). What the list of four cost an insert, a lease and an outcome
+            // is measured by bench/schema_cost.py (BENCHMARKS.md).
             try db.execute(
                 sql: """
                     DROP INDEX event_finished;

@@ -5,8 +5,8 @@ import Foundation
 /// keys, slashes unescaped, absent optionals left out; `AnswerWriterTests` compares the two on
 /// thousands of random records).
 ///
-/// Written by hand because Foundation's `JSONEncoder` spends about 106,000 instructions on one
-/// ``SubmitResponse``, a quarter of the request path (BENCHMARKS.md, "Instructions"): a tree of
+/// Written by hand because Foundation's `JSONEncoder` spent a quarter of the request path's
+/// instructions on one ``SubmitResponse`` (BENCHMARKS.md, "Instructions"): a tree of
 /// boxed values, a dynamic cast and a nested encoder per date, then sorting every object's keys.
 /// Every other answer still goes through `JSONEncoder`.
 public enum AnswerWriter {

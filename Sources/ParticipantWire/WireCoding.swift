@@ -28,8 +28,9 @@ public enum WireCoding {
     /// `2019-11-08T02:41:28.172Z`, the service's own format.
     ///
     /// Written by hand for the years 1970 to 9999 (the same text as `Date.ISO8601FormatStyle`,
-    /// checked by `AnswerWriterTests` on many dates): the format style costs about 2,700
-    /// instructions a date, and every accepted event's answer has four. Other dates go through it.
+    /// checked by `AnswerWriterTests` on many dates): the format style was a measurable part of
+    /// the request path (BENCHMARKS.md), and every accepted event's answer has four dates.
+    /// Other dates go through it.
     public static func formatTimestamp(_ date: Date) -> String {
         let seconds = date.timeIntervalSince1970
         guard seconds >= 0, seconds < 253_402_300_800 else { return date.formatted(timestampStyle) }

@@ -131,8 +131,8 @@ public final class EventSender: Service, Sendable {
     /// Tells the sender there may be something to send now. Not when the quota is spent and the
     /// loop is asleep: it sleeps until its next token at the latest (tokens only leave the bucket
     /// in a round, and a round that leaves none sleeps until the next), and a round now would
-    /// only ask the outbox what it cannot send (about 100,000 instructions for each event
-    /// accepted while the quota binds; BENCHMARKS.md, "Instructions"). During a round the ring
+    /// only ask the outbox what it cannot send, for each event accepted while the quota binds
+    /// (BENCHMARKS.md, "Instructions"). During a round the ring
     /// always goes: the round holds its tokens until it has leased, and may miss the new event.
     public func wake() {
         if !inRound.load(ordering: .relaxed) && pacer.isWaitingForToken(now: now) {

@@ -48,8 +48,8 @@ let package = Package(
     //   ParticipantOutbox    <- Input: the SQLite outbox, GRDB and all SQL; no HTTP
     //   ParticipantDelivery  <- Outbox: the sender, its decisions, pacing, outages, the upstream client
     //   ParticipantFleet     <- Delivery: one quota per Connect instance shared by hosts, in PostgreSQL
-    //   ParticipantAPI       <- Delivery: the Hummingbird socket and TCP API
-    //   ParticipantDaemon    <- API, Fleet (and Client): configuration, logging, metrics, systemd, the ServiceGroup
+    //   ParticipantAPI       <- Outbox: the Hummingbird routes; delivery only through its DeliveryControl protocol
+    //   ParticipantDaemon    <- API, Fleet: configuration, logging, metrics, systemd, the listeners, DaemonAssembly
     //   ParticipantClient    <- Wire: the daemon's client and participantctl's send-event input, beside the rest
     //
     // The executables are wiring only: participantd <- Daemon, participantctl <- Client.

@@ -49,6 +49,7 @@ import Testing
             #expect(samples["participantd_queue_events", ["state": "failed"]] == 1)
             #expect(samples["participantd_queue_events", ["state": "queued"]] == 0)
             #expect(samples["participantd_upstream_request_duration_seconds_count", ["instance": "default"]] == 4)
+            #expect((samples["participantd_sender_rounds_total", ["instance": "default"]] ?? 0) > 0)
             #expect(samples["participantd_oldest_waiting_event_age_seconds", [:]] == 0)
             #expect((samples["participantd_uptime_seconds", [:]] ?? 0) > 0)
             #expect(samples["participantd_quota_tokens", ["instance": "default"]] != nil && samples["participantd_quota_rate", ["instance": "default"]] != nil)

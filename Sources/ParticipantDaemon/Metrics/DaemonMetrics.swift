@@ -22,6 +22,8 @@ import Synchronization
 /// | `participantd_requests_saved_total` | counter | `rule` (the coalescing rule that saved it) |
 /// | `participantd_retries_total` | counter | `code`, `instance` |
 /// | `participantd_upstream_request_duration_seconds` | histogram | `instance` |
+/// | `participantd_sender_rounds_total` | counter | `instance` (the sender's loop looked at the outbox) |
+/// | `participantd_sender_wakes_skipped_total` | counter | `instance` (an accepted event needed no round: the quota was spent) |
 /// | `participantd_queue_events` | gauge | `state` |
 /// | `participantd_instance_waiting_events` | gauge | `instance` (queued and sending) |
 /// | `participantd_oldest_waiting_event_age_seconds` | gauge | |

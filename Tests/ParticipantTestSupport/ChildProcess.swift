@@ -62,6 +62,12 @@ package final class ChildProcess: Sendable {
         try process.run()
     }
 
+    /// A test that failed before stopping its child does not leave it running: it is killed when
+    /// the test lets go of it.
+    deinit {
+        if process.isRunning { _ = Foundation.kill(process.processIdentifier, SIGKILL) }
+    }
+
     package var pid: Int32 { process.processIdentifier }
     package var isRunning: Bool { process.isRunning }
     package var standardOutput: String { output.withLock { String(decoding: $0, as: UTF8.self) } }

@@ -244,7 +244,16 @@ struct PowerCutRun {
 
                 // Everything acknowledged so far (the old daemon's answers all arrived: it is dead) is in the outbox.
                 let acknowledgedSoFar = Set(acknowledged.withLock { $0 })
-                let stored = Set(try await client.list(limit: 10_000).map(\.clientToken))
+                // Listed once the new daemon answers it (a connection closed under it, once in a
+                // run, is asked again); a daemon that never does fails the test with its stderr.
+                var listed: [EventRecord]?
+                let current = daemon
+                try await eventually(timeout: .seconds(30), "the outbox listed after a cut") {
+                    guard current.isRunning else { throw TimedOut(description: "participantd exited after a cut: \(current.standardError.suffix(2_000))") }
+                    listed = try? await client.list(limit: 10_000)
+                    return listed != nil
+                }
+                let stored = Set((listed ?? []).map(\.clientToken))
                 result.missingAfterCut.formUnion(acknowledgedSoFar.subtracting(stored))
             }
             stop.withLock { $0 = true }

@@ -25,6 +25,35 @@ public final class ParticipantServiceStandIn: Sendable {
         case dropConnection
         /// Wait, then behave as `then`.
         case delay(Duration, then: Behavior)
+        /// Hold the request until `gate` opens, then behave as `then`: for a test that needs a
+        /// request in flight until it says so, however slow the machine.
+        case wait(Gate, then: Behavior)
+    }
+
+    /// Holds requests (``Behavior/wait(_:then:)``) until it is opened; open, it holds none.
+    public final class Gate: Sendable {
+        private let state = Mutex<(isOpen: Bool, waiting: [@Sendable () -> Void])>((false, []))
+
+        public init() {}
+
+        /// Lets every held request go on, and every later one through at once.
+        public func open() {
+            let waiting = state.withLock { state in
+                state.isOpen = true
+                defer { state.waiting = [] }
+                return state.waiting
+            }
+            for resume in waiting { resume() }
+        }
+
+        func whenOpen(_ resume: @escaping @Sendable () -> Void) {
+            let now = state.withLock { state in
+                if state.isOpen { return true }
+                state.waiting.append(resume)
+                return false
+            }
+            if now { resume() }
+        }
     }
 
     /// One request as the stand-in received it.
@@ -286,6 +315,15 @@ private final class RequestHandler: ChannelInboundHandler, @unchecked Sendable {
                     body: body, keepAlive: keepAlive, context: context)
         case .dropConnection:
             context.close(promise: nil)
+        case .wait(let gate, let then):
+            let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            let eventLoop = context.eventLoop
+            gate.whenOpen {
+                eventLoop.execute {
+                    let (handler, context) = loopBound.value
+                    handler.perform(then, request: request, server: server, keepAlive: keepAlive, context: context)
+                }
+            }
         case .delay(let duration, let then):
             let nanoseconds = duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000
             let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)

@@ -241,10 +241,12 @@ import Testing
     @Test("Events of one connection arrive in acceptance order; a stuck connection holds up no other")
     func perConnectionOrder() async throws {
         let slow = "slow-connection"
+        // The slow connection's request is held at the service until the others are through.
+        let gate = ParticipantServiceStandIn.Gate()
+        defer { gate.open() }
         try await TestDaemon.with(behavior: { request in
-            // Long enough that the 30 others get through on a loaded machine while it is in flight.
-            request.bearer == slow ? .delay(.seconds(10), then: .accept) : .accept
-        }, configure: { $0.requestTimeout = .seconds(20) }) { daemon in
+            request.bearer == slow ? .wait(gate, then: .accept) : .accept
+        }, configure: { $0.requestTimeout = .seconds(120) }) { daemon in
             let connections = ["conn-a", "conn-b", "conn-c"]
             _ = try await daemon.client.submit(
                 EventSubmission(contentType: EventContentType.messageRead.rawValue, content: receipt("slow"), clientToken: "slow-1", connectionToken: slow)
@@ -266,6 +268,7 @@ import Testing
                 let order = daemon.standIn.requests.filter { $0.bearer == connection }.compactMap(\.clientToken)
                 #expect(order == (0..<10).map { "\(connection)-\($0)" })
             }
+            gate.open()
             _ = try await daemon.waitForEvent("slow-1") { $0.state == .sent }
         }
     }

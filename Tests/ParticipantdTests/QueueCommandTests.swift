@@ -23,12 +23,15 @@ import Testing
     @Test("list, show, retry, retry --all-failed, hold, release, delete, flush, stats, end to end")
     func queueCommands() async throws {
         let refuse = Locked(true)
+        // slow-a is held at the service until the test has held slow-b and tried to hold slow-a.
+        let slowA = ParticipantServiceStandIn.Gate()
+        defer { slowA.open() }
         let behavior: @Sendable (ParticipantServiceStandIn.ReceivedRequest) -> ParticipantServiceStandIn.Behavior = { request in
             switch request.bearer {
             case "secret-failing-connection":
                 refuse.withLock { $0 } ? .error(status: 400, code: "ValidationException", message: "refused for the test") : .accept
             case "secret-slow-connection" where request.clientToken == "slow-a":
-                .delay(.seconds(2), then: .accept)
+                .wait(slowA, then: .accept)
             default:
                 .accept
             }
@@ -74,7 +77,7 @@ import Testing
             #expect(wrongStatus != 0)
             #expect(wrong.contains("InvalidState") && wrong.contains("event f1 is sent: only a failed or expired event can be retried"), "\(wrong)")
 
-            // hold: slow-b waits behind slow-a (in flight for 2 s; the request timeout is 20 s); held, it is not sent after slow-a.
+            // hold: slow-b waits behind slow-a (in flight until the gate opens); held, it is not sent after slow-a.
             _ = try await client.submit(EventSubmission(contentType: EventContentType.messageRead.rawValue, content: receipt("a"), clientToken: "slow-a", connectionToken: "secret-slow-connection"))
             _ = try await daemon.waitForEvent("slow-a") { $0.state == .sending }
             _ = try await client.submit(EventSubmission(contentType: EventContentType.messageRead.rawValue, content: receipt("b"), clientToken: "slow-b", connectionToken: "secret-slow-connection"))
@@ -83,6 +86,7 @@ import Testing
             #expect(try decode(QueueChange.self, held).event?.state == .held)
             let (_, _, inFlight) = try await participantctl(daemon, ["hold", "slow-a"])
             #expect(inFlight.contains("a request for it is in flight"), "\(inFlight)")
+            slowA.open()
             _ = try await daemon.waitForEvent("slow-a") { $0.state == .sent }
             // Nothing waits (a held event does not) and nothing is in flight: slow-b cannot be sent.
             let idle = try await client.stats()

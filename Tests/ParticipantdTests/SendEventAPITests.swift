@@ -28,7 +28,10 @@ import Testing
     func sendEvent(_ daemon: TestDaemon, body: String, bearer: String?, extraHeaders: [(String, String)] = []) async throws -> (Int, [String: String], [String: Any]) {
         var headers = extraHeaders
         if let bearer { headers.append(("X-Amz-Bearer", bearer)) }
-        let (status, answerHeaders, data) = try await RawSocketClient(path: daemon.configuration.socketPath)
+        // Longer than the route may wait for delivery (aws.waitForDeliverySeconds), which the
+        // tests of the service's answer set to TestDaemon.patientDeliveryWait.
+        let client = RawSocketClient(path: daemon.configuration.socketPath, timeout: TestDaemon.patientDeliveryWait + .seconds(15))
+        let (status, answerHeaders, data) = try await client
             .requestWithHeaders(method: "POST", path: "/participant/event", body: body, headers: headers)
         let json = try JSONSerialization.jsonObject(with: data) as? [String: Any] ?? [:]
         return (status, answerHeaders, json)

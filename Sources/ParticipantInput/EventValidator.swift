@@ -36,8 +36,8 @@ public struct ValidationError: Error, Sendable, Equatable, CustomStringConvertib
 public enum EventValidator {
     public static let contentTypeMaxLength = 100
     public static let contentMaxLength = 16_384
-    public static let clientTokenMaxLength = 500
-    public static let connectionTokenMaxLength = 1_000
+    public static let clientTokenMaxLength = FieldRules.clientTokenMaxLength
+    public static let connectionTokenMaxLength = FieldRules.connectionTokenMaxLength
 
     public static let deprecationWarning =
         "contentType \(EventContentType.connectionAcknowledged.rawValue) is no longer maintained by the service (since 2024-12-31); it is stored and sent, but consider not sending it"
@@ -46,38 +46,23 @@ public enum EventValidator {
         guard let rawContentType = submission.contentType else {
             throw ValidationError(field: "contentType", rule: "is required")
         }
-        try checkLength(rawContentType, field: "contentType", min: 1, max: contentTypeMaxLength)
+        try FieldRules.checkLength(rawContentType, field: "contentType", min: 1, max: contentTypeMaxLength)
         guard let contentType = EventContentType(rawValue: rawContentType) else {
             let allowed = EventContentType.allCases.map(\.rawValue).joined(separator: ", ")
             throw ValidationError(field: "contentType", rule: "must be one of \(allowed)")
         }
 
         if let content = submission.content {
-            try checkLength(content, field: "content", min: 1, max: contentMaxLength)
+            try FieldRules.checkLength(content, field: "content", min: 1, max: contentMaxLength)
         }
         var messageId: String?
         if contentType.isReceipt {
             messageId = try receiptMessageId(submission.content)
         }
 
-        if let clientToken = submission.clientToken {
-            // An empty token is refused rather than silently replaced: the client meant to set one.
-            try checkLength(clientToken, field: "clientToken", min: 1, max: clientTokenMaxLength)
-        }
-
-        guard let connectionToken = submission.connectionToken else {
-            throw ValidationError(field: "connectionToken", rule: "is required")
-        }
-        try checkLength(connectionToken, field: "connectionToken", min: 1, max: connectionTokenMaxLength)
-        // It travels as an HTTP header value: control characters would break or smuggle headers.
-        if connectionToken.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) {
-            throw ValidationError(field: "connectionToken", rule: "must not contain control characters (it is sent as the X-Amz-Bearer header)")
-        }
-
-        let instance = submission.instance ?? InstanceName.defaultName
-        if let problem = InstanceName.problem(instance) {
-            throw ValidationError(field: "instance", rule: problem)
-        }
+        try FieldRules.checkClientToken(submission.clientToken)
+        let connectionToken = try FieldRules.connectionToken(submission.connectionToken)
+        let instance = try FieldRules.instance(submission.instance)
 
         return ValidatedEvent(
             contentType: contentType,
@@ -88,16 +73,6 @@ public enum EventValidator {
             warnings: contentType.isDeprecated ? [deprecationWarning] : [],
             instance: instance
         )
-    }
-
-    private static func checkLength(_ value: String, field: String, min: Int, max: Int) throws(ValidationError) {
-        let length = value.unicodeScalars.count
-        if length < min {
-            throw ValidationError(field: field, rule: "must be at least \(min) character\(min == 1 ? "" : "s") long")
-        }
-        if length > max {
-            throw ValidationError(field: field, rule: "must be at most \(max) characters long (got \(length))")
-        }
     }
 
     private static func receiptMessageId(_ content: String?) throws(ValidationError) -> String {

@@ -47,6 +47,30 @@ public enum InputFuzzing {
         }
 
         exerciseBatch(body)
+        exerciseMessage(body)
+    }
+
+    /// The message decoder on the same body: what it accepts obeys SendMessage's rules and decodes
+    /// the same again after encoding.
+    static func exerciseMessage(_ body: Data) {
+        do {
+            let message = try RequestDecoding.messageRequest(body: body)
+            let scalars = message.content.unicodeScalars.count
+            check((1...message.contentType.maxContentLength).contains(scalars), "a message's content is 1 to its type's length")
+            if let clientToken = message.clientToken {
+                check((1...EventValidator.clientTokenMaxLength).contains(clientToken.unicodeScalars.count), "ClientToken is 1...500 characters")
+            }
+            check(!message.connectionToken.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7F }, "ConnectionToken has no control characters")
+            let again = try RequestDecoding.messageRequest(body: try JSONEncoder().encode(MessageSubmission(
+                contentType: message.contentType.rawValue, content: message.content, clientToken: message.clientToken,
+                connectionToken: message.connectionToken, instance: message.instance
+            )))
+            check(again == message, "a re-encoded accepted message decodes to the same message")
+        } catch let error as RequestError {
+            check(!error.description.isEmpty, "every refusal has a message")
+        } catch {
+            check(false, "encoding an accepted message failed: \(error)")
+        }
     }
 
     /// The batch decoder on the same body, and on the body as the only element of a batch: one

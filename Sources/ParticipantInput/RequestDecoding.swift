@@ -47,10 +47,22 @@ public enum RequestDecoding {
     /// the service's leniency: SDKs may send members this daemon does not know.)
     public static func daemonRequest(body: Data) throws(RequestError) -> ValidatedEvent {
         let submission = try decode(
-            body, as: StrictSubmission.self, shape: "a JSON object with the fields contentType, content, clientToken, connectionToken and instance"
+            body, as: Strict<EventSubmission>.self, shape: "a JSON object with the fields contentType, content, clientToken, connectionToken and instance"
         ).submission
         do {
             return try EventValidator.validate(submission)
+        } catch {
+            throw .invalid(error)
+        }
+    }
+
+    /// `POST /v1/messages`: a ``MessageSubmission`` as JSON, every field checked, then SendMessage's rules.
+    public static func messageRequest(body: Data) throws(RequestError) -> ValidatedMessage {
+        let submission = try decode(
+            body, as: Strict<MessageSubmission>.self, shape: "a JSON object with the fields contentType, content, clientToken, connectionToken and instance"
+        ).submission
+        do {
+            return try MessageValidator.validate(submission)
         } catch {
             throw .invalid(error)
         }
@@ -151,7 +163,7 @@ private struct StrictBatch: Decodable {
 
         init(from decoder: any Decoder) {
             do {
-                result = .success(try StrictSubmission(from: decoder).submission)
+                result = .success(try Strict<EventSubmission>(from: decoder).submission)
             } catch {
                 // The path so far: "events", the index.
                 result = .failure(RequestDecoding.requestError(error, shape: "a JSON object with the fields contentType, content, clientToken, connectionToken and instance", pathStart: 2))
@@ -185,21 +197,38 @@ private struct AnyKey: CodingKey {
     init?(intValue: Int) { nil }
 }
 
-/// ``EventSubmission`` with every key of the object checked against its fields.
-private struct StrictSubmission: Decodable {
-    var submission: EventSubmission
+/// A submission whose JSON object may hold only its own fields.
+private protocol StrictlyDecoded: Decodable {
+    /// Its fields, in the order an error lists them.
+    static var fields: [String] { get }
+    /// What it is, for an error: "an event", "a message".
+    static var noun: String { get }
+}
 
+extension EventSubmission: StrictlyDecoded {
     static let fields = ["contentType", "content", "clientToken", "connectionToken", "instance"]
+    static let noun = "an event"
+}
+
+extension MessageSubmission: StrictlyDecoded {
+    static let fields = ["contentType", "content", "clientToken", "connectionToken", "instance"]
+    static let noun = "a message"
+}
+
+/// A submission with every key of the object checked against its fields: an unknown one is
+/// refused, naming the field it may have meant.
+private struct Strict<Submission: StrictlyDecoded>: Decodable {
+    var submission: Submission
 
     init(from decoder: any Decoder) throws {
         let keys = try decoder.container(keyedBy: AnyKey.self).allKeys.map(\.stringValue)
-        if let unknown = keys.sorted().first(where: { !Self.fields.contains($0) }) {
-            let suggestion = NearestName.suggestion(for: unknown, among: Self.fields).map { "did you mean \($0)? " } ?? ""
+        if let unknown = keys.sorted().first(where: { !Submission.fields.contains($0) }) {
+            let suggestion = NearestName.suggestion(for: unknown, among: Submission.fields).map { "did you mean \($0)? " } ?? ""
             throw RequestError.invalid(ValidationError(
                 field: String(unknown.prefix(100)),
-                rule: "is not a field of an event: \(suggestion)the fields are \(Self.fields.joined(separator: ", "))"
+                rule: "is not a field of \(Submission.noun): \(suggestion)the fields are \(Submission.fields.joined(separator: ", "))"
             ))
         }
-        submission = try EventSubmission(from: decoder)
+        submission = try Submission(from: decoder)
     }
 }

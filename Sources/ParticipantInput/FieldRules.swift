@@ -1,0 +1,47 @@
+import ParticipantWire
+
+/// The rules every kind of submission shares: lengths in Unicode scalars (as botocore's parameter
+/// validation counts them), the ClientToken, the connection token, the instance's name.
+enum FieldRules {
+    static let clientTokenMaxLength = 500
+    static let connectionTokenMaxLength = 1_000
+
+    static func checkLength(_ value: String, field: String, min: Int, max: Int) throws(ValidationError) {
+        let length = value.unicodeScalars.count
+        if length < min {
+            throw ValidationError(field: field, rule: "must be at least \(min) character\(min == 1 ? "" : "s") long")
+        }
+        if length > max {
+            throw ValidationError(field: field, rule: "must be at most \(max) characters long (got \(length))")
+        }
+    }
+
+    /// A ClientToken the client set: 1 to 500 characters (an empty one is refused rather than
+    /// silently replaced: the client meant to set one).
+    static func checkClientToken(_ clientToken: String?) throws(ValidationError) {
+        guard let clientToken else { return }
+        try checkLength(clientToken, field: "clientToken", min: 1, max: clientTokenMaxLength)
+    }
+
+    /// The connection token: required, 1 to 1,000 characters, no control characters.
+    static func connectionToken(_ connectionToken: String?) throws(ValidationError) -> String {
+        guard let connectionToken else {
+            throw ValidationError(field: "connectionToken", rule: "is required")
+        }
+        try checkLength(connectionToken, field: "connectionToken", min: 1, max: connectionTokenMaxLength)
+        // It travels as an HTTP header value: control characters would break or smuggle headers.
+        if connectionToken.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) {
+            throw ValidationError(field: "connectionToken", rule: "must not contain control characters (it is sent as the X-Amz-Bearer header)")
+        }
+        return connectionToken
+    }
+
+    /// The instance's name, `default` when none is given.
+    static func instance(_ instance: String?) throws(ValidationError) -> String {
+        let instance = instance ?? InstanceName.defaultName
+        if let problem = InstanceName.problem(instance) {
+            throw ValidationError(field: "instance", rule: problem)
+        }
+        return instance
+    }
+}

@@ -225,6 +225,8 @@ let package = Package(
             name: "ParticipantDeliveryTests",
             dependencies: [
                 "ParticipantDelivery", "ParticipantOutbox", "ParticipantInput", "ParticipantWire", "ParticipantTestSupport",
+                "ParticipantServiceStandIn",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -76,8 +76,8 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
-    let request = SendEventRequest(
-        contentType: EventContentType.messageRead.rawValue, content: #"{"messageId":"m-1"}"#,
+    let request = ServiceRequest(
+        operation: .sendEvent, contentType: EventContentType.messageRead.rawValue, content: #"{"messageId":"m-1"}"#,
         clientToken: "4f1c2e9a-7d3b-4c5e-9f10-2a3b4c5d6e7f", connectionToken: "bench-connection-token"
     )
     Benchmark("HTTPParticipantService.httpRequest: one SendEvent request built") { benchmark in

@@ -7,7 +7,8 @@ import NIOSSL
 import ParticipantWire
 import Synchronization
 
-/// A stand-in for the Amazon Connect Participant Service's SendEvent: real HTTP/1.1 on 127.0.0.1.
+/// A stand-in for the Amazon Connect Participant Service's SendEvent and SendMessage: real
+/// HTTP/1.1 on 127.0.0.1.
 ///
 /// It checks every request against the wire format (method, path, `X-Amz-Bearer`, JSON body,
 /// field rules) and answers a wrong one with 400 ValidationException, counting it in
@@ -67,6 +68,9 @@ public final class ParticipantServiceStandIn: Sendable {
         /// Why the request breaks the wire format; `nil` when it is valid.
         public var problem: String?
         public var receivedAt: Date
+
+        /// A SendMessage call (`POST /participant/message`), not a SendEvent one.
+        public var isMessage: Bool { path == "/participant/message" }
     }
 
     /// What the stand-in answered 200 for, by ClientToken: the first acceptance.
@@ -105,6 +109,9 @@ public final class ParticipantServiceStandIn: Sendable {
         var requests: [ReceivedRequest] = []
         var accepted: [String: AcceptedEvent] = [:]
         var acceptedOrder: [String] = []
+        /// SendMessage's, apart: its ClientTokens are the operation's own.
+        var acceptedMessages: [String: AcceptedEvent] = [:]
+        var acceptedMessageOrder: [String] = []
         var behavior: @Sendable (ReceivedRequest) -> Behavior
     }
 
@@ -179,6 +186,11 @@ public final class ParticipantServiceStandIn: Sendable {
         state.withLock { state in state.acceptedOrder.compactMap { state.accepted[$0] } }
     }
 
+    /// Every message answered 200, in the order first accepted.
+    public var acceptedMessages: [AcceptedEvent] {
+        state.withLock { state in state.acceptedMessageOrder.compactMap { state.acceptedMessages[$0] } }
+    }
+
     // MARK: Answering
 
     fileprivate func receive(head: HTTPRequestHead, body: ByteBuffer) -> (ReceivedRequest, Behavior) {
@@ -201,30 +213,42 @@ public final class ParticipantServiceStandIn: Sendable {
         return (request, behavior)
     }
 
-    /// The success answer for a valid request: the first answer for its ClientToken again, if any.
-    fileprivate func accept(_ request: ReceivedRequest) -> SendEventOutput {
-        state.withLock { state in
+    /// The success answer for a valid request, as JSON: the first answer for its ClientToken
+    /// again, if any (each operation keeps its own tokens).
+    fileprivate func accept(_ request: ReceivedRequest) -> Data {
+        let accepted = state.withLock { state in
             let token = request.clientToken ?? ""
-            if var existing = state.accepted[token] {
+            let existing = request.isMessage ? state.acceptedMessages[token] : state.accepted[token]
+            if var existing {
                 existing.acceptCount += 1
-                state.accepted[token] = existing
-                return SendEventOutput(id: existing.id, absoluteTime: existing.absoluteTime)
+                if request.isMessage { state.acceptedMessages[token] = existing } else { state.accepted[token] = existing }
+                return existing
             }
-            let event = AcceptedEvent(
+            let item = AcceptedEvent(
                 clientToken: token, contentType: request.contentType ?? "", content: request.content,
                 bearer: request.bearer ?? "", id: UUID().uuidString.lowercased(),
                 absoluteTime: WireCoding.formatTimestamp(Date()), acceptCount: 1
             )
-            state.accepted[token] = event
-            state.acceptedOrder.append(token)
-            return SendEventOutput(id: event.id, absoluteTime: event.absoluteTime)
+            if request.isMessage {
+                state.acceptedMessages[token] = item
+                state.acceptedMessageOrder.append(token)
+            } else {
+                state.accepted[token] = item
+                state.acceptedOrder.append(token)
+            }
+            return item
         }
+        if request.isMessage {
+            let output = SendMessageOutput(id: accepted.id, absoluteTime: accepted.absoluteTime, messageMetadata: .init(messageProcessingStatus: "PROCESSING"))
+            return (try? JSONEncoder().encode(output)) ?? Data()
+        }
+        return (try? JSONEncoder().encode(SendEventOutput(id: accepted.id, absoluteTime: accepted.absoluteTime))) ?? Data()
     }
 
     /// The wire checks; fills `request` with what it could read. Returns the first problem found.
     static func check(head: HTTPRequestHead, body: ByteBuffer, into request: inout ReceivedRequest) -> String? {
-        guard head.method == .POST, head.uri == "/participant/event" else {
-            return "expected POST /participant/event, got \(head.method.rawValue) \(head.uri)"
+        guard head.method == .POST, ["/participant/event", "/participant/message"].contains(head.uri) else {
+            return "expected POST /participant/event or /participant/message, got \(head.method.rawValue) \(head.uri)"
         }
         guard let bearer = head.headers.first(name: "X-Amz-Bearer"), (1...1_000).contains(bearer.unicodeScalars.count) else {
             return "the X-Amz-Bearer header must hold the connection token (1 to 1000 characters)"
@@ -242,6 +266,9 @@ public final class ParticipantServiceStandIn: Sendable {
         request.contentType = object["ContentType"] as? String
         request.content = object["Content"] as? String
         request.clientToken = object["ClientToken"] as? String
+        if head.uri == "/participant/message" {
+            return checkMessage(request)
+        }
         guard let contentType = request.contentType, let type = EventContentType(rawValue: contentType) else {
             return "ContentType must be one of the four event types"
         }
@@ -260,6 +287,20 @@ public final class ParticipantServiceStandIn: Sendable {
         }
         guard let token = request.clientToken, (1...500).contains(token.unicodeScalars.count) else {
             // The daemon always sends one: it must be stable across attempts.
+            return "ClientToken must be present, 1 to 500 characters"
+        }
+        return nil
+    }
+
+    /// SendMessage's rules: one of its content types, Content of 1 to that type's length, a ClientToken.
+    static func checkMessage(_ request: ReceivedRequest) -> String? {
+        guard let contentType = request.contentType, let type = MessageContentType(rawValue: contentType) else {
+            return "ContentType must be one of the message types (\(MessageContentType.allCases.map(\.rawValue).joined(separator: ", ")))"
+        }
+        guard let content = request.content, (1...type.maxContentLength).contains(content.unicodeScalars.count) else {
+            return "Content must be a string of 1 to \(type.maxContentLength) characters for \(contentType)"
+        }
+        guard let token = request.clientToken, (1...500).contains(token.unicodeScalars.count) else {
             return "ClientToken must be present, 1 to 500 characters"
         }
         return nil
@@ -306,8 +347,7 @@ private final class RequestHandler: ChannelInboundHandler, @unchecked Sendable {
     ) {
         switch behavior {
         case .accept:
-            let output = server.accept(request)
-            let body = (try? JSONEncoder().encode(output)) ?? Data()
+            let body = server.accept(request)
             respond(status: 200, headers: [:], body: body, keepAlive: keepAlive, context: context)
         case .error(let status, let code, let message):
             let body = (try? JSONSerialization.data(withJSONObject: ["message": message])) ?? Data()

@@ -82,6 +82,39 @@ public struct SendEventOutput: Codable, Sendable, Equatable {
     }
 }
 
+/// SendMessage's answer as the service gives it: SendEvent's, and how the message is processed.
+public struct SendMessageOutput: Codable, Sendable, Equatable {
+    public struct Metadata: Codable, Sendable, Equatable {
+        /// `PROCESSING`, `FAILED` or `REJECTED`: a 200 says the service took the message, not that
+        /// the customer was shown it.
+        public var messageProcessingStatus: String?
+
+        enum CodingKeys: String, CodingKey {
+            case messageProcessingStatus = "MessageProcessingStatus"
+        }
+
+        public init(messageProcessingStatus: String?) {
+            self.messageProcessingStatus = messageProcessingStatus
+        }
+    }
+
+    public var id: String
+    public var absoluteTime: String
+    public var messageMetadata: Metadata?
+
+    enum CodingKeys: String, CodingKey {
+        case id = "Id"
+        case absoluteTime = "AbsoluteTime"
+        case messageMetadata = "MessageMetadata"
+    }
+
+    public init(id: String, absoluteTime: String, messageMetadata: Metadata?) {
+        self.id = id
+        self.absoluteTime = absoluteTime
+        self.messageMetadata = messageMetadata
+    }
+}
+
 /// `POST /v1/events/batch`'s answer: one result per submitted event, in order.
 public struct BatchSubmitResponse: Codable, Sendable, Equatable {
     public var results: [BatchResult]

@@ -12,7 +12,7 @@ import Testing
 
     struct Case: Sendable, CustomTestStringConvertible {
         var name: String
-        var result: SendEventResult
+        var result: ServiceCallResult
         var contentType: EventContentType = .messageRead
         var attempts = 1
         var deadlineAfter: TimeInterval = 86_400

@@ -14,13 +14,13 @@ import ParticipantTestSupport
 /// A fake Participant Service in the test's process: it answers each request as the test's script
 /// says, and keeps every request. `hold` makes a request wait until the test releases it.
 final class ScriptedService: ParticipantService {
-    typealias Script = @Sendable (_ request: SendEventRequest, _ index: Int) -> SendEventResult
+    typealias Script = @Sendable (_ request: ServiceRequest, _ index: Int) -> ServiceCallResult
 
-    private let state = Mutex<(requests: [SendEventRequest], held: [UInt64: CheckedContinuation<Void, Never>], nextHold: UInt64)>(([], [:], 0))
+    private let state = Mutex<(requests: [ServiceRequest], held: [UInt64: CheckedContinuation<Void, Never>], nextHold: UInt64)>(([], [:], 0))
     private let script = Mutex<Script>({ request, _ in .accepted(id: "id-\(request.clientToken)", absoluteTime: "2026-12-02T00:00:00.000Z") })
     private let holding = Mutex<Bool>(false)
 
-    var requests: [SendEventRequest] { state.withLock { $0.requests } }
+    var requests: [ServiceRequest] { state.withLock { $0.requests } }
     var clientTokens: [String] { requests.map(\.clientToken) }
     var held: Int { state.withLock { $0.held.count } }
 
@@ -38,7 +38,7 @@ final class ScriptedService: ParticipantService {
         for continuation in held { continuation.resume() }
     }
 
-    func sendEvent(_ request: SendEventRequest) async -> SendEventResult {
+    func send(_ request: ServiceRequest) async -> ServiceCallResult {
         let index = state.withLock { state in
             state.requests.append(request)
             return state.requests.count - 1
@@ -68,11 +68,11 @@ final class ScriptedService: ParticipantService {
     }
 }
 
-extension SendEventResult {
-    static let serverError = SendEventResult.transient(ErrorBody(code: "InternalServerException", message: "boom"), status: 500)
-    static let throttled = SendEventResult.transient(ErrorBody(code: "ThrottlingException", message: "slow down"), status: 429)
-    static let noAnswer = SendEventResult.transient(ErrorBody(code: "ConnectionError", message: "connection refused"), status: nil)
-    static func accepted(_ request: SendEventRequest) -> SendEventResult {
+extension ServiceCallResult {
+    static let serverError = ServiceCallResult.transient(ErrorBody(code: "InternalServerException", message: "boom"), status: 500)
+    static let throttled = ServiceCallResult.transient(ErrorBody(code: "ThrottlingException", message: "slow down"), status: 429)
+    static let noAnswer = ServiceCallResult.transient(ErrorBody(code: "ConnectionError", message: "connection refused"), status: nil)
+    static func accepted(_ request: ServiceRequest) -> ServiceCallResult {
         .accepted(id: "id-\(request.clientToken)", absoluteTime: "2026-12-02T00:00:00.000Z")
     }
 }

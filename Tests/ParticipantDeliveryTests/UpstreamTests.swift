@@ -6,7 +6,7 @@ import ParticipantWire
 import Testing
 
 @Suite struct UpstreamTests {
-    func classify(_ status: Int, headers: [(String, String)] = [], body: String = "") -> SendEventResult {
+    func classify(_ status: Int, headers: [(String, String)] = [], body: String = "") -> ServiceCallResult {
         HTTPParticipantService.classify(status: status, headers: HTTPHeaders(headers), body: Data(body.utf8))
     }
 
@@ -34,9 +34,9 @@ import Testing
     }
 
     @Test func bodyHasTheServiceMemberNames() throws {
-        let body = HTTPParticipantService.encodeBody(SendEventRequest(contentType: "t", content: nil, clientToken: "c", connectionToken: "secret"))
+        let body = HTTPParticipantService.encodeBody(ServiceRequest(operation: .sendEvent, contentType: "t", content: nil, clientToken: "c", connectionToken: "secret"))
         #expect(String(decoding: body, as: UTF8.self) == #"{"ClientToken":"c","ContentType":"t"}"#)
-        let withContent = HTTPParticipantService.encodeBody(SendEventRequest(contentType: "t", content: "x/y", clientToken: "c", connectionToken: "secret"))
+        let withContent = HTTPParticipantService.encodeBody(ServiceRequest(operation: .sendEvent, contentType: "t", content: "x/y", clientToken: "c", connectionToken: "secret"))
         #expect(String(decoding: withContent, as: UTF8.self) == #"{"ClientToken":"c","Content":"x/y","ContentType":"t"}"#)
     }
 

@@ -37,7 +37,7 @@ public enum ServiceAnswer {
     }
 
     /// The meaning of `result` for an event of `contentType`.
-    public static func meaning(of result: SendEventResult, for contentType: EventContentType) -> Meaning {
+    public static func meaning(of result: ServiceCallResult, for contentType: EventContentType) -> Meaning {
         switch result {
         case .accepted(let id, let absoluteTime):
             return .sent(id: id, absoluteTime: absoluteTime)
@@ -74,7 +74,7 @@ public struct AttemptDecision: Sendable, Equatable {
     ///   - random: a number in `0..<1` for the backoff's jitter.
     ///   - retry: the backoff policy.
     public static func decide(
-        attempts: Int, deadline: Date, contentType: EventContentType, result: SendEventResult,
+        attempts: Int, deadline: Date, contentType: EventContentType, result: ServiceCallResult,
         now: Date, random: Double, retry: RetryPolicy
     ) -> AttemptDecision {
         let meaning = ServiceAnswer.meaning(of: result, for: contentType)

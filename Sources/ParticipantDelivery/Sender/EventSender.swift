@@ -270,8 +270,8 @@ public final class EventSender: Service, Sendable {
             return
         }
         let requestStarted = now
-        let result = await service.sendEvent(
-            SendEventRequest(contentType: event.contentType.rawValue, content: event.content, clientToken: event.clientToken, connectionToken: connectionToken)
+        let result = await service.send(
+            ServiceRequest(operation: .sendEvent, contentType: event.contentType.rawValue, content: event.content, clientToken: event.clientToken, connectionToken: connectionToken)
         )
         metrics?.upstreamRequest(took: now - requestStarted)
         let decision = AttemptDecision.decide(

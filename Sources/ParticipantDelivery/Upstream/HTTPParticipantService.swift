@@ -7,8 +7,9 @@ import NIOSSL
 import ParticipantOutbox
 import ParticipantWire
 
-/// SendEvent over HTTPS with AsyncHTTPClient: `POST /participant/event`, rest-json, the
-/// connection token in `X-Amz-Bearer`, no SigV4 (the service does not use it).
+/// SendEvent and SendMessage over HTTPS with AsyncHTTPClient: `POST /participant/event` or
+/// `/participant/message`, rest-json, the connection token in `X-Amz-Bearer`, no SigV4 (the
+/// service does not use it).
 ///
 /// Keep-alive connections come from the client's pool. TLS trusts the system's roots, plus the
 /// certificates of `upstream.caFile` (or those alone with `upstream.caFileOnly`); certificates and
@@ -35,7 +36,7 @@ public struct HTTPParticipantService: ParticipantService {
         }
     }
 
-    /// The largest answer read from the service; a SendEvent answer is under 200 bytes.
+    /// The largest answer read from the service; a SendEvent or SendMessage answer is under 300 bytes.
     static let maxResponseBytes = 64 * 1024
 
     let configuration: Configuration
@@ -102,7 +103,7 @@ public struct HTTPParticipantService: ParticipantService {
         return certificates
     }
 
-    public func sendEvent(_ request: SendEventRequest) async -> SendEventResult {
+    public func send(_ request: ServiceRequest) async -> ServiceCallResult {
         let httpRequest = Self.httpRequest(for: request, endpoint: configuration.endpoint, userAgent: userAgent)
         do {
             let response = try await client.execute(httpRequest, timeout: TimeAmount(configuration.requestTimeout))
@@ -113,9 +114,9 @@ public struct HTTPParticipantService: ParticipantService {
         }
     }
 
-    /// The SendEvent request for one event: what goes on the wire, before AsyncHTTPClient sends it.
-    public static func httpRequest(for request: SendEventRequest, endpoint: String, userAgent: String) -> HTTPClientRequest {
-        var httpRequest = HTTPClientRequest(url: endpoint + "/participant/event")
+    /// The request for one item: what goes on the wire, before AsyncHTTPClient sends it.
+    public static func httpRequest(for request: ServiceRequest, endpoint: String, userAgent: String) -> HTTPClientRequest {
+        var httpRequest = HTTPClientRequest(url: endpoint + request.operation.path)
         httpRequest.method = .POST
         httpRequest.headers.add(name: "Content-Type", value: "application/json")
         httpRequest.headers.add(name: "User-Agent", value: userAgent)
@@ -125,7 +126,7 @@ public struct HTTPParticipantService: ParticipantService {
     }
 
     /// `{"ContentType": ..., "Content": ..., "ClientToken": ...}`; `Content` left out when absent.
-    static func encodeBody(_ request: SendEventRequest) -> Data {
+    static func encodeBody(_ request: ServiceRequest) -> Data {
         let body = SendEventBody(contentType: request.contentType, content: request.content, clientToken: request.clientToken)
         // Keys sorted for a stable wire form; three optional strings always encode.
         let encoder = JSONEncoder()
@@ -134,7 +135,7 @@ public struct HTTPParticipantService: ParticipantService {
     }
 
     /// Sorts an answer into accepted, rejected for good, or worth retrying.
-    public static func classify(status: Int, headers: HTTPHeaders, body: Data) -> SendEventResult {
+    public static func classify(status: Int, headers: HTTPHeaders, body: Data) -> ServiceCallResult {
         if status == 200 {
             struct Output: Decodable {
                 var Id: String

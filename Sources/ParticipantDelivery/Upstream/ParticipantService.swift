@@ -1,15 +1,32 @@
 import ParticipantOutbox
 import ParticipantWire
 
-/// One SendEvent call, as the sender makes it.
-public struct SendEventRequest: Sendable, Equatable {
+/// The Participant Service operations the sender calls for an outbox item: each a `POST` with
+/// the connection token in `X-Amz-Bearer` and `{"ContentType", "Content", "ClientToken"}` as body.
+public enum ServiceOperation: String, Sendable, CaseIterable {
+    case sendEvent = "SendEvent"
+    case sendMessage = "SendMessage"
+
+    /// The operation's path at the service's endpoint.
+    public var path: String {
+        switch self {
+        case .sendEvent: "/participant/event"
+        case .sendMessage: "/participant/message"
+        }
+    }
+}
+
+/// One call the sender makes for one outbox item.
+public struct ServiceRequest: Sendable, Equatable {
+    public var operation: ServiceOperation
     public var contentType: String
     public var content: String?
     public var clientToken: String
     /// Sent as the `X-Amz-Bearer` header; never logged.
     public var connectionToken: String
 
-    public init(contentType: String, content: String?, clientToken: String, connectionToken: String) {
+    public init(operation: ServiceOperation, contentType: String, content: String?, clientToken: String, connectionToken: String) {
+        self.operation = operation
         self.contentType = contentType
         self.content = content
         self.clientToken = clientToken
@@ -17,10 +34,10 @@ public struct SendEventRequest: Sendable, Equatable {
     }
 }
 
-/// How a SendEvent call ended, sorted by ``ServiceAnswer/isRetryable(status:)``; what it means
+/// How a call ended, sorted by ``ServiceAnswer/isRetryable(status:)``; what it means
 /// for the event and its connection is ``ServiceAnswer/meaning(of:for:)``.
-public enum SendEventResult: Sendable, Equatable {
-    /// 200: the service has the event.
+public enum ServiceCallResult: Sendable, Equatable {
+    /// 200: the service has the item.
     case accepted(id: String, absoluteTime: String)
     /// The service refused the event for good (400 ValidationException, 403 AccessDeniedException,
     /// 409 ConflictException, any other 4xx): never retried.
@@ -31,5 +48,6 @@ public enum SendEventResult: Sendable, Equatable {
 
 /// The Amazon Connect Participant Service, as far as this daemon uses it.
 public protocol ParticipantService: Sendable {
-    func sendEvent(_ request: SendEventRequest) async -> SendEventResult
+    /// Makes the call and sorts its answer; never throws: a failure is an answer too.
+    func send(_ request: ServiceRequest) async -> ServiceCallResult
 }

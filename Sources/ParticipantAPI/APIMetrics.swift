@@ -12,18 +12,21 @@ public struct MetricsSnapshot: Sendable {
     public var waitingByInstance: [String: Int]
 }
 
-/// The API's counter (events accepted, by content type) and the renderer of `GET /metrics`.
+/// The API's counter (items accepted, by kind and content type: every message is `message`) and
+/// the renderer of `GET /metrics`.
 public struct APIMetrics: Sendable {
-    private let accepted: [EventContentType: CoreMetrics.Counter]
+    private let accepted: [ItemContentType: CoreMetrics.Counter]
     /// Sets the gauges from a snapshot and renders every metric in Prometheus text format.
     let render: @Sendable (MetricsSnapshot) -> String
 
     public init(factory: any MetricsFactory, render: @escaping @Sendable (MetricsSnapshot) -> String) {
-        accepted = Dictionary(uniqueKeysWithValues: EventContentType.allCases.map {
-            ($0, CoreMetrics.Counter(label: "participantd_events_accepted_total", dimensions: [("content_type", $0.shortName)], factory: factory))
+        let counters = Dictionary(uniqueKeysWithValues: Set(ItemContentType.allCases.map(\.shortName)).map { name in
+            let kind = ItemContentType.allCases.first { $0.shortName == name }!.kind
+            return (name, CoreMetrics.Counter(label: "participantd_events_accepted_total", dimensions: [("content_type", name), ("kind", kind.rawValue)], factory: factory))
         })
+        accepted = Dictionary(uniqueKeysWithValues: ItemContentType.allCases.map { ($0, counters[$0.shortName]!) })
         self.render = render
     }
 
-    func accepted(_ contentType: EventContentType) { accepted[contentType]?.increment() }
+    func accepted(_ contentType: ItemContentType) { accepted[contentType]?.increment() }
 }

@@ -13,8 +13,9 @@ import ParticipantWire
 /// | route | answers |
 /// |---|---|
 /// | `POST /v1/events` | 202 new, 200 same ClientToken again, 409 mismatch, 400/413/415 bad input |
+/// | `POST /v1/messages` | a message (SendMessage), answered as `POST /v1/events` |
 /// | `POST /v1/events/batch` | 200 with one result per event, each what `POST /v1/events` answers |
-/// | `GET /v1/events/{clientToken}` | 200 the record, 404 `EventNotFound` |
+/// | `GET /v1/events/{clientToken}` | 200 the record of any kind, 404 `EventNotFound` |
 /// | `GET /v1/health` | 200 with queue counts by state |
 /// | `POST /participant/event` | SendEvent, answered as the service does (see `SendEventAPI.swift`) |
 /// | `POST /instances/{instance}/participant/event` | the same, for a named instance |
@@ -51,6 +52,7 @@ public struct DaemonAPI: Sendable {
     public func router() -> Router<DaemonRequestContext> {
         let routes: [RouteTable.Route] = [
             .init(.post, "/v1/events") { request, context in try await submit(request, context: context) },
+            .init(.post, "/v1/messages") { request, context in try await submitMessage(request, context: context) },
             .init(.post, "/v1/events/batch") { request, context in try await submitBatch(request, context: context) },
             .init(.get, "/v1/events/{clientToken}") { request, context in try await event(request, context: context) },
             .init(.get, "/v1/health") { _, _ in try await health() },
@@ -105,11 +107,33 @@ public struct DaemonAPI: Sendable {
         } catch {
             throw APIError(.invalid(error))
         }
-        switch try await store(event, logger: context.logger) {
+        return try await submitted(.event(event), context: context)
+    }
+
+    /// `POST /v1/messages`: a message, stored and answered as `POST /v1/events` stores and answers an event.
+    func submitMessage(_ request: Request, context: DaemonRequestContext) async throws -> Response {
+        let body = try await readBody(request)
+        let message: ValidatedMessage
+        do {
+            message = try RequestDecoding.messageRequest(body: body)
+        } catch {
+            throw APIError(error)
+        }
+        do {
+            try configuration.checkInstance(message.instance)
+        } catch {
+            throw APIError(.invalid(error))
+        }
+        return try await submitted(.message(message), context: context)
+    }
+
+    /// A valid item stored: 202 new, 200 the same ClientToken again.
+    private func submitted(_ item: ValidatedItem, context: DaemonRequestContext) async throws -> Response {
+        switch try await store(item, logger: context.logger) {
         case .created(let stored):
-            return try Self.json(SubmitResponse(event: stored.record, created: true, warnings: event.warnings), status: .accepted)
+            return try Self.json(SubmitResponse(event: stored.record, created: true, warnings: item.warnings), status: .accepted)
         case .duplicate(let stored):
-            return try Self.json(SubmitResponse(event: stored.record, created: false, warnings: event.warnings), status: .ok)
+            return try Self.json(SubmitResponse(event: stored.record, created: false, warnings: item.warnings), status: .ok)
         }
     }
 
@@ -141,7 +165,7 @@ public struct DaemonAPI: Sendable {
             do {
                 outcomes = try await outbox.submit(valid)
             } catch {
-                throw Self.storageError(error, event: first, logger: context.logger)
+                throw Self.storageError(error, item: .event(first), logger: context.logger)
             }
         }
         var stored = outcomes.makeIterator()
@@ -156,14 +180,14 @@ public struct DaemonAPI: Sendable {
             do throws(APIError) {
                 switch stored.next()! {
                 case .success(let outcome):
-                    switch try answer(outcome, for: event, logger: context.logger) {
+                    switch try answer(outcome, for: .event(event), logger: context.logger) {
                     case .created(let stored):
                         return BatchResult(status: 202, body: .event(SubmitResponse(event: stored.record, created: true, warnings: event.warnings)))
                     case .duplicate(let stored):
                         return BatchResult(status: 200, body: .event(SubmitResponse(event: stored.record, created: false, warnings: event.warnings)))
                     }
                 case .failure(let error):
-                    throw Self.storageError(error, event: event, logger: context.logger)
+                    throw Self.storageError(error, item: .event(event), logger: context.logger)
                 }
             } catch {
                 return BatchResult(error)
@@ -201,86 +225,93 @@ public struct DaemonAPI: Sendable {
         case duplicate(StoredEvent)
     }
 
-    /// Stores a valid event in the outbox, or says why not in the socket API's terms.
-    func store(_ event: ValidatedEvent, logger: Logger) async throws(APIError) -> Stored {
+    /// Stores a valid item in the outbox, or says why not in the socket API's terms.
+    func store(_ item: ValidatedItem, logger: Logger) async throws(APIError) -> Stored {
         let outcome: SubmitOutcome
         do {
-            outcome = try await outbox.submit(event)
+            outcome = try await outbox.submit([item])[0].get()
         } catch {
-            throw Self.storageError(error, event: event, logger: logger)
+            throw Self.storageError(error, item: item, logger: logger)
         }
-        return try answer(outcome, for: event, logger: logger)
+        return try answer(outcome, for: item, logger: logger)
     }
 
-    /// An outbox's refusal to store an event, as the socket API says it.
-    static func storageError(_ error: any Error, event: ValidatedEvent, logger: Logger) -> APIError {
+    /// An outbox's refusal to store an item, as the socket API says it.
+    static func storageError(_ error: any Error, item: ValidatedItem, logger: Logger) -> APIError {
+        let kind = item.kind.rawValue
         do {
             throw error
         } catch OutboxError.full(let capacity) {
-            var error = APIError(.serviceUnavailable, code: APIErrorCode.outboxFull, message: "the outbox holds \(capacity) waiting events, its capacity; nothing stored was dropped; submit again later")
+            var error = APIError(.serviceUnavailable, code: APIErrorCode.outboxFull, message: "the outbox holds \(capacity) waiting items, its capacity; nothing stored was dropped; submit again later")
             error.headers = [.retryAfter: "5"]
             return error
         } catch OutboxError.storageFull(let reason) {
-            logger.error("Event not stored: storage full", metadata: ["error": "\(reason)", "event.content_type": "\(event.contentType.shortName)"])
-            var error = APIError(.init(code: 507, reasonPhrase: "Insufficient Storage"), code: APIErrorCode.storageFull, message: "the outbox's storage is full (\(reason)); the event was not stored; submit again later")
+            logger.error("Item not stored: storage full", metadata: ["error": "\(reason)", "item.kind": "\(kind)", "event.content_type": "\(item.contentType.shortName)"])
+            var error = APIError(.init(code: 507, reasonPhrase: "Insufficient Storage"), code: APIErrorCode.storageFull, message: "the outbox's storage is full (\(reason)); the \(kind) was not stored; submit again later")
             error.headers = [.retryAfter: "30"]
             return error
         } catch OutboxError.closed {
             return APIError(.serviceUnavailable, code: APIErrorCode.unavailable, message: "participantd is shutting down; submit again shortly")
         } catch {
-            logger.error("Event not stored", metadata: ["error": "\(error)", "event.content_type": "\(event.contentType.shortName)"])
-            return APIError(.internalServerError, code: APIErrorCode.storage, message: "the event was not stored: \(error)")
+            logger.error("Item not stored", metadata: ["error": "\(error)", "item.kind": "\(kind)", "event.content_type": "\(item.contentType.shortName)"])
+            return APIError(.internalServerError, code: APIErrorCode.storage, message: "the \(kind) was not stored: \(error)")
         }
     }
 
     /// What a stored submission's outcome means for its client: logged, counted, and the sender
-    /// woken for a new event; a refusal as the socket API says it.
-    func answer(_ outcome: SubmitOutcome, for event: ValidatedEvent, logger: Logger) throws(APIError) -> Stored {
+    /// woken for a new item; a refusal as the socket API says it.
+    func answer(_ outcome: SubmitOutcome, for item: ValidatedItem, logger: Logger) throws(APIError) -> Stored {
+        let kind = item.kind.rawValue
         switch outcome {
         case .created(let stored):
-            metrics?.accepted(event.contentType)
+            metrics?.accepted(item.contentType)
             var metadata: Logger.Metadata = [
                 "event.client_token": "\(stored.clientToken)",
-                "event.content_type": "\(event.contentType.shortName)",
+                "event.content_type": "\(item.contentType.shortName)",
+                "item.kind": "\(kind)",
             ]
-            if event.clientToken == nil { metadata["event.client_token_generated"] = "true" }
+            if item.clientToken == nil { metadata["event.client_token_generated"] = "true" }
             if let supersededBy = stored.supersededBy {
                 // Nothing to send: the sender need not wake.
                 metadata["event.superseded_by"] = "\(supersededBy)"
                 logger.info("Event accepted as superseded: an earlier event already says it", metadata: metadata)
             } else {
-                logger.info("Event accepted", metadata: metadata)
-                if event.contentType.isDeprecated {
+                logger.info(item.kind == .message ? "Message accepted" : "Event accepted", metadata: metadata)
+                if item.contentType.eventType?.isDeprecated == true {
                     logger.warning("Deprecated content type accepted", metadata: metadata)
                 }
-                delivery.accepted(instance: event.instance)
+                delivery.accepted(instance: item.instance)
             }
             return .created(stored)
         case .duplicate(let stored):
-            logger.debug("Duplicate submission answered from the outbox", metadata: ["event.client_token": "\(stored.clientToken)"])
+            logger.debug("Duplicate submission answered from the outbox", metadata: ["event.client_token": "\(stored.clientToken)", "item.kind": "\(kind)"])
             return .duplicate(stored)
         case .blocked(let block):
             let since = WireCoding.formatTimestamp(block.blockedAt)
             switch block.scope {
             case .all:
                 throw APIError(.gone, code: APIErrorCode.connectionRejected,
-                               message: "the service refused this connection token at \(since) (\(block.error.code): \(block.error.message)); the chat has ended or the token expired, so no event for it can succeed")
+                               message: "the service refused this connection token at \(since) (\(block.error.code): \(block.error.message)); the chat has ended or the token expired, so nothing for it can succeed")
             case .receipts:
                 throw APIError(.conflict, code: APIErrorCode.receiptsRefused,
-                               message: "the service refused receipts for this connection at \(since) (\(block.error.code): \(block.error.message)); typing events are still sent")
+                               message: "the service refused receipts for this connection at \(since) (\(block.error.code): \(block.error.message)); typing events and messages are still sent")
             }
         case .mismatch(let stored):
             var differing: [String] = []
-            if stored.contentType != event.contentType { differing.append("contentType") }
-            if stored.content != event.content { differing.append("content") }
-            if stored.instance != event.instance {
+            if stored.contentType.kind != item.kind {
+                differing.append("kind (\(stored.contentType.kind.withArticle), not \(item.kind.withArticle))")
+            } else if stored.contentType != item.contentType {
+                differing.append("contentType")
+            }
+            if stored.content != item.content { differing.append("content") }
+            if stored.instance != item.instance {
                 differing.append("instance (\(stored.instance))")
-            } else if stored.connectionHash != ConnectionHash.of(event.connectionToken, instance: event.instance) {
+            } else if stored.connectionHash != ConnectionHash.of(item.connectionToken, instance: item.instance) {
                 differing.append("connectionToken")
             }
             throw APIError(
                 .conflict, code: APIErrorCode.idempotentParameterMismatch,
-                message: "clientToken \(stored.clientToken) was already used for an event with a different \(differing.joined(separator: ", ")); use a new clientToken for a new event"
+                message: "clientToken \(stored.clientToken) was already used for \(stored.contentType.kind.withArticle) with a different \(differing.joined(separator: ", ")); use a new clientToken for a new \(kind)"
             )
         }
     }

@@ -6,8 +6,10 @@ import ParticipantInput
 import ParticipantOutbox
 import ParticipantWire
 
-/// `POST /participant/event`: SendEvent as the Amazon Connect Participant Service answers it, so
-/// that a program using an AWS SDK switches to the daemon by changing its endpoint URL.
+/// `POST /participant/event` and `POST /participant/message`: SendEvent and SendMessage as the
+/// Amazon Connect Participant Service answers them, so that a program using an AWS SDK switches
+/// to the daemon by changing its endpoint URL. (A message's answer adds the service's
+/// `MessageMetadata` once the service has answered.)
 ///
 /// The request is the service's: `X-Amz-Bearer` holds the connection token, the body
 /// `{"ContentType", "Content", "ClientToken"}`; an `Authorization` header (SDKs that sign) is
@@ -30,43 +32,55 @@ extension DaemonAPI {
     static let bearerHeader = HTTPField.Name("X-Amz-Bearer")!
     static let eventStateHeader = HTTPField.Name("x-participantd-event-state")!
 
-    /// SendEvent for the default instance, and for a named one: an SDK's endpoint URL of
-    /// `http://HOST:PORT/instances/NAME` makes its requests arrive at `/instances/NAME/participant/event`.
+    /// SendEvent and SendMessage for the default instance, and for a named one: an SDK's endpoint
+    /// URL of `http://HOST:PORT/instances/NAME` makes its requests arrive at
+    /// `/instances/NAME/participant/event` (or `/message`).
     var sendEventRoutes: [RouteTable.Route] {
-        [
-            .init(.post, "/participant/event") { request, context in
-                do {
-                    return try await sendEvent(request, instance: nil, context: context)
-                } catch {
-                    throw error.asServiceError
-                }
-            },
-            .init(.post, "/instances/{instance}/participant/event") { request, context in
-                do {
-                    let segment = try context.parameters.require("instance")
-                    return try await sendEvent(request, instance: segment.removingPercentEncoding ?? segment, context: context)
-                } catch {
-                    throw error.asServiceError
-                }
-            },
-        ]
+        [ServiceRoute.event, .message].flatMap { operation -> [RouteTable.Route] in
+            [
+                .init(.post, "/participant/\(operation.rawValue)") { request, context in
+                    do {
+                        return try await sendItem(operation, request, instance: nil, context: context)
+                    } catch {
+                        throw error.asServiceError
+                    }
+                },
+                .init(.post, "/instances/{instance}/participant/\(operation.rawValue)") { request, context in
+                    do {
+                        let segment = try context.parameters.require("instance")
+                        return try await sendItem(operation, request, instance: segment.removingPercentEncoding ?? segment, context: context)
+                    } catch {
+                        throw error.asServiceError
+                    }
+                },
+            ]
+        }
     }
 
-    func sendEvent(_ request: Request, instance: String?, context: DaemonRequestContext) async throws(APIError) -> Response {
+    /// The service's operations the SDK route takes, by the last segment of their path.
+    enum ServiceRoute: String {
+        case event, message
+    }
+
+    func sendItem(_ operation: ServiceRoute, _ request: Request, instance: String?, context: DaemonRequestContext) async throws(APIError) -> Response {
         let body = try await readBody(request)
-        let event: ValidatedEvent
+        let bearer = request.headers[Self.bearerHeader]
+        let item: ValidatedItem
         do {
-            event = try RequestDecoding.sendEventRequest(body: body, bearer: request.headers[Self.bearerHeader], instance: instance)
+            item = switch operation {
+            case .event: .event(try RequestDecoding.sendEventRequest(body: body, bearer: bearer, instance: instance))
+            case .message: .message(try RequestDecoding.sendMessageRequest(body: body, bearer: bearer, instance: instance))
+            }
         } catch {
             throw APIError(error)
         }
         do {
-            try configuration.checkInstance(event.instance, field: RequestDecoding.serviceFieldNames["instance"] ?? "instance")
+            try configuration.checkInstance(item.instance, field: RequestDecoding.serviceFieldNames["instance"] ?? "instance")
         } catch {
             throw APIError(.invalid(error))
         }
         let stored: StoredEvent
-        switch try await store(event, logger: context.logger) {
+        switch try await store(item, logger: context.logger) {
         case .created(let event), .duplicate(let event): stored = event
         }
         let record = await awaitOutcome(stored.record)
@@ -104,13 +118,22 @@ extension DaemonAPI {
         if record.state == .failed, let error = record.lastError {
             throw APIError(HTTPResponse.Status(code: ServiceErrorCode.status(forCode: error.code)), code: error.code, message: error.message)
         }
-        let output: SendEventOutput
-        if record.state == .sent, let id = record.id, let absoluteTime = record.absoluteTime {
-            output = SendEventOutput(id: id, absoluteTime: absoluteTime)
+        let id: String
+        let absoluteTime: String
+        if record.state == .sent, let sentId = record.id, let sentTime = record.absoluteTime {
+            (id, absoluteTime) = (sentId, sentTime)
         } else {
-            output = SendEventOutput(id: "\(record.state.rawValue):\(record.clientToken)", absoluteTime: WireCoding.formatTimestamp(record.acceptedAt))
+            (id, absoluteTime) = ("\(record.state.rawValue):\(record.clientToken)", WireCoding.formatTimestamp(record.acceptedAt))
         }
-        var response = try Self.json(output, status: .ok)
+        var response = if record.kind == .message {
+            // The service's MessageMetadata once it answered; none before.
+            try Self.json(SendMessageOutput(
+                id: id, absoluteTime: absoluteTime,
+                messageMetadata: record.processingStatus.map { SendMessageOutput.Metadata(messageProcessingStatus: $0) }
+            ), status: .ok)
+        } else {
+            try Self.json(SendEventOutput(id: id, absoluteTime: absoluteTime), status: .ok)
+        }
         response.headers[Self.eventStateHeader] = record.state.rawValue
         return response
     }

@@ -43,23 +43,39 @@ public enum SendEventInput {
         clientToken: String?,
         connectionToken: String?
     ) throws(UsageError) -> EventSubmission {
+        let values = try merge(cliInputJSON: cliInputJSON, [
+            "ContentType": contentType, "Content": content, "ClientToken": clientToken, "ConnectionToken": connectionToken,
+        ], required: ["ContentType", "ConnectionToken"])
+        return EventSubmission(
+            contentType: values["ContentType"], content: values["Content"],
+            clientToken: values["ClientToken"], connectionToken: values["ConnectionToken"]
+        )
+    }
+
+    /// The options given on the command line over `--cli-input-json`'s values, by the service's
+    /// parameter names; a parameter of `required` missing from both is a usage error naming its
+    /// option (`ContentType`: `--content-type`), as the AWS CLI names it.
+    static func merge(cliInputJSON: String?, _ options: [String: String?], required: [String]) throws(UsageError) -> [String: String] {
         var values: [String: String] = [:]
         if let cliInputJSON {
             values = try parseCLIInput(cliInputJSON)
         }
-        let submission = EventSubmission(
-            contentType: contentType ?? values["ContentType"],
-            content: content ?? values["Content"],
-            clientToken: clientToken ?? values["ClientToken"],
-            connectionToken: connectionToken ?? values["ConnectionToken"]
-        )
-        var missing: [String] = []
-        if submission.contentType == nil { missing.append("--content-type") }
-        if submission.connectionToken == nil { missing.append("--connection-token") }
+        for (key, value) in options {
+            if let value { values[key] = value }
+        }
+        let missing = required.filter { values[$0] == nil }.map(optionName)
         if !missing.isEmpty {
             throw UsageError("the following arguments are required: \(missing.joined(separator: ", "))")
         }
-        return submission
+        return values
+    }
+
+    /// `ContentType` as its option: `--content-type`.
+    static func optionName(_ parameter: String) -> String {
+        "--" + parameter.reduce(into: "") { name, character in
+            if character.isUppercase, !name.isEmpty { name.append("-") }
+            name.append(contentsOf: character.lowercased())
+        }
     }
 
     static func parseCLIInput(_ argument: String) throws(UsageError) -> [String: String] {
@@ -85,6 +101,36 @@ public enum SendEventInput {
             values[key] = string
         }
         return values
+    }
+}
+
+/// `participantctl send-message`'s input, as `aws connectparticipant send-message` builds it:
+/// the same four parameters as send-event, of which `--content` is required too.
+public enum SendMessageInput {
+    /// SendMessage's input skeleton: the same keys, in the same order, as SendEvent's.
+    public static let inputSkeleton = SendEventInput.inputSkeleton
+
+    /// What `--generate-cli-skeleton output` prints (member names as values, as the AWS CLI does).
+    public static let outputSkeleton = """
+        {
+            "Id": "Id",
+            "AbsoluteTime": "AbsoluteTime",
+            "MessageMetadata": {
+                "MessageProcessingStatus": "MessageProcessingStatus"
+            }
+        }
+        """
+
+    public static func build(
+        cliInputJSON: String?, contentType: String?, content: String?, clientToken: String?, connectionToken: String?
+    ) throws(UsageError) -> MessageSubmission {
+        let values = try SendEventInput.merge(cliInputJSON: cliInputJSON, [
+            "ContentType": contentType, "Content": content, "ClientToken": clientToken, "ConnectionToken": connectionToken,
+        ], required: ["ContentType", "Content", "ConnectionToken"])
+        return MessageSubmission(
+            contentType: values["ContentType"], content: values["Content"],
+            clientToken: values["ClientToken"], connectionToken: values["ConnectionToken"]
+        )
     }
 }
 

@@ -116,7 +116,22 @@ public enum RequestDecoding {
         }
     }
 
-    /// The validator's field names as SendEvent's input calls them.
+    /// `POST /participant/message`: SendMessage's body (the same three members as SendEvent's), and
+    /// the connection token from `X-Amz-Bearer`; errors name the fields as the service does.
+    public static func sendMessageRequest(body: Data, bearer: String?, instance: String? = nil) throws(RequestError) -> ValidatedMessage {
+        let sendMessage = try decode(body, as: SendEventBody.self, shape: "a JSON object with the fields ContentType, Content and ClientToken")
+        let submission = MessageSubmission(
+            contentType: sendMessage.contentType, content: sendMessage.content, clientToken: sendMessage.clientToken,
+            connectionToken: bearer, instance: instance
+        )
+        do {
+            return try MessageValidator.validate(submission)
+        } catch {
+            throw .invalid(ValidationError(field: serviceFieldNames[error.field] ?? error.field, rule: error.rule))
+        }
+    }
+
+    /// The validator's field names as SendEvent's and SendMessage's input call them.
     public static let serviceFieldNames = [
         "contentType": "ContentType",
         "content": "Content",

@@ -20,8 +20,8 @@ public struct ConnectionBlock: Sendable, Equatable {
     public var error: ErrorBody
     public var blockedAt: Date
 
-    /// Whether an event of `contentType` falls under this block.
-    public func covers(_ contentType: EventContentType) -> Bool {
+    /// Whether an item of `contentType` falls under this block (a message is no receipt).
+    public func covers(_ contentType: ItemContentType) -> Bool {
         scope == .all || contentType.isReceipt
     }
 

@@ -1,14 +1,16 @@
 import ParticipantWire
 
-/// How long after acceptance each kind of event may still be sent.
+/// How long after acceptance each kind of item may still be sent.
 ///
-/// A typing indicator that arrives 30 seconds late is wrong, a read receipt a day late is still
-/// right; past its deadline an event ends `expired` and is never sent.
+/// A typing indicator that arrives 30 seconds late is wrong, a read receipt or a message a day
+/// late is still right; past its deadline an item ends `expired` and is never sent.
 public struct EventDeadlines: Sendable, Equatable {
     public var typing: Duration = .seconds(10)
     public var connectionAcknowledged: Duration = .seconds(86_400)
     public var messageDelivered: Duration = .seconds(86_400)
     public var messageRead: Duration = .seconds(86_400)
+    /// A message (SendMessage): as long as a connection token lives.
+    public var message: Duration = .seconds(86_400)
 
     public init() {}
 
@@ -18,6 +20,13 @@ public struct EventDeadlines: Sendable, Equatable {
         case .connectionAcknowledged: connectionAcknowledged
         case .messageDelivered: messageDelivered
         case .messageRead: messageRead
+        }
+    }
+
+    public func deadline(for contentType: ItemContentType) -> Duration {
+        switch contentType {
+        case .event(let type): deadline(for: type)
+        case .message: message
         }
     }
 }

@@ -36,7 +36,7 @@ struct EventTransition: Sendable, Equatable, CustomStringConvertible {
     /// The service accepted it: its answer kept, its connection token erased.
     static let send = EventTransition(
         name: "send", from: [.sending], to: .sent,
-        sets: ["serviceId = :id", "absoluteTime = :absoluteTime", "lastErrorCode = NULL", "lastErrorMessage = NULL",
+        sets: ["serviceId = :id", "absoluteTime = :absoluteTime", "processingStatus = :processingStatus", "lastErrorCode = NULL", "lastErrorMessage = NULL",
                "nextAttemptAt = NULL", "connectionToken = NULL", "updatedAt = :now"]
     )
     /// The attempt failed for now: queued again for a later attempt, with the error.

@@ -6,7 +6,8 @@ import ParticipantWire
 
 /// How a delivery attempt ended, as the outbox records it.
 public enum DeliveryTransition: Sendable, Equatable {
-    case sent(id: String, absoluteTime: String)
+    /// `processingStatus`: a message's `MessageMetadata.MessageProcessingStatus`, as the service said it.
+    case sent(id: String, absoluteTime: String, processingStatus: String? = nil)
     case retry(at: Date, error: ErrorBody)
     /// Refused for good. With a block, every waiting event of the connection that the block covers
     /// fails too, with the same error, and new ones are refused for `OutboxLimits.blockDuration`.
@@ -209,9 +210,9 @@ extension Outbox {
         let step: EventTransition
         var arguments: StatementArguments = ["seq": event.seq, "now": now]
         switch transition {
-        case .sent(let id, let absoluteTime):
+        case .sent(let id, let absoluteTime, let processingStatus):
             step = .send
-            arguments += ["id": id, "absoluteTime": absoluteTime]
+            arguments += ["id": id, "absoluteTime": absoluteTime, "processingStatus": processingStatus]
         case .retry(let at, let error):
             step = .retryLater
             arguments += ["at": at.millisecondsSince1970, "code": error.code, "message": error.message]

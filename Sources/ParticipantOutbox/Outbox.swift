@@ -88,20 +88,31 @@ public struct Outbox: Sendable {
     /// A missing ClientToken is generated here (UUID v4), once; the generated token is part of
     /// the returned record and is sent on every attempt.
     ///
-    /// - Throws: ``OutboxError/full`` when `limits.capacity` events are waiting (a resubmission of a
+    /// - Throws: ``OutboxError/full`` when `limits.capacity` items are waiting (a resubmission of a
     ///   stored ClientToken is still answered).
     public func submit(_ event: ValidatedEvent) async throws -> SubmitOutcome {
-        try await submit([event])[0].get()
+        try await submit([ValidatedItem.event(event)])[0].get()
     }
 
-    /// Stores several events in one transaction (one group commit), each as ``submit(_:)`` would:
-    /// one result per event, in order. An event the outbox has no room for (``OutboxError/full``,
+    /// Stores `message` as ``submit(_:)-(ValidatedEvent)`` stores an event: the same ClientToken
+    /// namespace (a token stored for an event is a mismatch for a message), the same order per
+    /// chat. A message is never coalesced, and goes before events when the quota binds.
+    public func submit(_ message: ValidatedMessage) async throws -> SubmitOutcome {
+        try await submit([ValidatedItem.message(message)])[0].get()
+    }
+
+    public func submit(_ events: [ValidatedEvent]) async throws -> [Result<SubmitOutcome, OutboxError>] {
+        try await submit(events.map(ValidatedItem.event))
+    }
+
+    /// Stores several items in one transaction (one group commit), each as ``submit(_:)`` would:
+    /// one result per item, in order. An item the outbox has no room for (``OutboxError/full``,
     /// ``OutboxError/storageFull`` from `outbox.maxDatabaseMegabytes`) fails alone; an error of the
     /// database itself fails them all (the method throws, nothing is stored).
-    public func submit(_ events: [ValidatedEvent]) async throws -> [Result<SubmitOutcome, OutboxError>] {
-        let submissions = events.map { event in
-            (event: event, clientToken: event.clientToken ?? UUID().uuidString.lowercased(),
-             connectionHash: ConnectionHash.of(event.connectionToken, instance: event.instance), deadlineAfter: deadlines.deadline(for: event.contentType))
+    public func submit(_ items: [ValidatedItem]) async throws -> [Result<SubmitOutcome, OutboxError>] {
+        let submissions = items.map { item in
+            (item: item, clientToken: item.clientToken ?? UUID().uuidString.lowercased(),
+             connectionHash: ConnectionHash.of(item.connectionToken, instance: item.instance), deadlineAfter: deadlines.deadline(for: item.contentType))
         }
         let clock = clock
         let coalescing = coalescing
@@ -111,7 +122,7 @@ public struct Outbox: Sendable {
             try submissions.map { submission in
                 do {
                     return try Self.store(
-                        submission.event, clientToken: submission.clientToken, connectionHash: submission.connectionHash,
+                        submission.item, clientToken: submission.clientToken, connectionHash: submission.connectionHash,
                         deadlineAfter: submission.deadlineAfter, now: clock.now(), coalescing: coalescing,
                         limits: limits, waiting: waiting, in: db, waitingChange: &waitingChange
                     )
@@ -139,38 +150,43 @@ public struct Outbox: Sendable {
         return results.map(\.0)
     }
 
-    /// One event of a submission, inside its transaction: the same ClientToken again, a blocked
-    /// connection, no room, or the event stored (coalesced with the waiting ones).
+    /// One item of a submission, inside its transaction: the same ClientToken again, a blocked
+    /// connection, no room, or the item stored (an event coalesced with the waiting ones).
     private static func store(
-        _ event: ValidatedEvent, clientToken: String, connectionHash: String, deadlineAfter: Duration, now: Date,
+        _ item: ValidatedItem, clientToken: String, connectionHash: String, deadlineAfter: Duration, now: Date,
         coalescing: CoalescingRules, limits: OutboxLimits, waiting: WaitingCount, in db: Database, waitingChange: inout Int
     ) throws -> (Result<SubmitOutcome, OutboxError>, saved: [CoalescingRule: Int]) {
         // Whether the token is stored, by its key alone; the whole record only when it is. (A
         // record fetch builds a column table for the statement, and almost every submission is
-        // new; the cost is measured in BENCHMARKS.md, "Instructions".)
+        // new; the cost is measured in BENCHMARKS.md, "Instructions".) One namespace for every
+        // kind: a token stored for an event and sent again for a message is a mismatch.
         if let seq = try Int64.fetchOne(db.cachedStatement(sql: "SELECT seq FROM event WHERE clientToken = ?"), arguments: [clientToken]),
            let existing = try StoredEvent.fetchOne(db.cachedStatement(sql: "SELECT * FROM event WHERE seq = ?"), arguments: [seq]) {
-            let same = existing.contentType == event.contentType
-                && existing.content == event.content
+            let same = existing.contentType == item.contentType
+                && existing.content == item.content
                 && existing.connectionHash == connectionHash
-                && existing.instance == event.instance
+                && existing.instance == item.instance
             return (.success(same ? .duplicate(existing) : .mismatch(existing)), [:])
         }
-        if let block = try Self.block(of: connectionHash, covering: event.contentType, at: now, in: db) {
+        if let block = try Self.block(of: connectionHash, covering: item.contentType, at: now, in: db) {
             return (.success(.blocked(block)), [:])
         }
         // Checked after the duplicate check, so a resubmission still gets its answer. The count
-        // moves when the transaction commits: this transaction's own new events count too.
+        // moves when the transaction commits: this transaction's own new items count too.
         // Concurrent submissions may overshoot by one batch.
         try waiting.ensureRoom(capacity: limits.capacity, pending: waitingChange)
         try Self.checkRoomForNewEvents(limits, in: db)
         let deadline = now.addingTimeInterval(deadlineAfter.timeInterval)
-        let decision = try Self.coalesce(event, connectionHash: connectionHash, now: now, rules: coalescing, in: db)
+        // Messages are never coalesced: each one is sent, in its place.
+        let decision = switch item {
+        case .event(let event): try Self.coalesce(event, connectionHash: connectionHash, now: now, rules: coalescing, in: db)
+        case .message: CoalescingDecision()
+        }
         // Redundant on arrival: stored as superseded (so its client can learn why), never sent.
         let redundant = decision.supersededBy != nil
         let ms = now.millisecondsSince1970
         // A delivered receipt waits a moment for the read receipt that may replace it.
-        let hold = event.contentType == .messageDelivered ? Int64(coalescing.deliveredHold.timeInterval * 1000) : 0
+        let hold = item.contentType == .event(.messageDelivered) ? Int64(coalescing.deliveredHold.timeInterval * 1000) : 0
         try db.cachedStatement(
             sql: """
                 INSERT INTO event (clientToken, contentType, content, connectionToken, connectionHash,
@@ -179,17 +195,17 @@ public struct Outbox: Sendable {
                 VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?)
                 """
         ).execute(arguments: [
-            clientToken, event.contentType.rawValue, event.content, redundant ? nil : event.connectionToken,
+            clientToken, item.contentType.rawValue, item.content, redundant ? nil : item.connectionToken,
             connectionHash, redundant ? EventState.superseded.rawValue : EventState.queued.rawValue,
-            ms, ms, redundant ? nil : ms + hold, deadline.millisecondsSince1970, event.contentType.deliveryPriority,
-            event.messageId, decision.supersededBy, event.instance,
+            ms, ms, redundant ? nil : ms + hold, deadline.millisecondsSince1970, item.contentType.deliveryPriority,
+            item.messageId, decision.supersededBy, item.instance,
         ])
         let seq = db.lastInsertedRowID
         if !redundant { waitingChange += 1 }
         var saved = try Self.supersede(decision.replaced, by: clientToken, now: ms, in: db, waitingChange: &waitingChange)
         if let rule = decision.rule, redundant { saved[rule, default: 0] += 1 }
         let stored = StoredEvent(
-            accepted: event, seq: seq, clientToken: clientToken, connectionHash: connectionHash,
+            accepted: item, seq: seq, clientToken: clientToken, connectionHash: connectionHash,
             at: now, deadline: deadline, supersededBy: decision.supersededBy, due: Date(millisecondsSince1970: ms + hold)
         )
         return (.success(.created(stored)), saved)
@@ -220,7 +236,7 @@ public struct Outbox: Sendable {
         return value
     }
 
-    private static func block(of connectionHash: String, covering contentType: EventContentType, at now: Date, in db: Database) throws -> ConnectionBlock? {
+    private static func block(of connectionHash: String, covering contentType: ItemContentType, at now: Date, in db: Database) throws -> ConnectionBlock? {
         // Almost no connection is blocked: a look-up of the key first, the rows only when found.
         let blocked = try Bool.fetchOne(
             db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM connection_block WHERE connectionHash = ? AND expiresAt > ?)"),
@@ -299,7 +315,7 @@ public struct Outbox: Sendable {
             // event_due is ordered by priority first: one look-up per priority.
             let due = try Int64.fetchOne(
                 db.cachedStatement(sql: """
-                    SELECT MIN(next) FROM (\(Set(EventContentType.allCases.map(\.deliveryPriority)).sorted().map { priority in
+                    SELECT MIN(next) FROM (\(ItemContentType.priorities.map { priority in
                         "SELECT MIN(nextAttemptAt) AS next FROM event INDEXED BY event_due WHERE instance = :instance AND state = \(EventState.queued.sql) AND priority = \(priority) AND nextAttemptAt > :now"
                     }.joined(separator: " UNION ALL ")))
                     """),

@@ -147,6 +147,11 @@ enum OutboxSchema {
                     """
             )
         }
+        migrator.registerMigration("v9: messages") { db in
+            // Messages (SendMessage) share the table with events: their content type says their
+            // kind. The service's answer to a message says how it is processed.
+            try db.execute(sql: "ALTER TABLE event ADD COLUMN processingStatus TEXT")
+        }
         return migrator
     }
 }

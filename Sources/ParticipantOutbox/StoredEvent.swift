@@ -7,7 +7,8 @@ import ParticipantWire
 public struct StoredEvent: Sendable, Equatable, FetchableRecord {
     public var seq: Int64
     public var clientToken: String
-    public var contentType: EventContentType
+    /// An event's or a message's; it says the item's kind.
+    public var contentType: ItemContentType
     public var content: String?
     /// `nil` only once the row is final and the credential has been erased.
     public var connectionToken: String?
@@ -22,13 +23,15 @@ public struct StoredEvent: Sendable, Equatable, FetchableRecord {
     public var serviceId: String?
     public var absoluteTime: String?
     public var supersededBy: String?
+    /// A sent message's `MessageMetadata.MessageProcessingStatus`, as the service said it.
+    public var processingStatus: String?
     /// The Connect instance it is for, by its configured name.
     public var instance: String = InstanceName.defaultName
 
     enum Columns: String, ColumnExpression {
         case seq, clientToken, contentType, content, connectionToken, connectionHash, state, attempts
         case acceptedAt, updatedAt, nextAttemptAt, deadline, lastErrorCode, lastErrorMessage
-        case serviceId, absoluteTime, supersededBy, instance
+        case serviceId, absoluteTime, supersededBy, instance, processingStatus
     }
 
 }
@@ -54,6 +57,7 @@ extension StoredEvent {
         absoluteTime = row[Columns.absoluteTime]
         supersededBy = row[Columns.supersededBy]
         instance = row[Columns.instance]
+        processingStatus = row[Columns.processingStatus]
     }
 }
 
@@ -70,6 +74,12 @@ extension StoredEvent {
     /// which case it keeps no connection token and is never due. Times as the outbox gives them back.
     package init(accepted event: ValidatedEvent, seq: Int64, clientToken: String, connectionHash: String,
          at now: Date, deadline: Date, supersededBy: String?, due: Date? = nil) {
+        self.init(accepted: .event(event), seq: seq, clientToken: clientToken, connectionHash: connectionHash,
+                  at: now, deadline: deadline, supersededBy: supersededBy, due: due)
+    }
+
+    package init(accepted event: ValidatedItem, seq: Int64, clientToken: String, connectionHash: String,
+         at now: Date, deadline: Date, supersededBy: String?, due: Date? = nil) {
         let redundant = supersededBy != nil
         let now = now.truncatedToMilliseconds
         self.init(
@@ -78,7 +88,7 @@ extension StoredEvent {
             connectionHash: connectionHash, state: redundant ? .superseded : .queued, attempts: 0,
             acceptedAt: now, updatedAt: now, nextAttemptAt: redundant ? nil : (due?.truncatedToMilliseconds ?? now),
             deadline: deadline.truncatedToMilliseconds, lastError: nil, serviceId: nil, absoluteTime: nil,
-            supersededBy: supersededBy, instance: event.instance
+            supersededBy: supersededBy, processingStatus: nil, instance: event.instance
         )
     }
 
@@ -89,7 +99,7 @@ extension StoredEvent {
             attempts: attempts, acceptedAt: acceptedAt, updatedAt: updatedAt,
             nextAttemptAt: state.isFinal ? nil : nextAttemptAt, deadline: deadline, lastError: lastError,
             id: serviceId, absoluteTime: absoluteTime, supersededBy: supersededBy, connectionHash: connectionHash,
-            instance: instance
+            instance: instance, kind: contentType.kind, processingStatus: processingStatus
         )
     }
 }

@@ -66,11 +66,13 @@ public enum AnswerWriter {
         out.field("deadline", date: record.deadline, &first)
         out.field("id", record.id, &first)
         out.field("instance", record.instance, &first)
+        out.field("kind", record.kind?.rawValue, &first)
         if let error = record.lastError {
             out.key("lastError", &first)
             write(error, to: &out)
         }
         out.field("nextAttemptAt", date: record.nextAttemptAt, &first)
+        out.field("processingStatus", record.processingStatus, &first)
         out.field("state", record.state.rawValue, &first)
         out.field("supersededBy", record.supersededBy, &first)
         out.field("updatedAt", date: record.updatedAt, &first)

@@ -1,6 +1,7 @@
 import Foundation
 
-/// An event as the outbox holds it, as `POST /v1/events` and `GET /v1/events/{clientToken}` return it.
+/// An outbox item (an event or a message) as the outbox holds it, as `POST /v1/events`,
+/// `POST /v1/messages` and `GET /v1/events/{clientToken}` return it.
 ///
 /// The connection token is never part of a record: it is a credential.
 public struct EventRecord: Codable, Sendable, Equatable {
@@ -28,12 +29,20 @@ public struct EventRecord: Codable, Sendable, Equatable {
     public var connectionHash: String?
     /// The Connect instance it is for, by its configured name (`nil` from a daemon that predates instances).
     public var instance: String?
+    /// `event` (SendEvent) or `message` (SendMessage); `nil` from a daemon that predates messages.
+    public var kind: ItemKind?
+    /// A sent message's `MessageMetadata.MessageProcessingStatus` (`PROCESSING`, `FAILED`,
+    /// `REJECTED`): a 200 says the service took the message, not that the customer was shown it.
+    public var processingStatus: String?
 
     public init(
         clientToken: String, contentType: String, content: String?, state: EventState, attempts: Int,
         acceptedAt: Date, updatedAt: Date, nextAttemptAt: Date?, deadline: Date, lastError: ErrorBody?,
-        id: String?, absoluteTime: String?, supersededBy: String?, connectionHash: String? = nil, instance: String? = nil
+        id: String?, absoluteTime: String?, supersededBy: String?, connectionHash: String? = nil, instance: String? = nil,
+        kind: ItemKind? = nil, processingStatus: String? = nil
     ) {
+        self.kind = kind
+        self.processingStatus = processingStatus
         self.instance = instance
         self.connectionHash = connectionHash
         self.clientToken = clientToken

@@ -10,7 +10,7 @@ struct ParticipantControl: AsyncParsableCommand {
         abstract: "Hands events to participantd and shows what became of them.",
         version: DaemonVersion.current,
         subcommands: [
-            SendEvent.self, SendEvents.self, Show.self, Health.self,
+            SendEvent.self, SendMessage.self, SendEvents.self, Show.self, Health.self,
             List.self, Retry.self, Hold.self, Release.self, Delete.self, Flush.self, Stats.self,
         ]
     )
@@ -137,41 +137,129 @@ struct SendEvent: AsyncParsableCommand {
         // Left out for the default instance: a daemon that predates instances takes the submission too.
         submission.instance = instance == "default" ? nil : instance
 
-        let client = global.client
         let answer: SubmitResponse
         do {
-            answer = try await client.submit(submission)
+            answer = try await global.client.submit(submission)
         } catch {
             fail(error)
         }
-        for warning in answer.warnings {
-            printError("warning: \(warning)")
+        await report(answer, wait: wait, client: global.client, operation: "SendEvent") { record in
+            SendEventOutput(id: record.id ?? "", absoluteTime: record.absoluteTime ?? "")
         }
-        guard let wait else {
-            printJSON(answer.event)
+    }
+}
+
+/// What `send-event` and `send-message` print once the daemon has stored the item: its record,
+/// or with `wait` what the AWS CLI would print once the service has it (`output`), or the
+/// service's refusal as the AWS CLI prints it; exits as the AWS CLI would.
+func report(
+    _ answer: SubmitResponse, wait: Double?, client: DaemonClient, operation: String,
+    output: (EventRecord) -> some Encodable
+) async {
+    for warning in answer.warnings {
+        printError("warning: \(warning)")
+    }
+    guard let wait else {
+        printJSON(answer.event)
+        return
+    }
+    let kind = answer.event.kind?.rawValue ?? "event"
+    let record: EventRecord
+    do {
+        record = try await client.waitForFinalState(clientToken: answer.event.clientToken, timeout: .milliseconds(Int64(wait * 1000)))
+    } catch {
+        fail(error, operation: operation)
+    }
+    switch record.state {
+    case .sent:
+        printJSON(output(record))
+    case .failed, .expired:
+        let error = record.lastError ?? ErrorBody(code: record.state.rawValue, message: "the \(kind) \(record.state.rawValue)")
+        printError("\nAn error occurred (\(error.code)) when calling the \(operation) operation: \(error.message)")
+        terminate(CLIExitCode.refused)
+    case .superseded:
+        printError("The \(kind) was replaced by a newer one (\(record.supersededBy ?? "unknown")) and not sent.")
+        printJSON(record)
+    case .queued, .sending, .held:
+        printJSON(record)
+        printError("\nThe \(kind) is still \(record.state.rawValue) after \(wait) seconds; it stays in the outbox (participantctl status \(record.clientToken)).")
+        terminate(CLIExitCode.other)
+    }
+}
+
+struct SendMessage: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "send-message",
+        abstract: "Sends a message, as `aws connectparticipant send-message` does, through participantd's outbox.",
+        discussion: """
+            Prints the outbox record (state queued) once the message is stored on disk. Messages of \
+            a chat reach the service in the order participantd acknowledged them, one at a time, \
+            never coalesced. With --wait it waits until the service has it and prints {"Id", \
+            "AbsoluteTime", "MessageMetadata"} as the AWS CLI would. Exit codes: 0 success, 252 bad \
+            parameter, 253 participantd not reachable, 254 refused or failed, 255 other (a wait \
+            that timed out).
+            """
+    )
+
+    @OptionGroup var global: GlobalOptions
+
+    @Option(help: "The type of the content: text/plain, text/markdown, application/json or application/vnd.amazonaws.connect.message.interactive.response.")
+    var contentType: String?
+
+    @Option(help: "The content of the message (text/plain and text/markdown: at most 1024 characters; application/json: 12000; interactive responses: 12288).")
+    var content: String?
+
+    @Option(help: "A unique, case-sensitive idempotency token; generated once by participantd when left out.")
+    var clientToken: String?
+
+    @Option(help: "The authentication token of the participant's connection.")
+    var connectionToken: String?
+
+    @Option(help: "The parameters as JSON (keys as --generate-cli-skeleton prints them), or file://path.")
+    var cliInputJSON: String?
+
+    @Option(help: "Print a JSON skeleton and send nothing: input (the default) or output.")
+    var generateCLISkeleton: String?
+
+    @Option(help: ArgumentHelp("Wait until the message is sent, at most this many seconds (default 30).", valueName: "seconds"))
+    var wait: Double?
+
+    @Option(help: "The Connect instance, by its name in participantd's configuration (default: $PARTICIPANTD_INSTANCE, else default).")
+    var instance: String = ProcessInfo.processInfo.environment["PARTICIPANTD_INSTANCE"].flatMap { $0.isEmpty ? nil : $0 } ?? "default"
+
+    func run() async throws {
+        if let skeleton = generateCLISkeleton {
+            switch skeleton {
+            case "input": print(SendMessageInput.inputSkeleton)
+            case "output": print(SendMessageInput.outputSkeleton)
+            default: fail(usage: UsageError("--generate-cli-skeleton takes input or output, got \(skeleton)"))
+            }
             return
         }
-
-        let record: EventRecord
-        do {
-            record = try await client.waitForFinalState(clientToken: answer.event.clientToken, timeout: .milliseconds(Int64(wait * 1000)))
-        } catch {
-            fail(error)
+        if let wait, !(wait > 0) {
+            fail(usage: UsageError("--wait takes a number of seconds greater than 0"))
         }
-        switch record.state {
-        case .sent:
-            printJSON(SendEventOutput(id: record.id ?? "", absoluteTime: record.absoluteTime ?? ""))
-        case .failed, .expired:
-            let error = record.lastError ?? ErrorBody(code: record.state.rawValue, message: "the event \(record.state.rawValue)")
-            printError("\nAn error occurred (\(error.code)) when calling the SendEvent operation: \(error.message)")
-            terminate(CLIExitCode.refused)
-        case .superseded:
-            printError("The event was replaced by a newer one (\(record.supersededBy ?? "unknown")) and not sent.")
-            printJSON(record)
-        case .queued, .sending, .held:
-            printJSON(record)
-            printError("\nThe event is still \(record.state.rawValue) after \(wait) seconds; it stays in the outbox (participantctl status \(record.clientToken)).")
-            terminate(CLIExitCode.other)
+        var submission: MessageSubmission
+        do {
+            submission = try SendMessageInput.build(
+                cliInputJSON: cliInputJSON, contentType: contentType, content: content,
+                clientToken: clientToken, connectionToken: connectionToken
+            )
+        } catch {
+            fail(usage: error)
+        }
+        submission.instance = instance == "default" ? nil : instance
+        let answer: SubmitResponse
+        do {
+            answer = try await global.client.submit(submission)
+        } catch {
+            fail(error, operation: "SendMessage")
+        }
+        await report(answer, wait: wait, client: global.client, operation: "SendMessage") { record in
+            SendMessageOutput(
+                id: record.id ?? "", absoluteTime: record.absoluteTime ?? "",
+                messageMetadata: record.processingStatus.map { SendMessageOutput.Metadata(messageProcessingStatus: $0) }
+            )
         }
     }
 }

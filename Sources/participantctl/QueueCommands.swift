@@ -64,7 +64,7 @@ enum EventTable {
     static func render(_ events: [EventRecord]) -> String {
         let header = ["CLIENT TOKEN", "TYPE", "STATE", "TRIES", "ACCEPTED", "NEXT/UPDATED", "INSTANCE", "CONNECTION", "LAST ERROR"]
         let rows = events.map { event -> [String] in
-            let type = EventContentType(rawValue: event.contentType)?.shortName ?? event.contentType
+            let type = ItemContentType(rawValue: event.contentType)?.shortName ?? event.contentType
             let when = event.nextAttemptAt ?? event.updatedAt
             return [
                 event.clientToken, type, event.state.rawValue, "\(event.attempts)",

@@ -13,7 +13,7 @@ import Testing
     struct Case: Sendable, CustomTestStringConvertible {
         var name: String
         var result: ServiceCallResult
-        var contentType: EventContentType = .messageRead
+        var contentType: ItemContentType = .event(.messageRead)
         var attempts = 1
         var deadlineAfter: TimeInterval = 86_400
         var random = 0.5
@@ -48,12 +48,18 @@ import Testing
              meaning: .retry(error("ConnectionError"), throttled: false)),
         Case(name: "400 fails this event alone", result: .rejected(error("ValidationException"), status: 400),
              transition: .failed(error("ValidationException"), block: nil), meaning: .fail(error("ValidationException"), status: 400, block: nil)),
-        Case(name: "403 fails the whole connection", result: .rejected(error("AccessDeniedException"), status: 403), contentType: .typing,
+        Case(name: "403 fails the whole connection", result: .rejected(error("AccessDeniedException"), status: 403), contentType: .event(.typing),
              transition: .failed(error("AccessDeniedException"), block: .all), meaning: .fail(error("AccessDeniedException"), status: 403, block: .all)),
         Case(name: "409 on a receipt fails the connection's receipts", result: .rejected(error("ConflictException"), status: 409),
              transition: .failed(error("ConflictException"), block: .receipts), meaning: .fail(error("ConflictException"), status: 409, block: .receipts)),
-        Case(name: "409 on a typing event fails it alone", result: .rejected(error("ConflictException"), status: 409), contentType: .typing,
+        Case(name: "409 on a typing event fails it alone", result: .rejected(error("ConflictException"), status: 409), contentType: .event(.typing),
              transition: .failed(error("ConflictException"), block: nil), meaning: .fail(error("ConflictException"), status: 409, block: nil)),
+        Case(name: "409 on a message fails it alone: only a receipt's 409 blocks the connection's receipts", result: .rejected(error("ConflictException"), status: 409),
+             contentType: .message(.plainText),
+             transition: .failed(error("ConflictException"), block: nil), meaning: .fail(error("ConflictException"), status: 409, block: nil)),
+        Case(name: "403 on a message fails the whole connection, as on an event", result: .rejected(error("AccessDeniedException"), status: 403),
+             contentType: .message(.markdown),
+             transition: .failed(error("AccessDeniedException"), block: .all), meaning: .fail(error("AccessDeniedException"), status: 403, block: .all)),
         Case(name: "404 fails this event alone", result: .rejected(error("HTTP404"), status: 404),
              transition: .failed(error("HTTP404"), block: nil), meaning: .fail(error("HTTP404"), status: 404, block: nil)),
     ]

@@ -28,16 +28,17 @@ import Testing
     @Test("SendMessage goes to /participant/message and is accepted with the service's Id; the same ClientToken gets the same Id")
     func sendMessage() async throws {
         try await withService { service, standIn in
-            guard case .accepted(let id, let absoluteTime) = await service.send(message()) else {
+            guard case .accepted(let id, let absoluteTime, let processingStatus) = await service.send(message()) else {
                 Issue.record("not accepted: \(standIn.requests.last?.problem ?? "")")
                 return
             }
             #expect(!absoluteTime.isEmpty)
+            #expect(processingStatus == "PROCESSING", "the answer's MessageMetadata.MessageProcessingStatus")
             #expect(standIn.requests.last?.path == "/participant/message")
             #expect(standIn.acceptedMessages.map(\.id) == [id])
             #expect(standIn.acceptedMessages.first?.content == "**shipped**" && standIn.acceptedMessages.first?.bearer == "conn-1")
             #expect(standIn.acceptedEvents.isEmpty, "a message is not an event")
-            guard case .accepted(let again, _) = await service.send(message()) else { Issue.record("not accepted again"); return }
+            guard case .accepted(let again, _, _) = await service.send(message()) else { Issue.record("not accepted again"); return }
             #expect(again == id)
             #expect(standIn.acceptedMessages.first?.acceptCount == 2)
         }

@@ -25,7 +25,8 @@ import Testing
             acceptedAt: date(&random), updatedAt: date(&random), nextAttemptAt: maybe(date(&random)), deadline: date(&random),
             lastError: maybe(ErrorBody(code: text(&random), message: text(&random))), id: maybe(text(&random)),
             absoluteTime: maybe(text(&random)), supersededBy: maybe(text(&random)), connectionHash: maybe(text(&random)),
-            instance: maybe(text(&random))
+            instance: maybe(text(&random)), kind: maybe(ItemKind.allCases.randomElement(using: &random)!),
+            processingStatus: maybe(text(&random))
         )
     }
 

@@ -67,7 +67,7 @@ import ParticipantTestSupport
                     var waitingChange = 0
                     let changed = try transition.apply(
                         where: "seq = :seq",
-                        arguments: ["seq": stored.seq, "now": 1, "at": 1, "code": "c", "message": "m", "id": "i", "absoluteTime": "t",
+                        arguments: ["seq": stored.seq, "now": 1, "at": 1, "code": "c", "message": "m", "id": "i", "absoluteTime": "t", "processingStatus": nil,
                                     "supersededBy": "x", "deadline": 1],
                         in: db, waitingChange: &waitingChange
                     ).changed

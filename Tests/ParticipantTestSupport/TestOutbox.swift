@@ -20,6 +20,7 @@ package func withTestOutbox<T>(
     storage: TestOutboxStorage = .memory,
     limits: OutboxLimits = OutboxLimits(),
     coalescing: CoalescingRules = .perMessage,
+    deadlines: EventDeadlines = EventDeadlines(),
     _ body: (Outbox) async throws -> T
 ) async throws -> T {
     let outbox: Outbox
@@ -27,7 +28,7 @@ package func withTestOutbox<T>(
     defer { temporary?.remove() }
     switch storage {
     case .memory:
-        outbox = try Outbox.open(database: DatabaseQueue(), limits: limits, coalescing: coalescing, clock: clock.wallClock, logger: Logger(label: "test"))
+        outbox = try Outbox.open(database: DatabaseQueue(), deadlines: deadlines, limits: limits, coalescing: coalescing, clock: clock.wallClock, logger: Logger(label: "test"))
     case .temporaryFile, .file:
         let directory: TemporaryDirectory
         if case .file(let given) = storage {
@@ -37,7 +38,7 @@ package func withTestOutbox<T>(
             temporary = directory
         }
         outbox = try Outbox.open(
-            path: directory.path + "/outbox.sqlite", limits: limits, coalescing: coalescing, clock: clock.wallClock, logger: Logger(label: "test")
+            path: directory.path + "/outbox.sqlite", deadlines: deadlines, limits: limits, coalescing: coalescing, clock: clock.wallClock, logger: Logger(label: "test")
         )
     }
     let writer = Task { try await outbox.writer.run() }

@@ -95,7 +95,7 @@ import ParticipantWire
         }
     }
 
-    @Test("AWS SDKs reach a named instance by an endpoint URL ending /instances/NAME: aws CLI and boto3")
+    @Test("AWS SDKs reach a named instance by an endpoint URL ending /instances/NAME: aws CLI and boto3, send-event and send-message")
     func sdkPathPrefix() async throws {
         try await withTwoInstances { daemon, other, endpoint in
             let common = ["aws", "connectparticipant", "send-event", "--region", "us-east-1", "--output", "json", "--no-sign-request"]
@@ -118,12 +118,28 @@ import ParticipantWire
                                       config=Config(signature_version=botocore.UNSIGNED))
                 answer = client.send_event(ConnectionToken="boto-conn", ContentType="\(Self.typing)", ClientToken="boto-b")
                 print(answer["Id"])
+                message = client.send_message(ConnectionToken="boto-conn", ContentType="text/markdown", Content="**boto**", ClientToken="boto-m")
+                print(message["Id"], message["MessageMetadata"]["MessageProcessingStatus"])
                 """
             let (botoStatus, botoOutput, botoErrors) = try await ChildProcess.run("/usr/bin/env", ["python3", "-c", script, endpoint + "/instances/b"], environment: SendEventAPITests.awsEnvironment)
             #expect(botoStatus == 0, "\(botoErrors)")
             #expect(Set(other.acceptedEvents.map(\.clientToken)) == ["cli-b", "boto-b"])
             #expect(botoOutput.contains(other.acceptedEvents.first { $0.clientToken == "boto-b" }?.id ?? "missing"))
             #expect(daemon.standIn.acceptedEvents.isEmpty)
+            let botoMessage = try #require(other.acceptedMessages.first { $0.clientToken == "boto-m" })
+            #expect(botoOutput.contains("\(botoMessage.id) PROCESSING"), "\(botoOutput)")
+
+            let (messageStatus, messageOutput, messageErrors) = try await ChildProcess.run("/usr/bin/env", [
+                "aws", "connectparticipant", "send-message", "--region", "us-east-1", "--output", "json", "--no-sign-request",
+                "--endpoint-url", endpoint + "/instances/b", "--connection-token", "cli-conn", "--content-type", "text/plain",
+                "--content", "from the aws CLI", "--client-token", "cli-m",
+            ], environment: SendEventAPITests.awsEnvironment)
+            #expect(messageStatus == 0, "\(messageErrors)")
+            let cliMessage = try #require(other.acceptedMessages.first { $0.clientToken == "cli-m" })
+            #expect(cliMessage.content == "from the aws CLI")
+            let printed = try JSONDecoder().decode(SendMessageOutput.self, from: Data(messageOutput.utf8))
+            #expect(printed.id == cliMessage.id && printed.messageMetadata?.messageProcessingStatus == "PROCESSING")
+            #expect(daemon.standIn.acceptedMessages.isEmpty)
         }
     }
 

@@ -172,6 +172,7 @@ extension DaemonConfiguration {
             .init("deadlines.connectionAcknowledgedSeconds", \.deadlines.connectionAcknowledged, .seconds(in: 1...week), "deadline of connection.acknowledged"),
             .init("deadlines.messageDeliveredSeconds", \.deadlines.messageDelivered, .seconds(in: 1...week), "deadline of delivered receipts"),
             .init("deadlines.messageReadSeconds", \.deadlines.messageRead, .seconds(in: 1...week), "deadline of read receipts"),
+            .init("deadlines.messageSeconds", \.deadlines.message, .seconds(in: 1...week), "deadline of messages (SendMessage)"),
             .init("quota.requestsPerSecond", \.sender.quota.rate, .double(in: 0...10_000), reloadable: true, "client-side pacing; 0 turns it off"),
             .init("quota.burst", \.sender.quota.burst, .int(in: 1...100_000), reloadable: true, "the bucket's size"),
             .init("coalescing.typingIntervalSeconds", \.coalescing.typingInterval, .seconds(in: 0...3_600), reloadable: true,

@@ -14,7 +14,7 @@ import Synchronization
 ///
 /// | metric | kind | labels |
 /// |---|---|---|
-/// | `participantd_events_accepted_total` | counter | `content_type` |
+/// | `participantd_events_accepted_total` | counter | `kind`, `content_type` |
 /// | `participantd_events_sent_total` | counter | `instance` |
 /// | `participantd_events_failed_total` | counter | `code` (the service's error code), `instance` |
 /// | `participantd_events_expired_total` | counter | `instance` |

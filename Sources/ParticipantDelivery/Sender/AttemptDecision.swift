@@ -17,7 +17,7 @@ import ParticipantWire
 public enum ServiceAnswer {
     /// What an attempt's result means for the event, its connection and the sender.
     public enum Meaning: Sendable, Equatable {
-        case sent(id: String, absoluteTime: String)
+        case sent(id: String, absoluteTime: String, processingStatus: String? = nil)
         /// Worth another try. `throttled`: a 429, which is an answer (pacing slows down); otherwise
         /// the service did not answer usefully, and the attempt counts toward an outage.
         case retry(ErrorBody, throttled: Bool)
@@ -37,10 +37,10 @@ public enum ServiceAnswer {
     }
 
     /// The meaning of `result` for an event of `contentType`.
-    public static func meaning(of result: ServiceCallResult, for contentType: EventContentType) -> Meaning {
+    public static func meaning(of result: ServiceCallResult, for contentType: ItemContentType) -> Meaning {
         switch result {
-        case .accepted(let id, let absoluteTime):
-            return .sent(id: id, absoluteTime: absoluteTime)
+        case .accepted(let id, let absoluteTime, let processingStatus):
+            return .sent(id: id, absoluteTime: absoluteTime, processingStatus: processingStatus)
         case .transient(let error, let status):
             return .retry(error, throttled: status == 429)
         case .rejected(let error, let status):
@@ -74,13 +74,13 @@ public struct AttemptDecision: Sendable, Equatable {
     ///   - random: a number in `0..<1` for the backoff's jitter.
     ///   - retry: the backoff policy.
     public static func decide(
-        attempts: Int, deadline: Date, contentType: EventContentType, result: ServiceCallResult,
+        attempts: Int, deadline: Date, contentType: ItemContentType, result: ServiceCallResult,
         now: Date, random: Double, retry: RetryPolicy
     ) -> AttemptDecision {
         let meaning = ServiceAnswer.meaning(of: result, for: contentType)
         switch meaning {
-        case .sent(let id, let absoluteTime):
-            return AttemptDecision(transition: .sent(id: id, absoluteTime: absoluteTime), meaning: meaning)
+        case .sent(let id, let absoluteTime, let processingStatus):
+            return AttemptDecision(transition: .sent(id: id, absoluteTime: absoluteTime, processingStatus: processingStatus), meaning: meaning)
         case .fail(let error, _, let block):
             return AttemptDecision(transition: .failed(error, block: block), meaning: meaning)
         case .retry(let error, _):

@@ -271,7 +271,7 @@ public final class EventSender: Service, Sendable {
         }
         let requestStarted = now
         let result = await service.send(
-            ServiceRequest(operation: .sendEvent, contentType: event.contentType.rawValue, content: event.content, clientToken: event.clientToken, connectionToken: connectionToken)
+            ServiceRequest(operation: ServiceOperation(for: event.contentType.kind), contentType: event.contentType.rawValue, content: event.content, clientToken: event.clientToken, connectionToken: connectionToken)
         )
         metrics?.upstreamRequest(took: now - requestStarted)
         let decision = AttemptDecision.decide(
@@ -280,10 +280,11 @@ public final class EventSender: Service, Sendable {
         )
         observe(decision.meaning)
         switch decision.meaning {
-        case .sent(let id, _):
+        case .sent(let id, _, let processingStatus):
             metrics?.sent()
             metadata["event.id"] = "\(id)"
-            logger.info("Event sent", metadata: metadata)
+            if let processingStatus { metadata["message.processing_status"] = "\(processingStatus)" }
+            logger.info(event.contentType.kind == .message ? "Message sent" : "Event sent", metadata: metadata)
         case .fail(let error, let status, let block):
             metrics?.failed(code: error.code)
             metadata["error.code"] = "\(error.code)"
@@ -387,6 +388,7 @@ public final class EventSender: Service, Sendable {
         [
             "event.client_token": "\(event.clientToken)",
             "event.content_type": "\(event.contentType.shortName)",
+            "item.kind": "\(event.contentType.kind.rawValue)",
             "event.attempt": "\(event.attempts)",
         ]
     }

@@ -138,14 +138,19 @@ public struct HTTPParticipantService: ParticipantService {
     public static func classify(status: Int, headers: HTTPHeaders, body: Data) -> ServiceCallResult {
         if status == 200 {
             struct Output: Decodable {
+                struct Metadata: Decodable {
+                    var MessageProcessingStatus: String?
+                }
                 var Id: String
                 var AbsoluteTime: String
+                /// SendMessage's answer only.
+                var MessageMetadata: Metadata?
             }
             guard let output = try? JSONDecoder().decode(Output.self, from: body) else {
                 // The service may well have the event; a retry with the same ClientToken is safe.
                 return .transient(ErrorBody(code: "InvalidResponse", message: "the service answered 200 without Id and AbsoluteTime"), status: 200)
             }
-            return .accepted(id: output.Id, absoluteTime: output.AbsoluteTime)
+            return .accepted(id: output.Id, absoluteTime: output.AbsoluteTime, processingStatus: output.MessageMetadata?.MessageProcessingStatus)
         }
         let error = serviceError(status: status, headers: headers, body: body)
         return ServiceAnswer.isRetryable(status: status) ? .transient(error, status: status) : .rejected(error, status: status)

@@ -7,6 +7,14 @@ public enum ServiceOperation: String, Sendable, CaseIterable {
     case sendEvent = "SendEvent"
     case sendMessage = "SendMessage"
 
+    /// The operation an outbox item of `kind` becomes.
+    public init(for kind: ItemKind) {
+        switch kind {
+        case .event: self = .sendEvent
+        case .message: self = .sendMessage
+        }
+    }
+
     /// The operation's path at the service's endpoint.
     public var path: String {
         switch self {
@@ -37,8 +45,9 @@ public struct ServiceRequest: Sendable, Equatable {
 /// How a call ended, sorted by ``ServiceAnswer/isRetryable(status:)``; what it means
 /// for the event and its connection is ``ServiceAnswer/meaning(of:for:)``.
 public enum ServiceCallResult: Sendable, Equatable {
-    /// 200: the service has the item.
-    case accepted(id: String, absoluteTime: String)
+    /// 200: the service has the item. A message's answer says how the service processes it
+    /// (`MessageMetadata.MessageProcessingStatus`: `PROCESSING`, `FAILED`, `REJECTED`).
+    case accepted(id: String, absoluteTime: String, processingStatus: String? = nil)
     /// The service refused the event for good (400 ValidationException, 403 AccessDeniedException,
     /// 409 ConflictException, any other 4xx): never retried.
     case rejected(ErrorBody, status: Int)

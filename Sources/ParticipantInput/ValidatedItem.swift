@@ -1,0 +1,56 @@
+import ParticipantWire
+
+/// A valid submission of any kind, as the outbox stores it: an event (SendEvent) or a message
+/// (SendMessage). Both share one ClientToken namespace and one order per chat.
+public enum ValidatedItem: Sendable, Equatable {
+    case event(ValidatedEvent)
+    case message(ValidatedMessage)
+
+    public var contentType: ItemContentType {
+        switch self {
+        case .event(let event): .event(event.contentType)
+        case .message(let message): .message(message.contentType)
+        }
+    }
+
+    public var kind: ItemKind { contentType.kind }
+
+    public var content: String? {
+        switch self {
+        case .event(let event): event.content
+        case .message(let message): message.content
+        }
+    }
+
+    /// `nil` when the client sent none: the outbox generates one, once.
+    public var clientToken: String? {
+        switch self {
+        case .event(let event): event.clientToken
+        case .message(let message): message.clientToken
+        }
+    }
+
+    public var connectionToken: String {
+        switch self {
+        case .event(let event): event.connectionToken
+        case .message(let message): message.connectionToken
+        }
+    }
+
+    public var instance: String {
+        switch self {
+        case .event(let event): event.instance
+        case .message(let message): message.instance
+        }
+    }
+
+    /// A receipt's `messageId`; `nil` for every other item.
+    public var messageId: String? {
+        if case .event(let event) = self { event.messageId } else { nil }
+    }
+
+    /// Things the client should know although the item was accepted.
+    public var warnings: [String] {
+        if case .event(let event) = self { event.warnings } else { [] }
+    }
+}

@@ -14,6 +14,7 @@ import ParticipantWire
 /// |---|---|
 /// | `POST /v1/events` | 202 new, 200 same ClientToken again, 409 mismatch, 400/413/415 bad input |
 /// | `POST /v1/messages` | a message (SendMessage), answered as `POST /v1/events` |
+/// | `POST /v1/disconnect` | the chat's disconnect (DisconnectParticipant), answered as `POST /v1/events` |
 /// | `POST /v1/events/batch` | 200 with one result per event, each what `POST /v1/events` answers |
 /// | `GET /v1/events/{clientToken}` | 200 the record of any kind, 404 `EventNotFound` |
 /// | `GET /v1/health` | 200 with queue counts by state |
@@ -53,6 +54,7 @@ public struct DaemonAPI: Sendable {
         let routes: [RouteTable.Route] = [
             .init(.post, "/v1/events") { request, context in try await submit(request, context: context) },
             .init(.post, "/v1/messages") { request, context in try await submitMessage(request, context: context) },
+            .init(.post, "/v1/disconnect") { request, context in try await submitDisconnect(request, context: context) },
             .init(.post, "/v1/events/batch") { request, context in try await submitBatch(request, context: context) },
             .init(.get, "/v1/events/{clientToken}") { request, context in try await event(request, context: context) },
             .init(.get, "/v1/health") { _, _ in try await health() },
@@ -125,6 +127,24 @@ public struct DaemonAPI: Sendable {
             throw APIError(.invalid(error))
         }
         return try await submitted(.message(message), context: context)
+    }
+
+    /// `POST /v1/disconnect`: the chat's disconnect, sent once everything acknowledged before it on
+    /// the chat has ended; answered as `POST /v1/events` answers an event.
+    func submitDisconnect(_ request: Request, context: DaemonRequestContext) async throws -> Response {
+        let body = try await readBody(request)
+        let disconnect: ValidatedDisconnect
+        do {
+            disconnect = try RequestDecoding.disconnectRequest(body: body)
+        } catch {
+            throw APIError(error)
+        }
+        do {
+            try configuration.checkInstance(disconnect.instance)
+        } catch {
+            throw APIError(.invalid(error))
+        }
+        return try await submitted(.disconnect(disconnect), context: context)
     }
 
     /// A valid item stored: 202 new, 200 the same ClientToken again.
@@ -276,11 +296,12 @@ public struct DaemonAPI: Sendable {
                 metadata["event.superseded_by"] = "\(supersededBy)"
                 logger.info("Event accepted as superseded: an earlier event already says it", metadata: metadata)
             } else {
-                logger.info(item.kind == .message ? "Message accepted" : "Event accepted", metadata: metadata)
+                let superseded = stored.contentType.kind == .disconnect ? " (its chat's waiting typing and receipts superseded)" : ""
+                logger.info("\(item.kind == .event ? "Event" : item.kind == .message ? "Message" : "Disconnect") accepted\(superseded)", metadata: metadata)
                 if item.contentType.eventType?.isDeprecated == true {
                     logger.warning("Deprecated content type accepted", metadata: metadata)
                 }
-                delivery.accepted(instance: item.instance)
+                delivery.accepted(instance: item.instance, kind: item.kind)
             }
             return .created(stored)
         case .duplicate(let stored):
@@ -296,6 +317,11 @@ public struct DaemonAPI: Sendable {
                 throw APIError(.conflict, code: APIErrorCode.receiptsRefused,
                                message: "the service refused receipts for this connection at \(since) (\(block.error.code): \(block.error.message)); typing events and messages are still sent")
             }
+        case .chatDisconnected(let disconnect):
+            throw APIError(
+                .conflict, code: APIErrorCode.chatDisconnected,
+                message: "the participant of this chat was disconnected (clientToken \(disconnect.clientToken), accepted at \(WireCoding.formatTimestamp(disconnect.acceptedAt)), now \(disconnect.state.rawValue)); the chat takes nothing more"
+            )
         case .mismatch(let stored):
             var differing: [String] = []
             if stored.contentType.kind != item.kind {

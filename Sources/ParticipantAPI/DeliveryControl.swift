@@ -4,7 +4,7 @@ import ParticipantWire
 /// The daemon fills it with its senders and the fleet's quota; the API does not see either.
 public protocol DeliveryControl: Sendable {
     /// A new event was stored for `instance`: its sender may have something to send now.
-    func accepted(instance: String)
+    func accepted(instance: String, kind: ItemKind)
     /// An operator made waiting events due (`participantctl flush`, `retry`): send them now.
     func flush()
     /// Requests in flight and the pacing of each instance's sender, by instance name.

@@ -36,7 +36,7 @@ extension DaemonAPI {
     /// URL of `http://HOST:PORT/instances/NAME` makes its requests arrive at
     /// `/instances/NAME/participant/event` (or `/message`).
     var sendEventRoutes: [RouteTable.Route] {
-        [ServiceRoute.event, .message].flatMap { operation -> [RouteTable.Route] in
+        ServiceRoute.allCases.flatMap { operation -> [RouteTable.Route] in
             [
                 .init(.post, "/participant/\(operation.rawValue)") { request, context in
                     do {
@@ -58,8 +58,8 @@ extension DaemonAPI {
     }
 
     /// The service's operations the SDK route takes, by the last segment of their path.
-    enum ServiceRoute: String {
-        case event, message
+    enum ServiceRoute: String, CaseIterable {
+        case event, message, disconnect
     }
 
     func sendItem(_ operation: ServiceRoute, _ request: Request, instance: String?, context: DaemonRequestContext) async throws(APIError) -> Response {
@@ -70,6 +70,7 @@ extension DaemonAPI {
             item = switch operation {
             case .event: .event(try RequestDecoding.sendEventRequest(body: body, bearer: bearer, instance: instance))
             case .message: .message(try RequestDecoding.sendMessageRequest(body: body, bearer: bearer, instance: instance))
+            case .disconnect: .disconnect(try RequestDecoding.disconnectParticipantRequest(body: body, bearer: bearer, instance: instance))
             }
         } catch {
             throw APIError(error)
@@ -125,7 +126,10 @@ extension DaemonAPI {
         } else {
             (id, absoluteTime) = ("\(record.state.rawValue):\(record.clientToken)", WireCoding.formatTimestamp(record.acceptedAt))
         }
-        var response = if record.kind == .message {
+        var response = if record.kind == .disconnect {
+            // DisconnectParticipantResponse has no members.
+            Self.response(Array("{}\n".utf8), status: .ok)
+        } else if record.kind == .message {
             // The service's MessageMetadata once it answered; none before.
             try Self.json(SendMessageOutput(
                 id: id, absoluteTime: absoluteTime,
@@ -151,7 +155,8 @@ extension Error {
             APIErrorCode.payloadTooLarge, APIErrorCode.unsupportedMediaType:
             // The status stays (413, 415 say more than 400); the code is the one SDKs model.
             (error.status == .conflict ? .badRequest : error.status, "ValidationException")
-        case APIErrorCode.connectionRejected: (.forbidden, "AccessDeniedException")
+        // The service refuses a disconnected participant's connection token with a 403.
+        case APIErrorCode.connectionRejected, APIErrorCode.chatDisconnected: (.forbidden, "AccessDeniedException")
         case APIErrorCode.receiptsRefused: (.conflict, "ConflictException")
         case APIErrorCode.outboxFull: (.tooManyRequests, "ThrottlingException")
         case APIErrorCode.unavailable: (.serviceUnavailable, "ServiceUnavailableException")

@@ -78,6 +78,17 @@ public struct DaemonClient: Sendable {
         return try await call(.POST, "/v1/messages", body: body)
     }
 
+    /// `POST /v1/disconnect`: the chat's disconnect, answered as ``submit(_:)-(EventSubmission)`` answers an event.
+    public func submit(_ submission: DisconnectSubmission) async throws(DaemonClientError) -> SubmitResponse {
+        let body: Data
+        do {
+            body = try WireCoding.encoder().encode(submission)
+        } catch {
+            throw .invalidResponse("cannot encode the submission: \(error)")
+        }
+        return try await call(.POST, "/v1/disconnect", body: body)
+    }
+
     /// `POST /v1/events/batch` with these submissions: one result per submission, in order.
     public func submitBatch(_ submissions: [EventSubmission]) async throws(DaemonClientError) -> BatchSubmitResponse {
         let encoder = WireCoding.encoder()

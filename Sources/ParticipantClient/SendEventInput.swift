@@ -55,10 +55,10 @@ public enum SendEventInput {
     /// The options given on the command line over `--cli-input-json`'s values, by the service's
     /// parameter names; a parameter of `required` missing from both is a usage error naming its
     /// option (`ContentType`: `--content-type`), as the AWS CLI names it.
-    static func merge(cliInputJSON: String?, _ options: [String: String?], required: [String]) throws(UsageError) -> [String: String] {
+    static func merge(cliInputJSON: String?, _ options: [String: String?], required: [String], allowed: [String] = inputKeys) throws(UsageError) -> [String: String] {
         var values: [String: String] = [:]
         if let cliInputJSON {
-            values = try parseCLIInput(cliInputJSON)
+            values = try parseCLIInput(cliInputJSON, allowed: allowed)
         }
         for (key, value) in options {
             if let value { values[key] = value }
@@ -78,7 +78,7 @@ public enum SendEventInput {
         }
     }
 
-    static func parseCLIInput(_ argument: String) throws(UsageError) -> [String: String] {
+    static func parseCLIInput(_ argument: String, allowed inputKeys: [String] = inputKeys) throws(UsageError) -> [String: String] {
         var text = argument
         if argument.hasPrefix("file://") {
             let path = String(argument.dropFirst("file://".count))
@@ -131,6 +131,28 @@ public enum SendMessageInput {
             contentType: values["ContentType"], content: values["Content"],
             clientToken: values["ClientToken"], connectionToken: values["ConnectionToken"]
         )
+    }
+}
+
+/// `participantctl disconnect-participant`'s input, as `aws connectparticipant
+/// disconnect-participant` builds it: `ClientToken` and `ConnectionToken`.
+public enum DisconnectParticipantInput {
+    public static let inputSkeleton = """
+        {
+            "ClientToken": "",
+            "ConnectionToken": ""
+        }
+        """
+
+    /// DisconnectParticipant answers with no members.
+    public static let outputSkeleton = "{}"
+
+    public static func build(cliInputJSON: String?, clientToken: String?, connectionToken: String?) throws(UsageError) -> DisconnectSubmission {
+        let values = try SendEventInput.merge(
+            cliInputJSON: cliInputJSON, ["ClientToken": clientToken, "ConnectionToken": connectionToken],
+            required: ["ConnectionToken"], allowed: ["ClientToken", "ConnectionToken"]
+        )
+        return DisconnectSubmission(clientToken: values["ClientToken"], connectionToken: values["ConnectionToken"])
     }
 }
 

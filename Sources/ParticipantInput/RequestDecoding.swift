@@ -68,6 +68,18 @@ public enum RequestDecoding {
         }
     }
 
+    /// `POST /v1/disconnect`: a ``DisconnectSubmission`` as JSON, every field checked.
+    public static func disconnectRequest(body: Data) throws(RequestError) -> ValidatedDisconnect {
+        let submission = try decode(
+            body, as: Strict<DisconnectSubmission>.self, shape: "a JSON object with the fields clientToken, connectionToken and instance"
+        ).submission
+        do {
+            return try DisconnectValidator.validate(submission)
+        } catch {
+            throw .invalid(error)
+        }
+    }
+
     /// `POST /v1/events/batch`: `{"events": [SUBMISSION, ...]}`, each element what `POST /v1/events`
     /// takes. The batch as a whole must be an object with one non-empty array `events` of at most
     /// `maxEvents` elements; each element is then decoded and validated alone, so a bad one fails
@@ -126,6 +138,18 @@ public enum RequestDecoding {
         )
         do {
             return try MessageValidator.validate(submission)
+        } catch {
+            throw .invalid(ValidationError(field: serviceFieldNames[error.field] ?? error.field, rule: error.rule))
+        }
+    }
+
+    /// `POST /participant/disconnect`: DisconnectParticipant's body `{"ClientToken"}` (an empty
+    /// body is an empty object: the SDKs send `{}` without a token), and the connection token from
+    /// `X-Amz-Bearer`; errors name the fields as the service does.
+    public static func disconnectParticipantRequest(body: Data, bearer: String?, instance: String? = nil) throws(RequestError) -> ValidatedDisconnect {
+        let disconnect = body.isEmpty ? SendEventBody(contentType: nil) : try decode(body, as: SendEventBody.self, shape: "a JSON object with the field ClientToken")
+        do {
+            return try DisconnectValidator.validate(DisconnectSubmission(clientToken: disconnect.clientToken, connectionToken: bearer, instance: instance))
         } catch {
             throw .invalid(ValidationError(field: serviceFieldNames[error.field] ?? error.field, rule: error.rule))
         }
@@ -228,6 +252,11 @@ extension EventSubmission: StrictlyDecoded {
 extension MessageSubmission: StrictlyDecoded {
     static let fields = ["contentType", "content", "clientToken", "connectionToken", "instance"]
     static let noun = "a message"
+}
+
+extension DisconnectSubmission: StrictlyDecoded {
+    static let fields = ["clientToken", "connectionToken", "instance"]
+    static let noun = "a disconnect"
 }
 
 /// A submission with every key of the object checked against its fields: an unknown one is

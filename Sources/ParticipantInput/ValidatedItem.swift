@@ -1,15 +1,18 @@
 import ParticipantWire
 
-/// A valid submission of any kind, as the outbox stores it: an event (SendEvent) or a message
-/// (SendMessage). Both share one ClientToken namespace and one order per chat.
+/// A valid submission of any kind, as the outbox stores it: an event (SendEvent), a message
+/// (SendMessage) or a disconnect (DisconnectParticipant). All share one ClientToken namespace and
+/// one order per chat.
 public enum ValidatedItem: Sendable, Equatable {
     case event(ValidatedEvent)
     case message(ValidatedMessage)
+    case disconnect(ValidatedDisconnect)
 
     public var contentType: ItemContentType {
         switch self {
         case .event(let event): .event(event.contentType)
         case .message(let message): .message(message.contentType)
+        case .disconnect: .disconnect
         }
     }
 
@@ -19,6 +22,7 @@ public enum ValidatedItem: Sendable, Equatable {
         switch self {
         case .event(let event): event.content
         case .message(let message): message.content
+        case .disconnect: nil
         }
     }
 
@@ -27,6 +31,7 @@ public enum ValidatedItem: Sendable, Equatable {
         switch self {
         case .event(let event): event.clientToken
         case .message(let message): message.clientToken
+        case .disconnect(let disconnect): disconnect.clientToken
         }
     }
 
@@ -34,6 +39,7 @@ public enum ValidatedItem: Sendable, Equatable {
         switch self {
         case .event(let event): event.connectionToken
         case .message(let message): message.connectionToken
+        case .disconnect(let disconnect): disconnect.connectionToken
         }
     }
 
@@ -41,6 +47,7 @@ public enum ValidatedItem: Sendable, Equatable {
         switch self {
         case .event(let event): event.instance
         case .message(let message): message.instance
+        case .disconnect(let disconnect): disconnect.instance
         }
     }
 

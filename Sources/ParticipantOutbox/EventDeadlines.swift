@@ -11,6 +11,8 @@ public struct EventDeadlines: Sendable, Equatable {
     public var messageRead: Duration = .seconds(86_400)
     /// A message (SendMessage): as long as a connection token lives.
     public var message: Duration = .seconds(86_400)
+    /// A disconnect (DisconnectParticipant): it waits for everything before it in its chat.
+    public var disconnect: Duration = .seconds(86_400)
 
     public init() {}
 
@@ -27,6 +29,7 @@ public struct EventDeadlines: Sendable, Equatable {
         switch contentType {
         case .event(let type): deadline(for: type)
         case .message: message
+        case .disconnect: disconnect
         }
     }
 }

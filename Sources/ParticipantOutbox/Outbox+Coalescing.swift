@@ -35,6 +35,9 @@ public enum CoalescingRule: String, Sendable, CaseIterable {
     case deliveredAfterRead
     /// An older waiting receipt of the connection, replaced by a newer one.
     case newestReceiptOnly
+    /// A typing event or receipt still waiting when its chat's disconnect arrived: the
+    /// participant has left, there is no one to tell.
+    case disconnected
 }
 
 /// What coalescing decided for a new event.

@@ -33,6 +33,21 @@ extension Outbox {
         }
     }
 
+    /// Whether a queued item of `instance` with a priority in `priorities` is due now: one look-up
+    /// in the due index, a read.
+    public func hasDue(instance: String, priorities: ClosedRange<Int>) async throws -> Bool {
+        let now = clock.now().millisecondsSince1970
+        return try await database.read { db in
+            try Bool.fetchOne(
+                db.cachedStatement(sql: """
+                    SELECT EXISTS (SELECT 1 FROM event INDEXED BY event_due
+                                   WHERE instance = ? AND state = \(EventState.queued.sql) AND priority BETWEEN ? AND ? AND nextAttemptAt <= ?)
+                    """),
+                arguments: [instance, Int64(clamping: priorities.lowerBound), Int64(clamping: priorities.upperBound), now]
+            ) ?? false
+        }
+    }
+
     /// Ends every queued event of `instance` whose deadline has passed as `expired`; returns them.
     public func expireOverdue(instance: String) async throws -> [StoredEvent] {
         let now = clock.now().millisecondsSince1970
@@ -63,14 +78,18 @@ extension Outbox {
     ///   and yields fewer than `limit` is the whole queue searched.
     ///
     /// Only events of `instance` are leased: each instance has its own sender, pacing and outage.
-    public func leaseDue(instance: String, limit: Int) async throws -> [StoredEvent] {
+    /// Only items whose priority lies in `priorities` are leased (each of the service's quotas
+    /// has its kinds, ``ParticipantWire/ItemKind/priorities``); an item of another quota that is
+    /// its connection's oldest holds its connection up all the same. A disconnect is leased only
+    /// when no item accepted before it on its chat is held either.
+    public func leaseDue(instance: String, limit: Int, priorities: ClosedRange<Int> = Int.min...Int.max) async throws -> [StoredEvent] {
         guard limit > 0 else { return [] }
         let now = clock.now().millisecondsSince1970
         let window = Self.leaseWindow(limit)
         let scan = Self.connectionScan(limit)
         let fair = coalescing.fairShare
         return try await writer.perform { db in
-            let leased = try Self.lease(instance: instance, limit: limit, now: now, window: window, scan: scan, fair: fair, in: db)
+            let leased = try Self.lease(instance: instance, limit: limit, priorities: priorities, now: now, window: window, scan: scan, fair: fair, in: db)
             // The connections just served go behind the others at their priority (fairShare).
             for event in leased {
                 try db.cachedStatement(sql: """
@@ -83,8 +102,9 @@ extension Outbox {
     }
 
     private static func lease(
-        instance: String, limit: Int, now: Int64, window: Int, scan: Int, fair: Bool, in db: Database
+        instance: String, limit: Int, priorities: ClosedRange<Int>, now: Int64, window: Int, scan: Int, fair: Bool, in db: Database
     ) throws -> [StoredEvent] {
+        let low = Int64(clamping: priorities.lowerBound), high = Int64(clamping: priorities.upperBound)
         // Connections with waiting events in hash order, one index seek each, at most :scan.
         let connections = """
             WITH RECURSIVE candidate(hash) AS (
@@ -104,7 +124,7 @@ extension Outbox {
         if waitingConnections < scan {
             return try EventTransition.lease.apply(
                 where: Self.oldestDue(fair: fair, of: connections),
-                arguments: ["now": now, "limit": limit, "scan": scan, "instance": instance], returning: true, in: db, waitingChange: &unchanged
+                arguments: ["now": now, "limit": limit, "scan": scan, "instance": instance, "low": low, "high": high], returning: true, in: db, waitingChange: &unchanged
             ).rows
         }
         // The connections of the first :window due events.
@@ -112,27 +132,31 @@ extension Outbox {
             where: Self.oldestDue(fair: fair, of: """
                 WITH due AS (
                     SELECT connectionHash FROM event INDEXED BY event_due
-                    WHERE instance = :instance AND state = \(EventState.queued.sql) AND nextAttemptAt <= :now AND deadline > :now
+                    WHERE instance = :instance AND state = \(EventState.queued.sql) AND priority BETWEEN :low AND :high
+                      AND nextAttemptAt <= :now AND deadline > :now
                     ORDER BY priority, nextAttemptAt, seq
                     LIMIT :window),
                 candidate(hash) AS (SELECT DISTINCT connectionHash FROM due)
                 """),
-            arguments: ["now": now, "limit": limit, "window": window, "instance": instance], returning: true, in: db, waitingChange: &unchanged
+            arguments: ["now": now, "limit": limit, "window": window, "instance": instance, "low": low, "high": high], returning: true, in: db, waitingChange: &unchanged
         ).rows
         guard leased.count < limit else { return leased }
         let windowFull = try Int.fetchOne(
             db.cachedStatement(sql: """
                 SELECT COUNT(*) FROM (SELECT 1 FROM event INDEXED BY event_due
-                                      WHERE instance = ? AND state = \(EventState.queued.sql) AND nextAttemptAt <= ? AND deadline > ? LIMIT ?)
+                                      WHERE instance = ? AND state = \(EventState.queued.sql) AND priority BETWEEN ? AND ?
+                                        AND nextAttemptAt <= ? AND deadline > ? LIMIT ?)
                 """),
-            arguments: [instance, now, now, window]
+            arguments: [instance, low, high, now, now, window]
         ) == window
         guard windowFull else { return leased }
         leased += try EventTransition.lease.apply(
             where: """
                 seq IN (
                     SELECT e.seq FROM event e INDEXED BY event_due
-                    WHERE e.instance = :instance AND e.state = \(EventState.queued.sql) AND e.nextAttemptAt <= :now AND e.deadline > :now
+                    WHERE e.instance = :instance AND e.state = \(EventState.queued.sql) AND e.priority BETWEEN :low AND :high
+                      AND e.nextAttemptAt <= :now AND e.deadline > :now
+                      AND \(Self.nothingHeldBefore("e"))
                       AND NOT EXISTS (
                           SELECT 1 FROM event older INDEXED BY event_waiting_by_connection
                           WHERE older.instance = e.instance AND older.connectionHash = e.connectionHash
@@ -141,7 +165,7 @@ extension Outbox {
                     ORDER BY e.priority, \(Self.servedOrder(fair, "e")) e.nextAttemptAt, e.seq
                     LIMIT :limit)
                 """,
-            arguments: ["now": now, "limit": limit - leased.count, "instance": instance], returning: true, in: db, waitingChange: &unchanged
+            arguments: ["now": now, "limit": limit - leased.count, "instance": instance, "low": low, "high": high], returning: true, in: db, waitingChange: &unchanged
         ).rows
         return leased
     }
@@ -178,9 +202,23 @@ extension Outbox {
                         ORDER BY o.seq LIMIT 1) AS seq
                 FROM candidate WHERE candidate.hash IS NOT NULL)
             SELECT e.seq FROM oldest JOIN event e ON e.seq = oldest.seq
-            WHERE e.state = \(EventState.queued.sql) AND e.nextAttemptAt <= :now AND e.deadline > :now
+            WHERE e.state = \(EventState.queued.sql) AND e.priority BETWEEN :low AND :high
+              AND e.nextAttemptAt <= :now AND e.deadline > :now
+              AND \(nothingHeldBefore("e"))
             ORDER BY e.priority, \(servedOrder(fair, "e")) e.nextAttemptAt, e.seq
             LIMIT :limit)
+        """
+    }
+
+    /// A disconnect waits for the items accepted before it on its chat that an operator holds
+    /// (held items are not waiting, so the per-connection order alone would let it pass them).
+    /// Other items need not wait for held ones. Held items are few: the walk is of them.
+    static func nothingHeldBefore(_ table: String) -> String {
+        """
+        (\(table).priority <> \(ItemContentType.disconnect.deliveryPriority) OR NOT EXISTS (
+            SELECT 1 FROM event h INDEXED BY event_state
+            WHERE h.state = \(EventState.held.sql) AND h.instance = \(table).instance
+              AND h.connectionHash = \(table).connectionHash AND h.seq < \(table).seq))
         """
     }
 
@@ -212,7 +250,8 @@ extension Outbox {
         switch transition {
         case .sent(let id, let absoluteTime, let processingStatus):
             step = .send
-            arguments += ["id": id, "absoluteTime": absoluteTime, "processingStatus": processingStatus]
+            // DisconnectParticipant answers with neither.
+            arguments += ["id": id.isEmpty ? nil : id, "absoluteTime": absoluteTime.isEmpty ? nil : absoluteTime, "processingStatus": processingStatus]
         case .retry(let at, let error):
             step = .retryLater
             arguments += ["at": at.millisecondsSince1970, "code": error.code, "message": error.message]

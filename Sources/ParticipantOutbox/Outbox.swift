@@ -15,6 +15,9 @@ public enum SubmitOutcome: Sendable, Equatable {
     case mismatch(StoredEvent)
     /// The service refused this connection for good a short while ago: not stored.
     case blocked(ConnectionBlock)
+    /// The chat's participant was disconnected (this disconnect, stored earlier): it takes
+    /// nothing more. Not stored.
+    case chatDisconnected(StoredEvent)
 }
 
 /// The outbox's bounds.
@@ -171,6 +174,9 @@ public struct Outbox: Sendable {
         if let block = try Self.block(of: connectionHash, covering: item.contentType, at: now, in: db) {
             return (.success(.blocked(block)), [:])
         }
+        if let disconnect = try Self.disconnect(of: connectionHash, instance: item.instance, in: db) {
+            return (.success(.chatDisconnected(disconnect)), [:])
+        }
         // Checked after the duplicate check, so a resubmission still gets its answer. The count
         // moves when the transaction commits: this transaction's own new items count too.
         // Concurrent submissions may overshoot by one batch.
@@ -181,6 +187,8 @@ public struct Outbox: Sendable {
         let decision = switch item {
         case .event(let event): try Self.coalesce(event, connectionHash: connectionHash, now: now, rules: coalescing, in: db)
         case .message: CoalescingDecision()
+        // The chat's typing and receipts still queued say nothing once the participant has left.
+        case .disconnect: try Self.eventsEndedByDisconnect(connectionHash: connectionHash, instance: item.instance, in: db)
         }
         // Redundant on arrival: stored as superseded (so its client can learn why), never sent.
         let redundant = decision.supersededBy != nil
@@ -255,6 +263,34 @@ public struct Outbox: Sendable {
             )
         }
         .first { $0.covers(contentType) }
+    }
+
+    /// The chat's disconnect, if one is stored (in any state: a chat whose disconnect failed or
+    /// expired has ended too, until an operator deletes the disconnect).
+    private static func disconnect(of connectionHash: String, instance: String, in db: Database) throws -> StoredEvent? {
+        guard let seq = try Int64.fetchOne(
+            db.cachedStatement(sql: """
+                SELECT seq FROM event INDEXED BY event_disconnect
+                WHERE instance = ? AND connectionHash = ? AND contentType = '\(ItemContentType.disconnectName)' LIMIT 1
+                """),
+            arguments: [instance, connectionHash]
+        ) else { return nil }
+        return try StoredEvent.fetchOne(db.cachedStatement(sql: "SELECT * FROM event WHERE seq = ?"), arguments: [seq])
+    }
+
+    /// The chat's queued events (typing, receipts): a new disconnect supersedes them. Messages
+    /// stay, and go before it; an event in flight is not recalled.
+    private static func eventsEndedByDisconnect(connectionHash: String, instance: String, in db: Database) throws -> CoalescingDecision {
+        let events = ItemKind.event.priorities
+        let seqs = try Int64.fetchAll(
+            db.cachedStatement(sql: """
+                SELECT seq FROM event INDEXED BY event_waiting_by_connection
+                WHERE instance = ? AND connectionHash = ? AND \(waiting) AND state = \(EventState.queued.sql)
+                  AND priority BETWEEN \(events.lowerBound) AND \(events.upperBound)
+                """),
+            arguments: [instance, connectionHash]
+        )
+        return CoalescingDecision(replaced: seqs.map { ($0, .disconnected) })
     }
 
     // MARK: Reading

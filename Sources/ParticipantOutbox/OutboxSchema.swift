@@ -152,6 +152,13 @@ enum OutboxSchema {
             // kind. The service's answer to a message says how it is processed.
             try db.execute(sql: "ALTER TABLE event ADD COLUMN processingStatus TEXT")
         }
+        migrator.registerMigration("v10: disconnects") { db in
+            // A chat's disconnect (DisconnectParticipant), asked for by every submission: after
+            // it the chat takes nothing more. Almost no row is one, so the index stays small.
+            try db.execute(sql: """
+                CREATE INDEX event_disconnect ON event(instance, connectionHash) WHERE contentType = 'DisconnectParticipant'
+                """)
+        }
         return migrator
     }
 }

@@ -7,8 +7,13 @@ import NIOSSL
 import ParticipantWire
 import Synchronization
 
-/// A stand-in for the Amazon Connect Participant Service's SendEvent and SendMessage: real
-/// HTTP/1.1 on 127.0.0.1.
+/// A stand-in for the Amazon Connect Participant Service's SendEvent, SendMessage and
+/// DisconnectParticipant: real HTTP/1.1 on 127.0.0.1.
+///
+/// A chat ends when its participant is disconnected (or ``endChat(bearer:)`` ends it): from then
+/// on every request with its connection token gets 403 AccessDeniedException, as the service
+/// answers a token that is no longer valid (a disconnect sent again with its ClientToken still
+/// gets its 200).
 ///
 /// It checks every request against the wire format (method, path, `X-Amz-Bearer`, JSON body,
 /// field rules) and answers a wrong one with 400 ValidationException, counting it in
@@ -71,6 +76,8 @@ public final class ParticipantServiceStandIn: Sendable {
 
         /// A SendMessage call (`POST /participant/message`), not a SendEvent one.
         public var isMessage: Bool { path == "/participant/message" }
+        /// A DisconnectParticipant call (`POST /participant/disconnect`).
+        public var isDisconnect: Bool { path == "/participant/disconnect" }
     }
 
     /// What the stand-in answered 200 for, by ClientToken: the first acceptance.
@@ -104,14 +111,21 @@ public final class ParticipantServiceStandIn: Sendable {
     }
 
     private struct State {
-        var quota: Quota?
+        /// By bucket: `send` (SendEvent and SendMessage), `disconnect`.
+        var quotas: [String: Quota] = [:]
         var throttled = 0
+        var throttledRequests: [String] = []
         var requests: [ReceivedRequest] = []
         var accepted: [String: AcceptedEvent] = [:]
         var acceptedOrder: [String] = []
         /// SendMessage's, apart: its ClientTokens are the operation's own.
         var acceptedMessages: [String: AcceptedEvent] = [:]
         var acceptedMessageOrder: [String] = []
+        /// DisconnectParticipant's, by ClientToken, in order.
+        var disconnects: [String: AcceptedEvent] = [:]
+        var disconnectOrder: [String] = []
+        /// Connection tokens of chats that ended: every request with one is refused (403).
+        var ended: Set<String> = []
         var behavior: @Sendable (ReceivedRequest) -> Behavior
     }
 
@@ -168,14 +182,33 @@ public final class ParticipantServiceStandIn: Sendable {
         state.withLock { $0.behavior = behavior }
     }
 
-    /// Answers 429 ThrottlingException to valid requests beyond `rate` per second with `burst`,
-    /// as the service does beyond its quota.
+    /// Answers 429 ThrottlingException to valid SendEvent and SendMessage requests (one bucket)
+    /// beyond `rate` per second with `burst`, as the service does beyond its quota.
     public func setQuota(rate: Double, burst: Int) {
-        state.withLock { $0.quota = Quota(rate: rate, burst: Double(burst), tokens: Double(burst), last: .now) }
+        state.withLock { $0.quotas["send"] = Quota(rate: rate, burst: Double(burst), tokens: Double(burst), last: .now) }
+    }
+
+    /// DisconnectParticipant's own quota (the service's: 3/s, burst 5).
+    public func setDisconnectQuota(rate: Double, burst: Int) {
+        state.withLock { $0.quotas["disconnect"] = Quota(rate: rate, burst: Double(burst), tokens: Double(burst), last: .now) }
+    }
+
+    /// Ends the chat of this connection token, as an agent or the customer leaving does: every
+    /// later request with it gets 403 AccessDeniedException.
+    public func endChat(bearer: String) {
+        _ = state.withLock { $0.ended.insert(bearer) }
+    }
+
+    /// Every disconnect answered 200, in the order first accepted.
+    public var disconnects: [AcceptedEvent] {
+        state.withLock { state in state.disconnectOrder.compactMap { state.disconnects[$0] } }
     }
 
     /// How many valid requests were refused for the quota.
     public var throttledCount: Int { state.withLock { $0.throttled } }
+
+    /// The requests refused for the quota: path, ClientToken and time, for a test's message.
+    public var throttledRequests: [String] { state.withLock { $0.throttledRequests } }
 
     public var requests: [ReceivedRequest] { state.withLock { $0.requests } }
 
@@ -204,9 +237,14 @@ public final class ParticipantServiceStandIn: Sendable {
             if let problem = request.problem {
                 return .error(status: 400, code: "ValidationException", message: problem)
             }
-            if state.quota?.allow(at: .now) == false {
+            if state.quotas[request.isDisconnect ? "disconnect" : "send"]?.allow(at: .now) == false {
                 state.throttled += 1
+                state.throttledRequests.append("\(request.path) \(request.clientToken ?? "-") at \(WireCoding.formatTimestamp(request.receivedAt))")
                 return .error(status: 429, code: "ThrottlingException", message: "Rate exceeded")
+            }
+            let repeatedDisconnect = request.isDisconnect && state.disconnects[request.clientToken ?? ""]?.bearer == request.bearer
+            if let bearer = request.bearer, state.ended.contains(bearer), !repeatedDisconnect {
+                return .error(status: 403, code: "AccessDeniedException", message: "You do not have sufficient access to perform this action.")
             }
             return state.behavior(request)
         }
@@ -216,6 +254,24 @@ public final class ParticipantServiceStandIn: Sendable {
     /// The success answer for a valid request, as JSON: the first answer for its ClientToken
     /// again, if any (each operation keeps its own tokens).
     fileprivate func accept(_ request: ReceivedRequest) -> Data {
+        if request.isDisconnect {
+            state.withLock { state in
+                let token = request.clientToken ?? UUID().uuidString
+                if var existing = state.disconnects[token] {
+                    existing.acceptCount += 1
+                    state.disconnects[token] = existing
+                } else {
+                    state.disconnects[token] = AcceptedEvent(
+                        clientToken: token, contentType: "", content: nil, bearer: request.bearer ?? "", id: "",
+                        absoluteTime: WireCoding.formatTimestamp(Date()), acceptCount: 1
+                    )
+                    state.disconnectOrder.append(token)
+                }
+                if let bearer = request.bearer { state.ended.insert(bearer) }
+            }
+            // DisconnectParticipantResponse has no members.
+            return Data("{}".utf8)
+        }
         let accepted = state.withLock { state in
             let token = request.clientToken ?? ""
             let existing = request.isMessage ? state.acceptedMessages[token] : state.accepted[token]
@@ -247,8 +303,8 @@ public final class ParticipantServiceStandIn: Sendable {
 
     /// The wire checks; fills `request` with what it could read. Returns the first problem found.
     static func check(head: HTTPRequestHead, body: ByteBuffer, into request: inout ReceivedRequest) -> String? {
-        guard head.method == .POST, ["/participant/event", "/participant/message"].contains(head.uri) else {
-            return "expected POST /participant/event or /participant/message, got \(head.method.rawValue) \(head.uri)"
+        guard head.method == .POST, ["/participant/event", "/participant/message", "/participant/disconnect"].contains(head.uri) else {
+            return "expected POST /participant/event, /participant/message or /participant/disconnect, got \(head.method.rawValue) \(head.uri)"
         }
         guard let bearer = head.headers.first(name: "X-Amz-Bearer"), (1...1_000).contains(bearer.unicodeScalars.count) else {
             return "the X-Amz-Bearer header must hold the connection token (1 to 1000 characters)"
@@ -259,7 +315,7 @@ public final class ParticipantServiceStandIn: Sendable {
         guard let object = try? JSONSerialization.jsonObject(with: Data(buffer: body)) as? [String: Any] else {
             return "the body must be a JSON object"
         }
-        let known: Set = ["ContentType", "Content", "ClientToken"]
+        let known: Set = head.uri == "/participant/disconnect" ? ["ClientToken"] : ["ContentType", "Content", "ClientToken"]
         if let unknown = object.keys.first(where: { !known.contains($0) }) {
             return "unknown member \(unknown)"
         }
@@ -268,6 +324,13 @@ public final class ParticipantServiceStandIn: Sendable {
         request.clientToken = object["ClientToken"] as? String
         if head.uri == "/participant/message" {
             return checkMessage(request)
+        }
+        if head.uri == "/participant/disconnect" {
+            // ClientToken is optional in the model; the daemon always sends one.
+            guard let token = request.clientToken, (1...500).contains(token.unicodeScalars.count) else {
+                return "ClientToken must be present, 1 to 500 characters"
+            }
+            return nil
         }
         guard let contentType = request.contentType, let type = EventContentType(rawValue: contentType) else {
             return "ContentType must be one of the four event types"

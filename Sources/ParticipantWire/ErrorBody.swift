@@ -39,6 +39,8 @@ public enum APIErrorCode {
     public static let connectionRejected = "ConnectionRejected"
     /// 409: the service refused receipts for this connection (409 on a receipt).
     public static let receiptsRefused = "ReceiptsRefused"
+    /// 409: the chat's participant was disconnected (`POST /v1/disconnect`): it takes nothing more.
+    public static let chatDisconnected = "ChatDisconnected"
     /// 503 with Retry-After: the outbox holds `outbox.capacity` waiting events.
     public static let outboxFull = "OutboxFull"
     /// 409: a queue command does not apply to the event in its state (the message names the state and the rule).

@@ -10,7 +10,7 @@ struct ParticipantControl: AsyncParsableCommand {
         abstract: "Hands events to participantd and shows what became of them.",
         version: DaemonVersion.current,
         subcommands: [
-            SendEvent.self, SendMessage.self, SendEvents.self, Show.self, Health.self,
+            SendEvent.self, SendMessage.self, DisconnectParticipant.self, SendEvents.self, Show.self, Health.self,
             List.self, Retry.self, Hold.self, Release.self, Delete.self, Flush.self, Stats.self,
         ]
     )
@@ -172,7 +172,9 @@ func report(
     }
     switch record.state {
     case .sent:
-        printJSON(output(record))
+        let printed = output(record)
+        // An output without members (DisconnectParticipant's) prints nothing, as the AWS CLI.
+        if !(printed is DisconnectParticipant.EmptyOutput) { printJSON(printed) }
     case .failed, .expired:
         let error = record.lastError ?? ErrorBody(code: record.state.rawValue, message: "the \(kind) \(record.state.rawValue)")
         printError("\nAn error occurred (\(error.code)) when calling the \(operation) operation: \(error.message)")
@@ -262,6 +264,73 @@ struct SendMessage: AsyncParsableCommand {
             )
         }
     }
+}
+
+struct DisconnectParticipant: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "disconnect-participant",
+        abstract: "Disconnects the participant, as `aws connectparticipant disconnect-participant` does, through participantd's outbox.",
+        discussion: """
+            The disconnect is sent once everything participantd acknowledged before it on the chat \
+            has reached a final state (messages first, in order); typing and receipts still waiting \
+            on the chat are superseded, and the chat takes nothing more (409 ChatDisconnected). \
+            Prints the outbox record once the disconnect is stored on disk; with --wait it waits \
+            until the service has it and prints nothing, as the AWS CLI. Exit codes: 0 success, 252 \
+            bad parameter, 253 participantd not reachable, 254 refused or failed, 255 other (a wait \
+            that timed out).
+            """
+    )
+
+    @OptionGroup var global: GlobalOptions
+
+    @Option(help: "A unique, case-sensitive idempotency token; generated once by participantd when left out.")
+    var clientToken: String?
+
+    @Option(help: "The authentication token of the participant's connection.")
+    var connectionToken: String?
+
+    @Option(help: "The parameters as JSON (keys as --generate-cli-skeleton prints them), or file://path.")
+    var cliInputJSON: String?
+
+    @Option(help: "Print a JSON skeleton and send nothing: input (the default) or output.")
+    var generateCLISkeleton: String?
+
+    @Option(help: ArgumentHelp("Wait until the disconnect is sent, at most this many seconds (default 30).", valueName: "seconds"))
+    var wait: Double?
+
+    @Option(help: "The Connect instance, by its name in participantd's configuration (default: $PARTICIPANTD_INSTANCE, else default).")
+    var instance: String = ProcessInfo.processInfo.environment["PARTICIPANTD_INSTANCE"].flatMap { $0.isEmpty ? nil : $0 } ?? "default"
+
+    func run() async throws {
+        if let skeleton = generateCLISkeleton {
+            switch skeleton {
+            case "input": print(DisconnectParticipantInput.inputSkeleton)
+            case "output": print(DisconnectParticipantInput.outputSkeleton)
+            default: fail(usage: UsageError("--generate-cli-skeleton takes input or output, got \(skeleton)"))
+            }
+            return
+        }
+        if let wait, !(wait > 0) {
+            fail(usage: UsageError("--wait takes a number of seconds greater than 0"))
+        }
+        var submission: DisconnectSubmission
+        do {
+            submission = try DisconnectParticipantInput.build(cliInputJSON: cliInputJSON, clientToken: clientToken, connectionToken: connectionToken)
+        } catch {
+            fail(usage: error)
+        }
+        submission.instance = instance == "default" ? nil : instance
+        let answer: SubmitResponse
+        do {
+            answer = try await global.client.submit(submission)
+        } catch {
+            fail(error, operation: "DisconnectParticipant")
+        }
+        await report(answer, wait: wait, client: global.client, operation: "DisconnectParticipant", output: { _ in EmptyOutput() })
+    }
+
+    /// DisconnectParticipant's output: nothing, which the AWS CLI prints as nothing.
+    struct EmptyOutput: Encodable {}
 }
 
 struct Show: AsyncParsableCommand {

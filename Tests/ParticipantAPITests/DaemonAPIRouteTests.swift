@@ -23,7 +23,7 @@ final class RecordingDelivery: DeliveryControl {
     var accepted: [String] { state.withLock { $0.accepted } }
     var flushes: Int { state.withLock { $0.flushes } }
 
-    func accepted(instance: String) { state.withLock { $0.accepted.append(instance) } }
+    func accepted(instance: String, kind: ItemKind) { state.withLock { $0.accepted.append(instance) } }
     func flush() { state.withLock { $0.flushes += 1 } }
     func senderStates() -> [String: SenderState] {
         [InstanceName.defaultName: SenderState(inFlight: 3, quotaRate: 7, quotaTokens: 2, problems: problems)]

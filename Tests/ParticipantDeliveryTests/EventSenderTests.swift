@@ -254,7 +254,7 @@ extension ServiceCallResult {
                 _ = try await outbox.submit(event)
                 // As the API does after storing, with the loop asleep (a wake during a round rings).
                 try await asleep(until: .seconds(1))
-                sender.wake()
+                sender.wake(for: .event)
             }
             // The one exception: the round the first event's outcome rang for, if it started
             // between a check and its wake.

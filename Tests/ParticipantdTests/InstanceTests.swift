@@ -95,7 +95,7 @@ import ParticipantWire
         }
     }
 
-    @Test("AWS SDKs reach a named instance by an endpoint URL ending /instances/NAME: aws CLI and boto3, send-event and send-message")
+    @Test("AWS SDKs reach a named instance by an endpoint URL ending /instances/NAME: aws CLI and boto3, send-event, send-message and disconnect-participant")
     func sdkPathPrefix() async throws {
         try await withTwoInstances { daemon, other, endpoint in
             let common = ["aws", "connectparticipant", "send-event", "--region", "us-east-1", "--output", "json", "--no-sign-request"]
@@ -120,6 +120,7 @@ import ParticipantWire
                 print(answer["Id"])
                 message = client.send_message(ConnectionToken="boto-conn", ContentType="text/markdown", Content="**boto**", ClientToken="boto-m")
                 print(message["Id"], message["MessageMetadata"]["MessageProcessingStatus"])
+                print(client.disconnect_participant(ConnectionToken="boto-conn", ClientToken="boto-bye")["ResponseMetadata"]["HTTPStatusCode"])
                 """
             let (botoStatus, botoOutput, botoErrors) = try await ChildProcess.run("/usr/bin/env", ["python3", "-c", script, endpoint + "/instances/b"], environment: SendEventAPITests.awsEnvironment)
             #expect(botoStatus == 0, "\(botoErrors)")
@@ -140,6 +141,15 @@ import ParticipantWire
             let printed = try JSONDecoder().decode(SendMessageOutput.self, from: Data(messageOutput.utf8))
             #expect(printed.id == cliMessage.id && printed.messageMetadata?.messageProcessingStatus == "PROCESSING")
             #expect(daemon.standIn.acceptedMessages.isEmpty)
+
+            let (disconnectStatus, disconnectOutput, disconnectErrors) = try await ChildProcess.run("/usr/bin/env", [
+                "aws", "connectparticipant", "disconnect-participant", "--region", "us-east-1", "--output", "json", "--no-sign-request",
+                "--endpoint-url", endpoint + "/instances/b", "--connection-token", "cli-conn", "--client-token", "cli-bye",
+            ], environment: SendEventAPITests.awsEnvironment)
+            #expect(disconnectStatus == 0, "\(disconnectErrors)")
+            #expect(disconnectOutput.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty || disconnectOutput.contains("{}"), "\(disconnectOutput)")
+            #expect(Set(other.disconnects.map(\.clientToken)) == ["boto-bye", "cli-bye"])
+            #expect(botoOutput.hasSuffix("200\n"), "\(botoOutput)")
         }
     }
 

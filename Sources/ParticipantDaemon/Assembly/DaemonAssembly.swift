@@ -80,10 +80,17 @@ public struct DaemonAssembly: Sendable {
         for ((instance, upstream), httpClient) in zip(instances, httpClients) {
             var senderConfiguration = configuration.sender
             senderConfiguration.quota = instance.quota
-            let fleetPacer = fleetAddress.map { _ in
-                FleetPacer(instance: instance.name, id: instance.fleetKey, configuration: instance.quota,
-                           fallbackShare: configuration.fleet.fallbackShare, now: stopwatch.elapsed)
+            // One bucket per quota of the service's: SendEvent's (and SendMessage's, unless it has
+            // its own), DisconnectParticipant's; each shared by the fleet under a key of its own.
+            func fleetBucket(_ operation: String?, _ quota: QuotaPacer.Configuration) -> FleetPacer? {
+                fleetAddress.map { _ in
+                    FleetPacer(instance: instance.name + (operation.map { "/" + $0 } ?? ""), id: instance.fleetKey + (operation.map { "/" + $0 } ?? ""),
+                               configuration: quota, fallbackShare: configuration.fleet.fallbackShare, now: stopwatch.elapsed)
+                }
             }
+            let fleetPacer = fleetBucket(nil, instance.quota)
+            let messagePacer = configuration.sender.separateMessageQuota ? fleetBucket("SendMessage", instance.quota) : nil
+            let disconnectPacer = fleetBucket("DisconnectParticipant", configuration.sender.disconnectQuota)
             let sender = EventSender(
                 outbox: outbox,
                 service: HTTPParticipantService(configuration: upstream, client: httpClient),
@@ -93,11 +100,13 @@ public struct DaemonAssembly: Sendable {
                 metrics: metrics.delivery(for: instance.name),
                 instance: instance.name,
                 pacer: fleetPacer,
+                messagePacer: messagePacer,
+                disconnectPacer: disconnectPacer,
                 logger: logger
             )
-            if let fleetPacer {
-                fleetPacer.whenTokensArrive { sender.wake() }
-                fleetPacers.append(fleetPacer)
+            for pacer in [fleetPacer, messagePacer, disconnectPacer].compactMap({ $0 }) {
+                pacer.whenTokensArrive { sender.wake() }
+                fleetPacers.append(pacer)
             }
             senderList.append(sender)
         }

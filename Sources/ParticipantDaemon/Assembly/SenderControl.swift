@@ -8,7 +8,7 @@ struct SenderControl: DeliveryControl {
     let senders: InstanceSenders
     let fleet: FleetQuota?
 
-    func accepted(instance: String) { senders.wake(instance) }
+    func accepted(instance: String, kind: ItemKind) { senders.wake(instance, kind: kind) }
 
     func flush() { senders.flush() }
 

@@ -22,7 +22,13 @@ public final class EventSender: Service, Sendable {
     public struct Configuration: Sendable, Equatable {
         public var maxInFlight: Int = 16
         public var retry = RetryPolicy()
+        /// SendEvent's quota, which SendMessage shares (unless `separateMessageQuota`).
         public var quota = QuotaPacer.Configuration()
+        /// DisconnectParticipant's quota: 3 requests per second, burst 5, per instance.
+        public var disconnectQuota = QuotaPacer.Configuration(rate: 3, burst: 5)
+        /// SendMessage in a bucket of its own, of `quota`'s size (the service's quota page lists the
+        /// two operations together without saying whether they share one).
+        public var separateMessageQuota = false
         /// The longest the sender sleeps without looking at the outbox, whatever it expects.
         public var idleCheckInterval: Duration = .seconds(5)
 
@@ -40,7 +46,11 @@ public final class EventSender: Service, Sendable {
     private let shutdownTimeout: Duration
     private let logger: Logger
     private let doorbell = Doorbell()
+    /// SendEvent's bucket (and SendMessage's, unless `separateMessageQuota`): the pacing that
+    /// health, stats and reloads speak of.
     private let pacer: any QuotaGate
+    /// Each of the service's quotas this sender spends, the main one first.
+    private let lanes: [QuotaLane]
     /// The Connect instance whose events this sender delivers (its configured name).
     public let instance: String
     /// Outcomes the outbox could not store (disk full), to be recorded again.
@@ -66,6 +76,8 @@ public final class EventSender: Service, Sendable {
         metrics: DeliveryMetrics? = nil,
         instance: String,
         pacer: (any QuotaGate)? = nil,
+        messagePacer: (any QuotaGate)? = nil,
+        disconnectPacer: (any QuotaGate)? = nil,
         logger: Logger
     ) {
         self.instance = instance
@@ -81,7 +93,23 @@ public final class EventSender: Service, Sendable {
         var logger = logger
         logger[metadataKey: "instance"] = "\(instance)"
         self.logger = logger
-        self.pacer = pacer ?? QuotaPacer(configuration: configuration.quota, now: stopwatch.elapsed)
+        let pacer = pacer ?? QuotaPacer(configuration: configuration.quota, now: stopwatch.elapsed)
+        self.pacer = pacer
+        let disconnects = QuotaLane(
+            operation: "DisconnectParticipant", priorities: ItemKind.disconnect.priorities,
+            pacer: disconnectPacer ?? QuotaPacer(configuration: configuration.disconnectQuota, now: stopwatch.elapsed)
+        )
+        self.lanes = configuration.separateMessageQuota
+            ? [
+                QuotaLane(operation: "SendEvent", priorities: ItemKind.event.priorities, pacer: pacer),
+                QuotaLane(operation: "SendMessage", priorities: ItemKind.message.priorities,
+                          pacer: messagePacer ?? QuotaPacer(configuration: configuration.quota, now: stopwatch.elapsed)),
+                disconnects,
+            ]
+            : [
+                QuotaLane(operation: "SendEvent and SendMessage", priorities: ItemKind.message.priorities.lowerBound...ItemKind.event.priorities.upperBound, pacer: pacer),
+                disconnects,
+            ]
         beat()
     }
 
@@ -106,9 +134,11 @@ public final class EventSender: Service, Sendable {
         return age <= configuration.idleCheckInterval * 2 + .seconds(1)
     }
 
-    /// New pacing settings (a reload).
+    /// New pacing settings (a reload): SendEvent's quota (and SendMessage's, shared or not).
     public func reconfigure(quota: QuotaPacer.Configuration) {
-        pacer.reconfigure(quota, now: now)
+        for lane in lanes where lane.priorities != ItemKind.disconnect.priorities {
+            lane.pacer.reconfigure(quota, now: now)
+        }
         doorbell.ring()
     }
 
@@ -134,8 +164,10 @@ public final class EventSender: Service, Sendable {
     /// only ask the outbox what it cannot send, for each event accepted while the quota binds
     /// (BENCHMARKS.md, "Instructions"). During a round the ring
     /// always goes: the round holds its tokens until it has leased, and may miss the new event.
-    public func wake() {
-        if !inRound.load(ordering: .relaxed) && pacer.isWaitingForToken(now: now) {
+    /// - Parameter kind: the new item's kind: only its quota's bucket matters (`nil`: any).
+    public func wake(for kind: ItemKind? = nil) {
+        let pacers = kind.map { kind in lanes.filter { $0.priorities.contains(kind.priorities.lowerBound) } } ?? lanes
+        if !inRound.load(ordering: .relaxed) && pacers.allSatisfy({ $0.pacer.isWaitingForToken(now: now) }) {
             metrics?.wakeSkipped()
             return
         }
@@ -208,30 +240,37 @@ public final class EventSender: Service, Sendable {
         }
         let inFlightNow = inFlight.load(ordering: .relaxed)
         // During an outage only one probe at a time goes out.
-        let room = outages.allowedAttempts(configuration.maxInFlight - inFlightNow, inFlight: inFlightNow, now: now)
-        guard room > 0 else { return false }
-        let tokens = pacer.take(upTo: room, now: now)
-        guard tokens > 0 else { return false }
-        let leased: [StoredEvent]
-        do {
-            leased = try await outbox.leaseDue(instance: instance, limit: tokens)
-        } catch {
-            pacer.giveBack(tokens)
-            throw error
-        }
-        pacer.giveBack(tokens - leased.count)
-        if !leased.isEmpty {
-            outages.probeStarted(now: now)
-        }
-        for event in leased {
-            inFlight.add(1, ordering: .relaxed)
-            group.addTask {
-                await self.deliver(event)
-                self.inFlight.subtract(1, ordering: .relaxed)
-                self.doorbell.ring()
+        var room = outages.allowedAttempts(configuration.maxInFlight - inFlightNow, inFlight: inFlightNow, now: now)
+        var filled = false
+        for (index, lane) in lanes.enumerated() where room > 0 {
+            // The other quotas' items are rare: a look-up in the due index (a read) before a
+            // lease, which would scan the waiting connections inside a write.
+            if index > 0, try await !outbox.hasDue(instance: instance, priorities: lane.priorities) { continue }
+            let tokens = lane.pacer.take(upTo: room, now: now)
+            guard tokens > 0 else { continue }
+            let leased: [StoredEvent]
+            do {
+                leased = try await outbox.leaseDue(instance: instance, limit: tokens, priorities: lane.priorities)
+            } catch {
+                lane.pacer.giveBack(tokens)
+                throw error
             }
+            lane.pacer.giveBack(tokens - leased.count)
+            room -= leased.count
+            if !leased.isEmpty {
+                outages.probeStarted(now: now)
+            }
+            for event in leased {
+                inFlight.add(1, ordering: .relaxed)
+                group.addTask {
+                    await self.deliver(event, pacer: lane.pacer)
+                    self.inFlight.subtract(1, ordering: .relaxed)
+                    self.doorbell.ring()
+                }
+            }
+            if !leased.isEmpty && leased.count == tokens { filled = true }
         }
-        return !leased.isEmpty && leased.count == tokens
+        return filled
     }
 
     /// Ends overdue events, when there are any: a round comes after every answer, and an expiry
@@ -253,7 +292,8 @@ public final class EventSender: Service, Sendable {
         if let untilProbe = outages.untilProbe(now: now), untilProbe > .zero {
             sleep = min(sleep, untilProbe)
         }
-        // Out of quota tokens: look again when the next one is there.
+        // Out of quota tokens: look again when the next one is there. (The main quota's: another
+        // quota's item waits at most until the next round, which each answer starts.)
         let untilToken = pacer.untilNextToken(now: now)
         if untilToken > .zero {
             sleep = min(sleep, untilToken)
@@ -261,8 +301,9 @@ public final class EventSender: Service, Sendable {
         return max(.milliseconds(1), sleep)
     }
 
-    /// One attempt at one leased event, and its outcome recorded.
-    func deliver(_ event: StoredEvent) async {
+    /// One attempt at one leased event, and its outcome recorded; `pacer` is the quota it spent.
+    func deliver(_ event: StoredEvent, pacer: (any QuotaGate)? = nil) async {
+        let pacer = pacer ?? self.pacer
         var metadata = eventMetadata(event)
         guard let connectionToken = event.connectionToken else {
             // Only final rows lose their token; a leased row without one is a broken invariant.
@@ -278,7 +319,7 @@ public final class EventSender: Service, Sendable {
             attempts: event.attempts, deadline: event.deadline, contentType: event.contentType,
             result: result, now: wall.now(), random: random(), retry: configuration.retry
         )
-        observe(decision.meaning)
+        observe(decision.meaning, pacer: pacer)
         switch decision.meaning {
         case .sent(let id, _, let processingStatus):
             metrics?.sent()
@@ -323,7 +364,7 @@ public final class EventSender: Service, Sendable {
 
     /// What an answer says about the service: pacing follows 429s and successes, an outage begins
     /// after attempts in a row without an answer and ends at the first answer.
-    private func observe(_ meaning: ServiceAnswer.Meaning) {
+    private func observe(_ meaning: ServiceAnswer.Meaning, pacer: any QuotaGate) {
         switch meaning {
         case .sent: pacer.recordSuccess()
         case .retry(_, throttled: true): pacer.recordThrottle()
@@ -392,4 +433,13 @@ public final class EventSender: Service, Sendable {
             "event.attempt": "\(event.attempts)",
         ]
     }
+}
+
+/// One of the service's quotas as a sender spends it: its bucket, and the outbox priorities of
+/// the items that spend it (``ParticipantWire/ItemKind/priorities``).
+struct QuotaLane: Sendable {
+    /// The operations that spend it, for people.
+    let operation: String
+    let priorities: ClosedRange<Int>
+    let pacer: any QuotaGate
 }

@@ -19,9 +19,9 @@ public final class InstanceSenders: Service, Sendable {
 
     public subscript(instance: String) -> EventSender? { byName[instance] }
 
-    /// A new event of `instance` was stored.
-    public func wake(_ instance: String) {
-        byName[instance]?.wake()
+    /// A new item of `instance` (of `kind`) was stored.
+    public func wake(_ instance: String, kind: ItemKind? = nil) {
+        byName[instance]?.wake(for: kind)
     }
 
     /// `participantctl flush`: every instance's sender looks now.

@@ -108,7 +108,7 @@ public struct HTTPParticipantService: ParticipantService {
         do {
             let response = try await client.execute(httpRequest, timeout: TimeAmount(configuration.requestTimeout))
             let body = try await response.body.collect(upTo: Self.maxResponseBytes)
-            return Self.classify(status: Int(response.status.code), headers: response.headers, body: Data(buffer: body))
+            return Self.classify(status: Int(response.status.code), headers: response.headers, body: Data(buffer: body), operation: request.operation)
         } catch {
             return .transient(Self.describe(error, proxy: configuration.proxy, endpoint: configuration.endpoint), status: nil)
         }
@@ -125,9 +125,12 @@ public struct HTTPParticipantService: ParticipantService {
         return httpRequest
     }
 
-    /// `{"ContentType": ..., "Content": ..., "ClientToken": ...}`; `Content` left out when absent.
+    /// `{"ContentType": ..., "Content": ..., "ClientToken": ...}`; `Content` left out when absent;
+    /// DisconnectParticipant's `{"ClientToken": ...}` alone.
     static func encodeBody(_ request: ServiceRequest) -> Data {
-        let body = SendEventBody(contentType: request.contentType, content: request.content, clientToken: request.clientToken)
+        let body = request.operation == .disconnectParticipant
+            ? SendEventBody(contentType: nil, content: nil, clientToken: request.clientToken)
+            : SendEventBody(contentType: request.contentType, content: request.content, clientToken: request.clientToken)
         // Keys sorted for a stable wire form; three optional strings always encode.
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
@@ -135,7 +138,11 @@ public struct HTTPParticipantService: ParticipantService {
     }
 
     /// Sorts an answer into accepted, rejected for good, or worth retrying.
-    public static func classify(status: Int, headers: HTTPHeaders, body: Data) -> ServiceCallResult {
+    public static func classify(status: Int, headers: HTTPHeaders, body: Data, operation: ServiceOperation = .sendEvent) -> ServiceCallResult {
+        if status == 200, operation == .disconnectParticipant {
+            // DisconnectParticipantResponse has no members.
+            return .accepted(id: "", absoluteTime: "")
+        }
         if status == 200 {
             struct Output: Decodable {
                 struct Metadata: Decodable {

@@ -2,16 +2,19 @@ import ParticipantOutbox
 import ParticipantWire
 
 /// The Participant Service operations the sender calls for an outbox item: each a `POST` with
-/// the connection token in `X-Amz-Bearer` and `{"ContentType", "Content", "ClientToken"}` as body.
+/// the connection token in `X-Amz-Bearer` and `{"ContentType", "Content", "ClientToken"}` as body
+/// (DisconnectParticipant: `{"ClientToken"}` alone).
 public enum ServiceOperation: String, Sendable, CaseIterable {
     case sendEvent = "SendEvent"
     case sendMessage = "SendMessage"
+    case disconnectParticipant = "DisconnectParticipant"
 
     /// The operation an outbox item of `kind` becomes.
     public init(for kind: ItemKind) {
         switch kind {
         case .event: self = .sendEvent
         case .message: self = .sendMessage
+        case .disconnect: self = .disconnectParticipant
         }
     }
 
@@ -20,6 +23,7 @@ public enum ServiceOperation: String, Sendable, CaseIterable {
         switch self {
         case .sendEvent: "/participant/event"
         case .sendMessage: "/participant/message"
+        case .disconnectParticipant: "/participant/disconnect"
         }
     }
 }
@@ -45,7 +49,8 @@ public struct ServiceRequest: Sendable, Equatable {
 /// How a call ended, sorted by ``ServiceAnswer/isRetryable(status:)``; what it means
 /// for the event and its connection is ``ServiceAnswer/meaning(of:for:)``.
 public enum ServiceCallResult: Sendable, Equatable {
-    /// 200: the service has the item. A message's answer says how the service processes it
+    /// 200: the service has the item (DisconnectParticipant's answer is `{}`: `id` and
+    /// `absoluteTime` are empty). A message's answer says how the service processes it
     /// (`MessageMetadata.MessageProcessingStatus`: `PROCESSING`, `FAILED`, `REJECTED`).
     case accepted(id: String, absoluteTime: String, processingStatus: String? = nil)
     /// The service refused the event for good (400 ValidationException, 403 AccessDeniedException,

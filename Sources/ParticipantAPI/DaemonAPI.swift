@@ -316,6 +316,10 @@ public struct DaemonAPI: Sendable {
             case .receipts:
                 throw APIError(.conflict, code: APIErrorCode.receiptsRefused,
                                message: "the service refused receipts for this connection at \(since) (\(block.error.code): \(block.error.message)); typing events and messages are still sent")
+            case .disconnected:
+                // Its disconnect was deleted from under the block: the chat is closed all the same until the block ends.
+                throw APIError(.conflict, code: APIErrorCode.chatDisconnected,
+                               message: "the participant of this chat was disconnected at \(since) (clientToken \(block.error.message)); the chat takes nothing more")
             }
         case .chatDisconnected(let disconnect):
             throw APIError(
@@ -332,8 +336,8 @@ public struct DaemonAPI: Sendable {
             if stored.content != item.content { differing.append("content") }
             if stored.instance != item.instance {
                 differing.append("instance (\(stored.instance))")
-            } else if stored.connectionHash != ConnectionHash.of(item.connectionToken, instance: item.instance) {
-                differing.append("connectionToken")
+            } else if stored.connectionHash != ConnectionHash.of(item.credential, instance: item.instance) {
+                differing.append(stored.viaParticipant ? "participantToken" : "connectionToken")
             }
             throw APIError(
                 .conflict, code: APIErrorCode.idempotentParameterMismatch,

@@ -41,14 +41,16 @@ public enum SendEventInput {
         contentType: String?,
         content: String?,
         clientToken: String?,
-        connectionToken: String?
+        connectionToken: String?,
+        chat: ChatOptions = ChatOptions()
     ) throws(UsageError) -> EventSubmission {
         let values = try merge(cliInputJSON: cliInputJSON, [
             "ContentType": contentType, "Content": content, "ClientToken": clientToken, "ConnectionToken": connectionToken,
-        ], required: ["ContentType", "ConnectionToken"])
+        ], required: chat.participantToken == nil ? ["ContentType", "ConnectionToken"] : ["ContentType"])
         return EventSubmission(
             contentType: values["ContentType"], content: values["Content"],
-            clientToken: values["ClientToken"], connectionToken: values["ConnectionToken"]
+            clientToken: values["ClientToken"], connectionToken: values["ConnectionToken"],
+            participantToken: chat.participantToken, connectParticipant: chat.connectParticipant
         )
     }
 
@@ -122,14 +124,16 @@ public enum SendMessageInput {
         """
 
     public static func build(
-        cliInputJSON: String?, contentType: String?, content: String?, clientToken: String?, connectionToken: String?
+        cliInputJSON: String?, contentType: String?, content: String?, clientToken: String?, connectionToken: String?,
+        chat: ChatOptions = ChatOptions()
     ) throws(UsageError) -> MessageSubmission {
         let values = try SendEventInput.merge(cliInputJSON: cliInputJSON, [
             "ContentType": contentType, "Content": content, "ClientToken": clientToken, "ConnectionToken": connectionToken,
-        ], required: ["ContentType", "Content", "ConnectionToken"])
+        ], required: chat.participantToken == nil ? ["ContentType", "Content", "ConnectionToken"] : ["ContentType", "Content"])
         return MessageSubmission(
             contentType: values["ContentType"], content: values["Content"],
-            clientToken: values["ClientToken"], connectionToken: values["ConnectionToken"]
+            clientToken: values["ClientToken"], connectionToken: values["ConnectionToken"],
+            participantToken: chat.participantToken, connectParticipant: chat.connectParticipant
         )
     }
 }
@@ -147,12 +151,27 @@ public enum DisconnectParticipantInput {
     /// DisconnectParticipant answers with no members.
     public static let outputSkeleton = "{}"
 
-    public static func build(cliInputJSON: String?, clientToken: String?, connectionToken: String?) throws(UsageError) -> DisconnectSubmission {
+    public static func build(cliInputJSON: String?, clientToken: String?, connectionToken: String?, chat: ChatOptions = ChatOptions()) throws(UsageError) -> DisconnectSubmission {
         let values = try SendEventInput.merge(
             cliInputJSON: cliInputJSON, ["ClientToken": clientToken, "ConnectionToken": connectionToken],
-            required: ["ConnectionToken"], allowed: ["ClientToken", "ConnectionToken"]
+            required: chat.participantToken == nil ? ["ConnectionToken"] : [], allowed: ["ClientToken", "ConnectionToken"]
         )
-        return DisconnectSubmission(clientToken: values["ClientToken"], connectionToken: values["ConnectionToken"])
+        return DisconnectSubmission(
+            clientToken: values["ClientToken"], connectionToken: values["ConnectionToken"],
+            participantToken: chat.participantToken, connectParticipant: chat.connectParticipant
+        )
+    }
+}
+
+/// participantctl's own options beside the AWS CLI's: a chat named by the participant's token,
+/// whose connection participantd creates and renews.
+public struct ChatOptions: Sendable, Equatable {
+    public var participantToken: String?
+    public var connectParticipant: Bool?
+
+    public init(participantToken: String? = nil, connectParticipant: Bool? = nil) {
+        self.participantToken = participantToken
+        self.connectParticipant = connectParticipant
     }
 }
 

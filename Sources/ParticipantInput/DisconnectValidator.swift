@@ -4,7 +4,12 @@ import ParticipantWire
 public struct ValidatedDisconnect: Sendable, Equatable {
     /// `nil` when the client sent none: the outbox generates one, once.
     public var clientToken: String?
+    /// The connection token it is sent with; empty when the chat is named by a participant token.
     public var connectionToken: String
+    /// The participant's token, when it names the chat in place of a connection token.
+    public var participantToken: String? = nil
+    /// With `participantToken`: CreateParticipantConnection's `ConnectParticipant` (`nil`: the default).
+    public var connectParticipant: Bool? = nil
     /// The Connect instance it is for (a well-formed name; whether it is configured is the API's question).
     public var instance: String
 }
@@ -13,8 +18,18 @@ public struct ValidatedDisconnect: Sendable, Equatable {
 public enum DisconnectValidator {
     public static func validate(_ submission: DisconnectSubmission) throws(ValidationError) -> ValidatedDisconnect {
         try FieldRules.checkClientToken(submission.clientToken)
-        let connectionToken = try FieldRules.connectionToken(submission.connectionToken)
+        let credential = try FieldRules.credential(
+            connectionToken: submission.connectionToken, participantToken: submission.participantToken, connectParticipant: submission.connectParticipant
+        )
+        var connectionToken = "", participantToken: String?, connectParticipant: Bool?
+        switch credential {
+        case .connection(let token): connectionToken = token
+        case .participant(let token, let connect): (participantToken, connectParticipant) = (token, connect)
+        }
         let instance = try FieldRules.instance(submission.instance)
-        return ValidatedDisconnect(clientToken: submission.clientToken, connectionToken: connectionToken, instance: instance)
+        return ValidatedDisconnect(
+            clientToken: submission.clientToken, connectionToken: connectionToken, participantToken: participantToken,
+            connectParticipant: connectParticipant, instance: instance
+        )
     }
 }

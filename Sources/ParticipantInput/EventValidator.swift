@@ -7,7 +7,12 @@ public struct ValidatedEvent: Sendable, Equatable {
     public var content: String?
     /// `nil` when the client sent none: the outbox generates one, once.
     public var clientToken: String?
+    /// The connection token it is sent with; empty when the chat is named by a participant token.
     public var connectionToken: String
+    /// The participant's token, when it names the chat in place of a connection token.
+    public var participantToken: String? = nil
+    /// With `participantToken`: CreateParticipantConnection's `ConnectParticipant` (`nil`: the default).
+    public var connectParticipant: Bool? = nil
     /// The receipt's `messageId` (receipts only): what receipt coalescing compares.
     public var messageId: String?
     /// Things the client should know although the event was accepted (a deprecated content type).
@@ -61,7 +66,14 @@ public enum EventValidator {
         }
 
         try FieldRules.checkClientToken(submission.clientToken)
-        let connectionToken = try FieldRules.connectionToken(submission.connectionToken)
+        let credential = try FieldRules.credential(
+            connectionToken: submission.connectionToken, participantToken: submission.participantToken, connectParticipant: submission.connectParticipant
+        )
+        var connectionToken = "", participantToken: String?, connectParticipant: Bool?
+        switch credential {
+        case .connection(let token): connectionToken = token
+        case .participant(let token, let connect): (participantToken, connectParticipant) = (token, connect)
+        }
         let instance = try FieldRules.instance(submission.instance)
 
         return ValidatedEvent(
@@ -69,6 +81,8 @@ public enum EventValidator {
             content: submission.content,
             clientToken: submission.clientToken,
             connectionToken: connectionToken,
+            participantToken: participantToken,
+            connectParticipant: connectParticipant,
             messageId: messageId,
             warnings: contentType.isDeprecated ? [deprecationWarning] : [],
             instance: instance

@@ -36,6 +36,29 @@ enum FieldRules {
         return connectionToken
     }
 
+    /// The chat's credential: a connection token, or a participant token in its place (exactly
+    /// one; the same rules for both). `connectParticipant` goes with a participant token only.
+    static func credential(connectionToken: String?, participantToken: String?, connectParticipant: Bool?) throws(ValidationError) -> ChatCredential {
+        switch (connectionToken, participantToken) {
+        case (nil, nil):
+            throw ValidationError(field: "connectionToken", rule: "is required (or participantToken in its place)")
+        case (.some, .some):
+            throw ValidationError(field: "participantToken", rule: "cannot be given with connectionToken: name the chat by one of them")
+        case (.some(let token), nil):
+            if connectParticipant != nil {
+                throw ValidationError(field: "connectParticipant", rule: "applies only with participantToken (the daemon creates that connection)")
+            }
+            return .connection(try self.connectionToken(token))
+        case (nil, .some(let token)):
+            do {
+                _ = try self.connectionToken(token)
+            } catch {
+                throw ValidationError(field: "participantToken", rule: error.rule.replacingOccurrences(of: "X-Amz-Bearer header", with: "X-Amz-Bearer header of CreateParticipantConnection"))
+            }
+            return .participant(token, connectParticipant: connectParticipant)
+        }
+    }
+
     /// The instance's name, `default` when none is given.
     static func instance(_ instance: String?) throws(ValidationError) -> String {
         let instance = instance ?? InstanceName.defaultName

@@ -245,17 +245,17 @@ private protocol StrictlyDecoded: Decodable {
 }
 
 extension EventSubmission: StrictlyDecoded {
-    static let fields = ["contentType", "content", "clientToken", "connectionToken", "instance"]
+    static let fields = ["contentType", "content", "clientToken", "connectionToken", "instance", "participantToken", "connectParticipant"]
     static let noun = "an event"
 }
 
 extension MessageSubmission: StrictlyDecoded {
-    static let fields = ["contentType", "content", "clientToken", "connectionToken", "instance"]
+    static let fields = ["contentType", "content", "clientToken", "connectionToken", "instance", "participantToken", "connectParticipant"]
     static let noun = "a message"
 }
 
 extension DisconnectSubmission: StrictlyDecoded {
-    static let fields = ["clientToken", "connectionToken", "instance"]
+    static let fields = ["clientToken", "connectionToken", "instance", "participantToken", "connectParticipant"]
     static let noun = "a disconnect"
 }
 

@@ -35,6 +35,17 @@ public enum ValidatedItem: Sendable, Equatable {
         }
     }
 
+    /// How the chat is named: its connection token, or the participant's token.
+    public var credential: ChatCredential {
+        let (connectionToken, participantToken, connect): (String, String?, Bool?) = switch self {
+        case .event(let event): (event.connectionToken, event.participantToken, event.connectParticipant)
+        case .message(let message): (message.connectionToken, message.participantToken, message.connectParticipant)
+        case .disconnect(let disconnect): (disconnect.connectionToken, disconnect.participantToken, disconnect.connectParticipant)
+        }
+        return participantToken.map { .participant($0, connectParticipant: connect) } ?? .connection(connectionToken)
+    }
+
+    /// Empty when the chat is named by a participant token (``credential``).
     public var connectionToken: String {
         switch self {
         case .event(let event): event.connectionToken

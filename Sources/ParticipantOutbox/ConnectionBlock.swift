@@ -13,6 +13,9 @@ public struct ConnectionBlock: Sendable, Equatable {
         case all
         /// Receipts only (409 on a receipt).
         case receipts
+        /// Everything: the chat's participant was disconnected (`error.message` holds the
+        /// disconnect's ClientToken). Set when the disconnect is stored, not by the service.
+        case disconnected
     }
 
     public var scope: Scope
@@ -22,13 +25,13 @@ public struct ConnectionBlock: Sendable, Equatable {
 
     /// Whether an item of `contentType` falls under this block (a message is no receipt).
     public func covers(_ contentType: ItemContentType) -> Bool {
-        scope == .all || contentType.isReceipt
+        scope != .receipts || contentType.isReceipt
     }
 
     /// The SQL condition on `event.contentType` for the events this scope covers.
     var contentTypeCondition: String {
         switch scope {
-        case .all: "1"
+        case .all, .disconnected: "1"
         case .receipts:
             "contentType IN ('\(EventContentType.messageDelivered.rawValue)', '\(EventContentType.messageRead.rawValue)')"
         }

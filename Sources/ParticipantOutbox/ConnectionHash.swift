@@ -1,4 +1,5 @@
 import Crypto
+import ParticipantInput
 import ParticipantWire
 
 /// The first 64 bits of a connection token's SHA-256, in hex (16 characters): lets the outbox
@@ -16,6 +17,14 @@ import ParticipantWire
 /// before instances existed did.
 package enum ConnectionHash {
     static let length = 16
+
+    /// A chat named by a participant token: its token hashed apart from any connection token's.
+    package static func of(_ credential: ChatCredential, instance: String) -> String {
+        switch credential {
+        case .connection(let token): of(token, instance: instance)
+        case .participant(let token, _): of("participant\u{0}" + token, instance: instance)
+        }
+    }
 
     package static func of(_ connectionToken: String, instance: String) -> String {
         let input = instance == InstanceName.defaultName ? Array(connectionToken.utf8) : Array("\(instance)\u{0}\(connectionToken)".utf8)

@@ -125,6 +125,11 @@ extension Outbox {
             }
             try db.execute(sql: "DELETE FROM event WHERE seq = ?", arguments: [event.seq])
             if event.state == .queued { waitingChange -= db.changesCount }
+            if event.contentType == .disconnect {
+                // The chat opens again.
+                try db.execute(sql: "DELETE FROM connection_block WHERE connectionHash = ? AND scope = ? AND errorMessage = ?",
+                               arguments: [event.connectionHash, ConnectionBlock.Scope.disconnected.rawValue, event.clientToken])
+            }
             return event
         }
         outcomes.notify(clientToken)

@@ -16,7 +16,7 @@ public enum SubmitOutcome: Sendable, Equatable {
     /// The service refused this connection for good a short while ago: not stored.
     case blocked(ConnectionBlock)
     /// The chat's participant was disconnected (this disconnect, stored earlier): it takes
-    /// nothing more. Not stored.
+    /// nothing more for `OutboxLimits.blockDuration` after the disconnect. Not stored.
     case chatDisconnected(StoredEvent)
 }
 
@@ -29,6 +29,9 @@ public struct OutboxLimits: Sendable, Equatable {
     public var retention: Duration = .seconds(86_400)
     /// How long a connection the service refused for good stays refused.
     public var blockDuration: Duration = .seconds(86_400)
+    /// How long a participant token (and the connection made from it) stays on disk after its
+    /// chat's last submission, once nothing of the chat waits.
+    public var connectionIdle: Duration = .seconds(600)
     /// The database file's size at most, in MiB (0: as large as the disk allows). Beyond it,
     /// writes fail as on a full disk: submissions get 507 `StorageFull` (from 90% of it on, the
     /// rest being room for the sender), nothing is lost.
@@ -115,7 +118,7 @@ public struct Outbox: Sendable {
     public func submit(_ items: [ValidatedItem]) async throws -> [Result<SubmitOutcome, OutboxError>] {
         let submissions = items.map { item in
             (item: item, clientToken: item.clientToken ?? UUID().uuidString.lowercased(),
-             connectionHash: ConnectionHash.of(item.connectionToken, instance: item.instance), deadlineAfter: deadlines.deadline(for: item.contentType))
+             connectionHash: ConnectionHash.of(item.credential, instance: item.instance), deadlineAfter: deadlines.deadline(for: item.contentType))
         }
         let clock = clock
         let coalescing = coalescing
@@ -172,10 +175,11 @@ public struct Outbox: Sendable {
             return (.success(same ? .duplicate(existing) : .mismatch(existing)), [:])
         }
         if let block = try Self.block(of: connectionHash, covering: item.contentType, at: now, in: db) {
+            if block.scope == .disconnected,
+               let disconnect = try StoredEvent.fetchOne(db.cachedStatement(sql: "SELECT * FROM event WHERE clientToken = ?"), arguments: [block.error.message]) {
+                return (.success(.chatDisconnected(disconnect)), [:])
+            }
             return (.success(.blocked(block)), [:])
-        }
-        if let disconnect = try Self.disconnect(of: connectionHash, instance: item.instance, in: db) {
-            return (.success(.chatDisconnected(disconnect)), [:])
         }
         // Checked after the duplicate check, so a resubmission still gets its answer. The count
         // moves when the transaction commits: this transaction's own new items count too.
@@ -192,6 +196,7 @@ public struct Outbox: Sendable {
         }
         // Redundant on arrival: stored as superseded (so its client can learn why), never sent.
         let redundant = decision.supersededBy != nil
+        let viaParticipant = if case .participant = item.credential { true } else { false }
         let ms = now.millisecondsSince1970
         // A delivered receipt waits a moment for the read receipt that may replace it.
         let hold = item.contentType == .event(.messageDelivered) ? Int64(coalescing.deliveredHold.timeInterval * 1000) : 0
@@ -199,17 +204,32 @@ public struct Outbox: Sendable {
             sql: """
                 INSERT INTO event (clientToken, contentType, content, connectionToken, connectionHash,
                                    state, attempts, acceptedAt, updatedAt, nextAttemptAt, deadline, priority,
-                                   messageId, supersededBy, instance)
-                VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?)
+                                   messageId, supersededBy, instance, viaParticipant)
+                VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """
         ).execute(arguments: [
-            clientToken, item.contentType.rawValue, item.content, redundant ? nil : item.connectionToken,
+            clientToken, item.contentType.rawValue, item.content, redundant || viaParticipant ? nil : item.connectionToken,
             connectionHash, redundant ? EventState.superseded.rawValue : EventState.queued.rawValue,
             ms, ms, redundant ? nil : ms + hold, deadline.millisecondsSince1970, item.contentType.deliveryPriority,
-            item.messageId, decision.supersededBy, item.instance,
+            item.messageId, decision.supersededBy, item.instance, viaParticipant,
         ])
+        if case .participant(let participantToken, let connectParticipant) = item.credential, !redundant {
+            // A connection.acknowledged event asks for ConnectParticipant (the event is deprecated).
+            let connect = item.contentType == .event(.connectionAcknowledged) ? true : connectParticipant
+            try Self.noteParticipant(participantToken, connectParticipant: connect, connectionHash: connectionHash, instance: item.instance, now: ms, in: db)
+        }
         let seq = db.lastInsertedRowID
         if !redundant { waitingChange += 1 }
+        if item.kind == .disconnect {
+            // The chat takes nothing more: the block every submission looks up says so.
+            try db.cachedStatement(sql: """
+                INSERT OR REPLACE INTO connection_block (connectionHash, scope, errorCode, errorMessage, blockedAt, expiresAt)
+                VALUES (?, ?, ?, ?, ?, ?)
+                """).execute(arguments: [
+                    connectionHash, ConnectionBlock.Scope.disconnected.rawValue, APIErrorCode.chatDisconnected, clientToken,
+                    ms, ms + Int64(limits.blockDuration.timeInterval * 1000),
+                ])
+        }
         var saved = try Self.supersede(decision.replaced, by: clientToken, now: ms, in: db, waitingChange: &waitingChange)
         if let rule = decision.rule, redundant { saved[rule, default: 0] += 1 }
         let stored = StoredEvent(
@@ -263,19 +283,6 @@ public struct Outbox: Sendable {
             )
         }
         .first { $0.covers(contentType) }
-    }
-
-    /// The chat's disconnect, if one is stored (in any state: a chat whose disconnect failed or
-    /// expired has ended too, until an operator deletes the disconnect).
-    private static func disconnect(of connectionHash: String, instance: String, in db: Database) throws -> StoredEvent? {
-        guard let seq = try Int64.fetchOne(
-            db.cachedStatement(sql: """
-                SELECT seq FROM event INDEXED BY event_disconnect
-                WHERE instance = ? AND connectionHash = ? AND contentType = '\(ItemContentType.disconnectName)' LIMIT 1
-                """),
-            arguments: [instance, connectionHash]
-        ) else { return nil }
-        return try StoredEvent.fetchOne(db.cachedStatement(sql: "SELECT * FROM event WHERE seq = ?"), arguments: [seq])
     }
 
     /// The chat's queued events (typing, receipts): a new disconnect supersedes them. Messages
@@ -434,6 +441,7 @@ public struct Outbox: Sendable {
             )
             let deleted = db.changesCount
             try db.execute(sql: "DELETE FROM connection_block WHERE expiresAt <= ?", arguments: [now])
+            _ = try deleteIdleConnections(lastUsedBefore: now - Int64(limits.connectionIdle.timeInterval * 1000), in: db)
             return deleted
         }
     }

@@ -152,11 +152,28 @@ enum OutboxSchema {
             // kind. The service's answer to a message says how it is processed.
             try db.execute(sql: "ALTER TABLE event ADD COLUMN processingStatus TEXT")
         }
-        migrator.registerMigration("v10: disconnects") { db in
-            // A chat's disconnect (DisconnectParticipant), asked for by every submission: after
-            // it the chat takes nothing more. Almost no row is one, so the index stays small.
+        // A chat's disconnect (DisconnectParticipant) closes it through `connection_block` (scope
+        // 'disconnected'), which every submission already looks up: no schema of its own.
+        migrator.registerMigration("v10: participant connections") { db in
             try db.execute(sql: """
-                CREATE INDEX event_disconnect ON event(instance, connectionHash) WHERE contentType = 'DisconnectParticipant'
+                -- 1: the chat is named by a participant token; its connection token comes from
+                -- participant_connection (connectionToken stays NULL).
+                ALTER TABLE event ADD COLUMN viaParticipant INTEGER NOT NULL DEFAULT 0;
+                -- The connections the daemon creates (CreateParticipantConnection) for chats named
+                -- by a participant token, by the hash its items carry. Both tokens are credentials:
+                -- the row is deleted once the chat has nothing waiting and was idle a while.
+                CREATE TABLE participant_connection (
+                    instance TEXT NOT NULL,
+                    connectionHash TEXT NOT NULL,
+                    participantToken TEXT NOT NULL,
+                    connectParticipant INTEGER,        -- asked for by a submission; NULL: the default
+                    connectionToken TEXT,              -- NULL until created, or after a 403
+                    createdAt INTEGER,                 -- when it was created (ms)
+                    expiresAt INTEGER,                 -- its Expiry (ms)
+                    connected INTEGER NOT NULL DEFAULT 0,  -- created with ConnectParticipant true
+                    lastUsedAt INTEGER NOT NULL,       -- the last submission for the chat (ms)
+                    PRIMARY KEY (instance, connectionHash)
+                ) WITHOUT ROWID;
                 """)
         }
         return migrator

@@ -27,11 +27,14 @@ public struct StoredEvent: Sendable, Equatable, FetchableRecord {
     public var processingStatus: String?
     /// The Connect instance it is for, by its configured name.
     public var instance: String = InstanceName.defaultName
+    /// The chat is named by a participant token: the connection token comes from the
+    /// participant's connection (``ParticipantConnection``), which the sender creates and renews.
+    public var viaParticipant = false
 
     enum Columns: String, ColumnExpression {
         case seq, clientToken, contentType, content, connectionToken, connectionHash, state, attempts
         case acceptedAt, updatedAt, nextAttemptAt, deadline, lastErrorCode, lastErrorMessage
-        case serviceId, absoluteTime, supersededBy, instance, processingStatus
+        case serviceId, absoluteTime, supersededBy, instance, processingStatus, viaParticipant
     }
 
 }
@@ -58,6 +61,7 @@ extension StoredEvent {
         supersededBy = row[Columns.supersededBy]
         instance = row[Columns.instance]
         processingStatus = row[Columns.processingStatus]
+        viaParticipant = row[Columns.viaParticipant]
     }
 }
 
@@ -90,6 +94,10 @@ extension StoredEvent {
             deadline: deadline.truncatedToMilliseconds, lastError: nil, serviceId: nil, absoluteTime: nil,
             supersededBy: supersededBy, processingStatus: nil, instance: event.instance
         )
+        if case .participant = event.credential {
+            connectionToken = nil
+            viaParticipant = true
+        }
     }
 
     /// The record as the socket API shows it: everything but the connection token.

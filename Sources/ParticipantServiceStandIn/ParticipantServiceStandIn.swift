@@ -7,8 +7,14 @@ import NIOSSL
 import ParticipantWire
 import Synchronization
 
-/// A stand-in for the Amazon Connect Participant Service's SendEvent, SendMessage and
-/// DisconnectParticipant: real HTTP/1.1 on 127.0.0.1.
+/// A stand-in for the Amazon Connect Participant Service's SendEvent, SendMessage,
+/// DisconnectParticipant and CreateParticipantConnection: real HTTP/1.1 on 127.0.0.1.
+///
+/// CreateParticipantConnection (`Type: [CONNECTION_CREDENTIALS]`) gives a new connection token
+/// that lives ``setConnectionLifetime(_:)`` (a day by default, as the service's); a request with
+/// one after its `Expiry` gets 403 and is counted (``expiredTokenUses``). A participant whose chat
+/// ended (``endParticipant(_:)``, or its disconnect) gets 403 from CreateParticipantConnection, and
+/// so does every connection token made for it.
 ///
 /// A chat ends when its participant is disconnected (or ``endChat(bearer:)`` ends it): from then
 /// on every request with its connection token gets 403 AccessDeniedException, as the service
@@ -78,6 +84,10 @@ public final class ParticipantServiceStandIn: Sendable {
         public var isMessage: Bool { path == "/participant/message" }
         /// A DisconnectParticipant call (`POST /participant/disconnect`).
         public var isDisconnect: Bool { path == "/participant/disconnect" }
+        /// A CreateParticipantConnection call (`POST /participant/connection`): `bearer` is the participant token.
+        public var isConnection: Bool { path == "/participant/connection" }
+        /// CreateParticipantConnection's `ConnectParticipant`.
+        public var connectParticipant: Bool?
     }
 
     /// What the stand-in answered 200 for, by ClientToken: the first acceptance.
@@ -126,6 +136,13 @@ public final class ParticipantServiceStandIn: Sendable {
         var disconnectOrder: [String] = []
         /// Connection tokens of chats that ended: every request with one is refused (403).
         var ended: Set<String> = []
+        /// Participant tokens whose chat ended: CreateParticipantConnection and their connections get 403.
+        var endedParticipants: Set<String> = []
+        var connectionLifetime: Duration = .seconds(86_400)
+        /// The connection tokens CreateParticipantConnection gave.
+        var connections: [String: ConnectionCreation] = [:]
+        var creations: [ConnectionCreation] = []
+        var expiredTokenUses = 0
         var behavior: @Sendable (ReceivedRequest) -> Behavior
     }
 
@@ -199,6 +216,37 @@ public final class ParticipantServiceStandIn: Sendable {
         _ = state.withLock { $0.ended.insert(bearer) }
     }
 
+    /// One CreateParticipantConnection answered 200.
+    public struct ConnectionCreation: Sendable, Equatable {
+        public var participantToken: String
+        public var connectParticipant: Bool
+        public var connectionToken: String
+        public var createdAt: Date
+        public var expiry: Date
+    }
+
+    /// How long the connection tokens CreateParticipantConnection gives from now on live.
+    public func setConnectionLifetime(_ lifetime: Duration) {
+        state.withLock { $0.connectionLifetime = lifetime }
+    }
+
+    /// CreateParticipantConnection's own quota (the service's: 6/s, burst 9).
+    public func setConnectionQuota(rate: Double, burst: Int) {
+        state.withLock { $0.quotas["connection"] = Quota(rate: rate, burst: Double(burst), tokens: Double(burst), last: .now) }
+    }
+
+    /// Ends the chat of this participant: CreateParticipantConnection and every connection token
+    /// made for it get 403 from now on.
+    public func endParticipant(_ participantToken: String) {
+        _ = state.withLock { $0.endedParticipants.insert(participantToken) }
+    }
+
+    /// Every CreateParticipantConnection answered 200, in order.
+    public var connectionCreations: [ConnectionCreation] { state.withLock { $0.creations } }
+
+    /// Requests that came with a connection token of CreateParticipantConnection's after its Expiry.
+    public var expiredTokenUses: Int { state.withLock { $0.expiredTokenUses } }
+
     /// Every disconnect answered 200, in the order first accepted.
     public var disconnects: [AcceptedEvent] {
         state.withLock { state in state.disconnectOrder.compactMap { state.disconnects[$0] } }
@@ -237,10 +285,22 @@ public final class ParticipantServiceStandIn: Sendable {
             if let problem = request.problem {
                 return .error(status: 400, code: "ValidationException", message: problem)
             }
-            if state.quotas[request.isDisconnect ? "disconnect" : "send"]?.allow(at: .now) == false {
+            if state.quotas[request.isDisconnect ? "disconnect" : request.isConnection ? "connection" : "send"]?.allow(at: .now) == false {
                 state.throttled += 1
                 state.throttledRequests.append("\(request.path) \(request.clientToken ?? "-") at \(WireCoding.formatTimestamp(request.receivedAt))")
                 return .error(status: 429, code: "ThrottlingException", message: "Rate exceeded")
+            }
+            let denied = ErrorBehaviorText.accessDenied
+            if request.isConnection {
+                if let bearer = request.bearer, state.endedParticipants.contains(bearer) { return denied }
+                return state.behavior(request)
+            }
+            if let bearer = request.bearer, let made = state.connections[bearer] {
+                if state.endedParticipants.contains(made.participantToken) { return denied }
+                if made.expiry < Date() {
+                    state.expiredTokenUses += 1
+                    return denied
+                }
             }
             let repeatedDisconnect = request.isDisconnect && state.disconnects[request.clientToken ?? ""]?.bearer == request.bearer
             if let bearer = request.bearer, state.ended.contains(bearer), !repeatedDisconnect {
@@ -254,6 +314,24 @@ public final class ParticipantServiceStandIn: Sendable {
     /// The success answer for a valid request, as JSON: the first answer for its ClientToken
     /// again, if any (each operation keeps its own tokens).
     fileprivate func accept(_ request: ReceivedRequest) -> Data {
+        if request.isConnection {
+            let creation = state.withLock { state in
+                let now = Date()
+                let lifetime = state.connectionLifetime.components
+                let creation = ConnectionCreation(
+                    participantToken: request.bearer ?? "", connectParticipant: request.connectParticipant ?? false,
+                    connectionToken: "ct-" + UUID().uuidString.lowercased(), createdAt: now,
+                    expiry: now.addingTimeInterval(Double(lifetime.seconds) + Double(lifetime.attoseconds) / 1e18)
+                )
+                state.connections[creation.connectionToken] = creation
+                state.creations.append(creation)
+                return creation
+            }
+            let object: [String: Any] = [
+                "ConnectionCredentials": ["ConnectionToken": creation.connectionToken, "Expiry": WireCoding.formatTimestamp(creation.expiry)],
+            ]
+            return (try? JSONSerialization.data(withJSONObject: object)) ?? Data()
+        }
         if request.isDisconnect {
             state.withLock { state in
                 let token = request.clientToken ?? UUID().uuidString
@@ -267,7 +345,11 @@ public final class ParticipantServiceStandIn: Sendable {
                     )
                     state.disconnectOrder.append(token)
                 }
-                if let bearer = request.bearer { state.ended.insert(bearer) }
+                if let bearer = request.bearer {
+                    state.ended.insert(bearer)
+                    // A participant disconnected through a connection made for it has left.
+                    if let made = state.connections[bearer] { state.endedParticipants.insert(made.participantToken) }
+                }
             }
             // DisconnectParticipantResponse has no members.
             return Data("{}".utf8)
@@ -303,8 +385,8 @@ public final class ParticipantServiceStandIn: Sendable {
 
     /// The wire checks; fills `request` with what it could read. Returns the first problem found.
     static func check(head: HTTPRequestHead, body: ByteBuffer, into request: inout ReceivedRequest) -> String? {
-        guard head.method == .POST, ["/participant/event", "/participant/message", "/participant/disconnect"].contains(head.uri) else {
-            return "expected POST /participant/event, /participant/message or /participant/disconnect, got \(head.method.rawValue) \(head.uri)"
+        guard head.method == .POST, ["/participant/event", "/participant/message", "/participant/disconnect", "/participant/connection"].contains(head.uri) else {
+            return "expected POST /participant/event, /participant/message, /participant/disconnect or /participant/connection, got \(head.method.rawValue) \(head.uri)"
         }
         guard let bearer = head.headers.first(name: "X-Amz-Bearer"), (1...1_000).contains(bearer.unicodeScalars.count) else {
             return "the X-Amz-Bearer header must hold the connection token (1 to 1000 characters)"
@@ -314,6 +396,9 @@ public final class ParticipantServiceStandIn: Sendable {
         }
         guard let object = try? JSONSerialization.jsonObject(with: Data(buffer: body)) as? [String: Any] else {
             return "the body must be a JSON object"
+        }
+        if head.uri == "/participant/connection" {
+            return checkConnection(object, into: &request)
         }
         let known: Set = head.uri == "/participant/disconnect" ? ["ClientToken"] : ["ContentType", "Content", "ClientToken"]
         if let unknown = object.keys.first(where: { !known.contains($0) }) {
@@ -355,6 +440,27 @@ public final class ParticipantServiceStandIn: Sendable {
         return nil
     }
 
+    /// CreateParticipantConnection's rules: `Type` a non-empty list of the three types (this
+    /// stand-in gives CONNECTION_CREDENTIALS, which the daemon must ask for), `ConnectParticipant`
+    /// a boolean if present.
+    static func checkConnection(_ object: [String: Any], into request: inout ReceivedRequest) -> String? {
+        if let unknown = object.keys.first(where: { !["Type", "ConnectParticipant"].contains($0) }) {
+            return "unknown member \(unknown)"
+        }
+        guard let types = object["Type"] as? [String], !types.isEmpty,
+              types.allSatisfy({ ["WEBSOCKET", "CONNECTION_CREDENTIALS", "WEBRTC_CONNECTION"].contains($0) }) else {
+            return "Type must be a non-empty list of WEBSOCKET, CONNECTION_CREDENTIALS, WEBRTC_CONNECTION"
+        }
+        guard types.contains("CONNECTION_CREDENTIALS") else {
+            return "Type must include CONNECTION_CREDENTIALS for a connection token"
+        }
+        if let connect = object["ConnectParticipant"] {
+            guard let flag = connect as? Bool else { return "ConnectParticipant must be a boolean" }
+            request.connectParticipant = flag
+        }
+        return nil
+    }
+
     /// SendMessage's rules: one of its content types, Content of 1 to that type's length, a ClientToken.
     static func checkMessage(_ request: ReceivedRequest) -> String? {
         guard let contentType = request.contentType, let type = MessageContentType(rawValue: contentType) else {
@@ -368,6 +474,13 @@ public final class ParticipantServiceStandIn: Sendable {
         }
         return nil
     }
+}
+
+/// The service's answer to a token that is no longer valid.
+private enum ErrorBehaviorText {
+    static let accessDenied = ParticipantServiceStandIn.Behavior.error(
+        status: 403, code: "AccessDeniedException", message: "You do not have sufficient access to perform this action."
+    )
 }
 
 /// Lets the channel handlers reach the stand-in created after the bind.

@@ -79,9 +79,13 @@ public enum WireCoding {
         date.formatted(timestampStyle)
     }
 
+    /// An ISO 8601 time in UTC, with or without fractional seconds (the service's `Expiry` is
+    /// written either way).
     public static func parseTimestamp(_ text: String) -> Date? {
-        try? timestampStyle.parse(text)
+        (try? timestampStyle.parse(text)) ?? (try? wholeSecondsStyle.parse(text))
     }
+
+    private static let wholeSecondsStyle = Date.ISO8601FormatStyle(includingFractionalSeconds: false, timeZone: .gmt)
 
     private static let timestampStyle = Date.ISO8601FormatStyle(includingFractionalSeconds: true, timeZone: .gmt)
 }

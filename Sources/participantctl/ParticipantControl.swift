@@ -39,6 +39,17 @@ struct ParticipantControl: AsyncParsableCommand {
     }
 }
 
+/// A chat named by the participant's token instead of `--connection-token`.
+struct ParticipantOptions: ParsableArguments {
+    @Option(help: "In place of --connection-token: the participant's token; participantd creates and renews the connection (CreateParticipantConnection).")
+    var participantToken: String?
+
+    @Flag(inversion: .prefixedNo, help: "With --participant-token: CreateParticipantConnection's ConnectParticipant (default: the daemon's connections.connectParticipant).")
+    var connectParticipant: Bool?
+
+    var chat: ChatOptions { ChatOptions(participantToken: participantToken, connectParticipant: connectParticipant) }
+}
+
 struct GlobalOptions: ParsableArguments {
     @Option(help: "participantd's socket (default: $PARTICIPANTD_SOCKET, else /run/participantd/participantd.sock).")
     var socket: String = ProcessInfo.processInfo.environment["PARTICIPANTD_SOCKET"] ?? "/run/participantd/participantd.sock"
@@ -88,6 +99,7 @@ struct SendEvent: AsyncParsableCommand {
     )
 
     @OptionGroup var global: GlobalOptions
+    @OptionGroup var participant: ParticipantOptions
 
     @Option(help: "The content type of the request (one of the four SendEvent types).")
     var contentType: String?
@@ -129,7 +141,7 @@ struct SendEvent: AsyncParsableCommand {
         do {
             submission = try SendEventInput.build(
                 cliInputJSON: cliInputJSON, contentType: contentType, content: content,
-                clientToken: clientToken, connectionToken: connectionToken
+                clientToken: clientToken, connectionToken: connectionToken, chat: participant.chat
             )
         } catch {
             fail(usage: error)
@@ -204,6 +216,7 @@ struct SendMessage: AsyncParsableCommand {
     )
 
     @OptionGroup var global: GlobalOptions
+    @OptionGroup var participant: ParticipantOptions
 
     @Option(help: "The type of the content: text/plain, text/markdown, application/json or application/vnd.amazonaws.connect.message.interactive.response.")
     var contentType: String?
@@ -245,7 +258,7 @@ struct SendMessage: AsyncParsableCommand {
         do {
             submission = try SendMessageInput.build(
                 cliInputJSON: cliInputJSON, contentType: contentType, content: content,
-                clientToken: clientToken, connectionToken: connectionToken
+                clientToken: clientToken, connectionToken: connectionToken, chat: participant.chat
             )
         } catch {
             fail(usage: error)
@@ -282,6 +295,7 @@ struct DisconnectParticipant: AsyncParsableCommand {
     )
 
     @OptionGroup var global: GlobalOptions
+    @OptionGroup var participant: ParticipantOptions
 
     @Option(help: "A unique, case-sensitive idempotency token; generated once by participantd when left out.")
     var clientToken: String?
@@ -315,7 +329,7 @@ struct DisconnectParticipant: AsyncParsableCommand {
         }
         var submission: DisconnectSubmission
         do {
-            submission = try DisconnectParticipantInput.build(cliInputJSON: cliInputJSON, clientToken: clientToken, connectionToken: connectionToken)
+            submission = try DisconnectParticipantInput.build(cliInputJSON: cliInputJSON, clientToken: clientToken, connectionToken: connectionToken, chat: participant.chat)
         } catch {
             fail(usage: error)
         }

@@ -26,6 +26,24 @@ final class ScriptedService: ParticipantService {
 
     func answer(_ script: @escaping Script) { self.script.withLock { $0 = script } }
 
+    typealias ConnectionScript = @Sendable (_ participantToken: String, _ connectParticipant: Bool, _ index: Int) -> ConnectionCallResult
+    /// CreateParticipantConnection's calls: the participant token and ConnectParticipant of each.
+    private let connectionCalls = Mutex<[(participantToken: String, connectParticipant: Bool)]>([])
+    /// By default a new token each call (`ct-TOKEN-N`), valid until 2100.
+    private let connectionScript = Mutex<ConnectionScript>({ token, _, index in
+        .created(connectionToken: "ct-\(token)-\(index)", expiry: Date(timeIntervalSince1970: 4_102_444_800))
+    })
+    var connections: [(participantToken: String, connectParticipant: Bool)] { connectionCalls.withLock { $0 } }
+    func answerConnections(_ script: @escaping ConnectionScript) { connectionScript.withLock { $0 = script } }
+
+    func createConnection(participantToken: String, connectParticipant: Bool) async -> ConnectionCallResult {
+        let index = connectionCalls.withLock { calls in
+            calls.append((participantToken, connectParticipant))
+            return calls.count - 1
+        }
+        return connectionScript.withLock { $0 }(participantToken, connectParticipant, index)
+    }
+
     /// From now on each request waits for ``release()`` (or its task's cancellation).
     func hold(_ on: Bool = true) { holding.withLock { $0 = on } }
 

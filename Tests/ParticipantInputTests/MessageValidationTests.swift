@@ -31,7 +31,7 @@ import Testing
         ("text/plain", "", nil, "conn", nil, "content", "must be at least 1 character long for text/plain"),
         ("text/plain", "hi", "", "conn", nil, "clientToken", "must be at least 1 character long"),
         ("text/plain", "hi", String(repeating: "t", count: 501), "conn", nil, "clientToken", "must be at most 500 characters long (got 501)"),
-        ("text/plain", "hi", nil, nil, nil, "connectionToken", "is required"),
+        ("text/plain", "hi", nil, nil, nil, "connectionToken", "is required (or participantToken in its place)"),
         ("text/plain", "hi", nil, "co\r\nnn", nil, "connectionToken", "must not contain control characters (it is sent as the X-Amz-Bearer header)"),
         ("text/plain", "hi", nil, "conn", "Bad Name", "instance", nil),
     ])

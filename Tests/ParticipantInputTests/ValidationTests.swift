@@ -30,7 +30,7 @@ import Testing
 
     @Test func requiredFields() {
         #expect(rule(submission(nil)) == ValidationError(field: "contentType", rule: "is required"))
-        #expect(rule(submission(connectionToken: nil)) == ValidationError(field: "connectionToken", rule: "is required"))
+        #expect(rule(submission(connectionToken: nil)) == ValidationError(field: "connectionToken", rule: "is required (or participantToken in its place)"))
     }
 
     @Test func contentTypeRules() {
@@ -74,11 +74,11 @@ import Testing
         let body = Data(#"{"contentType":"\#(Self.typing)","connectionToken":"c","clientTokn":"retry-1"}"#.utf8)
         #expect(throws: RequestError.invalid(ValidationError(
             field: "clientTokn",
-            rule: "is not a field of an event: did you mean clientToken? the fields are contentType, content, clientToken, connectionToken, instance"
+            rule: "is not a field of an event: did you mean clientToken? the fields are contentType, content, clientToken, connectionToken, instance, participantToken, connectParticipant"
         ))) { try RequestDecoding.daemonRequest(body: body) }
         let far = Data(#"{"contentType":"\#(Self.typing)","connectionToken":"c","priority":"high"}"#.utf8)
         #expect(throws: RequestError.invalid(ValidationError(
-            field: "priority", rule: "is not a field of an event: the fields are contentType, content, clientToken, connectionToken, instance"
+            field: "priority", rule: "is not a field of an event: the fields are contentType, content, clientToken, connectionToken, instance, participantToken, connectParticipant"
         ))) { try RequestDecoding.daemonRequest(body: far) }
         // The known fields alone still pass.
         let good = Data(#"{"contentType":"\#(Self.typing)","connectionToken":"c","clientToken":"retry-1"}"#.utf8)

@@ -70,6 +70,10 @@ import Testing
             guard case .chatDisconnected = try await submit(outbox, disconnect("bye-again")) else { Issue.record("a second disconnect is refused"); return }
             guard case .duplicate = try await submit(outbox, disconnect("bye")) else { Issue.record("the same disconnect again is a duplicate"); return }
             guard case .created = try await submit(outbox, message("other chat", connection: "other")) else { Issue.record("other chats go on"); return }
+
+            // Deleting the disconnect opens the chat again.
+            _ = try await outbox.delete(clientToken: "bye")
+            guard case .created = try await submit(outbox, message("reopened")) else { Issue.record("the chat opens again"); return }
         }
     }
 

@@ -64,4 +64,43 @@ import ParticipantTestSupport
             #expect(try holders(of: connection, in: directory).isEmpty, "\(connection)")
         }
     }
+
+    @Test("A participant token and the connection made from it stay while the chat waits, and leave every file once it was idle for connections.idleSeconds")
+    func participantTokensErasedAfterIdle() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        var limits = OutboxLimits()
+        limits.connectionIdle = .seconds(600)
+        try await withTestOutbox(clock: clock, storage: .file(in: directory), limits: limits) { outbox in
+            let participant = "participant-token-" + String(repeating: "p", count: 40)
+            let connection = "created-connection-token-" + String(repeating: "c", count: 40)
+            let item = try EventValidator.validate(EventSubmission(
+                contentType: EventContentType.messageRead.rawValue, content: receipt("m"), clientToken: "a", connectionToken: nil, participantToken: participant
+            ))
+            _ = try await outbox.submit(item)
+            let leased = try #require(try await outbox.leaseDue(instance: InstanceName.defaultName, limit: 1).first)
+            #expect(leased.connectionToken == nil && leased.viaParticipant)
+            try await outbox.recordConnection(for: leased, connectionToken: connection, expiresAt: clock.date.addingTimeInterval(86_400), connected: true)
+            // Waiting (in flight) longer than the idle time: kept.
+            clock.advance(by: .seconds(601))
+            _ = try await outbox.deleteExpiredHistory()
+            #expect(try await outbox.participantConnection(for: leased)?.connectionToken == connection)
+            try await outbox.record(.sent(id: "id", absoluteTime: "t"), for: leased)
+            // Sent, but its last submission is younger than the idle time for a moment longer.
+            _ = try await outbox.submit(try EventValidator.validate(EventSubmission(
+                contentType: EventContentType.typing.rawValue, clientToken: "b", connectionToken: nil, participantToken: participant
+            )))
+            let typing = try #require(try await outbox.leaseDue(instance: InstanceName.defaultName, limit: 1).first)
+            try await outbox.record(.sent(id: "id", absoluteTime: "t"), for: typing)
+            clock.advance(by: .seconds(599))
+            _ = try await outbox.deleteExpiredHistory()
+            #expect(try await outbox.participantConnection(for: leased) != nil)
+            clock.advance(by: .seconds(2))
+            _ = try await outbox.deleteExpiredHistory()
+            #expect(try await outbox.participantConnection(for: leased) == nil)
+            try await outbox.scrub()
+            #expect(try holders(of: participant, in: directory).isEmpty)
+            #expect(try holders(of: connection, in: directory).isEmpty)
+        }
+    }
 }

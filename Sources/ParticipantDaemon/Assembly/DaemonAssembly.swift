@@ -91,6 +91,7 @@ public struct DaemonAssembly: Sendable {
             let fleetPacer = fleetBucket(nil, instance.quota)
             let messagePacer = configuration.sender.separateMessageQuota ? fleetBucket("SendMessage", instance.quota) : nil
             let disconnectPacer = fleetBucket("DisconnectParticipant", configuration.sender.disconnectQuota)
+            let connectionPacer = fleetBucket("CreateParticipantConnection", configuration.sender.connectionQuota)
             let sender = EventSender(
                 outbox: outbox,
                 service: HTTPParticipantService(configuration: upstream, client: httpClient),
@@ -102,9 +103,10 @@ public struct DaemonAssembly: Sendable {
                 pacer: fleetPacer,
                 messagePacer: messagePacer,
                 disconnectPacer: disconnectPacer,
+                connectionPacer: connectionPacer,
                 logger: logger
             )
-            for pacer in [fleetPacer, messagePacer, disconnectPacer].compactMap({ $0 }) {
+            for pacer in [fleetPacer, messagePacer, disconnectPacer, connectionPacer].compactMap({ $0 }) {
                 pacer.whenTokensArrive { sender.wake() }
                 fleetPacers.append(pacer)
             }

@@ -30,6 +30,8 @@ import Synchronization
 /// | `participantd_quota_tokens` | gauge | `instance` |
 /// | `participantd_quota_rate` | gauge | `instance` (requests per second now; 0: pacing off) |
 /// | `participantd_requests_in_flight` | gauge | `instance` |
+/// | `participantd_connections_created_total` | counter | `instance` |
+/// | `participantd_connection_failures_total` | counter | `code`, `instance` |
 /// | `participantd_uptime_seconds` | gauge | |
 public final class DaemonMetrics: Sendable {
     public let registry: PrometheusCollectorRegistry

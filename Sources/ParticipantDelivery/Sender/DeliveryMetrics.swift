@@ -12,6 +12,8 @@ public final class DeliveryMetrics: Sendable {
     private let latency: CoreMetrics.Timer
     private let roundsCounter: CoreMetrics.Counter
     private let wakesSkippedCounter: CoreMetrics.Counter
+    private let connectionsCreatedCounter: CoreMetrics.Counter
+    private let connectionFailures = Mutex<[String: CoreMetrics.Counter]>([:])
     private let failures = Mutex<[String: CoreMetrics.Counter]>([:])
     private let retries = Mutex<[String: CoreMetrics.Counter]>([:])
     private let instance: String
@@ -25,6 +27,14 @@ public final class DeliveryMetrics: Sendable {
         latency = CoreMetrics.Timer(label: "participantd_upstream_request_duration_seconds", dimensions: dimensions, factory: factory)
         roundsCounter = CoreMetrics.Counter(label: "participantd_sender_rounds_total", dimensions: dimensions, factory: factory)
         wakesSkippedCounter = CoreMetrics.Counter(label: "participantd_sender_wakes_skipped_total", dimensions: dimensions, factory: factory)
+        connectionsCreatedCounter = CoreMetrics.Counter(label: "participantd_connections_created_total", dimensions: dimensions, factory: factory)
+    }
+
+    /// CreateParticipantConnection gave a connection token (a first one or a renewal).
+    func connectionCreated() { connectionsCreatedCounter.increment() }
+    /// CreateParticipantConnection failed or was refused, by code.
+    func connectionFailed(code: String) {
+        counter(connectionFailures, "participantd_connection_failures_total", code: code).increment()
     }
 
     func sent() { sentCounter.increment() }

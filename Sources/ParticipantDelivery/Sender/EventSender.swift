@@ -29,6 +29,10 @@ public final class EventSender: Service, Sendable {
         /// SendMessage in a bucket of its own, of `quota`'s size (the service's quota page lists the
         /// two operations together without saying whether they share one).
         public var separateMessageQuota = false
+        /// CreateParticipantConnection's quota: 6 requests per second, burst 9, per instance.
+        public var connectionQuota = QuotaPacer.Configuration(rate: 6, burst: 9)
+        /// `ConnectParticipant` for the connections the daemon creates, unless a submission says.
+        public var connectParticipant = true
         /// The longest the sender sleeps without looking at the outbox, whatever it expects.
         public var idleCheckInterval: Duration = .seconds(5)
 
@@ -51,6 +55,10 @@ public final class EventSender: Service, Sendable {
     private let pacer: any QuotaGate
     /// Each of the service's quotas this sender spends, the main one first.
     private let lanes: [QuotaLane]
+    /// CreateParticipantConnection's bucket.
+    private let connectionPacer: any QuotaGate
+    /// CreateParticipantConnection's failures in a row (not refusals), for health.
+    private let connectionFailures = Mutex<(count: Int, since: Date?, last: String)>((0, nil, ""))
     /// The Connect instance whose events this sender delivers (its configured name).
     public let instance: String
     /// Outcomes the outbox could not store (disk full), to be recorded again.
@@ -78,8 +86,10 @@ public final class EventSender: Service, Sendable {
         pacer: (any QuotaGate)? = nil,
         messagePacer: (any QuotaGate)? = nil,
         disconnectPacer: (any QuotaGate)? = nil,
+        connectionPacer: (any QuotaGate)? = nil,
         logger: Logger
     ) {
+        self.connectionPacer = connectionPacer ?? QuotaPacer(configuration: configuration.connectionQuota, now: stopwatch.elapsed)
         self.instance = instance
         self.repeats = repeats
         self.metrics = metrics
@@ -122,6 +132,10 @@ public final class EventSender: Service, Sendable {
     /// What keeps delivery from being healthy now, for `GET /v1/health`; empty when all is well.
     public var healthProblems: [String] {
         var problems = pacer.problem.map { [$0] } ?? []
+        let failures = connectionFailures.withLock { $0 }
+        if failures.count >= ConnectionRenewal.failuresForHealth, let since = failures.since {
+            problems.append("CreateParticipantConnection has failed \(failures.count) times in a row since \(WireCoding.formatTimestamp(since)) (last: \(failures.last)); chats named by a participant token wait")
+        }
         guard let outage = outages.outage else { return problems }
         problems.append("the service has not answered since \(WireCoding.formatTimestamp(outage.since)) (\(outage.failures) attempts in a row; last: \(outage.lastError)); sending is suspended and the service is probed")
         return problems
@@ -305,7 +319,50 @@ public final class EventSender: Service, Sendable {
     func deliver(_ event: StoredEvent, pacer: (any QuotaGate)? = nil) async {
         let pacer = pacer ?? self.pacer
         var metadata = eventMetadata(event)
-        guard let connectionToken = event.connectionToken else {
+        let connectionToken: String
+        /// Created for this attempt: a 403 with it is the service's last word.
+        var freshConnection = false
+        if event.viaParticipant {
+            switch await participantConnection(for: event, metadata: &metadata) {
+            case .token(let token, let fresh):
+                (connectionToken, freshConnection) = (token, fresh)
+            case .done(let transition):
+                switch transition {
+                case .failed(let error, _):
+                    metrics?.failed(code: error.code)
+                    metadata["error.code"] = "\(error.code)"
+                    metadata["error.message"] = "\(error.message)"
+                    let othersFailed = await record(transition, for: event, metadata: metadata) ?? 0
+                    if othersFailed > 0 { metrics?.failed(code: error.code, count: othersFailed) }
+                    metadata["connection.events_failed"] = "\(othersFailed)"
+                    logger.warning("The participant's chat is over; its waiting items failed and new ones are refused", metadata: metadata)
+                    return
+                case .retry(let at, let error):
+                    metrics?.retried(code: error.code)
+                    metadata["error.code"] = "\(error.code)"
+                    metadata["error.message"] = "\(error.message)"
+                    metadata["retry.delay_ms"] = "\(max(0, Int(at.timeIntervalSince(wall.now()) * 1000)))"
+                    repeats.log(logger, .info, "No connection for the participant yet; retry scheduled", key: "connection \(error.code)", metadata: metadata)
+                case .expired:
+                    metrics?.expired()
+                    repeats.log(logger, .warning, "Event expired", key: "expired connection", metadata: metadata)
+                case .sent:
+                    break
+                }
+                await record(transition, for: event, metadata: metadata)
+                return
+            }
+            if event.contentType == .event(.connectionAcknowledged) {
+                // Its delivery is the connection created with ConnectParticipant: true (the
+                // event itself is deprecated): done.
+                metrics?.sent()
+                logger.info("Event sent as ConnectParticipant: true on the participant's connection", metadata: metadata)
+                await record(.sent(id: "", absoluteTime: ""), for: event, metadata: metadata)
+                return
+            }
+        } else if let token = event.connectionToken {
+            connectionToken = token
+        } else {
             // Only final rows lose their token; a leased row without one is a broken invariant.
             await record(.failed(ErrorBody(code: "InternalError", message: "the stored event has no connection token")), for: event, metadata: metadata)
             return
@@ -315,6 +372,15 @@ public final class EventSender: Service, Sendable {
             ServiceRequest(operation: ServiceOperation(for: event.contentType.kind), contentType: event.contentType.rawValue, content: event.content, clientToken: event.clientToken, connectionToken: connectionToken)
         )
         metrics?.upstreamRequest(took: now - requestStarted)
+        if event.viaParticipant, !freshConnection, case .rejected(let error, 403) = result {
+            // The kept connection was refused (it died early, or the chat ended): a new one for
+            // the next attempt, once; a 403 with a connection made for the attempt is final.
+            try? await outbox.dropConnection(for: event)
+            metadata["error.code"] = "\(error.code)"
+            logger.info("The participant's connection token was refused; a new connection is created for the next attempt", metadata: metadata)
+            await record(.retry(at: wall.now(), error: error), for: event, metadata: metadata)
+            return
+        }
         let decision = AttemptDecision.decide(
             attempts: event.attempts, deadline: event.deadline, contentType: event.contentType,
             result: result, now: wall.now(), random: random(), retry: configuration.retry
@@ -422,6 +488,78 @@ public final class EventSender: Service, Sendable {
         }
         if !outcomes.isEmpty {
             logger.notice("Outcomes of earlier attempts recorded", metadata: ["sender.outcomes": "\(outcomes.count)"])
+        }
+    }
+
+    /// How an attempt of a chat named by a participant token gets its connection token.
+    enum ConnectionStep {
+        /// Send with this token (`fresh`: created for this attempt).
+        case token(String, fresh: Bool)
+        /// No request to send: the attempt ends so.
+        case done(DeliveryTransition)
+    }
+
+    /// The chat's connection token: the kept one while it is good (``ConnectionRenewal``), else a
+    /// new one from CreateParticipantConnection, paced by that operation's own bucket. At most one
+    /// creation per participant is in flight: a chat has one attempt in flight at a time.
+    func participantConnection(for event: StoredEvent, metadata: inout Logger.Metadata) async -> ConnectionStep {
+        let connection: ParticipantConnection
+        do {
+            guard let found = try await outbox.participantConnection(for: event) else {
+                return .done(.failed(ErrorBody(code: "InternalError", message: "the participant connection of this item is not stored")))
+            }
+            connection = found
+        } catch {
+            return .done(.retry(at: wall.now().addingTimeInterval(1), error: ErrorBody(code: "StorageError", message: "\(error)")))
+        }
+        let wantConnected = event.contentType == .event(.connectionAcknowledged) || (connection.connectParticipant ?? configuration.connectParticipant)
+        if let token = connection.connectionToken, connection.connected || !wantConnected,
+           ConnectionRenewal.isUsable(createdAt: connection.createdAt, expiresAt: connection.expiresAt, now: wall.now()) {
+            return .token(token, fresh: false)
+        }
+        // A token of CreateParticipantConnection's bucket: wait for it (the attempt is leased).
+        while connectionPacer.take(upTo: 1, now: now) < 1 {
+            do {
+                try await stopwatch.clock.sleep(for: max(.milliseconds(1), connectionPacer.untilNextToken(now: now)))
+            } catch {
+                return .done(.retry(at: wall.now(), error: ErrorBody(code: "Cancelled", message: "stopping before CreateParticipantConnection")))
+            }
+        }
+        metadata["connection.renewal"] = "\(connection.connectionToken == nil ? "first" : "renewal")"
+        let result = await service.createConnection(participantToken: connection.participantToken, connectParticipant: wantConnected)
+        switch result {
+        case .created(let token, let expiry):
+            connectionPacer.recordSuccess()
+            connectionFailures.withLock { $0 = (0, nil, "") }
+            metrics?.connectionCreated()
+            do {
+                try await outbox.recordConnection(for: event, connectionToken: token, expiresAt: expiry, connected: wantConnected)
+            } catch {
+                logger.warning("The new connection could not be stored; it is used for this attempt only", metadata: metadata.merging(["error": "\(error)"]) { $1 })
+            }
+            logger.info("Participant connection created", metadata: metadata.merging([
+                "connection.expiry": "\(WireCoding.formatTimestamp(expiry))", "connection.connect_participant": "\(wantConnected)",
+            ]) { $1 })
+            return .token(token, fresh: true)
+        case .rejected(let error, let status):
+            metrics?.connectionFailed(code: error.code)
+            let reason = ErrorBody(
+                code: error.code,
+                message: "CreateParticipantConnection refused the participant token (\(status) \(error.code): \(error.message)); the chat has ended or the participant left"
+            )
+            return .done(.failed(reason, block: .all))
+        case .transient(let error, let status):
+            if status == 429 { connectionPacer.recordThrottle() }
+            metrics?.connectionFailed(code: error.code)
+            connectionFailures.withLock { failures in
+                failures = (failures.count + 1, failures.since ?? wall.now(), "\(error.code): \(error.message)")
+            }
+            let decision = AttemptDecision.decide(
+                attempts: event.attempts, deadline: event.deadline, contentType: event.contentType,
+                result: .transient(ErrorBody(code: error.code, message: "CreateParticipantConnection: \(error.message)"), status: status),
+                now: wall.now(), random: random(), retry: configuration.retry
+            )
+            return .done(decision.transition)
         }
     }
 

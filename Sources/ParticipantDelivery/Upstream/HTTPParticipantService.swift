@@ -114,6 +114,47 @@ public struct HTTPParticipantService: ParticipantService {
         }
     }
 
+    public func createConnection(participantToken: String, connectParticipant: Bool) async -> ConnectionCallResult {
+        var httpRequest = HTTPClientRequest(url: configuration.endpoint + "/participant/connection")
+        httpRequest.method = .POST
+        httpRequest.headers.add(name: "Content-Type", value: "application/json")
+        httpRequest.headers.add(name: "User-Agent", value: userAgent)
+        httpRequest.headers.add(name: "X-Amz-Bearer", value: participantToken)
+        httpRequest.body = .bytes(ByteBuffer(bytes: Self.connectionBody(connectParticipant: connectParticipant)))
+        do {
+            let response = try await client.execute(httpRequest, timeout: TimeAmount(configuration.requestTimeout))
+            let body = try await response.body.collect(upTo: Self.maxResponseBytes)
+            return Self.classifyConnection(status: Int(response.status.code), headers: response.headers, body: Data(buffer: body))
+        } catch {
+            return .transient(Self.describe(error, proxy: configuration.proxy, endpoint: configuration.endpoint), status: nil)
+        }
+    }
+
+    /// `{"ConnectParticipant": BOOL, "Type": ["CONNECTION_CREDENTIALS"]}`.
+    static func connectionBody(connectParticipant: Bool) -> Data {
+        Data(#"{"ConnectParticipant":\#(connectParticipant),"Type":["CONNECTION_CREDENTIALS"]}"#.utf8)
+    }
+
+    /// Sorts CreateParticipantConnection's answer: the credentials, refused for good, or worth retrying.
+    public static func classifyConnection(status: Int, headers: HTTPHeaders, body: Data) -> ConnectionCallResult {
+        if status == 200 {
+            struct Output: Decodable {
+                struct Credentials: Decodable {
+                    var ConnectionToken: String
+                    var Expiry: String
+                }
+                var ConnectionCredentials: Credentials?
+            }
+            guard let credentials = (try? JSONDecoder().decode(Output.self, from: body))?.ConnectionCredentials,
+                  let expiry = WireCoding.parseTimestamp(credentials.Expiry) else {
+                return .transient(ErrorBody(code: "InvalidResponse", message: "CreateParticipantConnection answered 200 without ConnectionCredentials {ConnectionToken, Expiry}"), status: 200)
+            }
+            return .created(connectionToken: credentials.ConnectionToken, expiry: expiry)
+        }
+        let error = serviceError(status: status, headers: headers, body: body)
+        return ServiceAnswer.isRetryable(status: status) ? .transient(error, status: status) : .rejected(error, status: status)
+    }
+
     /// The request for one item: what goes on the wire, before AsyncHTTPClient sends it.
     public static func httpRequest(for request: ServiceRequest, endpoint: String, userAgent: String) -> HTTPClientRequest {
         var httpRequest = HTTPClientRequest(url: endpoint + request.operation.path)

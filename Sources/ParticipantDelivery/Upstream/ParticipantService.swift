@@ -1,3 +1,4 @@
+import Foundation
 import ParticipantOutbox
 import ParticipantWire
 
@@ -60,8 +61,21 @@ public enum ServiceCallResult: Sendable, Equatable {
     case transient(ErrorBody, status: Int?)
 }
 
+/// How a CreateParticipantConnection call ended.
+public enum ConnectionCallResult: Sendable, Equatable {
+    /// 200: `ConnectionCredentials {ConnectionToken, Expiry}`.
+    case created(connectionToken: String, expiry: Date)
+    /// Refused for good (403: the participant token is no longer valid, the chat ended; other 4xx).
+    case rejected(ErrorBody, status: Int)
+    /// Worth another try later: 429, 5xx (`status`), no answer (`status` nil).
+    case transient(ErrorBody, status: Int?)
+}
+
 /// The Amazon Connect Participant Service, as far as this daemon uses it.
 public protocol ParticipantService: Sendable {
     /// Makes the call and sorts its answer; never throws: a failure is an answer too.
     func send(_ request: ServiceRequest) async -> ServiceCallResult
+    /// CreateParticipantConnection with `Type: [CONNECTION_CREDENTIALS]`: a connection token for
+    /// the participant whose token this is (sent as `X-Amz-Bearer`; never logged).
+    func createConnection(participantToken: String, connectParticipant: Bool) async -> ConnectionCallResult
 }

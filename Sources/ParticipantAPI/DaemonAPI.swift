@@ -285,10 +285,11 @@ public struct DaemonAPI: Sendable {
         switch outcome {
         case .created(let stored):
             metrics?.accepted(item.contentType)
+            // The kind is in each line's message ("Message accepted"), not a key of its own: the
+            // accept path writes one line per item.
             var metadata: Logger.Metadata = [
                 "event.client_token": "\(stored.clientToken)",
                 "event.content_type": "\(item.contentType.shortName)",
-                "item.kind": "\(kind)",
             ]
             if item.clientToken == nil { metadata["event.client_token_generated"] = "true" }
             if let supersededBy = stored.supersededBy {
@@ -296,8 +297,11 @@ public struct DaemonAPI: Sendable {
                 metadata["event.superseded_by"] = "\(supersededBy)"
                 logger.info("Event accepted as superseded: an earlier event already says it", metadata: metadata)
             } else {
-                let superseded = stored.contentType.kind == .disconnect ? " (its chat's waiting typing and receipts superseded)" : ""
-                logger.info("\(item.kind == .event ? "Event" : item.kind == .message ? "Message" : "Disconnect") accepted\(superseded)", metadata: metadata)
+                switch item.kind {
+                case .event: logger.info("Event accepted", metadata: metadata)
+                case .message: logger.info("Message accepted", metadata: metadata)
+                case .disconnect: logger.info("Disconnect accepted; the chat's queued typing and receipts are superseded", metadata: metadata)
+                }
                 if item.contentType.eventType?.isDeprecated == true {
                     logger.warning("Deprecated content type accepted", metadata: metadata)
                 }
@@ -305,7 +309,7 @@ public struct DaemonAPI: Sendable {
             }
             return .created(stored)
         case .duplicate(let stored):
-            logger.debug("Duplicate submission answered from the outbox", metadata: ["event.client_token": "\(stored.clientToken)", "item.kind": "\(kind)"])
+            logger.debug("Duplicate submission answered from the outbox", metadata: ["event.client_token": "\(stored.clientToken)"])
             return .duplicate(stored)
         case .blocked(let block):
             let since = WireCoding.formatTimestamp(block.blockedAt)

@@ -36,16 +36,23 @@ extension Outbox {
     /// Whether a queued item of `instance` with a priority in `priorities` is due now: one look-up
     /// in the due index, a read.
     public func hasDue(instance: String, priorities: ClosedRange<Int>) async throws -> Bool {
+        try await queuedItems(instance: instance, priorities: priorities).due
+    }
+
+    /// Whether queued items of `instance` with a priority in `priorities` exist, and whether one
+    /// is due now: the earliest next attempt among them, from the due index, a read.
+    public func queuedItems(instance: String, priorities: ClosedRange<Int>) async throws -> (any: Bool, due: Bool) {
         let now = clock.now().millisecondsSince1970
-        return try await database.read { db in
-            try Bool.fetchOne(
+        let earliest = try await database.read { db in
+            try Int64.fetchOne(
                 db.cachedStatement(sql: """
-                    SELECT EXISTS (SELECT 1 FROM event INDEXED BY event_due
-                                   WHERE instance = ? AND state = \(EventState.queued.sql) AND priority BETWEEN ? AND ? AND nextAttemptAt <= ?)
+                    SELECT MIN(nextAttemptAt) FROM event INDEXED BY event_due
+                    WHERE instance = ? AND state = \(EventState.queued.sql) AND priority BETWEEN ? AND ?
                     """),
-                arguments: [instance, Int64(clamping: priorities.lowerBound), Int64(clamping: priorities.upperBound), now]
-            ) ?? false
+                arguments: [instance, Int64(clamping: priorities.lowerBound), Int64(clamping: priorities.upperBound)]
+            )
         }
+        return (earliest != nil, earliest.map { $0 <= now } ?? false)
     }
 
     /// Ends every queued event of `instance` whose deadline has passed as `expired`; returns them.

@@ -143,6 +143,8 @@ public final class ParticipantServiceStandIn: Sendable {
         var connections: [String: ConnectionCreation] = [:]
         var creations: [ConnectionCreation] = []
         var expiredTokenUses = 0
+        /// Every item answered 200 the first time, in order: (path, ClientToken, bearer).
+        var arrivals: [Arrival] = []
         var behavior: @Sendable (ReceivedRequest) -> Behavior
     }
 
@@ -247,6 +249,73 @@ public final class ParticipantServiceStandIn: Sendable {
     /// Requests that came with a connection token of CreateParticipantConnection's after its Expiry.
     public var expiredTokenUses: Int { state.withLock { $0.expiredTokenUses } }
 
+    /// An item's first 200, in the order of all of them.
+    public struct Arrival: Sendable, Equatable, Codable {
+        public var operation: String
+        public var clientToken: String
+        public var bearer: String
+        public var content: String?
+    }
+
+    /// What the stand-in saw, for a benchmark in another process (`GET /standin/report`).
+    public struct Report: Codable, Sendable {
+        public struct Creation: Codable, Sendable {
+            public var participantToken: String
+            public var connectionToken: String
+            public var createdAt: Double
+            public var expiry: Double
+        }
+        public var arrivals: [Arrival]
+        /// How many 200s each ClientToken got, per operation (`SendMessage TOKEN`: count).
+        public var acceptCounts: [String: Int]
+        public var requests: Int
+        public var invalidRequests: Int
+        public var throttled: Int
+        public var throttledRequests: [String]
+        public var expiredTokenUses: Int
+        public var creations: [Creation]
+        /// Requests per bearer (connection or participant token).
+        public var requestsByBearer: [String: Int]
+    }
+
+    public var report: Report {
+        state.withLock { state in
+            var counts: [String: Int] = [:]
+            for (token, item) in state.accepted { counts["SendEvent \(token)"] = item.acceptCount }
+            for (token, item) in state.acceptedMessages { counts["SendMessage \(token)"] = item.acceptCount }
+            for (token, item) in state.disconnects { counts["DisconnectParticipant \(token)"] = item.acceptCount }
+            var byBearer: [String: Int] = [:]
+            for request in state.requests { byBearer[request.bearer ?? "", default: 0] += 1 }
+            return Report(
+                arrivals: state.arrivals, acceptCounts: counts, requests: state.requests.count,
+                invalidRequests: state.requests.filter { $0.problem != nil }.count, throttled: state.throttled,
+                throttledRequests: state.throttledRequests, expiredTokenUses: state.expiredTokenUses,
+                creations: state.creations.map {
+                    Report.Creation(participantToken: $0.participantToken, connectionToken: $0.connectionToken,
+                                    createdAt: $0.createdAt.timeIntervalSince1970, expiry: $0.expiry.timeIntervalSince1970)
+                },
+                requestsByBearer: byBearer
+            )
+        }
+    }
+
+    /// `GET /standin/report`: ``report`` as JSON; `POST /standin/end-participant` (the body is the
+    /// participant token) and `POST /standin/end-chat` (a connection token): a chat ends.
+    fileprivate func control(method: HTTPMethod, path: String, body: Data) -> (Int, Data) {
+        switch (method, path) {
+        case (.GET, "/standin/report"):
+            return (200, (try? JSONEncoder().encode(report)) ?? Data())
+        case (.POST, "/standin/end-participant"):
+            endParticipant(String(decoding: body, as: UTF8.self))
+            return (200, Data("{}".utf8))
+        case (.POST, "/standin/end-chat"):
+            endChat(bearer: String(decoding: body, as: UTF8.self))
+            return (200, Data("{}".utf8))
+        default:
+            return (404, Data(#"{"message":"no such stand-in route"}"#.utf8))
+        }
+    }
+
     /// Every disconnect answered 200, in the order first accepted.
     public var disconnects: [AcceptedEvent] {
         state.withLock { state in state.disconnectOrder.compactMap { state.disconnects[$0] } }
@@ -344,6 +413,7 @@ public final class ParticipantServiceStandIn: Sendable {
                         absoluteTime: WireCoding.formatTimestamp(Date()), acceptCount: 1
                     )
                     state.disconnectOrder.append(token)
+                    state.arrivals.append(Arrival(operation: "DisconnectParticipant", clientToken: token, bearer: request.bearer ?? "", content: nil))
                 }
                 if let bearer = request.bearer {
                     state.ended.insert(bearer)
@@ -367,6 +437,7 @@ public final class ParticipantServiceStandIn: Sendable {
                 bearer: request.bearer ?? "", id: UUID().uuidString.lowercased(),
                 absoluteTime: WireCoding.formatTimestamp(Date()), acceptCount: 1
             )
+            state.arrivals.append(Arrival(operation: request.isMessage ? "SendMessage" : "SendEvent", clientToken: token, bearer: request.bearer ?? "", content: request.content))
             if request.isMessage {
                 state.acceptedMessages[token] = item
                 state.acceptedMessageOrder.append(token)
@@ -510,6 +581,12 @@ private final class RequestHandler: ChannelInboundHandler, @unchecked Sendable {
         case .end:
             guard let head, let server = box.server.withLock({ $0 }) else {
                 context.close(promise: nil)
+                return
+            }
+            if head.uri.hasPrefix("/standin/") {
+                // The stand-in's own routes, for a benchmark in another process.
+                let (status, answer) = server.control(method: head.method, path: head.uri, body: Data(buffer: body))
+                respond(status: status, headers: [:], body: answer, keepAlive: head.isKeepAlive, context: context)
                 return
             }
             let (request, behavior) = server.receive(head: head, body: body)

@@ -57,6 +57,10 @@ public final class EventSender: Service, Sendable {
     private let lanes: [QuotaLane]
     /// CreateParticipantConnection's bucket.
     private let connectionPacer: any QuotaGate
+    /// Whether an item of a quota other than the main one may be queued: set when one is accepted,
+    /// at a flush or a generic wake, and at the start; cleared when the outbox has none queued.
+    /// Spares every round the other quotas' look-up (a read) while none waits.
+    private let otherQuotasMayWait = Atomic<Bool>(true)
     /// CreateParticipantConnection's failures in a row (not refusals), for health.
     private let connectionFailures = Mutex<(count: Int, since: Date?, last: String)>((0, nil, ""))
     /// The Connect instance whose events this sender delivers (its configured name).
@@ -159,6 +163,7 @@ public final class EventSender: Service, Sendable {
     /// `participantctl flush`: during an outage the next probe goes now (the outbox made the
     /// queued events due); the quota still paces what follows.
     public func flush() {
+        otherQuotasMayWait.store(true, ordering: .relaxed)
         outages.probeNow()
         doorbell.ring()
     }
@@ -180,6 +185,9 @@ public final class EventSender: Service, Sendable {
     /// always goes: the round holds its tokens until it has leased, and may miss the new event.
     /// - Parameter kind: the new item's kind: only its quota's bucket matters (`nil`: any).
     public func wake(for kind: ItemKind? = nil) {
+        if kind.map({ !lanes[0].priorities.contains($0.priorities.lowerBound) }) ?? true {
+            otherQuotasMayWait.store(true, ordering: .relaxed)
+        }
         let pacers = kind.map { kind in lanes.filter { $0.priorities.contains(kind.priorities.lowerBound) } } ?? lanes
         if !inRound.load(ordering: .relaxed) && pacers.allSatisfy({ $0.pacer.isWaitingForToken(now: now) }) {
             metrics?.wakeSkipped()
@@ -256,10 +264,17 @@ public final class EventSender: Service, Sendable {
         // During an outage only one probe at a time goes out.
         var room = outages.allowedAttempts(configuration.maxInFlight - inFlightNow, inFlight: inFlightNow, now: now)
         var filled = false
+        // The other quotas' items are rare: while one may be queued, a look-up in the due index (a
+        // read) before each lease, which would scan the waiting connections inside a write.
+        let othersMayWait = otherQuotasMayWait.exchange(false, ordering: .relaxed)
+        var othersQueued = false
         for (index, lane) in lanes.enumerated() where room > 0 {
-            // The other quotas' items are rare: a look-up in the due index (a read) before a
-            // lease, which would scan the waiting connections inside a write.
-            if index > 0, try await !outbox.hasDue(instance: instance, priorities: lane.priorities) { continue }
+            if index > 0 {
+                guard othersMayWait else { break }
+                let queued = try await outbox.queuedItems(instance: instance, priorities: lane.priorities)
+                othersQueued = othersQueued || queued.any
+                if !queued.due { continue }
+            }
             let tokens = lane.pacer.take(upTo: room, now: now)
             guard tokens > 0 else { continue }
             let leased: [StoredEvent]
@@ -284,6 +299,7 @@ public final class EventSender: Service, Sendable {
             }
             if !leased.isEmpty && leased.count == tokens { filled = true }
         }
+        if othersQueued { otherQuotasMayWait.store(true, ordering: .relaxed) }
         return filled
     }
 
@@ -391,7 +407,11 @@ public final class EventSender: Service, Sendable {
             metrics?.sent()
             metadata["event.id"] = "\(id)"
             if let processingStatus { metadata["message.processing_status"] = "\(processingStatus)" }
-            logger.info(event.contentType.kind == .message ? "Message sent" : "Event sent", metadata: metadata)
+            switch event.contentType.kind {
+            case .event: logger.info("Event sent", metadata: metadata)
+            case .message: logger.info("Message sent", metadata: metadata)
+            case .disconnect: logger.info("Disconnect sent", metadata: metadata)
+            }
         case .fail(let error, let status, let block):
             metrics?.failed(code: error.code)
             metadata["error.code"] = "\(error.code)"
@@ -567,7 +587,6 @@ public final class EventSender: Service, Sendable {
         [
             "event.client_token": "\(event.clientToken)",
             "event.content_type": "\(event.contentType.shortName)",
-            "item.kind": "\(event.contentType.kind.rawValue)",
             "event.attempt": "\(event.attempts)",
         ]
     }

@@ -1,5 +1,6 @@
 """What the benchmark scripts in bench/ share (they run as `python3 bench/NAME.py`, so this folder
 is on their import path)."""
+import http.client
 import socket
 import time
 
@@ -22,3 +23,15 @@ def wait_for(condition, seconds, what, interval=0.1):
             pass
         time.sleep(interval)
     raise RuntimeError(f"timed out waiting for {what}")
+
+
+class UnixConnection(http.client.HTTPConnection):
+    """HTTP over participantd's Unix socket."""
+
+    def __init__(self, path, timeout=30):
+        super().__init__("localhost", timeout=timeout)
+        self.path = path
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.connect(self.path)

@@ -36,22 +36,12 @@ import tempfile
 import threading
 import time
 
-from benchlib import free_port, wait_for
+from benchlib import UnixConnection, free_port, wait_for
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.environ.get("PARTICIPANTD_BIN", os.path.join(ROOT, ".build", "debug"))
 TYPING = "application/vnd.amazonaws.connect.event.typing"
 READ = "application/vnd.amazonaws.connect.event.message.read"
-
-
-class UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path):
-        super().__init__("localhost", timeout=30)
-        self.path = path
-
-    def connect(self):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.connect(self.path)
 
 
 class Run:

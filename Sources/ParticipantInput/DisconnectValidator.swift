@@ -18,14 +18,9 @@ public struct ValidatedDisconnect: Sendable, Equatable {
 public enum DisconnectValidator {
     public static func validate(_ submission: DisconnectSubmission) throws(ValidationError) -> ValidatedDisconnect {
         try FieldRules.checkClientToken(submission.clientToken)
-        let credential = try FieldRules.credential(
+        let (connectionToken, participantToken, connectParticipant) = try FieldRules.credentialFields(
             connectionToken: submission.connectionToken, participantToken: submission.participantToken, connectParticipant: submission.connectParticipant
         )
-        var connectionToken = "", participantToken: String?, connectParticipant: Bool?
-        switch credential {
-        case .connection(let token): connectionToken = token
-        case .participant(let token, let connect): (participantToken, connectParticipant) = (token, connect)
-        }
         let instance = try FieldRules.instance(submission.instance)
         return ValidatedDisconnect(
             clientToken: submission.clientToken, connectionToken: connectionToken, participantToken: participantToken,

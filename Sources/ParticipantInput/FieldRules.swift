@@ -59,6 +59,18 @@ enum FieldRules {
         }
     }
 
+    /// ``credential(connectionToken:participantToken:connectParticipant:)`` as the validated
+    /// submissions hold it: the connection token (empty for a participant token's chat), the
+    /// participant token and its `connectParticipant`.
+    static func credentialFields(
+        connectionToken: String?, participantToken: String?, connectParticipant: Bool?
+    ) throws(ValidationError) -> (connectionToken: String, participantToken: String?, connectParticipant: Bool?) {
+        switch try credential(connectionToken: connectionToken, participantToken: participantToken, connectParticipant: connectParticipant) {
+        case .connection(let token): (token, nil, nil)
+        case .participant(let token, let connect): ("", token, connect)
+        }
+    }
+
     /// The instance's name, `default` when none is given.
     static func instance(_ instance: String?) throws(ValidationError) -> String {
         let instance = instance ?? InstanceName.defaultName

@@ -126,17 +126,8 @@ struct SendEvent: AsyncParsableCommand {
     var instance: String = ProcessInfo.processInfo.environment["PARTICIPANTD_INSTANCE"].flatMap { $0.isEmpty ? nil : $0 } ?? "default"
 
     func run() async throws {
-        if let skeleton = generateCLISkeleton {
-            switch skeleton {
-            case "input": print(SendEventInput.inputSkeleton)
-            case "output": print(SendEventInput.outputSkeleton)
-            default: fail(usage: UsageError("--generate-cli-skeleton takes input or output, got \(skeleton)"))
-            }
-            return
-        }
-        if let wait, !(wait > 0) {
-            fail(usage: UsageError("--wait takes a number of seconds greater than 0"))
-        }
+        if printedSkeleton(generateCLISkeleton, input: SendEventInput.inputSkeleton, output: SendEventInput.outputSkeleton) { return }
+        checkWait(wait)
         var submission: EventSubmission
         do {
             submission = try SendEventInput.build(
@@ -158,6 +149,24 @@ struct SendEvent: AsyncParsableCommand {
         await report(answer, wait: wait, client: global.client, operation: "SendEvent") { record in
             SendEventOutput(id: record.id ?? "", absoluteTime: record.absoluteTime ?? "")
         }
+    }
+}
+
+/// `--generate-cli-skeleton [input|output]`: prints that skeleton; whether one was asked for.
+func printedSkeleton(_ which: String?, input: String, output: String) -> Bool {
+    guard let which else { return false }
+    switch which {
+    case "input": print(input)
+    case "output": print(output)
+    default: fail(usage: UsageError("--generate-cli-skeleton takes input or output, got \(which)"))
+    }
+    return true
+}
+
+/// `--wait SECONDS` must be a positive number.
+func checkWait(_ wait: Double?) {
+    if let wait, !(wait > 0) {
+        fail(usage: UsageError("--wait takes a number of seconds greater than 0"))
     }
 }
 
@@ -243,17 +252,8 @@ struct SendMessage: AsyncParsableCommand {
     var instance: String = ProcessInfo.processInfo.environment["PARTICIPANTD_INSTANCE"].flatMap { $0.isEmpty ? nil : $0 } ?? "default"
 
     func run() async throws {
-        if let skeleton = generateCLISkeleton {
-            switch skeleton {
-            case "input": print(SendMessageInput.inputSkeleton)
-            case "output": print(SendMessageInput.outputSkeleton)
-            default: fail(usage: UsageError("--generate-cli-skeleton takes input or output, got \(skeleton)"))
-            }
-            return
-        }
-        if let wait, !(wait > 0) {
-            fail(usage: UsageError("--wait takes a number of seconds greater than 0"))
-        }
+        if printedSkeleton(generateCLISkeleton, input: SendMessageInput.inputSkeleton, output: SendMessageInput.outputSkeleton) { return }
+        checkWait(wait)
         var submission: MessageSubmission
         do {
             submission = try SendMessageInput.build(
@@ -316,17 +316,8 @@ struct DisconnectParticipant: AsyncParsableCommand {
     var instance: String = ProcessInfo.processInfo.environment["PARTICIPANTD_INSTANCE"].flatMap { $0.isEmpty ? nil : $0 } ?? "default"
 
     func run() async throws {
-        if let skeleton = generateCLISkeleton {
-            switch skeleton {
-            case "input": print(DisconnectParticipantInput.inputSkeleton)
-            case "output": print(DisconnectParticipantInput.outputSkeleton)
-            default: fail(usage: UsageError("--generate-cli-skeleton takes input or output, got \(skeleton)"))
-            }
-            return
-        }
-        if let wait, !(wait > 0) {
-            fail(usage: UsageError("--wait takes a number of seconds greater than 0"))
-        }
+        if printedSkeleton(generateCLISkeleton, input: DisconnectParticipantInput.inputSkeleton, output: DisconnectParticipantInput.outputSkeleton) { return }
+        checkWait(wait)
         var submission: DisconnectSubmission
         do {
             submission = try DisconnectParticipantInput.build(cliInputJSON: cliInputJSON, clientToken: clientToken, connectionToken: connectionToken, chat: participant.chat)

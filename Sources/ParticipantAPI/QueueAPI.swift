@@ -136,7 +136,11 @@ struct QueueAPI: Sendable {
             instances: instances, fleet: await delivery.fleetStats(),
             savedRequests: Dictionary(uniqueKeysWithValues: outbox.savedRequests.byRule.map { ($0.key.rawValue, $0.value) })
         )
-        return try DaemonAPI.json(stats, status: .ok)
+        var withKinds = stats
+        withKinds.countsByKind = Dictionary(uniqueKeysWithValues: try await outbox.countsByKind().map { kind, counts in
+            (kind.rawValue, Dictionary(uniqueKeysWithValues: counts.map { ($0.key.rawValue, $0.value) }))
+        })
+        return try DaemonAPI.json(withKinds, status: .ok)
     }
 
     private func change(

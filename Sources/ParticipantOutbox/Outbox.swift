@@ -324,6 +324,27 @@ public struct Outbox: Sendable {
         return counts
     }
 
+    /// The number of items of each kind in each state, for the kinds that have any. A walk of the
+    /// whole table (the kind is the priority's range, which no index leads with): for `stats`, an
+    /// operator's question, not for every request.
+    public func countsByKind() async throws -> [ItemKind: [EventState: Int]] {
+        let message = ItemKind.message.priorities, disconnect = ItemKind.disconnect.priorities
+        let rows = try await database.read { db -> [(String, String, Int)] in
+            try Row.fetchAll(db, sql: """
+                SELECT CASE WHEN priority BETWEEN \(message.lowerBound) AND \(message.upperBound) THEN 'message'
+                            WHEN priority BETWEEN \(disconnect.lowerBound) AND \(disconnect.upperBound) THEN 'disconnect'
+                            ELSE 'event' END AS kind, state, COUNT(*) AS n
+                FROM event GROUP BY 1, 2
+                """).map { ($0["kind"], $0["state"], $0["n"]) }
+        }
+        var counts: [ItemKind: [EventState: Int]] = [:]
+        for (name, stateName, count) in rows {
+            guard let kind = ItemKind(rawValue: name), let state = EventState(rawValue: stateName) else { continue }
+            counts[kind, default: Dictionary(uniqueKeysWithValues: EventState.allCases.map { ($0, 0) })][state] = count
+        }
+        return counts
+    }
+
     /// The number of events in each state for each instance that has any.
     public func countsByInstance() async throws -> [String: [EventState: Int]] {
         let rows = try await database.read { db -> [(String, String, Int)] in

@@ -57,6 +57,8 @@ public struct QueueStats: Codable, Sendable, Equatable {
     public var fleet: FleetStats?
     /// Requests each coalescing rule saved (events superseded by it) since the daemon started.
     public var savedRequests: [String: Int]?
+    /// Items in each state by kind (`event`, `message`, `disconnect`), for the kinds the outbox holds.
+    public var countsByKind: [String: [String: Int]]?
 
     public init(
         counts: [String: Int], oldestWaitingAcceptedAt: Date?, oldestWaitingAgeSeconds: Double?, sentLastMinute: Int,

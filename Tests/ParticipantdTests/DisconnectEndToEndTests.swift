@@ -43,6 +43,9 @@ import Testing
             }
             #expect(order == ["m1", "m2", "m3", "bye"])
             #expect(daemon.standIn.disconnects.map(\.bearer) == [connection])
+            // stats counts by kind.
+            let kinds = try #require(try await daemon.client.stats().countsByKind)
+            #expect(kinds["message"]?["sent"] == 3 && kinds["disconnect"]?["sent"] == 1 && kinds["event"]?["superseded"] == 1, "\(kinds)")
 
             let (status, body) = try await RawSocketClient(path: daemon.configuration.socketPath).request(
                 method: "POST", path: "/v1/messages", body: #"{"contentType": "text/plain", "content": "too late", "connectionToken": "\#(connection)"}"#

@@ -97,54 +97,38 @@ public struct DaemonAPI: Sendable {
     // MARK: Handlers
 
     func submit(_ request: Request, context: DaemonRequestContext) async throws -> Response {
-        let body = try await readBody(request)
-        let event: ValidatedEvent
-        do {
-            event = try RequestDecoding.daemonRequest(body: body)
-        } catch {
-            throw APIError(error)
-        }
-        do {
-            try configuration.checkInstance(event.instance)
-        } catch {
-            throw APIError(.invalid(error))
-        }
-        return try await submitted(.event(event), context: context)
+        try await submitItem(request, context: context) { body throws(RequestError) in .event(try RequestDecoding.daemonRequest(body: body)) }
     }
 
     /// `POST /v1/messages`: a message, stored and answered as `POST /v1/events` stores and answers an event.
     func submitMessage(_ request: Request, context: DaemonRequestContext) async throws -> Response {
-        let body = try await readBody(request)
-        let message: ValidatedMessage
-        do {
-            message = try RequestDecoding.messageRequest(body: body)
-        } catch {
-            throw APIError(error)
-        }
-        do {
-            try configuration.checkInstance(message.instance)
-        } catch {
-            throw APIError(.invalid(error))
-        }
-        return try await submitted(.message(message), context: context)
+        try await submitItem(request, context: context) { body throws(RequestError) in .message(try RequestDecoding.messageRequest(body: body)) }
     }
 
     /// `POST /v1/disconnect`: the chat's disconnect, sent once everything acknowledged before it on
     /// the chat has ended; answered as `POST /v1/events` answers an event.
     func submitDisconnect(_ request: Request, context: DaemonRequestContext) async throws -> Response {
+        try await submitItem(request, context: context) { body throws(RequestError) in .disconnect(try RequestDecoding.disconnectRequest(body: body)) }
+    }
+
+    /// One item of the socket API's: its body read and decoded (`decode`), its instance checked,
+    /// then stored and answered.
+    private func submitItem(
+        _ request: Request, context: DaemonRequestContext, decode: (Data) throws(RequestError) -> ValidatedItem
+    ) async throws -> Response {
         let body = try await readBody(request)
-        let disconnect: ValidatedDisconnect
+        let item: ValidatedItem
         do {
-            disconnect = try RequestDecoding.disconnectRequest(body: body)
+            item = try decode(body)
         } catch {
             throw APIError(error)
         }
         do {
-            try configuration.checkInstance(disconnect.instance)
+            try configuration.checkInstance(item.instance)
         } catch {
             throw APIError(.invalid(error))
         }
-        return try await submitted(.disconnect(disconnect), context: context)
+        return try await submitted(item, context: context)
     }
 
     /// A valid item stored: 202 new, 200 the same ClientToken again.

@@ -134,13 +134,12 @@ struct QueueAPI: Sendable {
             requestsInFlight: senders.values.reduce(0) { $0 + $1.inFlight },
             quotaRate: senders.values.reduce(0) { $0 + $1.quotaRate },
             instances: instances, fleet: await delivery.fleetStats(),
-            savedRequests: Dictionary(uniqueKeysWithValues: outbox.savedRequests.byRule.map { ($0.key.rawValue, $0.value) })
+            savedRequests: Dictionary(uniqueKeysWithValues: outbox.savedRequests.byRule.map { ($0.key.rawValue, $0.value) }),
+            countsByKind: Dictionary(uniqueKeysWithValues: try await outbox.countsByKind().map { kind, counts in
+                (kind.rawValue, Dictionary(uniqueKeysWithValues: counts.map { ($0.key.rawValue, $0.value) }))
+            })
         )
-        var withKinds = stats
-        withKinds.countsByKind = Dictionary(uniqueKeysWithValues: try await outbox.countsByKind().map { kind, counts in
-            (kind.rawValue, Dictionary(uniqueKeysWithValues: counts.map { ($0.key.rawValue, $0.value) }))
-        })
-        return try DaemonAPI.json(withKinds, status: .ok)
+        return try DaemonAPI.json(stats, status: .ok)
     }
 
     private func change(

@@ -58,35 +58,17 @@ public struct DaemonClient: Sendable {
     /// `POST /v1/events`. Returns the answer and whether it stored a new event (202) or found the
     /// same ClientToken (200).
     public func submit(_ submission: EventSubmission) async throws(DaemonClientError) -> SubmitResponse {
-        let body: Data
-        do {
-            body = try WireCoding.encoder().encode(submission)
-        } catch {
-            throw .invalidResponse("cannot encode the submission: \(error)")
-        }
-        return try await call(.POST, "/v1/events", body: body)
+        try await post(submission, to: "/v1/events")
     }
 
     /// `POST /v1/messages`: a message, answered as ``submit(_:)-(EventSubmission)`` answers an event.
     public func submit(_ submission: MessageSubmission) async throws(DaemonClientError) -> SubmitResponse {
-        let body: Data
-        do {
-            body = try WireCoding.encoder().encode(submission)
-        } catch {
-            throw .invalidResponse("cannot encode the submission: \(error)")
-        }
-        return try await call(.POST, "/v1/messages", body: body)
+        try await post(submission, to: "/v1/messages")
     }
 
     /// `POST /v1/disconnect`: the chat's disconnect, answered as ``submit(_:)-(EventSubmission)`` answers an event.
     public func submit(_ submission: DisconnectSubmission) async throws(DaemonClientError) -> SubmitResponse {
-        let body: Data
-        do {
-            body = try WireCoding.encoder().encode(submission)
-        } catch {
-            throw .invalidResponse("cannot encode the submission: \(error)")
-        }
-        return try await call(.POST, "/v1/disconnect", body: body)
+        try await post(submission, to: "/v1/disconnect")
     }
 
     /// `POST /v1/events/batch` with these submissions: one result per submission, in order.
@@ -113,6 +95,17 @@ public struct DaemonClient: Sendable {
         }
         body.append(contentsOf: Array("]}".utf8))
         return try await call(.POST, "/v1/events/batch", body: body)
+    }
+
+    /// A submission as JSON to `path`: the answer to it.
+    private func post(_ submission: some Encodable, to path: String) async throws(DaemonClientError) -> SubmitResponse {
+        let body: Data
+        do {
+            body = try WireCoding.encoder().encode(submission)
+        } catch {
+            throw .invalidResponse("cannot encode the submission: \(error)")
+        }
+        return try await call(.POST, path, body: body)
     }
 
     /// `GET /v1/events/{clientToken}`.

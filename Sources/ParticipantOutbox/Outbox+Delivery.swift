@@ -33,10 +33,12 @@ extension Outbox {
         }
     }
 
-    /// Whether a queued item of `instance` with a priority in `priorities` is due now: one look-up
-    /// in the due index, a read.
-    public func hasDue(instance: String, priorities: ClosedRange<Int>) async throws -> Bool {
-        try await queuedItems(instance: instance, priorities: priorities).due
+    /// A connection refused (or a chat closed) until `until`: every submission looks it up.
+    static func storeBlock(_ scope: ConnectionBlock.Scope, error: ErrorBody, of connectionHash: String, at now: Int64, until: Int64, in db: Database) throws {
+        try db.cachedStatement(sql: """
+            INSERT OR REPLACE INTO connection_block (connectionHash, scope, errorCode, errorMessage, blockedAt, expiresAt)
+            VALUES (?, ?, ?, ?, ?, ?)
+            """).execute(arguments: [connectionHash, scope.rawValue, error.code, error.message, now, until])
     }
 
     /// Whether queued items of `instance` with a priority in `priorities` exist, and whether one
@@ -280,14 +282,7 @@ extension Outbox {
             // Nothing changes when the event is no longer `sending` (an outcome recorded twice).
             try step.apply(where: "seq = :seq", arguments: finalArguments, in: db, waitingChange: &waitingChange)
             guard let block else { return 0 }
-            try db.execute(
-                sql: """
-                    INSERT OR REPLACE INTO connection_block
-                        (connectionHash, scope, errorCode, errorMessage, blockedAt, expiresAt)
-                    VALUES (?, ?, ?, ?, ?, ?)
-                    """,
-                arguments: [event.connectionHash, block.scope.rawValue, block.error.code, block.error.message, now, blockUntil]
-            )
+            try Self.storeBlock(block.scope, error: block.error, of: event.connectionHash, at: now, until: blockUntil, in: db)
             // Events in flight get their own answer; the queued ones need no request to fail.
             return try EventTransition.failWithConnection.apply(
                 where: "instance = :instance AND connectionHash = :hash AND \(Self.waiting) AND \(block.contentTypeCondition)",

@@ -196,7 +196,8 @@ public struct Outbox: Sendable {
         }
         // Redundant on arrival: stored as superseded (so its client can learn why), never sent.
         let redundant = decision.supersededBy != nil
-        let viaParticipant = if case .participant = item.credential { true } else { false }
+        let credential = item.credential
+        let viaParticipant = if case .participant = credential { true } else { false }
         let ms = now.millisecondsSince1970
         // A delivered receipt waits a moment for the read receipt that may replace it.
         let hold = item.contentType == .event(.messageDelivered) ? Int64(coalescing.deliveredHold.timeInterval * 1000) : 0
@@ -213,7 +214,7 @@ public struct Outbox: Sendable {
             ms, ms, redundant ? nil : ms + hold, deadline.millisecondsSince1970, item.contentType.deliveryPriority,
             item.messageId, decision.supersededBy, item.instance, viaParticipant,
         ])
-        if case .participant(let participantToken, let connectParticipant) = item.credential, !redundant {
+        if case .participant(let participantToken, let connectParticipant) = credential, !redundant {
             // A connection.acknowledged event asks for ConnectParticipant (the event is deprecated).
             let connect = item.contentType == .event(.connectionAcknowledged) ? true : connectParticipant
             try Self.noteParticipant(participantToken, connectParticipant: connect, connectionHash: connectionHash, instance: item.instance, now: ms, in: db)
@@ -222,13 +223,8 @@ public struct Outbox: Sendable {
         if !redundant { waitingChange += 1 }
         if item.kind == .disconnect {
             // The chat takes nothing more: the block every submission looks up says so.
-            try db.cachedStatement(sql: """
-                INSERT OR REPLACE INTO connection_block (connectionHash, scope, errorCode, errorMessage, blockedAt, expiresAt)
-                VALUES (?, ?, ?, ?, ?, ?)
-                """).execute(arguments: [
-                    connectionHash, ConnectionBlock.Scope.disconnected.rawValue, APIErrorCode.chatDisconnected, clientToken,
-                    ms, ms + Int64(limits.blockDuration.timeInterval * 1000),
-                ])
+            try Self.storeBlock(.disconnected, error: ErrorBody(code: APIErrorCode.chatDisconnected, message: clientToken),
+                                of: connectionHash, at: ms, until: ms + Int64(limits.blockDuration.timeInterval * 1000), in: db)
         }
         var saved = try Self.supersede(decision.replaced, by: clientToken, now: ms, in: db, waitingChange: &waitingChange)
         if let rule = decision.rule, redundant { saved[rule, default: 0] += 1 }

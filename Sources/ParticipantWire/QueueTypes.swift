@@ -63,8 +63,10 @@ public struct QueueStats: Codable, Sendable, Equatable {
     public init(
         counts: [String: Int], oldestWaitingAcceptedAt: Date?, oldestWaitingAgeSeconds: Double?, sentLastMinute: Int,
         sendRatePerSecond: Double, requestsInFlight: Int, quotaRate: Double,
-        instances: [String: InstanceStats]? = nil, fleet: FleetStats? = nil, savedRequests: [String: Int]? = nil
+        instances: [String: InstanceStats]? = nil, fleet: FleetStats? = nil, savedRequests: [String: Int]? = nil,
+        countsByKind: [String: [String: Int]]? = nil
     ) {
+        self.countsByKind = countsByKind
         self.savedRequests = savedRequests
         self.instances = instances
         self.fleet = fleet

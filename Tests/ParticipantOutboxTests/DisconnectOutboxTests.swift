@@ -84,10 +84,10 @@ import Testing
             _ = try await submit(outbox, message("m-b", connection: "b"))
             let sends = try await outbox.leaseDue(instance: InstanceName.defaultName, limit: 10, priorities: -1...3)
             #expect(sends.map(\.clientToken) == ["m-b"])
-            #expect(try await outbox.hasDue(instance: InstanceName.defaultName, priorities: ItemKind.disconnect.priorities))
+            #expect(try await outbox.queuedItems(instance: InstanceName.defaultName, priorities: ItemKind.disconnect.priorities) == (true, true))
             let disconnects = try await outbox.leaseDue(instance: InstanceName.defaultName, limit: 10, priorities: ItemKind.disconnect.priorities)
             #expect(disconnects.map(\.clientToken) == ["bye-a"])
-            #expect(try await !outbox.hasDue(instance: InstanceName.defaultName, priorities: ItemKind.disconnect.priorities))
+            #expect(try await outbox.queuedItems(instance: InstanceName.defaultName, priorities: ItemKind.disconnect.priorities) == (false, false))
         }
     }
 

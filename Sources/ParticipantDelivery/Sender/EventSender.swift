@@ -154,7 +154,7 @@ public final class EventSender: Service, Sendable {
 
     /// New pacing settings (a reload): SendEvent's quota (and SendMessage's, shared or not).
     public func reconfigure(quota: QuotaPacer.Configuration) {
-        for lane in lanes where lane.priorities != ItemKind.disconnect.priorities {
+        for lane in lanes where !lane.carries(.disconnect) {
             lane.pacer.reconfigure(quota, now: now)
         }
         doorbell.ring()
@@ -185,10 +185,10 @@ public final class EventSender: Service, Sendable {
     /// always goes: the round holds its tokens until it has leased, and may miss the new event.
     /// - Parameter kind: the new item's kind: only its quota's bucket matters (`nil`: any).
     public func wake(for kind: ItemKind? = nil) {
-        if kind.map({ !lanes[0].priorities.contains($0.priorities.lowerBound) }) ?? true {
+        if kind.map({ !lanes[0].carries($0) }) ?? true {
             otherQuotasMayWait.store(true, ordering: .relaxed)
         }
-        let pacers = kind.map { kind in lanes.filter { $0.priorities.contains(kind.priorities.lowerBound) } } ?? lanes
+        let pacers = kind.map { kind in lanes.filter { $0.carries(kind) } } ?? lanes
         if !inRound.load(ordering: .relaxed) && pacers.allSatisfy({ $0.pacer.isWaitingForToken(now: now) }) {
             metrics?.wakeSkipped()
             return
@@ -292,7 +292,7 @@ public final class EventSender: Service, Sendable {
             for event in leased {
                 inFlight.add(1, ordering: .relaxed)
                 group.addTask {
-                    await self.deliver(event, pacer: lane.pacer)
+                    await self.deliver(event, quota: lane.pacer)
                     self.inFlight.subtract(1, ordering: .relaxed)
                     self.doorbell.ring()
                 }
@@ -332,8 +332,7 @@ public final class EventSender: Service, Sendable {
     }
 
     /// One attempt at one leased event, and its outcome recorded; `pacer` is the quota it spent.
-    func deliver(_ event: StoredEvent, pacer: (any QuotaGate)? = nil) async {
-        let pacer = pacer ?? self.pacer
+    func deliver(_ event: StoredEvent, quota pacer: any QuotaGate) async {
         var metadata = eventMetadata(event)
         let connectionToken: String
         /// Created for this attempt: a 403 with it is the service's last word.
@@ -344,15 +343,17 @@ public final class EventSender: Service, Sendable {
                 (connectionToken, freshConnection) = (token, fresh)
             case .done(let transition):
                 switch transition {
-                case .failed(let error, _):
+                case .failed(let error, let block?):
                     metrics?.failed(code: error.code)
                     metadata["error.code"] = "\(error.code)"
                     metadata["error.message"] = "\(error.message)"
-                    let othersFailed = await record(transition, for: event, metadata: metadata) ?? 0
-                    if othersFailed > 0 { metrics?.failed(code: error.code, count: othersFailed) }
-                    metadata["connection.events_failed"] = "\(othersFailed)"
-                    logger.warning("The participant's chat is over; its waiting items failed and new ones are refused", metadata: metadata)
+                    await recordBlock(transition, block: block, error: error, for: event, metadata: metadata,
+                                      "The participant's chat is over; its waiting items failed and new ones are refused")
                     return
+                case .failed(let error, nil):
+                    metrics?.failed(code: error.code)
+                    metadata["error.code"] = "\(error.code)"
+                    logger.error("Item failed before its request", metadata: metadata)
                 case .retry(let at, let error):
                     metrics?.retried(code: error.code)
                     metadata["error.code"] = "\(error.code)"
@@ -420,13 +421,8 @@ public final class EventSender: Service, Sendable {
             // A ValidationException means the daemon or its client sent something wrong.
             repeats.log(logger, status == 400 ? .error : .warning, "Event failed", key: "failed \(error.code)", metadata: metadata)
             if let block {
-                let othersFailed = await record(decision.transition, for: event, metadata: metadata) ?? 0
-                if othersFailed > 0 { metrics?.failed(code: error.code, count: othersFailed) }
-                metadata["connection.hash"] = "\(event.connectionHash.prefix(12))"
-                metadata["connection.blocked"] = "\(block.rawValue)"
-                metadata["connection.events_failed"] = "\(othersFailed)"
-                // One line for the whole connection, not one per event.
-                logger.warning("Connection refused by the service; its waiting events failed and new ones are refused", metadata: metadata)
+                await recordBlock(decision.transition, block: block, error: error, for: event, metadata: metadata,
+                                  "Connection refused by the service; its waiting events failed and new ones are refused")
                 return
             }
         case .retry(let error, let throttled):
@@ -490,6 +486,21 @@ public final class EventSender: Service, Sendable {
             unrecorded.withLock { $0.append((transition, event)) }
             return nil
         }
+    }
+
+    /// Records a failure that refuses the connection (`block`): the connection's other waiting
+    /// items fail with it, and one line tells it for the whole connection, not one per item.
+    private func recordBlock(
+        _ transition: DeliveryTransition, block: ConnectionBlock.Scope, error: ErrorBody, for event: StoredEvent,
+        metadata: Logger.Metadata, _ message: Logger.Message
+    ) async {
+        var metadata = metadata
+        let othersFailed = await record(transition, for: event, metadata: metadata) ?? 0
+        if othersFailed > 0 { metrics?.failed(code: error.code, count: othersFailed) }
+        metadata["connection.hash"] = "\(event.connectionHash.prefix(12))"
+        metadata["connection.blocked"] = "\(block.rawValue)"
+        metadata["connection.events_failed"] = "\(othersFailed)"
+        logger.warning(message, metadata: metadata)
     }
 
     /// Records the outcomes a failing outbox refused before; throws while it still refuses them.
@@ -599,4 +610,7 @@ struct QuotaLane: Sendable {
     let operation: String
     let priorities: ClosedRange<Int>
     let pacer: any QuotaGate
+
+    /// Whether items of `kind` spend this quota.
+    func carries(_ kind: ItemKind) -> Bool { priorities.contains(kind.priorities.lowerBound) }
 }

@@ -53,6 +53,15 @@ extension Outbox {
         }
     }
 
+    /// When the last connection of `instance` that is still kept was created; `nil`: none. As
+    /// ``lastRequestStart(instance:priorities:)``, for CreateParticipantConnection's bucket.
+    public func lastConnectionCreated(instance: String) async throws -> Date? {
+        try await database.read { db in
+            try Int64.fetchOne(db, sql: "SELECT MAX(createdAt) FROM participant_connection WHERE instance = ?", arguments: [instance])
+                .map { Date(millisecondsSince1970: $0) }
+        }
+    }
+
     /// A new connection token for the chat of `item`, created now.
     public func recordConnection(for item: StoredEvent, connectionToken: String, expiresAt: Date, connected: Bool) async throws {
         let now = clock.now().millisecondsSince1970

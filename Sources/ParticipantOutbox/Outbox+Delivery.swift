@@ -57,6 +57,18 @@ extension Outbox {
         return (earliest != nil, earliest.map { $0 <= now } ?? false)
     }
 
+    /// When the last request for `instance`'s items with a priority in `priorities` started (its
+    /// lease), whatever run made it; `nil`: none is kept. A sender that starts reads it: the
+    /// service's bucket may have been spent then. A read of the whole table, once a start.
+    public func lastRequestStart(instance: String, priorities: ClosedRange<Int>) async throws -> Date? {
+        try await database.read { db in
+            try Int64.fetchOne(
+                db, sql: "SELECT MAX(leasedAt) FROM event WHERE instance = ? AND priority BETWEEN ? AND ?",
+                arguments: [instance, Int64(clamping: priorities.lowerBound), Int64(clamping: priorities.upperBound)]
+            ).map { Date(millisecondsSince1970: $0) }
+        }
+    }
+
     /// Ends every queued event of `instance` whose deadline has passed as `expired`; returns them.
     public func expireOverdue(instance: String) async throws -> [StoredEvent] {
         let now = clock.now().millisecondsSince1970

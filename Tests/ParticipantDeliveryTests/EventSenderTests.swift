@@ -109,6 +109,7 @@ extension ServiceCallResult {
         deadlines: EventDeadlines = EventDeadlines(),
         shutdownTimeout: Duration = .seconds(10),
         random: Double = 0.5,
+        beforeStart prepare: (Outbox) async throws -> Void = { _ in },
         _ body: (Outbox, EventSender, GracefulShutdownTestTrigger) async throws -> Void,
         afterStop: (Outbox) async throws -> Void = { _ in }
     ) async throws {
@@ -126,6 +127,7 @@ extension ServiceCallResult {
         )
         let writer = Task { try await outbox.writer.run() }
         defer { writer.cancel() }
+        try await prepare(outbox)
         let sender = EventSender(
             outbox: outbox, service: service, configuration: configuration, stopwatch: clock.stopwatch, wall: clock.wallClock,
             random: { random }, shutdownTimeout: shutdownTimeout,
@@ -300,6 +302,43 @@ extension ServiceCallResult {
                 return service.requests.count == 3 && value == 2
             }
             #expect(sender.quotaRate == 7)
+        }
+    }
+
+    @Test("A sender that starts just after the previous run's last request starts with an empty bucket: the rate, no burst")
+    func restartStartsWithoutTheBurst() async throws {
+        try await withSender({ $0.quota = QuotaPacer.Configuration(rate: 10, burst: 15) }, beforeStart: { outbox in
+            // The previous run: one request started now (by the wall clock) and was answered.
+            let event = try EventValidator.validate(EventSubmission(
+                contentType: EventContentType.messageRead.rawValue, content: receipt("m-before"), clientToken: "before", connectionToken: "c-before"
+            ))
+            _ = try await outbox.submit(event)
+            let leased = try await outbox.leaseDue(instance: InstanceName.defaultName, limit: 1)
+            _ = try await outbox.record(.sent(id: "id-before", absoluteTime: "2026-12-02T00:00:00.000Z"), for: leased[0])
+        }) { outbox, sender, _ in
+            for index in 0..<3 { try await submit(outbox, sender, token: "r\(index)", connection: "c\(index)") }
+            try await asleep(until: .milliseconds(100))
+            #expect(service.requests.isEmpty, "no burst")
+            clock.advance(by: .milliseconds(100))
+            try await eventually(timeout: .seconds(10), "one at the first token") { service.requests.count == 1 }
+            try await asleep(until: .milliseconds(200))
+            #expect(service.requests.count == 1)
+        }
+    }
+
+    @Test("A sender that starts long after the previous run's last request has its burst")
+    func startAfterAPauseHasTheBurst() async throws {
+        try await withSender({ $0.quota = QuotaPacer.Configuration(rate: 10, burst: 15) }, beforeStart: { outbox in
+            let event = try EventValidator.validate(EventSubmission(
+                contentType: EventContentType.messageRead.rawValue, content: receipt("m-before"), clientToken: "before", connectionToken: "c-before"
+            ))
+            _ = try await outbox.submit(event)
+            let leased = try await outbox.leaseDue(instance: InstanceName.defaultName, limit: 1)
+            _ = try await outbox.record(.sent(id: "id-before", absoluteTime: "2026-12-02T00:00:00.000Z"), for: leased[0])
+            clock.advance(by: .seconds(2))  // no sleeper yet: the time of day moves on
+        }) { outbox, sender, _ in
+            for index in 0..<3 { try await submit(outbox, sender, token: "r\(index)", connection: "c\(index)") }
+            try await eventually(timeout: .seconds(10), "the three at once") { service.requests.count == 3 }
         }
     }
 

@@ -50,6 +50,25 @@ extension EventSenderTests {
         }
     }
 
+    @Test("A sender that starts just after a connection was created waits for CreateParticipantConnection's next token")
+    func restartKeepsTheConnectionQuota() async throws {
+        try await withSender({ $0.connectionQuota = QuotaPacer.Configuration(rate: 1, burst: 9) }, beforeStart: { outbox in
+            // The previous run created pt-0's connection just now.
+            let event = try EventValidator.validate(EventSubmission(
+                contentType: EventContentType.typing.rawValue, content: nil, clientToken: "before", connectionToken: nil, participantToken: "pt-0"
+            ))
+            guard case .created(let stored) = try await outbox.submit(event) else { throw TimedOut(description: "before not created") }
+            try await outbox.recordConnection(for: stored, connectionToken: "ct-kept", expiresAt: clock.date.addingTimeInterval(3_600), connected: true)
+        }) { outbox, sender, _ in
+            try await submitViaParticipant(outbox, sender, token: "a", participant: "pt-1")
+            try await asleep(until: .seconds(1))
+            #expect(service.connections.isEmpty, "no creation before the next token")
+            clock.advance(by: .seconds(1))
+            try await eventually(timeout: .seconds(10), "a sent") { try await state(outbox, "a") == .sent }
+            #expect(service.connections.map(\.participantToken) == ["pt-1"])
+        }
+    }
+
     @Test("A 403 with a kept connection makes a new one, once; a 403 with the new one is final and ends the chat's waiting items")
     func newConnectionOnceAfterA403() async throws {
         let refused = Locked<Set<String>>([])

@@ -35,6 +35,28 @@ import Testing
         #expect(pacer.currentRate == 10)
     }
 
+    @Test("A start keeps no more than the service's bucket has refilled since the previous run's last request")
+    func resumeAfterARestart() {
+        let configuration = QuotaPacer.Configuration(rate: 10, burst: 15)
+        let justNow = QuotaPacer(configuration: configuration, now: .seconds(0))
+        justNow.resume(lastRequestSecondsAgo: 0.01, now: .seconds(0))
+        #expect(justNow.take(upTo: 100, now: .seconds(0)) == 0)
+        #expect(justNow.untilNextToken(now: .seconds(0)) == .milliseconds(90))
+        #expect(justNow.take(upTo: 100, now: .seconds(1)) == 10, "then the rate")
+
+        let halfASecond = QuotaPacer(configuration: configuration, now: .seconds(0))
+        halfASecond.resume(lastRequestSecondsAgo: 0.5, now: .seconds(0))
+        #expect(halfASecond.take(upTo: 100, now: .seconds(0)) == 5)
+
+        let longAgo = QuotaPacer(configuration: configuration, now: .seconds(0))
+        longAgo.resume(lastRequestSecondsAgo: 3_600, now: .seconds(0))
+        #expect(longAgo.take(upTo: 100, now: .seconds(0)) == 15, "a full bucket after a long stop")
+
+        let clockWentBack = QuotaPacer(configuration: configuration, now: .seconds(0))
+        clockWentBack.resume(lastRequestSecondsAgo: -30, now: .seconds(0))
+        #expect(clockWentBack.take(upTo: 100, now: .seconds(0)) == 0)
+    }
+
     @Test func givenBackTokensCanBeTakenAgain() {
         let pacer = QuotaPacer(configuration: .init(rate: 1, burst: 2), now: .seconds(0))
         #expect(pacer.take(upTo: 2, now: .seconds(0)) == 2)

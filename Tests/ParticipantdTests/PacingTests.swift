@@ -80,12 +80,15 @@ import Testing
     @Test("After a 403 the connection's waiting events fail without requests and new ones get 410 ConnectionRejected")
     func deadToken() async throws {
         let dead = "dead-connection"
+        // The 403 is held at the stand-in until all five are accepted, however slow the machine.
+        let gate = ParticipantServiceStandIn.Gate()
         try await TestDaemon.with(behavior: { request in
-            request.bearer == dead ? .delay(.seconds(2), then: .error(status: 403, code: "AccessDeniedException", message: "the chat has ended")) : .accept
-        }, configure: { $0.requestTimeout = .seconds(10) }) { daemon in
+            request.bearer == dead ? .wait(gate, then: .error(status: 403, code: "AccessDeniedException", message: "the chat has ended")) : .accept
+        }, configure: { $0.requestTimeout = .seconds(30) }) { daemon in
             for index in 0..<5 {
                 _ = try await daemon.client.submit(EventSubmission(contentType: EventContentType.messageRead.rawValue, content: receipt("m\(index)"), clientToken: "dead-\(index)", connectionToken: dead))
             }
+            gate.open()
             try await eventually(timeout: .seconds(15)) { (try? await daemon.client.event(clientToken: "dead-4").state) == .failed }
             for index in 0..<5 {
                 #expect(try await daemon.client.event(clientToken: "dead-\(index)").lastError?.code == "AccessDeniedException")

@@ -29,7 +29,7 @@ import Testing
             return output.trimmingCharacters(in: .whitespacesAndNewlines)
         }
 
-        func git(_ arguments: String...) async throws -> String {
+        @discardableResult func git(_ arguments: String...) async throws -> String {
             try await run("/usr/bin/git", ["-c", "user.name=test", "-c", "user.email=test@example.org"] + arguments)
         }
 

@@ -200,6 +200,7 @@ public final class EventSender: Service, Sendable {
     private let inRound = Atomic<Bool>(false)
 
     public func run() async throws {
+        await resumeQuotas()
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
                 // Graceful shutdown sets `stopping`; cancellation (a forced stop) ends the loop as well.
@@ -228,6 +229,36 @@ public final class EventSender: Service, Sendable {
         }
         repeats.flush(logger, all: true)
         logger.debug("Sender stopped")
+    }
+
+    /// Before the first round: each bucket keeps no more than the service's has refilled since
+    /// the last request on its quota that the outbox kept (a previous run's, just before a crash
+    /// or a restart). When the outbox does not answer, the buckets start empty: the safe side.
+    private func resumeQuotas() async {
+        let today = wall.now()
+        func resume(_ pacer: any QuotaGate, operation: String, after lastRequest: () async throws -> Date?) async {
+            var secondsAgo = 0.0
+            do {
+                guard let last = try await lastRequest() else { return }
+                secondsAgo = today.timeIntervalSince(last)
+            } catch {
+                logger.warning("The last requests' times could not be read; the quota starts empty", metadata: [
+                    "quota.operation": "\(operation)", "error": "\(error)",
+                ])
+            }
+            pacer.resume(lastRequestSecondsAgo: secondsAgo, now: now)
+            logger.debug("Quota resumed", metadata: [
+                "quota.operation": "\(operation)", "quota.last_request_s_ago": "\(secondsAgo)", "quota.tokens": "\(pacer.tokens(now: now))",
+            ])
+        }
+        for lane in lanes {
+            await resume(lane.pacer, operation: lane.operation) {
+                try await outbox.lastRequestStart(instance: instance, priorities: lane.priorities)
+            }
+        }
+        await resume(connectionPacer, operation: "CreateParticipantConnection") {
+            try await outbox.lastConnectionCreated(instance: instance)
+        }
     }
 
     /// Waits up to `shutdownTimeout` for the requests in flight, then cancels the rest: their

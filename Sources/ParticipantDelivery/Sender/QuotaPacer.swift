@@ -28,11 +28,16 @@ public protocol QuotaGate: Sendable {
     /// Whether no request may start before the time the sender already waits for (a local bucket
     /// out of tokens): a new event then needs no round of the sender's.
     func isWaitingForToken(now: Duration) -> Bool
+    /// A start: the previous run's last request on this quota started `secondsAgo` seconds ago,
+    /// and the service's bucket may have been empty then. A bucket of this daemon's own keeps no
+    /// more than the service's has refilled since; one a fleet shares knows already.
+    func resume(lastRequestSecondsAgo secondsAgo: Double, now: Duration)
 }
 
 extension QuotaGate {
     public var problem: String? { nil }
     public func isWaitingForToken(now: Duration) -> Bool { false }
+    public func resume(lastRequestSecondsAgo secondsAgo: Double, now: Duration) {}
 }
 
 /// A client-side token bucket in front of the service: SendEvent's quota is 10 requests per
@@ -139,6 +144,18 @@ public final class QuotaPacer: QuotaGate {
             guard state.configuration.isEnabled else { return false }
             refill(&state, now: now)
             return state.tokens < 1
+        }
+    }
+
+    /// A start after a run whose last request on this quota started `secondsAgo` seconds ago
+    /// (a restart, or a crash): the bucket keeps no more than `secondsAgo` x the rate, what the
+    /// service's has refilled at least since, so a restart's first burst is no 429 storm. A
+    /// negative `secondsAgo` (the wall clock went back) empties it.
+    public func resume(lastRequestSecondsAgo secondsAgo: Double, now: Duration) {
+        state.withLock { state in
+            guard state.configuration.isEnabled else { return }
+            refill(&state, now: now)
+            state.tokens = min(state.tokens, max(0, secondsAgo) * state.currentRate)
         }
     }
 

@@ -17,10 +17,18 @@ enum FieldRules {
     }
 
     /// A ClientToken the client set: 1 to 500 characters (an empty one is refused rather than
-    /// silently replaced: the client meant to set one).
+    /// silently replaced: the client meant to set one), none of them a control character (C0,
+    /// DEL, C1): a token is shown to operators (`participantctl list`, logs), and one with escape
+    /// sequences could rewrite their screen or forge table rows.
     static func checkClientToken(_ clientToken: String?) throws(ValidationError) {
         guard let clientToken else { return }
         try checkLength(clientToken, field: "clientToken", min: 1, max: clientTokenMaxLength)
+        if let control = clientToken.unicodeScalars.first(where: { $0.properties.generalCategory == .control }) {
+            throw ValidationError(
+                field: "clientToken",
+                rule: "must not contain control characters (found U+\(String(control.value, radix: 16, uppercase: true).leftPadded(to: 4)))"
+            )
+        }
     }
 
     /// The connection token: required, 1 to 1,000 characters, no control characters.
@@ -78,5 +86,12 @@ enum FieldRules {
             throw ValidationError(field: "instance", rule: problem)
         }
         return instance
+    }
+}
+
+extension String {
+    /// Left-padded with zeros to `width` characters.
+    fileprivate func leftPadded(to width: Int) -> String {
+        count >= width ? self : String(repeating: "0", count: width - count) + self
     }
 }

@@ -61,9 +61,9 @@ struct GlobalOptions: ParsableArguments {
 func fail(_ error: DaemonClientError, operation: String = "SendEvent") -> Never {
     switch error {
     case .api(_, let body):
-        printError("\nAn error occurred (\(body.code)) when calling the \(operation) operation: \(body.message)")
+        printError("\nAn error occurred (\(TerminalText.escaped(body.code))) when calling the \(operation) operation: \(TerminalText.escaped(body.message))")
     default:
-        printError("\n\(error)")
+        printError("\n\(TerminalText.escaped("\(error)"))")
     }
     terminate(CLIExitCode.forError(error))
 }
@@ -83,7 +83,7 @@ func printError(_ text: String) {
 
 func printJSON(_ value: some Encodable) {
     guard let data = try? WireCoding.encoder(pretty: true).encode(value) else { return }
-    print(String(decoding: data, as: UTF8.self))
+    print(TerminalText.escapedJSON(String(decoding: data, as: UTF8.self)))
 }
 
 struct SendEvent: AsyncParsableCommand {
@@ -178,7 +178,7 @@ func report(
     output: (EventRecord) -> some Encodable
 ) async {
     for warning in answer.warnings {
-        printError("warning: \(warning)")
+        printError("warning: \(TerminalText.escaped(warning))")
     }
     guard let wait else {
         printJSON(answer.event)
@@ -198,14 +198,14 @@ func report(
         if !(printed is DisconnectParticipant.EmptyOutput) { printJSON(printed) }
     case .failed, .expired:
         let error = record.lastError ?? ErrorBody(code: record.state.rawValue, message: "the \(kind) \(record.state.rawValue)")
-        printError("\nAn error occurred (\(error.code)) when calling the \(operation) operation: \(error.message)")
+        printError("\nAn error occurred (\(TerminalText.escaped(error.code))) when calling the \(operation) operation: \(TerminalText.escaped(error.message))")
         terminate(CLIExitCode.refused)
     case .superseded:
-        printError("The \(kind) was replaced by a newer one (\(record.supersededBy ?? "unknown")) and not sent.")
+        printError("The \(kind) was replaced by a newer one (\(TerminalText.escaped(record.supersededBy ?? "unknown"))) and not sent.")
         printJSON(record)
     case .queued, .sending, .held:
         printJSON(record)
-        printError("\nThe \(kind) is still \(record.state.rawValue) after \(wait) seconds; it stays in the outbox (participantctl status \(record.clientToken)).")
+        printError("\nThe \(kind) is still \(record.state.rawValue) after \(wait) seconds; it stays in the outbox (participantctl status \(TerminalText.escaped(record.clientToken))).")
         terminate(CLIExitCode.other)
     }
 }

@@ -51,39 +51,11 @@ struct List: AsyncParsableCommand {
         if json {
             let encoder = WireCoding.encoder()
             for event in events {
-                if let data = try? encoder.encode(event) { print(String(decoding: data, as: UTF8.self)) }
+                if let data = try? encoder.encode(event) { print(TerminalText.escapedJSON(String(decoding: data, as: UTF8.self))) }
             }
             return
         }
         print(EventTable.render(events))
-    }
-}
-
-/// The table `participantctl list` prints.
-enum EventTable {
-    static func render(_ events: [EventRecord]) -> String {
-        let header = ["CLIENT TOKEN", "TYPE", "STATE", "TRIES", "ACCEPTED", "NEXT/UPDATED", "INSTANCE", "CONNECTION", "LAST ERROR"]
-        let rows = events.map { event -> [String] in
-            let type = ItemContentType(rawValue: event.contentType)?.shortName ?? event.contentType
-            let when = event.nextAttemptAt ?? event.updatedAt
-            return [
-                event.clientToken, type, event.state.rawValue, "\(event.attempts)",
-                WireCoding.formatTimestamp(event.acceptedAt), WireCoding.formatTimestamp(when),
-                event.instance ?? "", event.connectionHash ?? "", event.lastError.map { "\($0.code): \($0.message)" }.map { String($0.prefix(60)) } ?? "",
-            ]
-        }
-        var widths = header.map(\.count)
-        for row in rows {
-            for (index, cell) in row.enumerated() { widths[index] = max(widths[index], cell.count) }
-        }
-        func line(_ cells: [String]) -> String {
-            cells.enumerated().map { index, cell in
-                index == cells.count - 1 ? cell : cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
-            }.joined(separator: "  ")
-        }
-        var lines = [line(header)] + rows.map(line)
-        if rows.isEmpty { lines.append("(no events)") }
-        return lines.joined(separator: "\n")
     }
 }
 

@@ -100,10 +100,10 @@ struct SendEvents: AsyncParsableCommand {
             guard let result = results[line] else { continue }
             if !result.succeeded { failed += 1 }
             if case .event(let response) = result.body {
-                for warning in response.warnings { printError("line \(line): warning: \(warning)") }
+                for warning in response.warnings { printError("line \(line): warning: \(TerminalText.escaped(warning))") }
             }
             if let data = try? encoder.encode(LineResult(line: line, status: result.status, body: result.body)) {
-                print(String(decoding: data, as: UTF8.self))
+                print(TerminalText.escapedJSON(String(decoding: data, as: UTF8.self)))
             }
         }
         if failed > 0 {

@@ -52,6 +52,15 @@ import Testing
         #expect(rule(submission(content: String(repeating: "😀", count: 16_384))) == nil)
     }
 
+    @Test("A ClientToken with a control character (C0, DEL, C1) is refused, naming it; other characters are kept")
+    func clientTokensArePrintable() {
+        #expect(rule(submission(clientToken: "row\u{1B}[2J")) == ValidationError(field: "clientToken", rule: "must not contain control characters (found U+001B)"))
+        #expect(rule(submission(clientToken: "a\nb"))?.rule == "must not contain control characters (found U+000A)")
+        #expect(rule(submission(clientToken: "a\u{7F}"))?.field == "clientToken")
+        #expect(rule(submission(clientToken: "csi\u{9B}31m"))?.rule == "must not contain control characters (found U+009B)")
+        #expect(rule(submission(clientToken: "weird token/with?chars&é 😀")) == nil)
+    }
+
     @Test func receiptsNeedAJSONObjectWithAMessageId() {
         for type in [EventContentType.messageDelivered, .messageRead] {
             #expect(rule(submission(type, content: receipt("abc"))) == nil)

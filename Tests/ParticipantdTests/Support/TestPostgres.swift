@@ -10,7 +10,9 @@ import Glibc
 /// postmaster would outlive it and hold its output pipes), stopped by a signal.
 final class TestPostgres: Sendable {
     let directory: String
-    let port: Int
+    /// Chosen free; chosen again when another process took it before the server bound it.
+    var port: Int { chosenPort.value }
+    private let chosenPort: Locked<Int>
     let user = "participantd"
     let password: String
     let passwordFile: String
@@ -22,7 +24,7 @@ final class TestPostgres: Sendable {
     init(directory: String, port: Int, password: String, passwordFile: String, bin: String, tls: Bool) {
         self.tls = tls
         self.directory = directory
-        self.port = port
+        self.chosenPort = Locked(port)
         self.password = password
         self.passwordFile = passwordFile
         self.bin = bin
@@ -61,8 +63,22 @@ final class TestPostgres: Sendable {
             try "hostssl all all 127.0.0.1/32 scram-sha-256\nlocal all all scram-sha-256\n"
                 .write(toFile: directory + "/data/pg_hba.conf", atomically: false, encoding: .utf8)
         }
-        try await server.startServer()
+        // Between freePort() and the server's bind another process may take the port.
+        for attempt in 1... {
+            do {
+                try await server.startServer()
+                break
+            } catch let error as PortTaken where attempt < 5 {
+                _ = error
+                server.chosenPort.withLock { $0 = (try? freePort()) ?? $0 }
+            }
+        }
         return server
+    }
+
+    /// The server could not bind its port: another process has it.
+    struct PortTaken: Error, CustomStringConvertible {
+        var description: String
     }
 
     /// Starts the server (again, after ``stopServer()``), waiting until it accepts connections.
@@ -76,7 +92,9 @@ final class TestPostgres: Sendable {
         server.withLock { $0 = child }
         try await eventually(timeout: .seconds(30), "PostgreSQL accepts connections") {
             guard child.isRunning else {
-                throw TimedOut(description: "postgres exited: \(child.standardError)")
+                let errors = child.standardError
+                if errors.contains("Address already in use") { throw PortTaken(description: "postgres exited: \(errors)") }
+                throw TimedOut(description: "postgres exited: \(errors)")
             }
             let (executable, arguments) = command("pg_isready", ["-h", "127.0.0.1", "-p", "\(port)"])
             return try await ChildProcess.run(executable, arguments).0 == 0

@@ -15,8 +15,14 @@ public struct APIConfiguration: Sendable, Equatable {
     public var maxHeaderBytes = 16_384
     /// Header fields of one request at most; more gets 431.
     public var maxHeaderCount = 64
-    /// Connections open at once on each listener; a request on one more gets 503.
+    /// Connections open at once on each listener; one more is closed as soon as it is accepted.
     public var maxConnections = 256
+    /// Connections open at once on each listener from one peer (a Linux user); one more is
+    /// closed as soon as it is accepted (`access.peerMaxConnections`).
+    public var peerMaxConnections = 64
+    /// Whether a TCP client off loopback is let in unnamed (`aws.allowNonLoopback` with no allow
+    /// list); otherwise a peer that cannot be named is refused.
+    public var allowsAnonymousRemotePeers = false
     /// From a request's first byte to its last; a slower client gets 408 and is disconnected.
     public var requestTimeout: Duration = .seconds(10)
     /// A keep-alive connection with no request for this long is closed.

@@ -10,9 +10,13 @@ import ParticipantOutbox
 import ParticipantWire
 import Synchronization
 
-/// Hummingbird's HTTP/1 channel with the limits a daemon on a shared host needs, each refusal a
-/// JSON error like every other answer:
-/// - at most `api.maxConnections` connections: a request on one more gets 503 `TooManyConnections`;
+/// Hummingbird's HTTP/1 channel with the limits a daemon on a shared host needs:
+/// - every connection's peer is named when it opens (``ConnectionPeer/identify(_:allowAnonymousRemote:)``);
+///   one that cannot be named is closed at once, with a log line;
+/// - at most `api.maxConnections` connections, and `access.peerMaxConnections` from one peer: one
+///   more is closed at once, not held until its first request, so a peer that opens many idle
+///   connections holds no more than its share of the descriptors;
+/// and the rest each a JSON error like every other answer:
 /// - header bytes and fields (`api.maxHeaderBytes`, `api.maxHeaderCount`): 431;
 /// - a request must arrive complete within `api.requestTimeoutSeconds` of its first byte: 408
 ///   (a client that trickles bytes is cut off);
@@ -40,23 +44,53 @@ struct GuardedHTTP1Channel: ServerChildChannel {
             )
         )
         let requestTimeout = TimeAmount.nanoseconds(Int64(limits.requestTimeout.timeInterval * 1_000_000_000))
-        let maxConnections = limits.maxConnections
-        // Called once per connection, after `setup` counted it.
-        configuration.additionalChannelHandlers = {
-            [RequestWatcher(requestTimeout: requestTimeout, overLimit: connections.current > maxConnections)]
-        }
+        configuration.additionalChannelHandlers = { [RequestWatcher(requestTimeout: requestTimeout)] }
         self.http1 = HTTP1Channel(responder: responder, configuration: configuration)
         self.connections = connections
+        self.limits = (limits.maxConnections, limits.peerMaxConnections)
+        self.allowsAnonymousRemotePeers = limits.allowsAnonymousRemotePeers
     }
 
+    let limits: (total: Int, perPeer: Int)
+    let allowsAnonymousRemotePeers: Bool
+
+    /// A connection refused before its first request: closed at once.
+    struct Refused: Error {}
+
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
-        connections.opened()
-        channel.closeFuture.whenComplete { [connections] _ in connections.closed() }
-        // Who is connecting (SO_PEERCRED), for the access checks of every request on this connection.
-        let isUnix = channel.localAddress?.protocol == .unix
-        let peer = isUnix ? PeerCredentials.read(channel) : channel.eventLoop.makeSucceededFuture(nil)
-        return peer.flatMap { peer in
-            http1.setup(channel: channel, logger: logger).map { Value(http: $0, peer: peer.map(ConnectionPeer.init)) }
+        // Who is connecting, for the limits here and the access checks of every request on it.
+        ConnectionPeer.identify(channel, allowAnonymousRemote: allowsAnonymousRemotePeers).flatMapThrowing { identification -> ConnectionPeer? in
+            let peer: ConnectionPeer?
+            switch identification {
+            case .peer(let named): peer = named
+            case .anonymous: peer = nil
+            case .refused(let reason):
+                logger.warning("Connection refused: its peer cannot be named", metadata: [
+                    "reason": "\(reason)", "peer.address": "\(channel.remoteAddress?.description ?? "unknown")",
+                ])
+                channel.close(promise: nil)
+                throw Refused()
+            }
+            let uid = peer?.credentials.uid
+            switch connections.admit(uid, limits: limits) {
+            case .admitted:
+                channel.closeFuture.whenComplete { [connections] _ in connections.closed(uid) }
+                return peer
+            case .refused(let which, let logNow, let since):
+                if logNow {
+                    logger.warning(which == .peer
+                        ? "Connection refused: the peer has access.peerMaxConnections connections open"
+                        : "Connection refused: api.maxConnections connections are open", metadata: [
+                        "peer.uid": "\(uid.map(String.init) ?? "anonymous")",
+                        "peer.pid": "\(peer.map { String($0.credentials.pid) } ?? "unknown")",
+                        "connections.refused_since_last_line": "\(since)",
+                    ])
+                }
+                channel.close(promise: nil)
+                throw Refused()
+            }
+        }.flatMap { peer in
+            http1.setup(channel: channel, logger: logger).map { Value(http: $0, peer: peer) }
         }.flatMapThrowing { value in
             // In front of the HTTP decoder: the request timer starts at a request's first byte.
             let watcher = try channel.pipeline.syncOperations.handler(type: RequestWatcher.self)
@@ -74,13 +108,62 @@ struct GuardedHTTP1Channel: ServerChildChannel {
     }
 }
 
-/// Connections open on one listener.
+/// Connections open on one listener, in all and by peer (a uid; `nil`: anonymous TCP clients).
 final class ConnectionCount: Sendable {
-    private let count = Atomic<Int>(0)
+    enum Limit: Sendable { case listener, peer }
+    enum Admission: Equatable, Sendable {
+        case admitted
+        /// `logNow`: the first refusal of this peer for ``logInterval``; `since`: refusals not
+        /// logged before it.
+        case refused(Limit, logNow: Bool, since: Int)
+    }
 
-    var current: Int { count.load(ordering: .relaxed) }
-    func opened() { count.add(1, ordering: .relaxed) }
-    func closed() { count.subtract(1, ordering: .relaxed) }
+    /// A peer refused over and over is logged once in this long.
+    static let logInterval: Duration = .seconds(10)
+
+    private struct State {
+        var total = 0
+        var byPeer: [UInt32?: Int] = [:]
+        var lastLogged: [UInt32?: (at: ContinuousClock.Instant, suppressed: Int)] = [:]
+    }
+
+    private let state = Mutex(State())
+    private let clock = ContinuousClock()
+
+    var current: Int { state.withLock { $0.total } }
+    func current(of uid: UInt32?) -> Int { state.withLock { $0.byPeer[uid] ?? 0 } }
+
+    /// Counts the connection in when both limits have room; otherwise counts nothing.
+    func admit(_ uid: UInt32?, limits: (total: Int, perPeer: Int)) -> Admission {
+        let now = clock.now
+        return state.withLock { state in
+            let limit: Limit
+            if state.total >= limits.total {
+                limit = .listener
+            } else if state.byPeer[uid, default: 0] >= limits.perPeer {
+                limit = .peer
+            } else {
+                state.total += 1
+                state.byPeer[uid, default: 0] += 1
+                return .admitted
+            }
+            if let last = state.lastLogged[uid], now - last.at < Self.logInterval {
+                state.lastLogged[uid]?.suppressed += 1
+                return .refused(limit, logNow: false, since: 0)
+            }
+            let suppressed = state.lastLogged[uid]?.suppressed ?? 0
+            state.lastLogged[uid] = (now, 0)
+            if state.lastLogged.count > 10_000 { state.lastLogged = [uid: (now, 0)] }
+            return .refused(limit, logNow: true, since: suppressed)
+        }
+    }
+
+    func closed(_ uid: UInt32?) {
+        state.withLock { state in
+            state.total -= 1
+            if let count = state.byPeer[uid], count > 1 { state.byPeer[uid] = count - 1 } else { state.byPeer[uid] = nil }
+        }
+    }
 }
 
 /// In front of the HTTP decoder: tells the watcher that bytes arrived, so that a request's timer
@@ -101,8 +184,8 @@ final class RequestStartDetector: ChannelInboundHandler, RemovableChannelHandler
     }
 }
 
-/// Sits after the HTTP decoder: times each request from its first byte to its end, answers parse
-/// errors and oversized headers with JSON, and refuses requests on a connection over the limit.
+/// Sits after the HTTP decoder: times each request from its first byte to its end, and answers
+/// parse errors and oversized headers with JSON.
 final class RequestWatcher: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
@@ -110,7 +193,6 @@ final class RequestWatcher: ChannelDuplexHandler, RemovableChannelHandler {
     typealias OutboundOut = HTTPResponsePart
 
     private let requestTimeout: TimeAmount
-    private let overLimit: Bool
     private var timer: Scheduled<Void>?
     /// Requests whose answer has not been written completely.
     private var unanswered = 0
@@ -120,9 +202,8 @@ final class RequestWatcher: ChannelDuplexHandler, RemovableChannelHandler {
     private var inRequest = false
     private var context: ChannelHandlerContext?
 
-    init(requestTimeout: TimeAmount, overLimit: Bool) {
+    init(requestTimeout: TimeAmount) {
         self.requestTimeout = requestTimeout
-        self.overLimit = overLimit
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -130,11 +211,6 @@ final class RequestWatcher: ChannelDuplexHandler, RemovableChannelHandler {
         let part = unwrapInboundIn(data)
         switch part {
         case .head:
-            if overLimit {
-                refuse(context: context, status: .serviceUnavailable, code: APIErrorCode.tooManyConnections,
-                       message: "participantd has api.maxConnections connections open; close idle ones or try again shortly")
-                return
-            }
             unanswered += 1
             inRequest = true
             startTimer()

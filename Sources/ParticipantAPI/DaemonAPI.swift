@@ -88,10 +88,11 @@ public struct DaemonAPI: Sendable {
         )
     }
 
-    /// SendEvent only, for the loopback TCP listener (`aws.listen`): the daemon's own routes stay
-    /// behind the socket's file permissions.
+    /// The SDK routes only, for the loopback TCP listener (`aws.listen`): the daemon's own routes
+    /// stay behind the socket's file permissions. Each connection's peer is the user that owns
+    /// the client's socket, checked against `access.allowUsers` / `access.allowGroups` as on the socket.
     public func serviceRouter() -> Router<DaemonRequestContext> {
-        RouteTable(sendEventRoutes).router()
+        RouteTable(sendEventRoutes).router(access: access)
     }
 
     // MARK: Handlers

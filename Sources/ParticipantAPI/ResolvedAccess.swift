@@ -17,9 +17,11 @@ public struct ResolvedAccess: Sendable {
 
     public static let open = ResolvedAccess(restrictsPeers: false, users: [], groups: [], restrictsChanges: false, adminGroups: [], ownUID: geteuid())
 
-    /// Whether the peer may use the socket at all; a TCP peer (no credentials) is not checked here.
+    /// Whether the peer may use the socket at all; an anonymous peer (`nil`: a non-loopback TCP
+    /// client under `aws.allowNonLoopback`) only while no allow list is set.
     func allows(_ peer: ConnectionPeer?) -> Bool {
-        guard restrictsPeers, let peer else { return true }
+        guard restrictsPeers else { return true }
+        guard let peer else { return false }
         let uid = peer.credentials.uid
         if uid == 0 || uid == ownUID || users.contains(uid) { return true }
         return !groups.isDisjoint(with: peer.groups)
@@ -34,12 +36,17 @@ public struct ResolvedAccess: Sendable {
         return !adminGroups.isDisjoint(with: peer.groups)
     }
 
-    /// How many times the groups of a peer were looked up (tests: once per connection).
-    package static let groupLookups = Atomic<Int>(0)
+    /// The primary group of the user `uid`; `nil` for a uid with no account.
+    static func primaryGroup(of uid: UInt32) -> UInt32? {
+        var entry = passwd()
+        var found: UnsafeMutablePointer<passwd>?
+        var buffer = [CChar](repeating: 0, count: 16_384)
+        guard getpwuid_r(uid, &entry, &buffer, buffer.count, &found) == 0, found != nil else { return nil }
+        return entry.pw_gid
+    }
 
     /// The peer's primary group and its user's supplementary groups (getgrouplist(3)).
     static func groups(of peer: PeerCredentials) -> Set<UInt32> {
-        groupLookups.add(1, ordering: .relaxed)
         var result: Set<UInt32> = [peer.gid]
         var entry = passwd()
         var found: UnsafeMutablePointer<passwd>?

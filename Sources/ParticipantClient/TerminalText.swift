@@ -26,11 +26,14 @@ public enum TerminalText {
     /// JSON text with the characters JSON allows raw but a terminal acts on (DEL, C1, the
     /// bidirectional formatting characters) written as `\uXXXX` escapes: the same JSON value.
     public static func escapedJSON(_ json: String) -> String {
-        guard json.unicodeScalars.contains(where: needsEscape) else { return json }
+        // C0 characters are escaped by every JSON encoder inside strings; outside them they are
+        // the text's own whitespace (pretty printing's new lines).
+        func needsJSONEscape(_ scalar: Unicode.Scalar) -> Bool { scalar.value >= 0x20 && needsEscape(scalar) }
+        guard json.unicodeScalars.contains(where: needsJSONEscape) else { return json }
         var result = ""
         result.reserveCapacity(json.utf8.count + 8)
         for scalar in json.unicodeScalars {
-            if needsEscape(scalar) {
+            if needsJSONEscape(scalar) {
                 result += "\\u\(hex(scalar))"
             } else {
                 result.unicodeScalars.append(scalar)

@@ -27,8 +27,6 @@ public enum APIErrorCode {
     public static let headersTooLarge = "RequestHeaderFieldsTooLarge"
     /// 408: the request did not arrive complete within `api.requestTimeoutSeconds`; the connection is closed.
     public static let requestTimeout = "RequestTimeout"
-    /// 503: `api.maxConnections` connections are open already; the new one is closed.
-    public static let tooManyConnections = "TooManyConnections"
     /// 507: the disk (or `outbox.maxDatabaseMegabytes`) is full: nothing was stored; submit again later.
     public static let storageFull = "StorageFull"
     /// 409: the ClientToken is stored with other parameters.

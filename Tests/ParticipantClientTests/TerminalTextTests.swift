@@ -22,6 +22,8 @@ import Testing
         #expect(!escaped.unicodeScalars.contains { TerminalText.escaped(String($0)) != String($0) && $0 != "\\" })
         let decoded = try JSONDecoder().decode([String: String].self, from: Data(escaped.utf8))
         #expect(decoded == ["token": "a\u{9B}b\u{202E}c\u{1B}"])
+        // Pretty printing's new lines stay.
+        #expect(TerminalText.escapedJSON("{\n  \"a\" : 1\n}") == "{\n  \"a\" : 1\n}")
     }
 }
 

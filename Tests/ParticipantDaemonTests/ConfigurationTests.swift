@@ -175,3 +175,17 @@ import ParticipantTestSupport
         #expect(Set(running.changes(to: new).map(\.key)) == ["sender.maxInFlight", "region"])
     }
 }
+
+@Suite struct DescriptorLimitTests {
+    @Test("The open-file limit needed: every listener's connections, the upstream's, and a reserve; raised when the hard limit allows")
+    func needed() {
+        var configuration = DaemonConfiguration()
+        #expect(DescriptorLimit.needed(for: configuration) == 256 + 16 + DescriptorLimit.reserve)
+        configuration.awsListen = ListenAddress(host: "127.0.0.1", port: 0)
+        configuration.metricsListen = ListenAddress(host: "127.0.0.1", port: 0)
+        #expect(DescriptorLimit.needed(for: configuration) == 3 * 256 + 16 + DescriptorLimit.reserve)
+        #expect(DescriptorLimit.step(soft: 1_024, hard: 16_384, needed: 912) == nil)
+        #expect(DescriptorLimit.step(soft: 1_024, hard: 16_384, needed: 2_000) == .raise(to: 2_000))
+        #expect(DescriptorLimit.step(soft: 1_024, hard: 1_024, needed: 2_000) == .tooLow(hard: 1_024))
+    }
+}

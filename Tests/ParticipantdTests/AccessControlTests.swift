@@ -63,15 +63,15 @@ struct AccessControlTests {
         }
     }
 
-    @Test("A peer's groups are looked up once for its connection, not for each request on it")
-    func groupsOncePerConnection() async throws {
+    @Test("A peer's groups are the ones its process has (SO_PEERGROUPS), not the ones /etc/group gives its user")
+    func groupsOfTheProcess() async throws {
         try await TestDaemon.with(configure: { configuration in
             configuration.socketMode = 0o666
-            configuration.access = AccessPolicy(allowGroups: ["65534"])
+            configuration.access = AccessPolicy(allowGroups: ["4321"])
         }) { daemon in
             chmod(daemon.directory.path, 0o755)
-            let before = ResolvedAccess.groupLookups.load(ordering: .relaxed)
-            // Five requests on one keep-alive connection, as nobody (gid 65534, allowed by group).
+            // Five requests on one keep-alive connection, as nobody with and without group 4321,
+            // which /etc/group does not give nobody.
             let script = """
                 import http.client, socket, sys
                 class Unix(http.client.HTTPConnection):
@@ -85,12 +85,105 @@ struct AccessControlTests {
                     answer.read()
                     print(answer.status)
                 """
-            let (status, output, errors) = try await ChildProcess.run(
-                "/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/env", "python3", "-c", script, daemon.configuration.socketPath]
-            )
-            #expect(status == 0, "\(errors)")
-            #expect(output.split(separator: "\n") == ["200", "200", "200", "200", "200"], "\(output)")
-            #expect(ResolvedAccess.groupLookups.load(ordering: .relaxed) - before == 1)
+            func statuses(groups: [String]) async throws -> [Substring] {
+                let (status, output, errors) = try await ChildProcess.run(
+                    "/usr/bin/setpriv", ["--reuid=65534", "--regid=65534"] + groups + ["/usr/bin/env", "python3", "-c", script, daemon.configuration.socketPath]
+                )
+                #expect(status == 0, "\(errors)")
+                return output.split(separator: "\n")
+            }
+            let withGroup = try await statuses(groups: ["--groups=4321"])
+            #expect(withGroup == ["200", "200", "200", "200", "200"])
+            let withoutGroup = try await statuses(groups: ["--clear-groups"])
+            #expect(withoutGroup == ["403", "403", "403", "403", "403"])
+        }
+    }
+
+    @Test("One user holding 1,000 connections keeps only access.peerMaxConnections of them; another user's participantctl still answers")
+    func peerConnectionLimit() async throws {
+        try await TestDaemon.with(configure: { configuration in
+            configuration.socketMode = 0o666
+            configuration.api.peerMaxConnections = 64
+        }) { daemon in
+            let directory = daemon.directory
+            chmod(directory.path, 0o755)
+            let descriptorsBefore = try FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count
+            // As nobody: 1,000 connections, then how many of them the daemon closed (EOF), counted
+            // until 1,000 - 64 are, or 30 s pass; then it holds the rest open until it is killed.
+            let script = """
+                import resource, select, socket, sys, time
+                soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+                resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+                sockets = []
+                for _ in range(1000):
+                    s = socket.socket(socket.AF_UNIX)
+                    s.connect(sys.argv[1])
+                    sockets.append(s)
+                closed, deadline = set(), time.time() + 30
+                poller = select.poll()
+                for s in sockets: poller.register(s, select.POLLIN | select.POLLHUP)
+                while len(closed) < 1000 - int(sys.argv[2]) and time.time() < deadline:
+                    for fd, _ in poller.poll(1000):
+                        closed.add(fd); poller.unregister(fd)
+                print("closed", len(closed), flush=True)
+                time.sleep(600)
+                """
+            let holder = try ChildProcess("/usr/bin/setpriv", [
+                "--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/env", "python3", "-c", script, daemon.configuration.socketPath, "64",
+            ])
+            defer { holder.kill(SIGKILL) }
+            try await eventually(timeout: .seconds(60), "the holder's count (\(holder.standardError))") { holder.standardOutput.contains("closed") }
+            #expect(holder.standardOutput.contains("closed 936"), "\(holder.standardOutput)")
+            let descriptorsHeld = try FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count
+            #expect(descriptorsHeld - descriptorsBefore <= 64 + 16, "the daemon holds the peer's 64 connections, not 1,000")
+
+            // Another user (a uid with no account) is served at once.
+            let clock = ContinuousClock()
+            let start = clock.now
+            let (health, output, errors) = try await participantctl(as: 4242, ["health"], socket: daemon.configuration.socketPath, directory: directory)
+            let took = clock.now - start
+            #expect(health == 0, "\(output) \(errors)")
+            print("participantctl health as uid 4242 beside 1,000 connections of nobody's: \(took)")
+            try await eventually(timeout: .seconds(5), "the refusals logged") {
+                daemon.logText.contains("Connection refused: the peer has access.peerMaxConnections connections open")
+            }
+            // Once a line per 10 s per peer, not one per refused connection.
+            #expect(daemon.logText.components(separatedBy: "access.peerMaxConnections connections open").count - 1 <= 3)
+        }
+    }
+
+    @Test("Over aws.listen the peer is the user owning the client's socket: one not in access.allowUsers gets 403, an allowed one is served")
+    func tcpPeersAreNamed() async throws {
+        try await TestDaemon.with(configure: { configuration in
+            configuration.awsListen = ListenAddress(host: "127.0.0.1", port: 0)
+            configuration.access = AccessPolicy(allowUsers: ["nobody"])
+        }) { daemon in
+            var port: String?
+            try await eventually(timeout: .seconds(10), "the ready line names the TCP port") {
+                let line = daemon.logs.entries.first { $0.message.description == "participantd ready" }
+                port = line?.metadata["aws.listen"].map { "\($0)".split(separator: ":").last.map(String.init) } ?? nil
+                return port != nil
+            }
+            let script = """
+                import http.client, json, sys
+                connection = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]))
+                body = json.dumps({"ContentType": "application/vnd.amazonaws.connect.event.typing", "ClientToken": sys.argv[2]})
+                connection.request("POST", "/participant/event", body, {"X-Amz-Bearer": "tcp-connection", "Content-Type": "application/json"})
+                answer = connection.getresponse()
+                print(answer.status, answer.read().decode())
+                """
+            func send(as uid: Int, token: String) async throws -> String {
+                let (status, output, errors) = try await ChildProcess.run(
+                    "/usr/bin/setpriv", ["--reuid=\(uid)", "--regid=\(uid)", "--clear-groups", "/usr/bin/env", "python3", "-c", script, port!, token]
+                )
+                #expect(status == 0, "\(errors)")
+                return output
+            }
+            let refused = try await send(as: 4242, token: "tcp-refused")
+            #expect(refused.hasPrefix("403") && refused.contains("uid 4242 may not use this socket"), "\(refused)")
+            let served = try await send(as: 65534, token: "tcp-served")
+            #expect(served.hasPrefix("200"), "\(served)")
+            #expect(try await daemon.client.list(limit: 10).map(\.clientToken) == ["tcp-served"])
         }
     }
 

@@ -38,7 +38,7 @@ import Testing
         #expect(score <= 1.9, "\(line)")
         // What HTTPS to the service needs stays open.
         let unit = try String(contentsOfFile: Self.repository + "/systemd/participantd.service", encoding: .utf8)
-        #expect(unit.contains("RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6"))
+        #expect(unit.contains("RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_NETLINK"))
         #expect(!unit.contains("PrivateNetwork=yes") && !unit.contains("IPAddressDeny=any"))
     }
 

@@ -62,6 +62,7 @@ public struct DaemonAssembly: Sendable {
         }
         let fleetAddress = try configuration.fleet.address()
         let access = try configuration.access.resolved()
+        DescriptorLimit.ensure(for: configuration, logger: logger)
         let notifier = SystemdNotifier(environment: environment)
         let socket = try SocketListener.Binding(configuration: configuration, environment: environment, logger: logger)
         let metrics = DaemonMetrics()
@@ -158,7 +159,11 @@ public struct DaemonAssembly: Sendable {
             if !awsListen.isLoopback {
                 logger.warning("SendEvent listens on an address other hosts may reach (aws.allowNonLoopback): anyone who reaches it can submit events", metadata: ["aws.listen": "\(awsListen)"])
             }
-            services.append(TCPListener.make(api.serviceRouter(), at: awsListen, named: "aws", limits: configuration.api, readiness: readiness, logger: logger))
+            // A client off loopback cannot be named: let in unnamed only where the operator opened
+            // the listener to other hosts and no allow list needs a name.
+            var awsLimits = configuration.api
+            awsLimits.allowsAnonymousRemotePeers = !awsListen.isLoopback && !configuration.access.restrictsPeers
+            services.append(TCPListener.make(api.serviceRouter(), at: awsListen, named: "aws", limits: awsLimits, readiness: readiness, logger: logger))
         }
         if let metricsListen = configuration.metricsListen {
             services.append(TCPListener.make(api.metricsRouter(), at: metricsListen, named: "metrics", limits: configuration.api, readiness: readiness, logger: logger))

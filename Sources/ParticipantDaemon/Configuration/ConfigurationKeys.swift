@@ -146,7 +146,7 @@ extension DaemonConfiguration {
             .init("api.maxBatchBytes", \.api.maxBatchBytes, .int(in: 1_024...67_108_864), "largest `POST /v1/events/batch` body (413 beyond)"),
             .init("api.maxHeaderBytes", \.api.maxHeaderBytes, .int(in: 1_024...1_048_576), "header bytes of one request (431 beyond)"),
             .init("api.maxHeaderCount", \.api.maxHeaderCount, .int(in: 8...1_000), "header fields of one request (431 beyond)"),
-            .init("api.maxConnections", \.api.maxConnections, .int(in: 1...100_000), "connections at once per listener (503 `TooManyConnections` beyond)"),
+            .init("api.maxConnections", \.api.maxConnections, .int(in: 1...100_000), "connections at once per listener (one more is closed at once)"),
             .init("api.requestTimeoutSeconds", \.api.requestTimeout, .seconds(in: 0.1...3_600), "first byte to last of one request (408 and disconnect beyond)"),
             .init("api.idleTimeoutSeconds", \.api.idleTimeout, .seconds(in: 0.1...86_400), "a keep-alive connection without a request is closed"),
             .init("aws.listen", \.awsListen, .listenAddress(example: "127.0.0.1:8790 or [::1]:8790"), "loopback `HOST:PORT` answering SendEvent for AWS SDKs"),
@@ -219,6 +219,8 @@ extension DaemonConfiguration {
             .init("access.allowUsers", \.access.allowUsers, .names, "users who may use the socket (SO_PEERCRED); empty with `allowGroups`: anyone who can open it"),
             .init("access.allowGroups", \.access.allowGroups, .names, "groups who may use the socket"),
             .init("access.adminGroups", \.access.adminGroups, .names, "groups who may run retry, hold, release, delete, flush"),
+            .init("access.peerMaxConnections", \.api.peerMaxConnections, .int(in: 1...100_000),
+                  "connections at once per listener from one user (one more is closed at once)"),
         ]
     }()
 

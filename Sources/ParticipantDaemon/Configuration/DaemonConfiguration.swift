@@ -140,6 +140,12 @@ extension DaemonConfiguration {
         if let address = config.metricsListen, !address.isLoopback {
             throw ConfigurationError(key: "metrics.listen", rule: "must be a loopback address (127.0.0.1, [::1] or localhost), got \(address)")
         }
+        if config.api.peerMaxConnections > config.api.maxConnections {
+            throw ConfigurationError(
+                key: "access.peerMaxConnections",
+                rule: "must not be more than api.maxConnections (\(config.api.maxConnections)), got \(config.api.peerMaxConnections)"
+            )
+        }
         if config.caFileOnly && config.caFile == nil {
             throw ConfigurationError(key: "upstream.caFileOnly", rule: "needs upstream.caFile: with no roots at all nothing could be trusted")
         }

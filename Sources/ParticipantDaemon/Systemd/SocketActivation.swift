@@ -29,7 +29,39 @@ public enum SocketActivation {
         guard intOption(fd, SO_TYPE) == Int32(SOCK_STREAM.rawValue), intOption(fd, SO_ACCEPTCONN) == 1 else {
             throw ConfigurationError(key: "LISTEN_FDS", rule: "the socket systemd passed is not a listening stream socket (ListenStream= in participantd.socket)")
         }
+        // Every peer must be named: a Unix socket's by SO_PEERCRED, a loopback TCP client's by the
+        // kernel's socket diagnostics. Any other socket's peers could not be.
+        switch intOption(fd, SO_DOMAIN) {
+        case Int32(AF_UNIX):
+            break
+        case Int32(AF_INET), Int32(AF_INET6):
+            guard isBoundToLoopback(fd) else {
+                throw ConfigurationError(key: "LISTEN_FDS", rule: "the TCP socket systemd passed is not bound to a loopback address: its peers could not be named (ListenStream= in participantd.socket)")
+            }
+        default:
+            throw ConfigurationError(key: "LISTEN_FDS", rule: "the socket systemd passed is neither a Unix socket nor loopback TCP (ListenStream= in participantd.socket)")
+        }
         return fd
+    }
+
+    /// Whether a TCP socket is bound to 127.0.0.0/8 or ::1 (not to a wildcard).
+    static func isBoundToLoopback(_ fd: CInt) -> Bool {
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let result = withUnsafeMutablePointer(to: &storage) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        guard result == 0 else { return false }
+        switch Int32(storage.ss_family) {
+        case AF_INET:
+            let address = withUnsafeBytes(of: &storage) { $0.load(as: sockaddr_in.self) }
+            return UInt32(bigEndian: address.sin_addr.s_addr) >> 24 == 127
+        case AF_INET6:
+            var address = withUnsafeBytes(of: &storage) { $0.load(as: sockaddr_in6.self) }
+            return withUnsafeBytes(of: &address.sin6_addr) { Array($0) } == [UInt8](repeating: 0, count: 15) + [1]
+        default:
+            return false
+        }
     }
 
     /// The path a passed Unix socket is bound to, for the log; `nil` for an unnamed or non-Unix one.

@@ -305,16 +305,20 @@ extension ServiceCallResult {
         }
     }
 
+    /// The previous run of a sender: one request started now (by the wall clock) and was answered.
+    func previousRun(_ outbox: Outbox) async throws {
+        let event = try EventValidator.validate(EventSubmission(
+            contentType: EventContentType.messageRead.rawValue, content: receipt("m-before"), clientToken: "before", connectionToken: "c-before"
+        ))
+        _ = try await outbox.submit(event)
+        let leased = try await outbox.leaseDue(instance: InstanceName.defaultName, limit: 1)
+        _ = try await outbox.record(.sent(id: "id-before", absoluteTime: "2026-12-02T00:00:00.000Z"), for: leased[0])
+    }
+
     @Test("A sender that starts just after the previous run's last request starts with an empty bucket: the rate, no burst")
     func restartStartsWithoutTheBurst() async throws {
         try await withSender({ $0.quota = QuotaPacer.Configuration(rate: 10, burst: 15) }, beforeStart: { outbox in
-            // The previous run: one request started now (by the wall clock) and was answered.
-            let event = try EventValidator.validate(EventSubmission(
-                contentType: EventContentType.messageRead.rawValue, content: receipt("m-before"), clientToken: "before", connectionToken: "c-before"
-            ))
-            _ = try await outbox.submit(event)
-            let leased = try await outbox.leaseDue(instance: InstanceName.defaultName, limit: 1)
-            _ = try await outbox.record(.sent(id: "id-before", absoluteTime: "2026-12-02T00:00:00.000Z"), for: leased[0])
+            try await previousRun(outbox)
         }) { outbox, sender, _ in
             for index in 0..<3 { try await submit(outbox, sender, token: "r\(index)", connection: "c\(index)") }
             try await asleep(until: .milliseconds(100))
@@ -329,12 +333,7 @@ extension ServiceCallResult {
     @Test("A sender that starts long after the previous run's last request has its burst")
     func startAfterAPauseHasTheBurst() async throws {
         try await withSender({ $0.quota = QuotaPacer.Configuration(rate: 10, burst: 15) }, beforeStart: { outbox in
-            let event = try EventValidator.validate(EventSubmission(
-                contentType: EventContentType.messageRead.rawValue, content: receipt("m-before"), clientToken: "before", connectionToken: "c-before"
-            ))
-            _ = try await outbox.submit(event)
-            let leased = try await outbox.leaseDue(instance: InstanceName.defaultName, limit: 1)
-            _ = try await outbox.record(.sent(id: "id-before", absoluteTime: "2026-12-02T00:00:00.000Z"), for: leased[0])
+            try await previousRun(outbox)
             clock.advance(by: .seconds(2))  // no sleeper yet: the time of day moves on
         }) { outbox, sender, _ in
             for index in 0..<3 { try await submit(outbox, sender, token: "r\(index)", connection: "c\(index)") }

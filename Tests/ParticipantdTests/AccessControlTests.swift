@@ -158,12 +158,7 @@ struct AccessControlTests {
             configuration.awsListen = ListenAddress(host: "127.0.0.1", port: 0)
             configuration.access = AccessPolicy(allowUsers: ["nobody"])
         }) { daemon in
-            var port: String?
-            try await eventually(timeout: .seconds(10), "the ready line names the TCP port") {
-                let line = daemon.logs.entries.first { $0.message.description == "participantd ready" }
-                port = line?.metadata["aws.listen"].map { "\($0)".split(separator: ":").last.map(String.init) } ?? nil
-                return port != nil
-            }
+            let port = try await daemon.awsListenPort()
             let script = """
                 import http.client, json, sys
                 connection = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]))
@@ -174,7 +169,7 @@ struct AccessControlTests {
                 """
             func send(as uid: Int, token: String) async throws -> String {
                 let (status, output, errors) = try await ChildProcess.run(
-                    "/usr/bin/setpriv", ["--reuid=\(uid)", "--regid=\(uid)", "--clear-groups", "/usr/bin/env", "python3", "-c", script, port!, token]
+                    "/usr/bin/setpriv", ["--reuid=\(uid)", "--regid=\(uid)", "--clear-groups", "/usr/bin/env", "python3", "-c", script, port, token]
                 )
                 #expect(status == 0, "\(errors)")
                 return output

@@ -252,13 +252,8 @@ import Testing
             $0.awsListen = ListenAddress(host: "127.0.0.1", port: 0)
             $0.api.deliveryWait = TestDaemon.patientDeliveryWait
         }) { daemon in
-            var port: String?
-            try await eventually(timeout: .seconds(10), "the ready line names the TCP port") {
-                let line = daemon.logs.entries.first { $0.message.description == "participantd ready" }
-                port = line?.metadata["aws.listen"].map { "\($0)".split(separator: ":").last.map(String.init) } ?? nil
-                return port != nil
-            }
-            try await body(daemon, "http://127.0.0.1:\(port!)")
+            let port = try await daemon.awsListenPort()
+            try await body(daemon, "http://127.0.0.1:\(port)")
         }
     }
 }

@@ -98,5 +98,16 @@ struct TestDaemon {
     var logText: String {
         logs.entries.map { "\($0.level) \($0.message) \($0.metadata)" }.joined(separator: "\n")
     }
+
+    /// The port of `aws.listen` (configured with port 0), as the ready line names it.
+    func awsListenPort() async throws -> String {
+        var port: String?
+        try await eventually(timeout: .seconds(10), "the ready line names the TCP port") {
+            let line = logs.entries.first { $0.message.description == "participantd ready" }
+            port = line?.metadata["aws.listen"].map { "\($0)".split(separator: ":").last.map(String.init) } ?? nil
+            return port != nil
+        }
+        return port!
+    }
 }
 

@@ -135,7 +135,9 @@ struct AccessControlTests {
             try await eventually(timeout: .seconds(60), "the holder's count (\(holder.standardError))") { holder.standardOutput.contains("closed") }
             #expect(holder.standardOutput.contains("closed 936"), "\(holder.standardOutput)")
             let descriptorsHeld = try FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count
-            #expect(descriptorsHeld - descriptorsBefore <= 64 + 16, "the daemon holds the peer's 64 connections, not 1,000")
+            // Process-wide: tests running beside this one open descriptors too (CI once saw 85).
+            // Without the peer's limit the daemon held 257 (the listener's limit), with it 64.
+            #expect(descriptorsHeld - descriptorsBefore <= 64 + 120, "the daemon holds the peer's 64 connections, not 1,000")
 
             // Another user (a uid with no account) is served at once.
             let clock = ContinuousClock()

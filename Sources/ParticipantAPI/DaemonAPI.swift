@@ -134,7 +134,7 @@ public struct DaemonAPI: Sendable {
 
     /// A valid item stored: 202 new, 200 the same ClientToken again.
     private func submitted(_ item: ValidatedItem, context: DaemonRequestContext) async throws -> Response {
-        switch try await store(item, logger: context.logger) {
+        switch try await store(item, peer: context.peerID, logger: context.logger) {
         case .created(let stored):
             return try Self.json(SubmitResponse(event: stored.record, created: true, warnings: item.warnings), status: .accepted)
         case .duplicate(let stored):
@@ -168,7 +168,7 @@ public struct DaemonAPI: Sendable {
         var outcomes: [Result<SubmitOutcome, OutboxError>] = []
         if let first = valid.first {
             do {
-                outcomes = try await outbox.submit(valid)
+                outcomes = try await outbox.submit(valid.map(ValidatedItem.event), peer: context.peerID)
             } catch {
                 throw Self.storageError(error, item: .event(first), logger: context.logger)
             }
@@ -231,10 +231,10 @@ public struct DaemonAPI: Sendable {
     }
 
     /// Stores a valid item in the outbox, or says why not in the socket API's terms.
-    func store(_ item: ValidatedItem, logger: Logger) async throws(APIError) -> Stored {
+    func store(_ item: ValidatedItem, peer: Int64, logger: Logger) async throws(APIError) -> Stored {
         let outcome: SubmitOutcome
         do {
-            outcome = try await outbox.submit([item])[0].get()
+            outcome = try await outbox.submit([item], peer: peer)[0].get()
         } catch {
             throw Self.storageError(error, item: item, logger: logger)
         }

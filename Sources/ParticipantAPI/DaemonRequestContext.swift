@@ -9,8 +9,10 @@ import Synchronization
 /// The socket API's request context: Hummingbird's basic one, plus the peer of its connection.
 public struct DaemonRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
-    /// `nil` on TCP (`aws.listen`).
+    /// `nil` for an anonymous peer (a client off loopback under `aws.allowNonLoopback`).
     public var peer: PeerCredentials? { connectionPeer?.credentials }
+    /// The peer's uid as the outbox keeps it (``Outbox/unknownPeer`` for an anonymous one).
+    var peerID: Int64 { peer.map { Int64($0.uid) } ?? Outbox.unknownPeer }
     let connectionPeer: ConnectionPeer?
 
     public init(source: ApplicationRequestContextSource) {

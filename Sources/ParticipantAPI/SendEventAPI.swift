@@ -81,7 +81,7 @@ extension DaemonAPI {
             throw APIError(.invalid(error))
         }
         let stored: StoredEvent
-        switch try await store(item, logger: context.logger) {
+        switch try await store(item, peer: context.peerID, logger: context.logger) {
         case .created(let event), .duplicate(let event): stored = event
         }
         let record = await awaitOutcome(stored.record)

@@ -111,12 +111,19 @@ extension Outbox {
         let fair = coalescing.fairShare
         return try await writer.perform { db in
             let leased = try Self.lease(instance: instance, limit: limit, priorities: priorities, now: now, window: window, scan: scan, fair: fair, in: db)
-            // The connections just served go behind the others at their priority (fairShare).
+            // The connections just served go behind the others at their priority (fairShare), and
+            // the peers just served behind the other peers.
             for event in leased {
                 try db.cachedStatement(sql: """
                     INSERT INTO connection_served (instance, connectionHash, servedAt) VALUES (?, ?, ?)
                     ON CONFLICT (instance, connectionHash) DO UPDATE SET servedAt = excluded.servedAt
                     """).execute(arguments: [event.instance, event.connectionHash, now])
+            }
+            for peer in Set(leased.map(\.peer)) {
+                try db.cachedStatement(sql: """
+                    INSERT INTO peer_served (instance, peer, servedAt) VALUES (?, ?, ?)
+                    ON CONFLICT (instance, peer) DO UPDATE SET servedAt = excluded.servedAt
+                    """).execute(arguments: [instance, peer, now])
             }
             return leased
         }
@@ -151,15 +158,23 @@ extension Outbox {
         // The connections of the first :window due events.
         var leased = try EventTransition.lease.apply(
             where: Self.oldestDue(fair: fair, of: """
-                WITH due AS (
+                WITH RECURSIVE due AS (
                     SELECT connectionHash FROM event INDEXED BY event_due
                     WHERE instance = :instance AND state = \(EventState.queued.sql) AND priority BETWEEN :low AND :high
                       AND nextAttemptAt <= :now AND deadline > :now
                     ORDER BY priority, nextAttemptAt, seq
                     LIMIT :window),
-                candidate(hash) AS (SELECT DISTINCT connectionHash FROM due)
+                \(Self.peersWithQueuedItems),
+                peerFirst AS (
+                    SELECT (SELECT connectionHash FROM event INDEXED BY event_due_by_peer
+                            WHERE instance = :instance AND state = \(EventState.queued.sql) AND peer = peers.peer
+                              AND priority BETWEEN :low AND :high AND nextAttemptAt <= :now AND deadline > :now
+                            ORDER BY priority, nextAttemptAt LIMIT 1) AS hash
+                    FROM peers WHERE peers.peer IS NOT NULL),
+                candidate(hash) AS (SELECT connectionHash FROM due UNION SELECT hash FROM peerFirst WHERE hash IS NOT NULL)
                 """),
-            arguments: ["now": now, "limit": limit, "window": window, "instance": instance, "low": low, "high": high], returning: true, in: db, waitingChange: &unchanged
+            arguments: ["now": now, "limit": limit, "window": window, "peers": Self.peerScan, "instance": instance, "low": low, "high": high],
+            returning: true, in: db, waitingChange: &unchanged
         ).rows
         guard leased.count < limit else { return leased }
         let windowFull = try Int.fetchOne(
@@ -174,17 +189,19 @@ extension Outbox {
         leased += try EventTransition.lease.apply(
             where: """
                 seq IN (
-                    SELECT e.seq FROM event e INDEXED BY event_due
-                    WHERE e.instance = :instance AND e.state = \(EventState.queued.sql) AND e.priority BETWEEN :low AND :high
-                      AND e.nextAttemptAt <= :now AND e.deadline > :now
-                      AND \(Self.nothingHeldBefore("e"))
-                      AND NOT EXISTS (
-                          SELECT 1 FROM event older INDEXED BY event_waiting_by_connection
-                          WHERE older.instance = e.instance AND older.connectionHash = e.connectionHash
-                            AND older.\(Self.waiting)
-                            AND older.seq < e.seq)
-                    ORDER BY e.priority, \(Self.servedOrder(fair, "e")) e.nextAttemptAt, e.seq
-                    LIMIT :limit)
+                    WITH ranked AS (
+                        SELECT e.seq, e.peer, e.priority, e.nextAttemptAt,
+                               \(Self.turn(fair: fair))
+                        FROM event e INDEXED BY event_due
+                        WHERE e.instance = :instance AND e.state = \(EventState.queued.sql) AND e.priority BETWEEN :low AND :high
+                          AND e.nextAttemptAt <= :now AND e.deadline > :now
+                          AND \(Self.nothingHeldBefore("e"))
+                          AND NOT EXISTS (
+                              SELECT 1 FROM event older INDEXED BY event_waiting_by_connection
+                              WHERE older.instance = e.instance AND older.connectionHash = e.connectionHash
+                                AND older.\(Self.waiting)
+                                AND older.seq < e.seq))
+                    \(Self.byTurns))
                 """,
             arguments: ["now": now, "limit": limit - leased.count, "instance": instance, "low": low, "high": high], returning: true, in: db, waitingChange: &unchanged
         ).rows
@@ -221,15 +238,48 @@ extension Outbox {
                 SELECT (SELECT o.seq FROM event o INDEXED BY event_waiting_by_connection
                         WHERE o.instance = :instance AND o.connectionHash = candidate.hash AND o.\(waiting)
                         ORDER BY o.seq LIMIT 1) AS seq
-                FROM candidate WHERE candidate.hash IS NOT NULL)
-            SELECT e.seq FROM oldest JOIN event e ON e.seq = oldest.seq
-            WHERE e.state = \(EventState.queued.sql) AND e.priority BETWEEN :low AND :high
-              AND e.nextAttemptAt <= :now AND e.deadline > :now
-              AND \(nothingHeldBefore("e"))
-            ORDER BY e.priority, \(servedOrder(fair, "e")) e.nextAttemptAt, e.seq
-            LIMIT :limit)
+                FROM candidate WHERE candidate.hash IS NOT NULL),
+            ranked AS (
+                SELECT e.seq, e.peer, e.priority, e.nextAttemptAt, \(turn(fair: fair))
+                FROM oldest JOIN event e ON e.seq = oldest.seq
+                WHERE e.state = \(EventState.queued.sql) AND e.priority BETWEEN :low AND :high
+                  AND e.nextAttemptAt <= :now AND e.deadline > :now
+                  AND \(nothingHeldBefore("e")))
+            \(byTurns))
         """
     }
+
+    /// Peers take turns: each peer's candidates numbered in the order of one peer alone
+    /// (priority, with `fair` the connection served least recently, then the oldest), as the
+    /// column `turn` of a candidate `e`.
+    static func turn(fair: Bool) -> String {
+        "ROW_NUMBER() OVER (PARTITION BY e.peer ORDER BY e.priority, \(servedOrder(fair, "e")) e.nextAttemptAt, e.seq) AS turn"
+    }
+
+    /// The lease's order over the `ranked` candidates: every peer's first before any peer's
+    /// second, and in each turn the peer served least recently first; up to `:limit`.
+    static let byTurns = """
+        SELECT seq FROM ranked
+        ORDER BY turn, COALESCE((SELECT p.servedAt FROM peer_served p WHERE p.instance = :instance AND p.peer = ranked.peer), 0),
+                 priority, nextAttemptAt, seq
+        LIMIT :limit
+        """
+
+    /// The peers with queued items of `:instance`, one index seek each, at most `:peers`: a
+    /// recursive `WITH` table `peers(peer)` (its last row `NULL` when there are fewer).
+    static let peersWithQueuedItems = """
+        peers(peer) AS (
+            SELECT (SELECT peer FROM event INDEXED BY event_due_by_peer
+                    WHERE instance = :instance AND state = \(EventState.queued.sql) ORDER BY peer LIMIT 1)
+            UNION ALL
+            SELECT (SELECT peer FROM event INDEXED BY event_due_by_peer
+                    WHERE instance = :instance AND state = \(EventState.queued.sql) AND peer > peers.peer ORDER BY peer LIMIT 1)
+            FROM peers WHERE peers.peer IS NOT NULL
+            LIMIT :peers)
+        """
+
+    /// How many peers the lease gives a candidate of their own when many connections wait.
+    static let peerScan = 256
 
     /// A disconnect waits for the items accepted before it on its chat that an operator holds
     /// (held items are not waiting, so the per-connection order alone would let it pass them).

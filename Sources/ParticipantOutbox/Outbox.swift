@@ -89,6 +89,10 @@ public struct Outbox: Sendable {
 
     // MARK: Submitting
 
+    /// The peer of an item whose submitter is not known (stored before schema v11, or an
+    /// anonymous client off loopback).
+    public static let unknownPeer: Int64 = -1
+
     /// Stores `event` unless its ClientToken is already stored; returns once the outcome is on disk.
     ///
     /// A missing ClientToken is generated here (UUID v4), once; the generated token is part of
@@ -115,7 +119,10 @@ public struct Outbox: Sendable {
     /// one result per item, in order. An item the outbox has no room for (``OutboxError/full``,
     /// ``OutboxError/storageFull`` from `outbox.maxDatabaseMegabytes`) fails alone; an error of the
     /// database itself fails them all (the method throws, nothing is stored).
-    public func submit(_ items: [ValidatedItem]) async throws -> [Result<SubmitOutcome, OutboxError>] {
+    ///
+    /// - Parameter peer: the uid of the user whose program submitted them (``unknownPeer``: not
+    ///   known); when the quota binds, peers take turns.
+    public func submit(_ items: [ValidatedItem], peer: Int64 = Outbox.unknownPeer) async throws -> [Result<SubmitOutcome, OutboxError>] {
         let submissions = items.map { item in
             (item: item, clientToken: item.clientToken ?? UUID().uuidString.lowercased(),
              connectionHash: ConnectionHash.of(item.credential, instance: item.instance), deadlineAfter: deadlines.deadline(for: item.contentType))
@@ -128,7 +135,7 @@ public struct Outbox: Sendable {
             try submissions.map { submission in
                 do {
                     return try Self.store(
-                        submission.item, clientToken: submission.clientToken, connectionHash: submission.connectionHash,
+                        submission.item, peer: peer, clientToken: submission.clientToken, connectionHash: submission.connectionHash,
                         deadlineAfter: submission.deadlineAfter, now: clock.now(), coalescing: coalescing,
                         limits: limits, waiting: waiting, in: db, waitingChange: &waitingChange
                     )
@@ -159,7 +166,7 @@ public struct Outbox: Sendable {
     /// One item of a submission, inside its transaction: the same ClientToken again, a blocked
     /// connection, no room, or the item stored (an event coalesced with the waiting ones).
     private static func store(
-        _ item: ValidatedItem, clientToken: String, connectionHash: String, deadlineAfter: Duration, now: Date,
+        _ item: ValidatedItem, peer: Int64, clientToken: String, connectionHash: String, deadlineAfter: Duration, now: Date,
         coalescing: CoalescingRules, limits: OutboxLimits, waiting: WaitingCount, in db: Database, waitingChange: inout Int
     ) throws -> (Result<SubmitOutcome, OutboxError>, saved: [CoalescingRule: Int]) {
         // Whether the token is stored, by its key alone; the whole record only when it is. (A
@@ -205,14 +212,14 @@ public struct Outbox: Sendable {
             sql: """
                 INSERT INTO event (clientToken, contentType, content, connectionToken, connectionHash,
                                    state, attempts, acceptedAt, updatedAt, nextAttemptAt, deadline, priority,
-                                   messageId, supersededBy, instance, viaParticipant)
-                VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                   messageId, supersededBy, instance, viaParticipant, peer)
+                VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """
         ).execute(arguments: [
             clientToken, item.contentType.rawValue, item.content, redundant || viaParticipant ? nil : item.connectionToken,
             connectionHash, redundant ? EventState.superseded.rawValue : EventState.queued.rawValue,
             ms, ms, redundant ? nil : ms + hold, deadline.millisecondsSince1970, item.contentType.deliveryPriority,
-            item.messageId, decision.supersededBy, item.instance, viaParticipant,
+            item.messageId, decision.supersededBy, item.instance, viaParticipant, peer,
         ])
         if case .participant(let participantToken, let connectParticipant) = credential, !redundant {
             // A connection.acknowledged event asks for ConnectParticipant (the event is deprecated).
@@ -228,10 +235,11 @@ public struct Outbox: Sendable {
         }
         var saved = try Self.supersede(decision.replaced, by: clientToken, now: ms, in: db, waitingChange: &waitingChange)
         if let rule = decision.rule, redundant { saved[rule, default: 0] += 1 }
-        let stored = StoredEvent(
+        var stored = StoredEvent(
             accepted: item, seq: seq, clientToken: clientToken, connectionHash: connectionHash,
             at: now, deadline: deadline, supersededBy: decision.supersededBy, due: Date(millisecondsSince1970: ms + hold)
         )
+        stored.peer = peer
         return (.success(.created(stored)), saved)
     }
 

@@ -176,6 +176,23 @@ enum OutboxSchema {
                 ) WITHOUT ROWID;
                 """)
         }
+        migrator.registerMigration("v11: peers") { db in
+            try db.execute(sql: """
+                -- The user (uid) whose program submitted the item; -1: not known (stored before v11,
+                -- or an anonymous client off loopback).
+                ALTER TABLE event ADD COLUMN peer INTEGER NOT NULL DEFAULT -1;
+                -- Each peer's due items in the sender's order: when the quota binds, the lease
+                -- looks at every peer's first due item, not only at the first due ones of all.
+                CREATE INDEX event_due_by_peer ON event(instance, peer, priority, nextAttemptAt) WHERE state = 'queued';
+                -- When each peer was last served: peers take turns, the one served least recently first.
+                CREATE TABLE peer_served (
+                    instance TEXT NOT NULL,
+                    peer INTEGER NOT NULL,
+                    servedAt INTEGER NOT NULL,
+                    PRIMARY KEY (instance, peer)
+                ) WITHOUT ROWID;
+                """)
+        }
         return migrator
     }
 }

@@ -30,11 +30,13 @@ public struct StoredEvent: Sendable, Equatable, FetchableRecord {
     /// The chat is named by a participant token: the connection token comes from the
     /// participant's connection (``ParticipantConnection``), which the sender creates and renews.
     public var viaParticipant = false
+    /// The uid of the user whose program submitted it (``Outbox/unknownPeer``: not known).
+    public var peer: Int64 = Outbox.unknownPeer
 
     enum Columns: String, ColumnExpression {
         case seq, clientToken, contentType, content, connectionToken, connectionHash, state, attempts
         case acceptedAt, updatedAt, nextAttemptAt, deadline, lastErrorCode, lastErrorMessage
-        case serviceId, absoluteTime, supersededBy, instance, processingStatus, viaParticipant
+        case serviceId, absoluteTime, supersededBy, instance, processingStatus, viaParticipant, peer
     }
 
 }
@@ -62,6 +64,7 @@ extension StoredEvent {
         instance = row[Columns.instance]
         processingStatus = row[Columns.processingStatus]
         viaParticipant = row[Columns.viaParticipant]
+        peer = row[Columns.peer] ?? Outbox.unknownPeer
     }
 }
 

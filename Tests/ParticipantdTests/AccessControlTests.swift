@@ -184,6 +184,50 @@ struct AccessControlTests {
         }
     }
 
+    @Test("One user's 5,000 read receipts on fresh chats do not queue ahead of another user's one: peers take turns at the quota")
+    func peersTakeTurns() async throws {
+        try await TestDaemon.with(configure: { configuration in
+            configuration.socketMode = 0o666
+            configuration.sender.quota = .init(rate: 10, burst: 15)
+        }) { daemon in
+            daemon.standIn.setQuota(rate: 10, burst: 18)
+            let directory = daemon.directory
+            chmod(directory.path, 0o755)
+            // As nobody: 5,000 read receipts, each on a chat of its own, in batches of 500.
+            let script = """
+                import http.client, json, socket, sys
+                class Unix(http.client.HTTPConnection):
+                    def connect(self):
+                        self.sock = socket.socket(socket.AF_UNIX)
+                        self.sock.connect(sys.argv[1])
+                connection = Unix("localhost")
+                for batch in range(10):
+                    events = [{"contentType": "application/vnd.amazonaws.connect.event.message.read",
+                               "content": json.dumps({"messageId": "m-%d" % n}), "clientToken": "a-%d" % n,
+                               "connectionToken": "a-chat-%d" % n} for n in range(batch * 500, batch * 500 + 500)]
+                    connection.request("POST", "/v1/events/batch", json.dumps({"events": events}), {"Content-Type": "application/json"})
+                    answer = connection.getresponse()
+                    answer.read()
+                    assert answer.status == 200, answer.status
+                print("stored")
+                """
+            let (stored, output, errors) = try await ChildProcess.run(
+                "/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/env", "python3", "-c", script, daemon.configuration.socketPath]
+            )
+            #expect(stored == 0 && output.contains("stored"), "\(output) \(errors)")
+            // Another user's one receipt, submitted after them, waits for its turn only.
+            let (sent, answer, refusal) = try await participantctl(as: 4242, [
+                "send-event", "--content-type", EventContentType.messageRead.rawValue, "--content", #"{"messageId":"m-b"}"#,
+                "--connection-token", "b-chat", "--client-token", "b-0", "--wait", "30",
+            ], socket: daemon.configuration.socketPath, directory: directory)
+            #expect(sent == 0, "\(answer) \(refusal)")
+            let bFirst = daemon.standIn.requests.firstIndex { $0.clientToken == "b-0" }
+            let before = try #require(bFirst, "b-0 reached the service")
+            print("b-0 was request \(before + 1) at the service, after \(before) of nobody's 5,000")
+            #expect(before < 100, "b-0 went in its turn, not after the backlog")
+        }
+    }
+
     @Test("Unknown names in access lists stop the daemon with the key named")
     func unknownNames() throws {
         #expect(throws: ConfigurationError(key: "access.allowGroups", rule: "no group named \"no-such-group-xyz\" on this system")) {

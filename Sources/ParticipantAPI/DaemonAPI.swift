@@ -250,6 +250,13 @@ public struct DaemonAPI: Sendable {
             var error = APIError(.serviceUnavailable, code: APIErrorCode.outboxFull, message: "the outbox holds \(capacity) waiting items, its capacity; nothing stored was dropped; submit again later")
             error.headers = [.retryAfter: "5"]
             return error
+        } catch OutboxError.peerFull(let share, let capacity) {
+            var error = APIError(
+                .serviceUnavailable, code: APIErrorCode.peerOutboxFull,
+                message: "your programs (this user) have \(capacity) waiting items, \(Int((share * 100).rounded()))% of the outbox (access.peerMaxWaitingShare); nothing stored was dropped; submit again later"
+            )
+            error.headers = [.retryAfter: "5"]
+            return error
         } catch OutboxError.storageFull(let reason) {
             logger.error("Item not stored: storage full", metadata: ["error": "\(reason)", "item.kind": "\(kind)", "event.content_type": "\(item.contentType.shortName)"])
             var error = APIError(.init(code: 507, reasonPhrase: "Insufficient Storage"), code: APIErrorCode.storageFull, message: "the outbox's storage is full (\(reason)); the \(kind) was not stored; submit again later")

@@ -158,7 +158,7 @@ extension Error {
         // The service refuses a disconnected participant's connection token with a 403.
         case APIErrorCode.connectionRejected, APIErrorCode.chatDisconnected: (.forbidden, "AccessDeniedException")
         case APIErrorCode.receiptsRefused: (.conflict, "ConflictException")
-        case APIErrorCode.outboxFull: (.tooManyRequests, "ThrottlingException")
+        case APIErrorCode.outboxFull, APIErrorCode.peerOutboxFull: (.tooManyRequests, "ThrottlingException")
         case APIErrorCode.unavailable: (.serviceUnavailable, "ServiceUnavailableException")
         case APIErrorCode.storageFull, APIErrorCode.storage, APIErrorCode.internalError: (.internalServerError, "InternalServerException")
         default: (error.status, error.body.code)

@@ -36,8 +36,14 @@ public struct OutboxLimits: Sendable, Equatable {
     /// writes fail as on a full disk: submissions get 507 `StorageFull` (from 90% of it on, the
     /// rest being room for the sender), nothing is lost.
     public var maxDatabaseMegabytes = 0
+    /// The part of `capacity` one peer's waiting items may take (`access.peerMaxWaitingShare`):
+    /// beyond it that peer's submissions are refused while others still get in.
+    public var peerShare = 0.5
 
     public init() {}
+
+    /// Waiting items one peer may have at most.
+    public var peerCapacity: Int { max(1, Int((Double(capacity) * peerShare).rounded(.down))) }
 }
 
 /// The durable queue of events: one SQLite database in WAL mode with `synchronous=FULL`.
@@ -132,16 +138,17 @@ public struct Outbox: Sendable {
         let limits = limits
         let waiting = waiting
         let results = try await submitWrite { db, waitingChange -> [(Result<SubmitOutcome, OutboxError>, saved: [CoalescingRule: Int])] in
-            try submissions.map { submission in
+            var peerRoom = PeerRoom(peer: peer)
+            return try submissions.map { submission in
                 do {
                     return try Self.store(
-                        submission.item, peer: peer, clientToken: submission.clientToken, connectionHash: submission.connectionHash,
+                        submission.item, peer: &peerRoom, clientToken: submission.clientToken, connectionHash: submission.connectionHash,
                         deadlineAfter: submission.deadlineAfter, now: clock.now(), coalescing: coalescing,
                         limits: limits, waiting: waiting, in: db, waitingChange: &waitingChange
                     )
                 } catch let error as OutboxError {
                     switch error {
-                    case .full, .storageFull: return (.failure(error), [:])
+                    case .full, .peerFull, .storageFull: return (.failure(error), [:])
                     default: throw error
                     }
                 }
@@ -166,7 +173,7 @@ public struct Outbox: Sendable {
     /// One item of a submission, inside its transaction: the same ClientToken again, a blocked
     /// connection, no room, or the item stored (an event coalesced with the waiting ones).
     private static func store(
-        _ item: ValidatedItem, peer: Int64, clientToken: String, connectionHash: String, deadlineAfter: Duration, now: Date,
+        _ item: ValidatedItem, peer room: inout PeerRoom, clientToken: String, connectionHash: String, deadlineAfter: Duration, now: Date,
         coalescing: CoalescingRules, limits: OutboxLimits, waiting: WaitingCount, in db: Database, waitingChange: inout Int
     ) throws -> (Result<SubmitOutcome, OutboxError>, saved: [CoalescingRule: Int]) {
         // Whether the token is stored, by its key alone; the whole record only when it is. (A
@@ -192,6 +199,8 @@ public struct Outbox: Sendable {
         // moves when the transaction commits: this transaction's own new items count too.
         // Concurrent submissions may overshoot by one batch.
         try waiting.ensureRoom(capacity: limits.capacity, pending: waitingChange)
+        try room.ensureRoom(limits, waitingNow: waiting.value + waitingChange, in: db)
+        let peer = room.peer
         try Self.checkRoomForNewEvents(limits, in: db)
         let deadline = now.addingTimeInterval(deadlineAfter.timeInterval)
         // Messages are never coalesced: each one is sent, in its place.
@@ -227,7 +236,10 @@ public struct Outbox: Sendable {
             try Self.noteParticipant(participantToken, connectParticipant: connect, connectionHash: connectionHash, instance: item.instance, now: ms, in: db)
         }
         let seq = db.lastInsertedRowID
-        if !redundant { waitingChange += 1 }
+        if !redundant {
+            waitingChange += 1
+            room.added += 1
+        }
         if item.kind == .disconnect {
             // The chat takes nothing more: the block every submission looks up says so.
             try Self.storeBlock(.disconnected, error: ErrorBody(code: APIErrorCode.chatDisconnected, message: clientToken),
@@ -241,6 +253,37 @@ public struct Outbox: Sendable {
         )
         stored.peer = peer
         return (.success(.created(stored)), saved)
+    }
+
+    /// One peer's share of the outbox during one submission's transaction: its waiting items are
+    /// counted only when the outbox holds as many in all as the share allows one peer (below
+    /// that, no peer can be over it), once a transaction, with this transaction's own added.
+    struct PeerRoom {
+        let peer: Int64
+        /// The peer's waiting items when the transaction counted them; `nil`: not counted.
+        var counted: Int?
+        /// Items of this transaction stored for it since.
+        var added = 0
+
+        init(peer: Int64) {
+            self.peer = peer
+        }
+
+        mutating func ensureRoom(_ limits: OutboxLimits, waitingNow: Int, in db: Database) throws {
+            let capacity = limits.peerCapacity
+            guard waitingNow >= capacity else { return }
+            if counted == nil {
+                // Queued items by the per-peer due index, instance by instance (few); those in
+                // flight (at most sender.maxInFlight an instance) are left out.
+                counted = try Int.fetchOne(db.cachedStatement(sql: """
+                    SELECT COALESCE(SUM((SELECT COUNT(*) FROM event e INDEXED BY event_due_by_peer
+                                         WHERE e.instance = i.instance AND e.peer = ? AND e.state = \(EventState.queued.sql))), 0)
+                    FROM (SELECT DISTINCT instance FROM event INDEXED BY event_state WHERE state = \(EventState.queued.sql)) i
+                    """), arguments: [peer]) ?? 0
+                added = 0
+            }
+            guard (counted ?? 0) + added < capacity else { throw OutboxError.peerFull(share: limits.peerShare, capacity: capacity) }
+        }
     }
 
     /// A submission's write, its refusal for lack of space noted for health.

@@ -10,6 +10,9 @@ public enum OutboxError: Error, Sendable, Equatable, CustomStringConvertible {
     case open(path: String, reason: String)
     /// `capacity` events are waiting already; nothing was stored.
     case full(capacity: Int)
+    /// The submitting peer has `capacity` waiting items, its share (`share`) of the outbox;
+    /// nothing was stored. Other peers still get in.
+    case peerFull(share: Double, capacity: Int)
     /// The disk, or the database's size limit (`outbox.maxDatabaseMegabytes`), is full: nothing of
     /// that write was stored. Writes succeed again once space returns.
     case storageFull(String)
@@ -20,6 +23,7 @@ public enum OutboxError: Error, Sendable, Equatable, CustomStringConvertible {
         case .storage(let reason): "the outbox could not store the change: \(reason)"
         case .open(let path, let reason): "cannot open the outbox database at \(path): \(reason)"
         case .full(let capacity): "the outbox holds \(capacity) waiting events, its capacity (limits.capacity)"
+        case .peerFull(_, let capacity): "this peer has \(capacity) waiting items, its share of the outbox (access.peerMaxWaitingShare)"
         case .storageFull(let reason): "the outbox's storage is full: \(reason)"
         }
     }

@@ -41,6 +41,8 @@ public enum APIErrorCode {
     public static let chatDisconnected = "ChatDisconnected"
     /// 503 with Retry-After: the outbox holds `outbox.capacity` waiting events.
     public static let outboxFull = "OutboxFull"
+    /// 503: the submitting user's programs have their share of the outbox waiting (`access.peerMaxWaitingShare`).
+    public static let peerOutboxFull = "PeerOutboxFull"
     /// 409: a queue command does not apply to the event in its state (the message names the state and the rule).
     public static let invalidState = "InvalidState"
     /// 403: the peer is not on the allow list (`access.allowUsers`, `access.allowGroups`), or a

@@ -343,6 +343,7 @@ import ParticipantTestSupport
     func capacity() async throws {
         var limits = OutboxLimits()
         limits.capacity = 2
+        limits.peerShare = 1  // one peer may fill it: this is the outbox's own bound
         try await withOutbox(limits: limits) { outbox in
             _ = try await outbox.submit(event(.typing, "1", connection: "a"))
             _ = try await outbox.submit(event(.typing, "2", connection: "b"))

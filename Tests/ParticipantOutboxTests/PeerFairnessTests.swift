@@ -52,4 +52,23 @@ import Testing
             #expect(leased.map(\.clientToken).sorted() == ["a0", "a1", "b0", "b1"])
         }
     }
+
+    @Test("One peer may hold its share of the outbox: beyond it its submissions fail PeerOutboxFull, alone in a batch, while another peer still stores")
+    func shareOfTheOutbox() async throws {
+        var limits = OutboxLimits()
+        limits.capacity = 10
+        limits.peerShare = 0.5
+        try await withTestOutbox(clock: clock, limits: limits) { outbox in
+            let results = try await outbox.submit((0..<7).map { receipt("a\($0)", connection: "a-chat-\($0)") }, peer: 1000)
+            #expect(results.prefix(5).allSatisfy { if case .success(.created) = $0 { true } else { false } })
+            #expect(results.suffix(2).allSatisfy { $0 == .failure(.peerFull(share: 0.5, capacity: 5)) })
+            // A resubmission of a stored token is still answered.
+            let again = try await outbox.submit([receipt("a0", connection: "a-chat-0")], peer: 1000)
+            guard case .success(.duplicate) = again[0] else { Issue.record("\(again)"); return }
+            // Another peer gets in, up to the outbox's own capacity.
+            let other = try await outbox.submit((0..<6).map { receipt("b\($0)", connection: "b-chat-\($0)") }, peer: 2000)
+            #expect(other.prefix(5).allSatisfy { if case .success(.created) = $0 { true } else { false } })
+            #expect(other.last == .failure(.full(capacity: 10)))
+        }
+    }
 }

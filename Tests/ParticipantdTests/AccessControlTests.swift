@@ -228,6 +228,38 @@ struct AccessControlTests {
         }
     }
 
+    @Test("One user filling its share of the outbox gets 503 PeerOutboxFull; another user still submits")
+    func shareOfTheOutbox() async throws {
+        try await TestDaemon.with(configure: { configuration in
+            configuration.socketMode = 0o666
+            configuration.limits.capacity = 20
+            configuration.limits.peerShare = 0.5
+            // Nothing leaves while the test looks: the first request is the only one.
+            configuration.sender.quota = .init(rate: 0.001, burst: 1)
+        }) { daemon in
+            let directory = daemon.directory
+            chmod(directory.path, 0o755)
+            var statuses: [Int32] = []
+            var lastRefusal = ""
+            for index in 0..<14 {
+                let (status, _, errors) = try await participantctl(as: 65534, [
+                    "send-event", "--content-type", EventContentType.messageRead.rawValue, "--content", #"{"messageId":"m"}"#,
+                    "--connection-token", "a-chat-\(index)", "--client-token", "a-\(index)",
+                ], socket: daemon.configuration.socketPath, directory: directory)
+                statuses.append(status)
+                if status != 0 { lastRefusal = errors }
+            }
+            // Ten queued (one more if the first is in flight: those in flight are not counted).
+            #expect((10...11).contains(statuses.filter { $0 == 0 }.count), "\(statuses)")
+            #expect(lastRefusal.contains("PeerOutboxFull") && lastRefusal.contains("access.peerMaxWaitingShare"), "\(lastRefusal)")
+            let (other, output, errors) = try await participantctl(as: 4242, [
+                "send-event", "--content-type", EventContentType.messageRead.rawValue, "--content", #"{"messageId":"m"}"#,
+                "--connection-token", "b-chat", "--client-token", "b-0",
+            ], socket: daemon.configuration.socketPath, directory: directory)
+            #expect(other == 0, "\(output) \(errors)")
+        }
+    }
+
     @Test("Unknown names in access lists stop the daemon with the key named")
     func unknownNames() throws {
         #expect(throws: ConfigurationError(key: "access.allowGroups", rule: "no group named \"no-such-group-xyz\" on this system")) {

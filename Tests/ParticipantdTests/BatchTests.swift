@@ -94,6 +94,7 @@ import Testing
             configuration.api.maxBatchEvents = 3
             configuration.api.maxBatchBytes = 1_024
             configuration.limits.capacity = 2
+            configuration.limits.peerShare = 1  // the outbox's own bound, not a peer's share
         }, { daemon in
             let four = (1...4).map { object(#"{"contentType": "\#(typing)", "connectionToken": "c\#($0)"}"#) }
             do throws(DaemonClientError) {

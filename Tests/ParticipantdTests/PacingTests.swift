@@ -128,7 +128,7 @@ import Testing
     func outboxFull() async throws {
         // The service fails every attempt, so both events keep waiting and the outbox stays full
         // for as long as the test needs (with a slow success, one could be sent before the check).
-        try await TestDaemon.with(behavior: { _ in .error(status: 500, code: "InternalServerException", message: "down") }, configure: { $0.limits.capacity = 2 }) { daemon in
+        try await TestDaemon.with(behavior: { _ in .error(status: 500, code: "InternalServerException", message: "down") }, configure: { $0.limits.capacity = 2; $0.limits.peerShare = 1 }) { daemon in
             for index in 0..<2 {
                 _ = try await daemon.client.submit(EventSubmission(contentType: EventContentType.messageRead.rawValue, content: receipt("\(index)"), connectionToken: "c\(index)"))
             }

@@ -221,6 +221,8 @@ extension DaemonConfiguration {
             .init("access.adminGroups", \.access.adminGroups, .names, "groups who may run retry, hold, release, delete, flush"),
             .init("access.peerMaxConnections", \.api.peerMaxConnections, .int(in: 1...100_000),
                   "connections at once per listener from one user (one more is closed at once)"),
+            .init("access.peerMaxWaitingShare", \.limits.peerShare, .double(in: 0.01...1),
+                  "the part of `outbox.capacity` one user's waiting items may take (503 `PeerOutboxFull` beyond)"),
         ]
     }()
 

@@ -10,6 +10,8 @@ public struct MetricsSnapshot: Sendable {
     public var senders: [String: SenderState]
     /// Waiting (queued or sending) events by instance.
     public var waitingByInstance: [String: Int]
+    /// Waiting (queued or sending) items by peer (user name, ``ParticipantOutbox/PeerName``).
+    public var waitingByPeer: [String: Int] = [:]
 }
 
 /// The API's counter (items accepted, by kind and content type: every message is `message`) and

@@ -78,9 +78,11 @@ public struct DaemonAPI: Sendable {
         let byInstance = try await outbox.countsByInstance()
         let counts = Outbox.totals(byInstance)
         let oldest = try await outbox.oldestWaiting()
+        let byPeer = try await outbox.peerCounts(sentWithin: .zero)
         let text = metrics.render(MetricsSnapshot(
             counts: counts, oldestWaitingAge: oldest?.age, senders: delivery.senderStates(),
-            waitingByInstance: byInstance.mapValues { ($0[.queued] ?? 0) + ($0[.sending] ?? 0) }
+            waitingByInstance: byInstance.mapValues { ($0[.queued] ?? 0) + ($0[.sending] ?? 0) },
+            waitingByPeer: Dictionary(byPeer.map { (PeerName.of($0.key), $0.value.waiting) }, uniquingKeysWith: +)
         ))
         return Response(
             status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],

@@ -137,7 +137,12 @@ struct QueueAPI: Sendable {
             savedRequests: Dictionary(uniqueKeysWithValues: outbox.savedRequests.byRule.map { ($0.key.rawValue, $0.value) }),
             countsByKind: Dictionary(uniqueKeysWithValues: try await outbox.countsByKind().map { kind, counts in
                 (kind.rawValue, Dictionary(uniqueKeysWithValues: counts.map { ($0.key.rawValue, $0.value) }))
-            })
+            }),
+            peers: Dictionary(try await outbox.peerCounts(sentWithin: .seconds(60)).map { peer, counts in
+                (PeerName.of(peer), PeerStats(uid: peer == Outbox.unknownPeer ? nil : peer, waiting: counts.waiting, sentLastMinute: counts.sent))
+            }) { first, second in
+                PeerStats(uid: first.uid, waiting: first.waiting + second.waiting, sentLastMinute: first.sentLastMinute + second.sentLastMinute)
+            }
         )
         return try DaemonAPI.json(stats, status: .ok)
     }

@@ -167,6 +167,28 @@ extension Outbox {
         }
     }
 
+    /// Each peer's waiting (queued or sending) items, and its items sent within `window`, for the
+    /// peers that have either. Walks the waiting items and the recently finished ones.
+    public func peerCounts(sentWithin window: Duration) async throws -> [Int64: (waiting: Int, sent: Int)] {
+        let since = clock.now().millisecondsSince1970 - Int64(window.timeInterval * 1000)
+        return try await database.read { db in
+            var counts: [Int64: (waiting: Int, sent: Int)] = [:]
+            for row in try Row.fetchAll(db, sql: """
+                SELECT peer, COUNT(*) AS n FROM event INDEXED BY event_state
+                WHERE state IN (\(EventState.queued.sql), \(EventState.sending.sql)) GROUP BY peer
+                """) {
+                counts[row["peer"], default: (0, 0)].waiting = row["n"]
+            }
+            for row in try Row.fetchAll(db, sql: """
+                SELECT peer, COUNT(*) AS n FROM event INDEXED BY event_finished
+                WHERE \(Self.finished) AND updatedAt >= ? AND state = \(EventState.sent.sql) GROUP BY peer
+                """, arguments: [since]) {
+                counts[row["peer"], default: (0, 0)].sent = row["n"]
+            }
+            return counts
+        }
+    }
+
     private static func existing(_ clientToken: String, in db: Database) throws -> StoredEvent {
         guard let event = try StoredEvent.fetchOne(db, sql: "SELECT * FROM event WHERE clientToken = ?", arguments: [clientToken]) else {
             throw QueueCommandError.notFound(clientToken: clientToken)

@@ -59,13 +59,17 @@ public struct QueueStats: Codable, Sendable, Equatable {
     public var savedRequests: [String: Int]?
     /// Items in each state by kind (`event`, `message`, `disconnect`), for the kinds the outbox holds.
     public var countsByKind: [String: [String: Int]]?
+    /// Each peer's waiting items and items sent in the last minute, by user name (`uid N` for a
+    /// uid with no account, `unknown` for items stored before peers were kept).
+    public var peers: [String: PeerStats]?
 
     public init(
         counts: [String: Int], oldestWaitingAcceptedAt: Date?, oldestWaitingAgeSeconds: Double?, sentLastMinute: Int,
         sendRatePerSecond: Double, requestsInFlight: Int, quotaRate: Double,
         instances: [String: InstanceStats]? = nil, fleet: FleetStats? = nil, savedRequests: [String: Int]? = nil,
-        countsByKind: [String: [String: Int]]? = nil
+        countsByKind: [String: [String: Int]]? = nil, peers: [String: PeerStats]? = nil
     ) {
+        self.peers = peers
         self.countsByKind = countsByKind
         self.savedRequests = savedRequests
         self.instances = instances
@@ -156,5 +160,20 @@ public struct FleetMember: Codable, Sendable, Equatable {
         self.lastSeen = lastSeen
         self.recentRate = recentRate
         self.share = share
+    }
+}
+
+/// One peer's part of the outbox (`stats`' `peers`).
+public struct PeerStats: Codable, Sendable, Equatable {
+    /// The user's id; `nil` for items whose submitter is not known.
+    public var uid: Int64?
+    /// Queued or sending.
+    public var waiting: Int
+    public var sentLastMinute: Int
+
+    public init(uid: Int64?, waiting: Int, sentLastMinute: Int) {
+        self.uid = uid
+        self.waiting = waiting
+        self.sentLastMinute = sentLastMinute
     }
 }

@@ -225,6 +225,10 @@ struct AccessControlTests {
             let before = try #require(bFirst, "b-0 reached the service")
             print("b-0 was request \(before + 1) at the service, after \(before) of nobody's 5,000")
             #expect(before < 100, "b-0 went in its turn, not after the backlog")
+            let peers = try #require(try await daemon.client.stats().peers)
+            #expect(peers["uid 4242"]?.sentLastMinute == 1, "\(peers)")
+            let (_, _, metrics) = try await RawSocketClient(path: daemon.configuration.socketPath).requestWithHeaders(method: "GET", path: "/metrics")
+            #expect(String(decoding: metrics, as: UTF8.self).contains(#"participantd_peer_sent_total{instance="default",peer="uid 4242"} 1"#))
         }
     }
 
@@ -257,6 +261,15 @@ struct AccessControlTests {
                 "--connection-token", "b-chat", "--client-token", "b-0",
             ], socket: daemon.configuration.socketPath, directory: directory)
             #expect(other == 0, "\(output) \(errors)")
+            // stats and the metrics show each user's part.
+            let peers = try #require(try await daemon.client.stats().peers)
+            #expect((10...11).contains(peers["nobody"]?.waiting ?? 0), "\(peers)")
+            #expect(peers["nobody"]?.uid == 65534)
+            #expect(peers["uid 4242"]?.waiting == 1)
+            let (_, _, metrics) = try await RawSocketClient(path: daemon.configuration.socketPath).requestWithHeaders(method: "GET", path: "/metrics")
+            let text = String(decoding: metrics, as: UTF8.self)
+            #expect(text.contains(#"participantd_peer_waiting_events{peer="uid 4242"} 1"#), "\(text)")
+            #expect(text.contains(#"participantd_peer_waiting_events{peer="nobody"}"#))
         }
     }
 

@@ -72,6 +72,8 @@ public final class DaemonMetrics: Sendable {
         private let uptime: CoreMetrics.Gauge
         /// Per instance: tokens, rate, in flight, waiting; made at the first scrape that names it.
         private let perInstance = Mutex<[String: [CoreMetrics.Gauge]]>([:])
+        /// Per peer: waiting items; made at the first scrape that names it, set to 0 once it has none.
+        private let perPeer = Mutex<[String: CoreMetrics.Gauge]>([:])
 
         init(factory: any MetricsFactory) {
             self.factory = factory
@@ -98,6 +100,13 @@ public final class DaemonMetrics: Sendable {
                 gauges[2].record(sender.inFlight)
                 gauges[3].record(snapshot.waitingByInstance[instance] ?? 0)
             }
+            let peers = perPeer.withLock { gauges in
+                for name in snapshot.waitingByPeer.keys where gauges[name] == nil && gauges.count < 1_000 {
+                    gauges[name] = CoreMetrics.Gauge(label: "participantd_peer_waiting_events", dimensions: [("peer", name)], factory: factory)
+                }
+                return gauges
+            }
+            for (name, gauge) in peers { gauge.record(snapshot.waitingByPeer[name] ?? 0) }
             uptime.record((ContinuousClock.now - started).timeInterval)
         }
     }

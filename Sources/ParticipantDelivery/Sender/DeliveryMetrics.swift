@@ -16,6 +16,7 @@ public final class DeliveryMetrics: Sendable {
     private let connectionFailures = Mutex<[String: CoreMetrics.Counter]>([:])
     private let failures = Mutex<[String: CoreMetrics.Counter]>([:])
     private let retries = Mutex<[String: CoreMetrics.Counter]>([:])
+    private let peerSent = Mutex<[String: CoreMetrics.Counter]>([:])
     private let instance: String
 
     public init(factory: any MetricsFactory, instance: String) {
@@ -37,7 +38,19 @@ public final class DeliveryMetrics: Sendable {
         counter(connectionFailures, "participantd_connection_failures_total", code: code).increment()
     }
 
-    func sent() { sentCounter.increment() }
+    /// An item was delivered; `peer`: whose program submitted it (a counter per user name).
+    func sent(peer: Int64) {
+        sentCounter.increment()
+        let name = PeerName.of(peer)
+        peerSent.withLock { counters in
+            if let counter = counters[name] { return counter }
+            // A bound on the registry: users are few; past it, one series for the rest.
+            let key = counters.count < 1_000 ? name : "other"
+            let counter = counters[key] ?? CoreMetrics.Counter(label: "participantd_peer_sent_total", dimensions: [("instance", instance), ("peer", key)], factory: factory)
+            counters[key] = counter
+            return counter
+        }.increment()
+    }
     func expired(_ count: Int = 1) { if count > 0 { expiredCounter.increment(by: count) } }
     /// The sender's loop went round (looked at the outbox).
     func round() { roundsCounter.increment() }

@@ -403,7 +403,7 @@ public final class EventSender: Service, Sendable {
             if event.contentType == .event(.connectionAcknowledged) {
                 // Its delivery is the connection created with ConnectParticipant: true (the
                 // event itself is deprecated): done.
-                metrics?.sent()
+                metrics?.sent(peer: event.peer)
                 logger.info("Event sent as ConnectParticipant: true on the participant's connection", metadata: metadata)
                 await record(.sent(id: "", absoluteTime: ""), for: event, metadata: metadata)
                 return
@@ -436,7 +436,7 @@ public final class EventSender: Service, Sendable {
         observe(decision.meaning, pacer: pacer)
         switch decision.meaning {
         case .sent(let id, _, let processingStatus):
-            metrics?.sent()
+            metrics?.sent(peer: event.peer)
             metadata["event.id"] = "\(id)"
             if let processingStatus { metadata["message.processing_status"] = "\(processingStatus)" }
             switch event.contentType.kind {

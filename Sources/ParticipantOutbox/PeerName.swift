@@ -1,0 +1,29 @@
+import Foundation
+import Synchronization
+
+/// A peer (the uid the outbox keeps with each item) as operators read it in `stats` and the
+/// metrics: the user's name, `uid N` for a uid with no account, `unknown` for items whose
+/// submitter is not known. Names are looked up once (getpwuid_r(3)) and kept.
+public enum PeerName {
+    private static let names = Mutex<[Int64: String]>([:])
+
+    public static func of(_ peer: Int64) -> String {
+        if peer == Outbox.unknownPeer { return "unknown" }
+        if let name = names.withLock({ $0[peer] }) { return name }
+        let name = lookUp(peer) ?? "uid \(peer)"
+        names.withLock { names in
+            if names.count >= 10_000 { names.removeAll() }
+            names[peer] = name
+        }
+        return name
+    }
+
+    private static func lookUp(_ peer: Int64) -> String? {
+        guard let uid = uid_t(exactly: peer) else { return nil }
+        var entry = passwd()
+        var found: UnsafeMutablePointer<passwd>?
+        var buffer = [CChar](repeating: 0, count: 16_384)
+        guard getpwuid_r(uid, &entry, &buffer, buffer.count, &found) == 0, found != nil, let name = entry.pw_name else { return nil }
+        return String(cString: name)
+    }
+}

@@ -40,4 +40,19 @@ import ParticipantTestSupport
                     "\(program) is in \(package), which is not Essential and not in packaging/debian/depends (\(depends))")
         }
     }
+
+    @Test("The socket's group is the clients' own, not the daemon's; the state folder (the outbox, every program's tokens) is the daemon user's alone")
+    func clientsCannotReadTheOutbox() throws {
+        let socket = try String(contentsOfFile: Self.repository + "/systemd/participantd.socket", encoding: .utf8)
+        let socketGroup = socket.split(separator: "\n").first { $0.hasPrefix("SocketGroup=") }.map { String($0.dropFirst("SocketGroup=".count)) }
+        #expect(socketGroup == "participantd-clients")
+        #expect(try Self.unitSettings("Group") == ["participantd"])
+        #expect(try Self.unitSettings("SupplementaryGroups").isEmpty, "the daemon needs no client group")
+        #expect(try Self.unitSettings("StateDirectoryMode") == ["0700"])
+        let postinst = try String(contentsOfFile: Self.repository + "/packaging/debian/postinst", encoding: .utf8)
+        #expect(postinst.contains("addgroup --system --quiet participantd-clients"))
+        #expect(postinst.contains("install -d -o participantd -g participantd -m 0700 /var/lib/participantd"))
+        let install = try String(contentsOfFile: Self.repository + "/scripts/install", encoding: .utf8)
+        #expect(install.contains("groupadd --system participantd-clients"))
+    }
 }

@@ -59,6 +59,7 @@ public enum EventValidator {
 
         if let content = submission.content {
             try FieldRules.checkLength(content, field: "content", min: 1, max: contentMaxLength)
+            try FieldRules.checkStorable(content, field: "content")
         }
         var messageId: String?
         if contentType.isReceipt {

@@ -16,6 +16,15 @@ enum FieldRules {
         }
     }
 
+    /// Text the outbox stores whole: SQLite takes a bound string up to its first U+0000, so
+    /// content holding one would be acknowledged, then stored and sent cut short (and the same
+    /// ClientToken again would be a mismatch). Refused instead, naming the field.
+    static func checkStorable(_ value: String, field: String) throws(ValidationError) {
+        if value.utf8.contains(0) {
+            throw ValidationError(field: field, rule: "must not contain U+0000 (NUL): it could not be stored and sent whole")
+        }
+    }
+
     /// A ClientToken the client set: 1 to 500 characters (an empty one is refused rather than
     /// silently replaced: the client meant to set one), none of them a control character (C0,
     /// DEL, C1): a token is shown to operators (`participantctl list`, logs), and one with escape

@@ -36,6 +36,7 @@ public enum MessageValidator {
         } catch {
             throw ValidationError(field: error.field, rule: error.rule + " for \(contentType.rawValue)")
         }
+        try FieldRules.checkStorable(content, field: "content")
         try FieldRules.checkClientToken(submission.clientToken)
         let (connectionToken, participantToken, connectParticipant) = try FieldRules.credentialFields(
             connectionToken: submission.connectionToken, participantToken: submission.participantToken, connectParticipant: submission.connectParticipant

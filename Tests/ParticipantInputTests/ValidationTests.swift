@@ -61,6 +61,15 @@ import Testing
         #expect(rule(submission(clientToken: "weird token/with?chars&é 😀")) == nil)
     }
 
+    @Test("Content with U+0000 is refused, naming the field: SQLite would store and send it cut short")
+    func contentWithoutNUL() {
+        #expect(rule(submission(content: "a\u{0}b")) == ValidationError(field: "content", rule: "must not contain U+0000 (NUL): it could not be stored and sent whole"))
+        #expect(rule(submission(.messageRead, content: #"{"messageId":"m\#u{0}1"}"#))?.field == "content")
+        #expect(throws: ValidationError(field: "content", rule: "must not contain U+0000 (NUL): it could not be stored and sent whole")) {
+            try MessageValidator.validate(MessageSubmission(contentType: "text/plain", content: "a\u{0}b", connectionToken: "c"))
+        }
+    }
+
     @Test func receiptsNeedAJSONObjectWithAMessageId() {
         for type in [EventContentType.messageDelivered, .messageRead] {
             #expect(rule(submission(type, content: receipt("abc"))) == nil)

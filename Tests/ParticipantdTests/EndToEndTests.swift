@@ -156,6 +156,22 @@ import Testing
         }
     }
 
+    @Test("Content with U+0000 gets 400 naming the field, and nothing is stored: SQLite would have kept it cut short at the NUL")
+    func contentWithNUL() async throws {
+        try await TestDaemon.with { daemon in
+            for (path, body) in [
+                ("/v1/events", #"{"contentType":"application/vnd.amazonaws.connect.event.typing","content":"a\u0000b","clientToken":"nul-1","connectionToken":"c"}"#),
+                ("/v1/messages", #"{"contentType":"text/plain","content":"a\u0000b","clientToken":"nul-2","connectionToken":"c"}"#),
+            ] {
+                let (status, answer) = try await RawSocketClient(path: daemon.configuration.socketPath).request(method: "POST", path: path, body: body)
+                #expect(status == 400, "\(path): \(String(decoding: answer, as: UTF8.self))")
+                let error = try JSONDecoder().decode(ErrorBody.self, from: answer)
+                #expect(error.message.contains("content") && error.message.contains("U+0000"), "\(error)")
+            }
+            #expect(try await daemon.client.list(limit: 10).isEmpty)
+        }
+    }
+
     @Test("GET /v1/events/{token} finds tokens with any characters; an unknown token is 404 EventNotFound")
     func lookUp() async throws {
         try await TestDaemon.with { daemon in

@@ -13,7 +13,10 @@ import Testing
 /// Acknowledged means on disk: `synchronous=FULL` in force on the writer, a sync for every
 /// acknowledged commit (counted by strace on the real binary), and no acknowledged event lost to a
 /// power cut (simulated by `Tests/Shims/powercut.c`).
-@Suite struct DurabilityTests {
+// A bound on each test (each takes seconds): a hang fails, naming its test, instead of holding
+// the run until CI's limit. (Once, beside a valgrind run, a suite run stalled with these suites'
+// daemons alive.)
+@Suite(.timeLimit(.minutes(3))) struct DurabilityTests {
     // MARK: Syncs, counted at the system-call level
 
     @Test("The real binary syncs the WAL at least once per acknowledged commit (strace); with syncEveryCommit off it does not")

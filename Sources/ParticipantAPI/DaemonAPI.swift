@@ -78,7 +78,7 @@ public struct DaemonAPI: Sendable {
         let byInstance = try await outbox.countsByInstance()
         let counts = Outbox.totals(byInstance)
         let oldest = try await outbox.oldestWaiting()
-        let byPeer = try await outbox.peerCounts(sentWithin: .zero)
+        let byPeer = try await outbox.peerCounts(sentWithin: nil)
         let text = metrics.render(MetricsSnapshot(
             counts: counts, oldestWaitingAge: oldest?.age, senders: delivery.senderStates(),
             waitingByInstance: byInstance.mapValues { ($0[.queued] ?? 0) + ($0[.sending] ?? 0) },

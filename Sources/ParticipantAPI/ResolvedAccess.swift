@@ -36,20 +36,10 @@ public struct ResolvedAccess: Sendable {
         return !adminGroups.isDisjoint(with: peer.groups)
     }
 
-    /// The account of the user `uid` (getpwuid_r(3)): its name and primary group; `nil` for a
-    /// uid with no account.
-    static func account(of uid: UInt32) -> (name: String, gid: UInt32)? {
-        var entry = passwd()
-        var found: UnsafeMutablePointer<passwd>?
-        var buffer = [CChar](repeating: 0, count: 16_384)
-        guard getpwuid_r(uid, &entry, &buffer, buffer.count, &found) == 0, found != nil, let name = entry.pw_name else { return nil }
-        return (String(cString: name), entry.pw_gid)
-    }
-
     /// The peer's primary group and its user's supplementary groups (getgrouplist(3)).
     static func groups(of peer: PeerCredentials) -> Set<UInt32> {
         var result: Set<UInt32> = [peer.gid]
-        guard let name = account(of: peer.uid)?.name else { return result }
+        guard let name = PeerName.account(of: peer.uid)?.name else { return result }
         var count: Int32 = 64
         var list = [gid_t](repeating: 0, count: Int(count))
         if getgrouplist(name, peer.gid, &list, &count) == -1 {

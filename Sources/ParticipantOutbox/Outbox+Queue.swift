@@ -167,10 +167,11 @@ extension Outbox {
         }
     }
 
-    /// Each peer's waiting (queued or sending) items, and its items sent within `window`, for the
-    /// peers that have either. Walks the waiting items and the recently finished ones.
-    public func peerCounts(sentWithin window: Duration) async throws -> [Int64: (waiting: Int, sent: Int)] {
-        let since = clock.now().millisecondsSince1970 - Int64(window.timeInterval * 1000)
+    /// Each peer's waiting (queued or sending) items, and its items sent within `window` (`nil`:
+    /// not counted, 0), for the peers that have either. Walks the waiting items, and with a
+    /// window the recently finished ones.
+    public func peerCounts(sentWithin window: Duration?) async throws -> [Int64: (waiting: Int, sent: Int)] {
+        let since = window.map { clock.now().millisecondsSince1970 - Int64($0.timeInterval * 1000) }
         return try await database.read { db in
             var counts: [Int64: (waiting: Int, sent: Int)] = [:]
             for row in try Row.fetchAll(db, sql: """
@@ -179,6 +180,7 @@ extension Outbox {
                 """) {
                 counts[row["peer"], default: (0, 0)].waiting = row["n"]
             }
+            guard let since else { return counts }
             for row in try Row.fetchAll(db, sql: """
                 SELECT peer, COUNT(*) AS n FROM event INDEXED BY event_finished
                 WHERE \(Self.finished) AND updatedAt >= ? AND state = \(EventState.sent.sql) GROUP BY peer

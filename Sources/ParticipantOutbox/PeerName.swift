@@ -10,7 +10,7 @@ public enum PeerName {
     public static func of(_ peer: Int64) -> String {
         if peer == Outbox.unknownPeer { return "unknown" }
         if let name = names.withLock({ $0[peer] }) { return name }
-        let name = lookUp(peer) ?? "uid \(peer)"
+        let name = UInt32(exactly: peer).flatMap { account(of: $0)?.name } ?? "uid \(peer)"
         names.withLock { names in
             if names.count >= 10_000 { names.removeAll() }
             names[peer] = name
@@ -18,12 +18,13 @@ public enum PeerName {
         return name
     }
 
-    private static func lookUp(_ peer: Int64) -> String? {
-        guard let uid = uid_t(exactly: peer) else { return nil }
+    /// The account of the user `uid` (getpwuid_r(3)): its name and primary group; `nil` for a
+    /// uid with no account.
+    package static func account(of uid: UInt32) -> (name: String, gid: UInt32)? {
         var entry = passwd()
         var found: UnsafeMutablePointer<passwd>?
         var buffer = [CChar](repeating: 0, count: 16_384)
         guard getpwuid_r(uid, &entry, &buffer, buffer.count, &found) == 0, found != nil, let name = entry.pw_name else { return nil }
-        return String(cString: name)
+        return (String(cString: name), entry.pw_gid)
     }
 }

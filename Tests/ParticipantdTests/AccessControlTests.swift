@@ -12,6 +12,18 @@ import Testing
 /// user id with no account, through setpriv. Changing user needs root, as CI runs.
 @Suite(.enabled(if: getuid() == 0, "acting as a second user needs root"), .serialized)
 struct AccessControlTests {
+    /// The start of a Python script that talks HTTP over the socket named by its first argument:
+    /// `connection`, an `http.client` connection, and `json` imported.
+    static let unixConnectionPrelude = """
+        import http.client, json, socket, sys
+        class Unix(http.client.HTTPConnection):
+            def connect(self):
+                self.sock = socket.socket(socket.AF_UNIX)
+                self.sock.connect(sys.argv[1])
+        connection = Unix("localhost")
+
+        """
+
     /// participantctl as another user: copied where that user can run it (the build folder may
     /// sit in a private temporary folder).
     func participantctl(as uid: Int, _ arguments: [String], socket: String, directory: TemporaryDirectory) async throws -> (Int32, String, String) {
@@ -72,13 +84,7 @@ struct AccessControlTests {
             chmod(daemon.directory.path, 0o755)
             // Five requests on one keep-alive connection, as nobody with and without group 4321,
             // which /etc/group does not give nobody.
-            let script = """
-                import http.client, socket, sys
-                class Unix(http.client.HTTPConnection):
-                    def connect(self):
-                        self.sock = socket.socket(socket.AF_UNIX)
-                        self.sock.connect(sys.argv[1])
-                connection = Unix("localhost")
+            let script = Self.unixConnectionPrelude + """
                 for _ in range(5):
                     connection.request("GET", "/v1/health")
                     answer = connection.getresponse()
@@ -194,13 +200,7 @@ struct AccessControlTests {
             let directory = daemon.directory
             chmod(directory.path, 0o755)
             // As nobody: 5,000 read receipts, each on a chat of its own, in batches of 500.
-            let script = """
-                import http.client, json, socket, sys
-                class Unix(http.client.HTTPConnection):
-                    def connect(self):
-                        self.sock = socket.socket(socket.AF_UNIX)
-                        self.sock.connect(sys.argv[1])
-                connection = Unix("localhost")
+            let script = Self.unixConnectionPrelude + """
                 for batch in range(10):
                     events = [{"contentType": "application/vnd.amazonaws.connect.event.message.read",
                                "content": json.dumps({"messageId": "m-%d" % n}), "clientToken": "a-%d" % n,

@@ -6,9 +6,9 @@ import ParticipantOutbox
 import ParticipantWire
 import Synchronization
 
-/// Who may use the socket (`access.allowUsers`, `access.allowGroups`) and who may change the
-/// queue (`access.adminGroups`). Root and the daemon's own user always may. Empty lists: the
-/// socket file's mode and group decide alone.
+/// Who may use the socket (`access.allowUsers`, `access.allowGroups`) and who sees and changes
+/// every user's items (`access.adminGroups`; root and the daemon's own user always do; any other
+/// user, only its own). Empty allow lists: the socket file's mode and group decide alone.
 public struct AccessPolicy: Sendable, Equatable {
     public var allowUsers: [String] = []
     public var allowGroups: [String] = []
@@ -21,13 +21,12 @@ public struct AccessPolicy: Sendable, Equatable {
     }
 
     public var restrictsPeers: Bool { !allowUsers.isEmpty || !allowGroups.isEmpty }
-    public var restrictsChanges: Bool { !adminGroups.isEmpty }
 
     /// The lists with names resolved to ids; an unknown name is a configuration error.
     public func resolved() throws(ConfigurationError) -> ResolvedAccess {
         var users: Set<UInt32> = []
         for user in allowUsers {
-            guard let uid = UInt32(user) ?? Self.userID(user) else {
+            guard let uid = UserAccounts.uid(of: user) else {
                 throw ConfigurationError(key: "access.allowUsers", rule: "no user named \"\(user)\" on this system")
             }
             users.insert(uid)
@@ -35,7 +34,7 @@ public struct AccessPolicy: Sendable, Equatable {
         func groups(_ names: [String], key: String) throws(ConfigurationError) -> Set<UInt32> {
             var ids: Set<UInt32> = []
             for name in names {
-                guard let gid = UInt32(name) ?? Self.groupID(name) else {
+                guard let gid = UInt32(name) ?? UserAccounts.gid(named: name) else {
                     throw ConfigurationError(key: key, rule: "no group named \"\(name)\" on this system")
                 }
                 ids.insert(gid)
@@ -44,24 +43,8 @@ public struct AccessPolicy: Sendable, Equatable {
         }
         return ResolvedAccess(
             restrictsPeers: restrictsPeers, users: users, groups: try groups(allowGroups, key: "access.allowGroups"),
-            restrictsChanges: restrictsChanges, adminGroups: try groups(adminGroups, key: "access.adminGroups"),
+            adminGroups: try groups(adminGroups, key: "access.adminGroups"),
             ownUID: geteuid()
         )
-    }
-
-    static func userID(_ name: String) -> UInt32? {
-        var entry = passwd()
-        var result: UnsafeMutablePointer<passwd>?
-        var buffer = [CChar](repeating: 0, count: 16_384)
-        guard getpwnam_r(name, &entry, &buffer, buffer.count, &result) == 0, result != nil else { return nil }
-        return entry.pw_uid
-    }
-
-    static func groupID(_ name: String) -> UInt32? {
-        var entry = group()
-        var result: UnsafeMutablePointer<group>?
-        var buffer = [CChar](repeating: 0, count: 65_536)
-        guard getgrnam_r(name, &entry, &buffer, buffer.count, &result) == 0, result != nil else { return nil }
-        return entry.gr_gid
     }
 }

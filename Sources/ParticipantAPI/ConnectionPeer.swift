@@ -64,7 +64,7 @@ public final class ConnectionPeer: Sendable {
             }
             switch SocketDiagnostics.owner(local: client, remote: server) {
             case .success(let uid):
-                return loop.makeSucceededFuture(.peer(ConnectionPeer(PeerCredentials(pid: 0, uid: uid, gid: PeerName.account(of: uid)?.gid ?? uid))))
+                return loop.makeSucceededFuture(.peer(ConnectionPeer(PeerCredentials(pid: 0, uid: uid, gid: UserAccounts.account(of: uid)?.gid ?? uid))))
             case .failure(let failure):
                 return loop.makeSucceededFuture(.refused("the user of the loopback TCP client could not be named: \(failure)"))
             }

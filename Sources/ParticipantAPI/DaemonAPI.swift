@@ -46,7 +46,7 @@ public struct DaemonAPI: Sendable {
         self.delivery = delivery
         self.healthCheck = health
         self.access = access
-        self.queue = QueueAPI(outbox: outbox, delivery: delivery)
+        self.queue = QueueAPI(outbox: outbox, delivery: delivery, access: access)
     }
 
     /// Every route, for the Unix socket.
@@ -207,9 +207,9 @@ public struct DaemonAPI: Sendable {
         // The router hands the segment over still percent-encoded; a token may hold `/`, spaces, anything.
         let segment = try context.parameters.require("clientToken")
         let clientToken = segment.removingPercentEncoding ?? segment
-        guard let stored = try await outbox.event(clientToken: clientToken) else {
-            throw APIError(.notFound, code: APIErrorCode.eventNotFound, message: "no event with clientToken \(clientToken)")
-        }
+        let scope = try access.scope(of: request, context)
+        let stored = try await queue.run { try await outbox.event(clientToken: clientToken, in: scope) }
+        guard let stored else { throw QueueAPI.notFound(QueueCommandError.notFound(clientToken: clientToken)) }
         return try Self.json(stored.record, status: .ok)
     }
 
@@ -315,9 +315,10 @@ public struct DaemonAPI: Sendable {
                 throw APIError(.conflict, code: APIErrorCode.receiptsRefused,
                                message: "the service refused receipts for this connection at \(since) (\(block.error.code): \(block.error.message)); typing events and messages are still sent")
             case .disconnected:
-                // Its disconnect was deleted from under the block: the chat is closed all the same until the block ends.
+                // Another user's disconnect (its items are not shown), or one deleted from under
+                // the block: the chat is closed all the same until the block ends.
                 throw APIError(.conflict, code: APIErrorCode.chatDisconnected,
-                               message: "the participant of this chat was disconnected at \(since) (clientToken \(block.error.message)); the chat takes nothing more")
+                               message: "the participant of this chat was disconnected at \(since); the chat takes nothing more")
             }
         case .chatDisconnected(let disconnect):
             throw APIError(

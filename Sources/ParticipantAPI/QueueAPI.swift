@@ -9,11 +9,15 @@ import ParticipantWire
 /// | route | answers |
 /// |---|---|
 /// | `GET /v1/events?state=S&connectionHash=H&instance=I&limit=N` | 200 ``EventList`` |
-/// | `POST /v1/events/{clientToken}/retry` (`hold`, `release`) | 200 ``QueueChange``; 404, 409 `InvalidState` |
-/// | `DELETE /v1/events/{clientToken}` | 200 ``QueueChange``; 404, 409 `InvalidState` |
+/// | `POST /v1/events/{clientToken}/retry` (`hold`, `release`) | 200 ``QueueChange``; 404, 409 `InvalidState`, `AmbiguousClientToken` |
+/// | `DELETE /v1/events/{clientToken}` | 200 ``QueueChange``; 404, 409 `InvalidState`, `AmbiguousClientToken` |
 /// | `POST /v1/queue/retry-failed` | 200 ``QueueChange`` |
 /// | `POST /v1/queue/flush` | 200 ``QueueChange`` |
 /// | `GET /v1/queue/stats` | 200 ``QueueStats`` |
+///
+/// Each sees the peer's own items only (another's item is not found), unless the peer is an
+/// administrator (root, participantd's user, `access.adminGroups`): then everyone's, or one
+/// user's with `owner=UID` in the query.
 ///
 /// What the sender is doing now, for stats and metrics.
 public struct SenderState: Sendable {
@@ -35,39 +39,43 @@ struct QueueAPI: Sendable {
     let outbox: Outbox
     /// Told when waiting events became due (`participantctl flush`); asked for stats.
     let delivery: any DeliveryControl
+    /// Whose items each peer sees.
+    let access: ResolvedAccess
 
     static let maxListLimit = 10_000
 
     var readRoutes: [RouteTable.Route] {
         [
-            .init(.get, "/v1/events") { request, _ in try await list(request) },
-            .init(.get, "/v1/queue/stats") { _, _ in try await stats() },
+            .init(.get, "/v1/events") { request, context in try await list(request, context) },
+            .init(.get, "/v1/queue/stats") { request, context in try await stats(request, context) },
         ]
     }
 
-    /// The routes that change the queue (limited to `access.adminGroups` when set).
+    /// The routes that change the queue.
     var changeRoutes: [RouteTable.Route] {
         [
-            .init(.post, "/v1/events/{clientToken}/retry", changesQueue: true) { _, context in
-                try await change(.retried, context) { try await outbox.retry(clientToken: $0) }
+            .init(.post, "/v1/events/{clientToken}/retry") { request, context in
+                try await change(.retried, request, context) { try await outbox.retry(clientToken: $0, in: $1) }
             },
-            .init(.post, "/v1/events/{clientToken}/hold", changesQueue: true) { _, context in
-                try await change(.held, context) { try await outbox.hold(clientToken: $0) }
+            .init(.post, "/v1/events/{clientToken}/hold") { request, context in
+                try await change(.held, request, context) { try await outbox.hold(clientToken: $0, in: $1) }
             },
-            .init(.post, "/v1/events/{clientToken}/release", changesQueue: true) { _, context in
-                try await change(.released, context) { try await outbox.release(clientToken: $0) }
+            .init(.post, "/v1/events/{clientToken}/release") { request, context in
+                try await change(.released, request, context) { try await outbox.release(clientToken: $0, in: $1) }
             },
-            .init(.delete, "/v1/events/{clientToken}", changesQueue: true) { _, context in
-                try await change(.deleted, context) { try await outbox.delete(clientToken: $0) }
+            .init(.delete, "/v1/events/{clientToken}") { request, context in
+                try await change(.deleted, request, context) { try await outbox.delete(clientToken: $0, in: $1) }
             },
-            .init(.post, "/v1/queue/retry-failed", changesQueue: true) { _, context in
-                let count = try await run { try await outbox.retryAllFailed() }
+            .init(.post, "/v1/queue/retry-failed") { request, context in
+                let scope = try access.scope(of: request, context)
+                let count = try await run { try await outbox.retryAllFailed(in: scope) }
                 context.logger.notice("Queue command: failed events queued again", metadata: ["queue.changed": "\(count)"].merging(PeerCredentials.metadata(context)) { $1 })
                 if QueueAction.retried.makesEventsDue { delivery.flush() }
                 return try DaemonAPI.json(QueueChange(action: .retried, changed: count, event: nil), status: .ok)
             },
-            .init(.post, "/v1/queue/flush", changesQueue: true) { _, context in
-                let count = try await run { try await outbox.flush() }
+            .init(.post, "/v1/queue/flush") { request, context in
+                let scope = try access.scope(of: request, context)
+                let count = try await run { try await outbox.flush(in: scope) }
                 if QueueAction.flushed.makesEventsDue { delivery.flush() }
                 context.logger.notice("Queue command: waiting events made due now", metadata: ["queue.changed": "\(count)"].merging(PeerCredentials.metadata(context)) { $1 })
                 return try DaemonAPI.json(QueueChange(action: .flushed, changed: count, event: nil), status: .ok)
@@ -75,7 +83,8 @@ struct QueueAPI: Sendable {
         ]
     }
 
-    func list(_ request: Request) async throws -> Response {
+    func list(_ request: Request, _ context: DaemonRequestContext) async throws -> Response {
+        let scope = try access.scope(of: request, context)
         let query = request.uri.queryParameters
         var state: EventState?
         if let raw = query["state"].map(String.init), !raw.isEmpty {
@@ -107,22 +116,25 @@ struct QueueAPI: Sendable {
             }
             limit = value
         }
-        let events = try await outbox.list(state: state, connectionHashPrefix: hash, instance: instance, limit: limit)
+        let events = try await outbox.list(state: state, connectionHashPrefix: hash, instance: instance, in: scope, limit: limit)
         return try DaemonAPI.json(EventList(events: events.map(\.record)), status: .ok)
     }
 
-    func stats() async throws -> Response {
-        let byInstance = try await outbox.countsByInstance()
+    /// The scope's counts (a peer's own, or everyone's); the senders' and the fleet's state, and
+    /// the requests coalescing saved, are the daemon's, the same for every peer.
+    func stats(_ request: Request, _ context: DaemonRequestContext) async throws -> Response {
+        let scope = try access.scope(of: request, context)
+        let byInstance = try await outbox.countsByInstance(in: scope)
         let counts = Outbox.totals(byInstance)
-        let oldest = try await outbox.oldestWaiting()
-        let sent = try await outbox.sentCount(within: .seconds(60))
+        let oldest = try await outbox.oldestWaiting(in: scope)
+        let sent = try await outbox.sentCount(within: .seconds(60), in: scope)
         let senders = delivery.senderStates()
         var instances: [String: InstanceStats] = [:]
         for (name, sender) in senders {
             let counts = byInstance[name] ?? Dictionary(uniqueKeysWithValues: EventState.allCases.map { ($0, 0) })
             instances[name] = InstanceStats(
                 counts: Dictionary(uniqueKeysWithValues: counts.map { ($0.key.rawValue, $0.value) }),
-                sentLastMinute: try await outbox.sentCount(within: .seconds(60), instance: name),
+                sentLastMinute: try await outbox.sentCount(within: .seconds(60), instance: name, in: scope),
                 requestsInFlight: sender.inFlight, quotaRate: sender.quotaRate, problems: sender.problems
             )
         }
@@ -135,10 +147,10 @@ struct QueueAPI: Sendable {
             quotaRate: senders.values.reduce(0) { $0 + $1.quotaRate },
             instances: instances, fleet: await delivery.fleetStats(),
             savedRequests: Dictionary(uniqueKeysWithValues: outbox.savedRequests.byRule.map { ($0.key.rawValue, $0.value) }),
-            countsByKind: Dictionary(uniqueKeysWithValues: try await outbox.countsByKind().map { kind, counts in
+            countsByKind: Dictionary(uniqueKeysWithValues: try await outbox.countsByKind(in: scope).map { kind, counts in
                 (kind.rawValue, Dictionary(uniqueKeysWithValues: counts.map { ($0.key.rawValue, $0.value) }))
             }),
-            peers: Dictionary(try await outbox.peerCounts(sentWithin: .seconds(60)).map { peer, counts in
+            peers: Dictionary(try await outbox.peerCounts(sentWithin: .seconds(60)).filter { scope.peer == nil || $0.key == scope.peer }.map { peer, counts in
                 (PeerName.of(peer), PeerStats(uid: peer == Outbox.unknownPeer ? nil : peer, waiting: counts.waiting, sentLastMinute: counts.sent))
             }) { first, second in
                 PeerStats(uid: first.uid, waiting: first.waiting + second.waiting, sentLastMinute: first.sentLastMinute + second.sentLastMinute)
@@ -148,13 +160,16 @@ struct QueueAPI: Sendable {
     }
 
     private func change(
-        _ action: QueueAction, _ context: DaemonRequestContext, _ operation: @Sendable (String) async throws -> StoredEvent
+        _ action: QueueAction, _ request: Request, _ context: DaemonRequestContext,
+        _ operation: @Sendable (String, ItemScope) async throws -> StoredEvent
     ) async throws -> Response {
+        let scope = try access.scope(of: request, context)
         let segment = try context.parameters.require("clientToken")
         let clientToken = segment.removingPercentEncoding ?? segment
-        let event = try await run { try await operation(clientToken) }
+        let event = try await run { try await operation(clientToken, scope) }
         var metadata = PeerCredentials.metadata(context)
         metadata["event.client_token"] = "\(clientToken)"
+        metadata["event.owner"] = "\(PeerName.of(event.peer))"
         metadata["event.state"] = "\(event.state.rawValue)"
         context.logger.notice("Queue command: event \(action.rawValue)", metadata: metadata)
         if action.makesEventsDue { delivery.flush() }
@@ -162,20 +177,26 @@ struct QueueAPI: Sendable {
     }
 
     /// The outbox's refusals in the API's terms.
-    private func run<T>(_ operation: () async throws -> T) async throws -> T {
+    func run<T>(_ operation: () async throws -> T) async throws -> T {
         do {
             return try await operation()
         } catch let error as QueueCommandError {
             switch error {
             case .notFound:
-                throw APIError(.notFound, code: APIErrorCode.eventNotFound, message: error.description)
+                throw Self.notFound(error)
             case .wrongState, .tokenErased:
                 throw APIError(.conflict, code: APIErrorCode.invalidState, message: error.description)
+            case .ambiguous:
+                throw APIError(.conflict, code: APIErrorCode.ambiguousClientToken, message: error.description)
             }
         } catch OutboxError.full(let capacity) {
             throw APIError(.serviceUnavailable, code: APIErrorCode.outboxFull, message: "the outbox holds \(capacity) waiting events, its capacity; nothing was changed")
         } catch OutboxError.closed {
             throw APIError(.serviceUnavailable, code: APIErrorCode.unavailable, message: "participantd is shutting down")
         }
+    }
+
+    static func notFound(_ error: QueueCommandError) -> APIError {
+        APIError(.notFound, code: APIErrorCode.eventNotFound, message: error.description)
     }
 }

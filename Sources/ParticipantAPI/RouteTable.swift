@@ -13,13 +13,10 @@ package struct RouteTable: Sendable {
         let method: HTTPRequest.Method
         let path: String
         let handler: @Sendable (Request, DaemonRequestContext) async throws -> Response
-        /// A queue-changing command: limited to `access.adminGroups` when that is set.
-        let changesQueue: Bool
 
-        package init(_ method: HTTPRequest.Method, _ path: String, changesQueue: Bool = false, _ handler: @escaping @Sendable (Request, DaemonRequestContext) async throws -> Response) {
+        package init(_ method: HTTPRequest.Method, _ path: String, _ handler: @escaping @Sendable (Request, DaemonRequestContext) async throws -> Response) {
             self.method = method
             self.path = path
-            self.changesQueue = changesQueue
             self.handler = handler
         }
     }
@@ -36,19 +33,7 @@ package struct RouteTable: Sendable {
         router.add(middleware: APIErrorMiddleware { path in table.allowedMethods(for: path) })
         router.add(middleware: AccessMiddleware(access: access))
         for route in routes {
-            guard route.changesQueue else {
-                router.on(RouterPath(route.path), method: route.method, use: route.handler)
-                continue
-            }
-            let handler = route.handler
-            router.on(RouterPath(route.path), method: route.method) { request, context in
-                guard access.allowsChanges(context.connectionPeer) else {
-                    context.logger.warning("Queue command refused: the peer is not in access.adminGroups", metadata: AccessMiddleware.metadata(context, request))
-                    throw APIError(.forbidden, code: APIErrorCode.accessDenied,
-                                   message: "changing the queue is limited to the groups in access.adminGroups; uid \(context.peer.map { String($0.uid) } ?? "unknown") is in none of them")
-                }
-                return try await handler(request, context)
-            }
+            router.on(RouterPath(route.path), method: route.method, use: route.handler)
         }
         return router
     }

@@ -84,7 +84,7 @@ extension DaemonAPI {
         switch try await store(item, peer: context.peerID, logger: context.logger) {
         case .created(let event), .duplicate(let event): stored = event
         }
-        let record = await awaitOutcome(stored.record)
+        let record = await awaitOutcome(stored.record, of: stored.peer)
         do {
             return try serviceAnswer(record)
         } catch let error as APIError {
@@ -95,7 +95,7 @@ extension DaemonAPI {
     }
 
     /// The record once it is final, or as it is when `aws.waitForDeliverySeconds` have passed.
-    func awaitOutcome(_ record: EventRecord) async -> EventRecord {
+    func awaitOutcome(_ record: EventRecord, of peer: Int64) async -> EventRecord {
         guard !record.state.isFinal, configuration.deliveryWait > .zero else { return record }
         var record = record
         let clock = ContinuousClock()
@@ -103,7 +103,7 @@ extension DaemonAPI {
         while true {
             // Registered before the read: an outcome recorded in between still wakes the wait.
             let registration = outbox.outcomes.register(record.clientToken)
-            if let current = try? await outbox.event(clientToken: record.clientToken)?.record {
+            if let current = try? await outbox.event(clientToken: record.clientToken, in: .peer(peer))?.record {
                 record = current
             }
             let remaining = end - clock.now

@@ -108,9 +108,15 @@ public struct DaemonClient: Sendable {
         return try await call(.POST, path, body: body)
     }
 
-    /// `GET /v1/events/{clientToken}`.
-    public func event(clientToken: String) async throws(DaemonClientError) -> EventRecord {
-        try await call(.GET, "/v1/events/" + Self.pathSegment(clientToken))
+    /// `GET /v1/events/{clientToken}`: the caller's own item; an administrator's look-up names
+    /// the item's owner (a uid) when several users have one with this ClientToken.
+    public func event(clientToken: String, owner: UInt32? = nil) async throws(DaemonClientError) -> EventRecord {
+        try await call(.GET, "/v1/events/" + Self.pathSegment(clientToken) + Self.ownerQuery(owner, first: true))
+    }
+
+    /// `?owner=UID` (or `&owner=UID`), or nothing.
+    static func ownerQuery(_ owner: UInt32?, first: Bool) -> String {
+        owner.map { (first ? "?" : "&") + "owner=\($0)" } ?? ""
     }
 
     /// `GET /v1/health`.
@@ -136,8 +142,11 @@ public struct DaemonClient: Sendable {
     // MARK: Queue commands
 
     /// `GET /v1/events`: waiting states oldest first, others newest first.
-    public func list(state: EventState? = nil, connectionHash: String? = nil, instance: String? = nil, limit: Int = 100) async throws(DaemonClientError) -> [EventRecord] {
+    public func list(
+        state: EventState? = nil, connectionHash: String? = nil, instance: String? = nil, owner: UInt32? = nil, limit: Int = 100
+    ) async throws(DaemonClientError) -> [EventRecord] {
         var query = ["limit=\(limit)"]
+        if let owner { query.append("owner=\(owner)") }
         if let instance { query.append("instance=\(Self.pathSegment(instance))") }
         if let state { query.append("state=\(state.rawValue)") }
         if let connectionHash { query.append("connectionHash=\(Self.pathSegment(connectionHash))") }
@@ -146,24 +155,25 @@ public struct DaemonClient: Sendable {
     }
 
     /// `retry`, `hold`, `release` one event.
-    public func change(_ action: QueueAction, clientToken: String) async throws(DaemonClientError) -> QueueChange {
+    public func change(_ action: QueueAction, clientToken: String, owner: UInt32? = nil) async throws(DaemonClientError) -> QueueChange {
         let path = "/v1/events/" + Self.pathSegment(clientToken)
+        let query = Self.ownerQuery(owner, first: true)
         switch action {
-        case .delete: return try await call(.DELETE, path)
-        case .retry, .hold, .release: return try await call(.POST, path + "/" + action.rawValue)
+        case .delete: return try await call(.DELETE, path + query)
+        case .retry, .hold, .release: return try await call(.POST, path + "/" + action.rawValue + query)
         }
     }
 
-    public func retryAllFailed() async throws(DaemonClientError) -> QueueChange {
-        try await call(.POST, "/v1/queue/retry-failed")
+    public func retryAllFailed(owner: UInt32? = nil) async throws(DaemonClientError) -> QueueChange {
+        try await call(.POST, "/v1/queue/retry-failed" + Self.ownerQuery(owner, first: true))
     }
 
-    public func flush() async throws(DaemonClientError) -> QueueChange {
-        try await call(.POST, "/v1/queue/flush")
+    public func flush(owner: UInt32? = nil) async throws(DaemonClientError) -> QueueChange {
+        try await call(.POST, "/v1/queue/flush" + Self.ownerQuery(owner, first: true))
     }
 
-    public func stats() async throws(DaemonClientError) -> QueueStats {
-        try await call(.GET, "/v1/queue/stats")
+    public func stats(owner: UInt32? = nil) async throws(DaemonClientError) -> QueueStats {
+        try await call(.GET, "/v1/queue/stats" + Self.ownerQuery(owner, first: true))
     }
 
     public enum QueueAction: String, Sendable, CaseIterable {

@@ -3,7 +3,7 @@ import ParticipantWire
 /// The table `participantctl list` prints.
 public enum EventTable {
     public static func render(_ events: [EventRecord]) -> String {
-        let header = ["CLIENT TOKEN", "TYPE", "STATE", "TRIES", "ACCEPTED", "NEXT/UPDATED", "INSTANCE", "CONNECTION", "LAST ERROR"]
+        let header = ["CLIENT TOKEN", "TYPE", "STATE", "TRIES", "ACCEPTED", "NEXT/UPDATED", "INSTANCE", "CONNECTION", "OWNER", "LAST ERROR"]
         let rows = events.map { event -> [String] in
             let type = ItemContentType(rawValue: event.contentType)?.shortName ?? event.contentType
             let when = event.nextAttemptAt ?? event.updatedAt
@@ -11,7 +11,7 @@ public enum EventTable {
             return [
                 event.clientToken, type, event.state.rawValue, "\(event.attempts)",
                 WireCoding.formatTimestamp(event.acceptedAt), WireCoding.formatTimestamp(when),
-                event.instance ?? "", event.connectionHash ?? "", event.lastError.map { "\($0.code): \($0.message)" }.map { String($0.prefix(60)) } ?? "",
+                event.instance ?? "", event.connectionHash ?? "", event.owner?.displayName ?? "", event.lastError.map { "\($0.code): \($0.message)" }.map { String($0.prefix(60)) } ?? "",
             ].map(TerminalText.escaped)
         }
         var widths = header.map(\.count)

@@ -83,16 +83,14 @@ extension Outbox {
             var decision = CoalescingDecision()
             if rules.receipts, let messageId = event.messageId {
                 // A delivered receipt says nothing a read receipt has not said already. (The
-                // earlier receipt's token alone is fetched: a row with named columns costs a
+                // earlier receipt's key alone is looked up: a row with named columns costs a
                 // column table per statement, and most receipts find none.)
-                if let earlier = try String.fetchOne(
+                if let earlier = try Int64.fetchOne(
                     db.cachedStatement(sql: read ? CoalescingSQL.earlierRead : CoalescingSQL.earlierReceiptCoveringDelivered),
                     arguments: [connectionHash, messageId]
-                ) {
-                    let sameType = try read || String.fetchOne(
-                        db.cachedStatement(sql: "SELECT contentType FROM event WHERE clientToken = ?"), arguments: [earlier]
-                    ) == EventContentType.messageDelivered.rawValue
-                    return CoalescingDecision(supersededBy: earlier, rule: sameType ? .duplicateReceipt : .deliveredAfterRead)
+                ), let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT clientToken, contentType FROM event WHERE seq = ?"), arguments: [earlier]) {
+                    let sameType = read || row["contentType"] == EventContentType.messageDelivered.rawValue
+                    return CoalescingDecision(supersededBy: row["clientToken"], rule: sameType ? .duplicateReceipt : .deliveredAfterRead)
                 }
                 if read {
                     let delivered = try Int64.fetchAll(db.cachedStatement(sql: CoalescingSQL.queuedDelivered), arguments: [connectionHash, messageId])
@@ -157,7 +155,7 @@ private enum CoalescingSQL {
     static let earlierReceiptCoveringDelivered = earlierReceipt(covering: [.messageDelivered, .messageRead])
     private static func earlierReceipt(covering types: [EventContentType]) -> String {
         """
-        SELECT clientToken FROM event INDEXED BY event_receipt
+        SELECT seq FROM event INDEXED BY event_receipt
         WHERE connectionHash = ? AND messageId = ? AND contentType IN (\(sqlLiterals(types))) AND \(live)
         ORDER BY seq LIMIT 1
         """

@@ -9,23 +9,47 @@ public enum QueueCommandError: Error, Sendable, Equatable, CustomStringConvertib
     case wrongState(clientToken: String, state: EventState, rule: String)
     /// A failed or expired event stored before its connection token was kept cannot be sent again.
     case tokenErased(clientToken: String)
+    /// In everyone's items, several peers' items have this ClientToken (each peer's tokens are its
+    /// own): the command must name the peer.
+    case ambiguous(clientToken: String, peers: [Int64])
 
     public var description: String {
         switch self {
         case .notFound(let token): "no event with clientToken \(token)"
         case .wrongState(let token, let state, let rule): "event \(token) is \(state.rawValue): \(rule)"
         case .tokenErased(let token): "event \(token) cannot be sent again: its connection token was erased when it ended (stored by an earlier version)"
+        case .ambiguous(let token, let peers):
+            "clientToken \(token) names items of \(peers.count) users (\(peers.map(PeerName.described).joined(separator: ", "))): name one with owner=UID (participantctl --owner USER)"
         }
     }
 }
 
+/// The items a queue command sees: one peer's (its ClientTokens are its own namespace), or
+/// everyone's (root, the daemon's user, `access.adminGroups`).
+public enum ItemScope: Sendable, Equatable {
+    case peer(Int64)
+    case everyone
+
+    /// The peer whose items these are; `nil`: everyone's.
+    public var peer: Int64? {
+        if case .peer(let peer) = self { peer } else { nil }
+    }
+}
+
 /// The queue commands (`participantctl list/show/retry/hold/release/delete/flush/stats`): an
-/// operator's view of the outbox and the changes they may make, each one transaction.
+/// operator's view of the outbox and the changes they may make, each one transaction, each on
+/// the items of a scope: another peer's item is not found.
 extension Outbox {
     /// Waiting states are listed oldest first (what is stuck comes first); other listings newest first.
-    public func list(state: EventState?, connectionHashPrefix: String?, instance: String? = nil, limit: Int) async throws -> [StoredEvent] {
+    public func list(
+        state: EventState?, connectionHashPrefix: String?, instance: String? = nil, in scope: ItemScope = .everyone, limit: Int
+    ) async throws -> [StoredEvent] {
         var conditions: [String] = []
         var arguments: StatementArguments = []
+        if let peer = scope.peer {
+            conditions.append("peer = ?")
+            arguments += [peer]
+        }
         if let state {
             conditions.append("state = ?")
             arguments += [state.rawValue]
@@ -50,13 +74,13 @@ extension Outbox {
 
     /// A failed or expired event goes back to `queued`, due now, with a new deadline (its content
     /// type's, from now). Its ClientToken is unchanged, so the service still deduplicates it.
-    public func retry(clientToken: String) async throws -> StoredEvent {
+    public func retry(clientToken: String, in scope: ItemScope = .everyone) async throws -> StoredEvent {
         let now = clock.now()
         let deadlines = deadlines
         let limits = limits
         let waiting = waiting
         return try await write { db, waitingChange -> StoredEvent in
-            let event = try Self.existing(clientToken, in: db)
+            let event = try Self.existing(clientToken, in: scope, db)
             guard event.state == .failed || event.state == .expired else {
                 throw QueueCommandError.wrongState(clientToken: clientToken, state: event.state, rule: "only a failed or expired event can be retried")
             }
@@ -67,15 +91,17 @@ extension Outbox {
     }
 
     /// Every failed event that still has its connection token goes back to `queued` (as
-    /// ``retry(clientToken:)``), up to the outbox's capacity. Returns how many.
-    public func retryAllFailed() async throws -> Int {
+    /// ``retry(clientToken:in:)``), up to the outbox's capacity. Returns how many.
+    public func retryAllFailed(in scope: ItemScope = .everyone) async throws -> Int {
         let now = clock.now()
         let deadlines = deadlines
         let room = max(0, limits.capacity - waiting.value)
         return try await write { db, waitingChange -> Int in
             let failed = try StoredEvent.fetchAll(
-                db, sql: "SELECT * FROM event WHERE state = \(EventState.failed.sql) AND connectionToken IS NOT NULL ORDER BY seq LIMIT ?",
-                arguments: [room]
+                db, sql: """
+                    SELECT * FROM event WHERE state = \(EventState.failed.sql) AND connectionToken IS NOT NULL AND (? IS NULL OR peer = ?) ORDER BY seq LIMIT ?
+                    """,
+                arguments: [scope.peer, scope.peer, room]
             )
             for event in failed {
                 _ = try Self.requeue(event, now: now, deadlines: deadlines, in: db, waitingChange: &waitingChange)
@@ -85,10 +111,10 @@ extension Outbox {
     }
 
     /// A queued event is put aside: not sent, not expired, not holding up its connection.
-    public func hold(clientToken: String) async throws -> StoredEvent {
+    public func hold(clientToken: String, in scope: ItemScope = .everyone) async throws -> StoredEvent {
         let now = clock.now().millisecondsSince1970
         return try await write { db, waitingChange -> StoredEvent in
-            let event = try Self.existing(clientToken, in: db)
+            let event = try Self.existing(clientToken, in: scope, db)
             guard event.state == .queued else {
                 let rule = event.state == .sending
                     ? "a request for it is in flight; hold it after the answer, if it is queued again"
@@ -101,12 +127,12 @@ extension Outbox {
 
     /// A held event is queued again, due now; if its deadline passed while held it ends `expired`
     /// at the sender's next round instead.
-    public func release(clientToken: String) async throws -> StoredEvent {
+    public func release(clientToken: String, in scope: ItemScope = .everyone) async throws -> StoredEvent {
         let now = clock.now().millisecondsSince1970
         let limits = limits
         let waiting = waiting
         return try await write { db, waitingChange -> StoredEvent in
-            let event = try Self.existing(clientToken, in: db)
+            let event = try Self.existing(clientToken, in: scope, db)
             guard event.state == .held else {
                 throw QueueCommandError.wrongState(clientToken: clientToken, state: event.state, rule: "only a held event can be released")
             }
@@ -117,9 +143,9 @@ extension Outbox {
 
     /// Deletes an event that is not in flight. Its ClientToken is forgotten: a later submission
     /// with it is a new event.
-    public func delete(clientToken: String) async throws -> StoredEvent {
+    public func delete(clientToken: String, in scope: ItemScope = .everyone) async throws -> StoredEvent {
         let event = try await write { db, waitingChange -> StoredEvent in
-            let event = try Self.existing(clientToken, in: db)
+            let event = try Self.existing(clientToken, in: scope, db)
             guard event.state != .sending else {
                 throw QueueCommandError.wrongState(clientToken: clientToken, state: event.state, rule: "a request for it is in flight; delete it after the answer")
             }
@@ -136,23 +162,23 @@ extension Outbox {
         return event
     }
 
-    /// Every queued event waiting for a later retry becomes due now. Returns how many.
-    public func flush() async throws -> Int {
+    /// Every queued event of the scope waiting for a later retry becomes due now. Returns how many.
+    public func flush(in scope: ItemScope = .everyone) async throws -> Int {
         let now = clock.now().millisecondsSince1970
         return try await writer.perform { db in
             try db.execute(
                 sql: """
                     UPDATE event INDEXED BY event_due SET nextAttemptAt = ?
-                    WHERE state = \(EventState.queued.sql) AND priority >= 0 AND nextAttemptAt > ?
+                    WHERE state = \(EventState.queued.sql) AND priority >= 0 AND nextAttemptAt > ? AND (? IS NULL OR peer = ?)
                     """,
-                arguments: [now, now]
+                arguments: [now, now, scope.peer, scope.peer]
             )
             return db.changesCount
         }
     }
 
-    /// Events that ended `sent` in the last `window`; of one instance, or all.
-    public func sentCount(within window: Duration, instance: String? = nil) async throws -> Int {
+    /// Events that ended `sent` in the last `window`; of one instance, or all; of the scope's items.
+    public func sentCount(within window: Duration, instance: String? = nil, in scope: ItemScope = .everyone) async throws -> Int {
         let since = clock.now().millisecondsSince1970 - Int64(window.timeInterval * 1000)
         return try await database.read { db in
             try Int.fetchOne(
@@ -160,9 +186,9 @@ extension Outbox {
                 sql: """
                     SELECT COUNT(*) FROM event INDEXED BY event_finished
                     WHERE \(Self.finished) AND updatedAt >= ? AND state = \(EventState.sent.sql)
-                      AND (? IS NULL OR instance = ?)
+                      AND (? IS NULL OR instance = ?) AND (? IS NULL OR peer = ?)
                     """,
-                arguments: [since, instance, instance]
+                arguments: [since, instance, instance, scope.peer, scope.peer]
             ) ?? 0
         }
     }
@@ -191,8 +217,8 @@ extension Outbox {
         }
     }
 
-    private static func existing(_ clientToken: String, in db: Database) throws -> StoredEvent {
-        guard let event = try StoredEvent.fetchOne(db, sql: "SELECT * FROM event WHERE clientToken = ?", arguments: [clientToken]) else {
+    private static func existing(_ clientToken: String, in scope: ItemScope, _ db: Database) throws -> StoredEvent {
+        guard let event = try item(clientToken, in: scope, db) else {
             throw QueueCommandError.notFound(clientToken: clientToken)
         }
         return event

@@ -178,9 +178,10 @@ public struct Outbox: Sendable {
     ) throws -> (Result<SubmitOutcome, OutboxError>, saved: [CoalescingRule: Int]) {
         // Whether the token is stored, by its key alone; the whole record only when it is. (A
         // record fetch builds a column table for the statement, and almost every submission is
-        // new; the cost is measured in BENCHMARKS.md, "Instructions".) One namespace for every
-        // kind: a token stored for an event and sent again for a message is a mismatch.
-        if let seq = try Int64.fetchOne(db.cachedStatement(sql: "SELECT seq FROM event WHERE clientToken = ?"), arguments: [clientToken]),
+        // new; the cost is measured in BENCHMARKS.md, "Instructions".) One namespace per peer for
+        // every kind: a token stored for an event and sent again for a message is a mismatch; the
+        // same token from another peer is another item.
+        if let seq = try Int64.fetchOne(db.cachedStatement(sql: "SELECT seq FROM event WHERE clientToken = ? AND peer = ?"), arguments: [clientToken, room.peer]),
            let existing = try StoredEvent.fetchOne(db.cachedStatement(sql: "SELECT * FROM event WHERE seq = ?"), arguments: [seq]) {
             let same = existing.contentType == item.contentType
                 && existing.content == item.content
@@ -190,7 +191,10 @@ public struct Outbox: Sendable {
         }
         if let block = try Self.block(of: connectionHash, covering: item.contentType, at: now, in: db) {
             if block.scope == .disconnected,
-               let disconnect = try StoredEvent.fetchOne(db.cachedStatement(sql: "SELECT * FROM event WHERE clientToken = ?"), arguments: [block.error.message]) {
+               let disconnect = try StoredEvent.fetchOne(
+                   db.cachedStatement(sql: "SELECT * FROM event WHERE clientToken = ? AND peer = ? AND connectionHash = ?"),
+                   arguments: [block.error.message, room.peer, connectionHash]) {
+                // The peer's own disconnect; another's is not shown (a block says when, not which).
                 return (.success(.chatDisconnected(disconnect)), [:])
             }
             return (.success(.blocked(block)), [:])
@@ -349,9 +353,22 @@ public struct Outbox: Sendable {
 
     // MARK: Reading
 
-    public func event(clientToken: String) async throws -> StoredEvent? {
-        try await database.read { db in
-            try StoredEvent.fetchOne(db, sql: "SELECT * FROM event WHERE clientToken = ?", arguments: [clientToken])
+    /// The item `clientToken` names in `scope`; `nil` when there is none.
+    /// - Throws: ``QueueCommandError/ambiguous(clientToken:peers:)`` when the scope is everyone's
+    ///   and several peers used the token.
+    public func event(clientToken: String, in scope: ItemScope = .everyone) async throws -> StoredEvent? {
+        try await database.read { db in try Self.item(clientToken, in: scope, db) }
+    }
+
+    /// The item `clientToken` names in `scope`, in the caller's transaction.
+    static func item(_ clientToken: String, in scope: ItemScope, _ db: Database) throws -> StoredEvent? {
+        switch scope {
+        case .peer(let peer):
+            return try StoredEvent.fetchOne(db.cachedStatement(sql: "SELECT * FROM event WHERE clientToken = ? AND peer = ?"), arguments: [clientToken, peer])
+        case .everyone:
+            let items = try StoredEvent.fetchAll(db.cachedStatement(sql: "SELECT * FROM event WHERE clientToken = ? LIMIT 10"), arguments: [clientToken])
+            guard items.count <= 1 else { throw QueueCommandError.ambiguous(clientToken: clientToken, peers: items.map(\.peer).sorted()) }
+            return items.first
         }
     }
 
@@ -374,15 +391,15 @@ public struct Outbox: Sendable {
     /// The number of items of each kind in each state, for the kinds that have any. A walk of the
     /// whole table (the kind is the priority's range, which no index leads with): for `stats`, an
     /// operator's question, not for every request.
-    public func countsByKind() async throws -> [ItemKind: [EventState: Int]] {
+    public func countsByKind(in scope: ItemScope = .everyone) async throws -> [ItemKind: [EventState: Int]] {
         let message = ItemKind.message.priorities, disconnect = ItemKind.disconnect.priorities
         let rows = try await database.read { db -> [(String, String, Int)] in
             try Row.fetchAll(db, sql: """
                 SELECT CASE WHEN priority BETWEEN \(message.lowerBound) AND \(message.upperBound) THEN 'message'
                             WHEN priority BETWEEN \(disconnect.lowerBound) AND \(disconnect.upperBound) THEN 'disconnect'
                             ELSE 'event' END AS kind, state, COUNT(*) AS n
-                FROM event GROUP BY 1, 2
-                """).map { ($0["kind"], $0["state"], $0["n"]) }
+                FROM event WHERE (? IS NULL OR peer = ?) GROUP BY 1, 2
+                """, arguments: [scope.peer, scope.peer]).map { ($0["kind"], $0["state"], $0["n"]) }
         }
         var counts: [ItemKind: [EventState: Int]] = [:]
         for (name, stateName, count) in rows {
@@ -392,11 +409,16 @@ public struct Outbox: Sendable {
         return counts
     }
 
-    /// The number of events in each state for each instance that has any.
-    public func countsByInstance() async throws -> [String: [EventState: Int]] {
+    /// The number of events in each state for each instance that has any, of everyone or of one
+    /// peer (a walk of the table for a peer).
+    public func countsByInstance(in scope: ItemScope = .everyone) async throws -> [String: [EventState: Int]] {
         let rows = try await database.read { db -> [(String, String, Int)] in
-            try Row.fetchAll(db, sql: "SELECT instance, state, COUNT(*) AS n FROM event GROUP BY state, instance")
-                .map { ($0["instance"], $0["state"], $0["n"]) }
+            let rows = if let peer = scope.peer {
+                try Row.fetchAll(db, sql: "SELECT instance, state, COUNT(*) AS n FROM event WHERE peer = ? GROUP BY state, instance", arguments: [peer])
+            } else {
+                try Row.fetchAll(db, sql: "SELECT instance, state, COUNT(*) AS n FROM event GROUP BY state, instance")
+            }
+            return rows.map { ($0["instance"], $0["state"], $0["n"]) }
         }
         var counts: [String: [EventState: Int]] = [:]
         for (instance, name, count) in rows {
@@ -445,14 +467,14 @@ public struct Outbox: Sendable {
     /// seconds; `nil` when none waits (known without a query). A walk of the waiting events' index
     /// (not of the finished ones kept for retention): for health, metrics and stats, not for
     /// every request.
-    public func oldestWaiting() async throws -> (acceptedAt: Date, age: TimeInterval)? {
+    public func oldestWaiting(in scope: ItemScope = .everyone) async throws -> (acceptedAt: Date, age: TimeInterval)? {
         guard waitingCount > 0 else { return nil }
         let milliseconds = try await database.read { db in
             try Int64.fetchOne(db, sql: """
                 SELECT acceptedAt FROM event WHERE seq = (
                     SELECT MIN(seq) FROM event INDEXED BY event_waiting_by_connection
-                    WHERE state IN (\(EventState.queued.sql), \(EventState.sending.sql)))
-                """)
+                    WHERE state IN (\(EventState.queued.sql), \(EventState.sending.sql)) AND (? IS NULL OR peer = ?))
+                """, arguments: [scope.peer, scope.peer])
         }
         guard let milliseconds else { return nil }
         let acceptedAt = Date(millisecondsSince1970: milliseconds)

@@ -193,6 +193,62 @@ enum OutboxSchema {
                 ) WITHOUT ROWID;
                 """)
         }
+        migrator.registerMigration("v12: ClientTokens per peer") { db in
+            // Each peer's ClientTokens are its own: the key is (clientToken, peer), not the token
+            // alone. SQLite cannot drop v1's inline UNIQUE, so the table is built again (SQLite's
+            // "generalized ALTER TABLE procedure"): the same columns, rows and seq, and every
+            // index as it was, read back from the schema.
+            let indexes = try String.fetchAll(db, sql: "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'event' AND sql IS NOT NULL")
+            let lastSeq = try Int64.fetchOne(db, sql: "SELECT seq FROM sqlite_sequence WHERE name = 'event'")
+            try db.execute(sql: """
+                CREATE TABLE event_v12 (
+                    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                    clientToken TEXT NOT NULL,
+                    contentType TEXT NOT NULL,
+                    content TEXT,
+                    connectionToken TEXT,
+                    connectionHash TEXT NOT NULL,
+                    state TEXT NOT NULL,
+                    attempts INTEGER NOT NULL DEFAULT 0,
+                    acceptedAt INTEGER NOT NULL,
+                    updatedAt INTEGER NOT NULL,
+                    nextAttemptAt INTEGER,
+                    deadline INTEGER NOT NULL,
+                    lastErrorCode TEXT,
+                    lastErrorMessage TEXT,
+                    serviceId TEXT,
+                    absoluteTime TEXT,
+                    supersededBy TEXT,
+                    priority INTEGER NOT NULL DEFAULT 0,
+                    messageId TEXT,
+                    instance TEXT NOT NULL DEFAULT 'default',
+                    leasedAt INTEGER,
+                    processingStatus TEXT,
+                    viaParticipant INTEGER NOT NULL DEFAULT 0,
+                    peer INTEGER NOT NULL DEFAULT -1
+                );
+                INSERT INTO event_v12 (seq, clientToken, contentType, content, connectionToken, connectionHash, state,
+                    attempts, acceptedAt, updatedAt, nextAttemptAt, deadline, lastErrorCode, lastErrorMessage, serviceId,
+                    absoluteTime, supersededBy, priority, messageId, instance, leasedAt, processingStatus, viaParticipant, peer)
+                SELECT seq, clientToken, contentType, content, connectionToken, connectionHash, state,
+                    attempts, acceptedAt, updatedAt, nextAttemptAt, deadline, lastErrorCode, lastErrorMessage, serviceId,
+                    absoluteTime, supersededBy, priority, messageId, instance, leasedAt, processingStatus, viaParticipant, peer
+                FROM event;
+                DROP TABLE event;
+                ALTER TABLE event_v12 RENAME TO event;
+                -- A peer's ClientToken names one item; leading with the token, the index also finds
+                -- a token across peers (an administrator's look-up).
+                CREATE UNIQUE INDEX event_token ON event(clientToken, peer);
+                """)
+            for index in indexes { try db.execute(sql: index) }
+            // Sequence numbers are never used twice, not even those of items deleted before.
+            if let lastSeq {
+                try db.execute(sql: "UPDATE sqlite_sequence SET seq = MAX(seq, ?) WHERE name = 'event'", arguments: [lastSeq])
+                if db.changesCount == 0 {
+                    try db.execute(sql: "INSERT INTO sqlite_sequence (name, seq) VALUES ('event', ?)", arguments: [lastSeq])
+                }
+            }
+        }
         return migrator
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import ParticipantWire
 
 /// A peer (the uid the outbox keeps with each item) as operators read it in `stats` and the
 /// metrics: the user's name, `uid N` for a uid with no account, `unknown` for items whose
@@ -10,7 +11,7 @@ public enum PeerName {
     public static func of(_ peer: Int64) -> String {
         if peer == Outbox.unknownPeer { return "unknown" }
         if let name = names.withLock({ $0[peer] }) { return name }
-        let name = UInt32(exactly: peer).flatMap { account(of: $0)?.name } ?? "uid \(peer)"
+        let name = UInt32(exactly: peer).flatMap { UserAccounts.account(of: $0)?.name } ?? "uid \(peer)"
         names.withLock { names in
             if names.count >= 10_000 { names.removeAll() }
             names[peer] = name
@@ -18,13 +19,14 @@ public enum PeerName {
         return name
     }
 
-    /// The account of the user `uid` (getpwuid_r(3)): its name and primary group; `nil` for a
-    /// uid with no account.
-    package static func account(of uid: UInt32) -> (name: String, gid: UInt32)? {
-        var entry = passwd()
-        var found: UnsafeMutablePointer<passwd>?
-        var buffer = [CChar](repeating: 0, count: 16_384)
-        guard getpwuid_r(uid, &entry, &buffer, buffer.count, &found) == 0, found != nil, let name = entry.pw_name else { return nil }
-        return (String(cString: name), entry.pw_gid)
+    /// The user's name; `nil` for a uid with no account or an unknown peer.
+    public static func user(of peer: Int64) -> String? {
+        let name = of(peer)
+        return peer == Outbox.unknownPeer || name == "uid \(peer)" ? nil : name
+    }
+
+    /// The peer with its uid as an error message names it: `alice (uid 1000)`, `uid 4242`, `unknown`.
+    public static func described(_ peer: Int64) -> String {
+        user(of: peer).map { "\($0) (uid \(peer))" } ?? of(peer)
     }
 }

@@ -110,7 +110,8 @@ extension StoredEvent {
             attempts: attempts, acceptedAt: acceptedAt, updatedAt: updatedAt,
             nextAttemptAt: state.isFinal ? nil : nextAttemptAt, deadline: deadline, lastError: lastError,
             id: serviceId, absoluteTime: absoluteTime, supersededBy: supersededBy, connectionHash: connectionHash,
-            instance: instance, kind: contentType.kind, processingStatus: processingStatus
+            instance: instance, kind: contentType.kind, processingStatus: processingStatus,
+            owner: UInt32(exactly: peer).map { ItemOwner(uid: $0, user: PeerName.user(of: peer)) }
         )
     }
 }

@@ -45,8 +45,12 @@ public enum APIErrorCode {
     public static let peerOutboxFull = "PeerOutboxFull"
     /// 409: a queue command does not apply to the event in its state (the message names the state and the rule).
     public static let invalidState = "InvalidState"
+    /// 409: an administrator's queue command named a ClientToken that several users' items have
+    /// (each user's tokens are its own): it must name the user (`owner=UID`).
+    public static let ambiguousClientToken = "AmbiguousClientToken"
     /// 403: the peer is not on the allow list (`access.allowUsers`, `access.allowGroups`), or a
-    /// queue-changing command came from a peer outside `access.adminGroups`.
+    /// queue command named another user's items (`owner=UID`) from a peer that is not an
+    /// administrator (root, participantd's user, `access.adminGroups`).
     public static let accessDenied = "AccessDenied"
     /// 404: no event with that ClientToken.
     public static let eventNotFound = "EventNotFound"

@@ -34,13 +34,17 @@ public struct EventRecord: Codable, Sendable, Equatable {
     /// A sent message's `MessageMetadata.MessageProcessingStatus` (`PROCESSING`, `FAILED`,
     /// `REJECTED`): a 200 says the service took the message, not that the customer was shown it.
     public var processingStatus: String?
+    /// The user whose program submitted it; `nil` when not known (stored before owners were kept,
+    /// or sent by an anonymous client).
+    public var owner: ItemOwner?
 
     public init(
         clientToken: String, contentType: String, content: String?, state: EventState, attempts: Int,
         acceptedAt: Date, updatedAt: Date, nextAttemptAt: Date?, deadline: Date, lastError: ErrorBody?,
         id: String?, absoluteTime: String?, supersededBy: String?, connectionHash: String? = nil, instance: String? = nil,
-        kind: ItemKind? = nil, processingStatus: String? = nil
+        kind: ItemKind? = nil, processingStatus: String? = nil, owner: ItemOwner? = nil
     ) {
+        self.owner = owner
         self.kind = kind
         self.processingStatus = processingStatus
         self.instance = instance
@@ -59,6 +63,22 @@ public struct EventRecord: Codable, Sendable, Equatable {
         self.absoluteTime = absoluteTime
         self.supersededBy = supersededBy
     }
+}
+
+/// The user who owns an item: its ClientToken is in that user's namespace, and only that user
+/// (or an administrator) sees and changes it.
+public struct ItemOwner: Codable, Sendable, Equatable {
+    public var uid: UInt32
+    /// The user's name; `nil` for a uid with no account.
+    public var user: String?
+
+    public init(uid: UInt32, user: String?) {
+        self.uid = uid
+        self.user = user
+    }
+
+    /// As a table shows it: the name, or `uid N`.
+    public var displayName: String { user ?? "uid \(uid)" }
 }
 
 /// The answer to `POST /v1/events`: the stored record, and warnings about the submission.

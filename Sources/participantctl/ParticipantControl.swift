@@ -57,6 +57,21 @@ struct GlobalOptions: ParsableArguments {
     var client: DaemonClient { DaemonClient(socketPath: socket) }
 }
 
+/// Whose items a queue command works on: the caller's own by default; an administrator (root,
+/// participantd's user, `access.adminGroups`) sees everyone's, and names one user's with --owner.
+struct OwnerOptions: ParsableArguments {
+    @Option(help: "Only this user's items (a name or a uid): for root, participantd's user and access.adminGroups, who see every user's; others see only their own.")
+    var owner: String?
+
+    func validate() throws {
+        if let owner, UserAccounts.uid(of: owner) == nil {
+            throw ValidationError("--owner must be a user name or a uid; no user is named \"\(owner)\" on this host")
+        }
+    }
+
+    var uid: UInt32? { owner.flatMap(UserAccounts.uid(of:)) }
+}
+
 /// Prints `error` the way the AWS CLI prints a failed operation and exits with its code.
 func fail(_ error: DaemonClientError, operation: String = "SendEvent") -> Never {
     switch error {
@@ -345,12 +360,14 @@ struct Show: AsyncParsableCommand {
 
     @OptionGroup var global: GlobalOptions
 
+    @OptionGroup var owner: OwnerOptions
+
     @Argument(help: "The event's ClientToken.")
     var clientToken: String
 
     func run() async throws {
         do {
-            printJSON(try await global.client.event(clientToken: clientToken))
+            printJSON(try await global.client.event(clientToken: clientToken, owner: owner.uid))
         } catch {
             fail(error, operation: "Show")
         }

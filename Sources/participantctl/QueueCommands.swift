@@ -5,6 +5,8 @@ import ParticipantWire
 
 // The queue commands: participantd's postqueue/postsuper. All go over the socket; none opens the
 // database. Connection tokens are never shown, only their hash (16 hex digits of the SHA-256).
+// Each works on the caller's own items (another user's are "not found"), or for an
+// administrator on everyone's (--owner: one user's).
 
 struct List: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -22,6 +24,8 @@ struct List: AsyncParsableCommand {
 
     @Option(help: "Only events of this Connect instance (its configured name).")
     var instance: String?
+
+    @OptionGroup var owner: OwnerOptions
 
     @Option(help: "At most this many events (1 to 10000).")
     var limit: Int = 100
@@ -44,7 +48,7 @@ struct List: AsyncParsableCommand {
     func run() async throws {
         let events: [EventRecord]
         do {
-            events = try await global.client.list(state: state.flatMap(EventState.init), connectionHash: connectionTokenHash, instance: instance, limit: limit)
+            events = try await global.client.list(state: state.flatMap(EventState.init), connectionHash: connectionTokenHash, instance: instance, owner: owner.uid, limit: limit)
         } catch {
             fail(error, operation: "List")
         }
@@ -66,6 +70,8 @@ struct Retry: AsyncParsableCommand {
 
     @OptionGroup var global: GlobalOptions
 
+    @OptionGroup var owner: OwnerOptions
+
     @Argument(help: "The event's ClientToken.")
     var clientToken: String?
 
@@ -81,9 +87,9 @@ struct Retry: AsyncParsableCommand {
     func run() async throws {
         do {
             if allFailed {
-                printJSON(try await global.client.retryAllFailed())
+                printJSON(try await global.client.retryAllFailed(owner: owner.uid))
             } else if let clientToken {
-                printJSON(try await global.client.change(.retry, clientToken: clientToken))
+                printJSON(try await global.client.change(.retry, clientToken: clientToken, owner: owner.uid))
             }
         } catch {
             fail(error, operation: "Retry")
@@ -95,13 +101,14 @@ struct Retry: AsyncParsableCommand {
 protocol SingleEventCommand: AsyncParsableCommand {
     static var action: DaemonClient.QueueAction { get }
     var global: GlobalOptions { get }
+    var owner: OwnerOptions { get }
     var clientToken: String { get }
 }
 
 extension SingleEventCommand {
     func run() async throws {
         do {
-            printJSON(try await global.client.change(Self.action, clientToken: clientToken))
+            printJSON(try await global.client.change(Self.action, clientToken: clientToken, owner: owner.uid))
         } catch {
             fail(error, operation: Self.action.rawValue.capitalized)
         }
@@ -114,6 +121,7 @@ struct Hold: SingleEventCommand {
     )
     static let action = DaemonClient.QueueAction.hold
     @OptionGroup var global: GlobalOptions
+    @OptionGroup var owner: OwnerOptions
     @Argument(help: "The event's ClientToken.") var clientToken: String
 }
 
@@ -123,6 +131,7 @@ struct Release: SingleEventCommand {
     )
     static let action = DaemonClient.QueueAction.release
     @OptionGroup var global: GlobalOptions
+    @OptionGroup var owner: OwnerOptions
     @Argument(help: "The event's ClientToken.") var clientToken: String
 }
 
@@ -132,6 +141,7 @@ struct Delete: SingleEventCommand {
     )
     static let action = DaemonClient.QueueAction.delete
     @OptionGroup var global: GlobalOptions
+    @OptionGroup var owner: OwnerOptions
     @Argument(help: "The event's ClientToken.") var clientToken: String
 }
 
@@ -141,10 +151,11 @@ struct Flush: AsyncParsableCommand {
     )
 
     @OptionGroup var global: GlobalOptions
+    @OptionGroup var owner: OwnerOptions
 
     func run() async throws {
         do {
-            printJSON(try await global.client.flush())
+            printJSON(try await global.client.flush(owner: owner.uid))
         } catch {
             fail(error, operation: "Flush")
         }
@@ -157,10 +168,11 @@ struct Stats: AsyncParsableCommand {
     )
 
     @OptionGroup var global: GlobalOptions
+    @OptionGroup var owner: OwnerOptions
 
     func run() async throws {
         do {
-            printJSON(try await global.client.stats())
+            printJSON(try await global.client.stats(owner: owner.uid))
         } catch {
             fail(error, operation: "Stats")
         }

@@ -37,11 +37,11 @@ struct AccessControlTests {
         )
     }
 
-    @Test("A peer off the allow list gets 403 and a log line; a non-admin peer may read but not change the queue")
-    func allowListAndAdminGroup() async throws {
+    @Test("A peer off the allow list gets 403 and a log line, and nothing of it is stored")
+    func allowList() async throws {
         try await TestDaemon.with(configure: { configuration in
             configuration.socketMode = 0o666
-            configuration.access = AccessPolicy(allowUsers: ["nobody"], adminGroups: ["root"])
+            configuration.access = AccessPolicy(allowUsers: ["nobody"])
         }) { daemon in
             let directory = daemon.directory
             chmod(directory.path, 0o755)
@@ -60,18 +60,99 @@ struct AccessControlTests {
             #expect(refusedSubmit != 0)
             #expect(try await daemon.client.list(limit: 10).map(\.clientToken) == ["acl-1"], "nothing stored for a refused peer")
 
-            // nobody: allowed to use the socket and read the queue, not to change it.
+            // nobody, on the list, is served.
             let (health, _, _) = try await participantctl(as: 65534, ["health"], socket: socket, directory: directory)
             #expect(health == 0)
-            let (listed, list, _) = try await participantctl(as: 65534, ["list", "--json"], socket: socket, directory: directory)
-            #expect(listed == 0 && list.contains("acl-1"))
-            let (flushed, _, flushRefusal) = try await participantctl(as: 65534, ["flush"], socket: socket, directory: directory)
-            #expect(flushed != 0)
-            #expect(flushRefusal.contains("AccessDenied") && flushRefusal.contains("access.adminGroups"), "\(flushRefusal)")
-            #expect(daemon.logText.contains("Queue command refused"))
+        }
+    }
 
-            // Root (this process) may change it.
-            #expect(try await daemon.client.flush().action == "flushed")
+    @Test("Each user owns its items: another's are not found, the same ClientToken is each one's own, root and an admin group see and change all")
+    func eachPeerOwnsItsItems() async throws {
+        try await TestDaemon.with(configure: { configuration in
+            configuration.socketMode = 0o666
+            configuration.access = AccessPolicy(adminGroups: ["4321"])
+        }) { daemon in
+            let directory = daemon.directory
+            chmod(directory.path, 0o755)
+            let socket = daemon.configuration.socketPath
+            func asNobody(_ arguments: [String]) async throws -> (Int32, String, String) {
+                try await participantctl(as: 65534, arguments, socket: socket, directory: directory)
+            }
+            // Root's items (this process).
+            let rootShared = try await daemon.client.submit(EventSubmission(contentType: EventContentType.typing.rawValue, clientToken: "shared", connectionToken: "root-chat"))
+            #expect(rootShared.created)
+            _ = try await daemon.client.submit(EventSubmission(contentType: EventContentType.typing.rawValue, clientToken: "root-only", connectionToken: "root-chat-2"))
+
+            // nobody's submission with root's ClientToken is its own event, not a 409.
+            let (sent, sentOutput, sentErrors) = try await asNobody([
+                "send-event", "--content-type", EventContentType.typing.rawValue, "--connection-token", "nobody-chat", "--client-token", "shared",
+            ])
+            #expect(sent == 0, "\(sentOutput) \(sentErrors)")
+            // All three sent (not in flight: every command applies).
+            try await eventually(timeout: .seconds(10), "all sent") {
+                let items = try await daemon.client.list(limit: 10)
+                return items.count == 3 && items.allSatisfy { $0.state == .sent }
+            }
+
+            // nobody sees only its own item.
+            let (listed, list, _) = try await asNobody(["list", "--json"])
+            #expect(listed == 0)
+            let nobodysItems = list.split(separator: "\n").compactMap { try? WireCoding.decoder().decode(EventRecord.self, from: Data($0.utf8)) }
+            #expect(nobodysItems.map(\.clientToken) == ["shared"], "\(list)")
+            #expect(nobodysItems.first?.owner == ItemOwner(uid: 65534, user: "nobody"))
+            #expect(nobodysItems.first?.connectionHash != rootShared.event.connectionHash)
+            let (shown, shownOutput, _) = try await asNobody(["show", "shared"])
+            #expect(shown == 0 && shownOutput.contains("65534"), "\(shownOutput)")
+
+            // Root's items do not exist for nobody: not found, never forbidden; nothing changes.
+            for command in [["show", "root-only"], ["hold", "root-only"], ["delete", "root-only"], ["retry", "root-only"], ["release", "root-only"]] {
+                let (status, _, errors) = try await asNobody(command)
+                #expect(status != 0, "\(command)")
+                #expect(errors.contains("EventNotFound") && !errors.contains("AccessDenied"), "\(command): \(errors)")
+            }
+            let (flushed, flushOutput, _) = try await asNobody(["flush"])
+            #expect(flushed == 0 && flushOutput.contains("\"changed\" : 0"), "only nobody's items are flushed, and they are due already: \(flushOutput)")
+            // Naming root's items is refused for what it asks, whether or not they exist.
+            let (named, _, namedErrors) = try await asNobody(["list", "--owner", "root"])
+            #expect(named != 0 && namedErrors.contains("AccessDenied") && namedErrors.contains("owner=0"), "\(namedErrors)")
+            let (stats, statsOutput, _) = try await asNobody(["stats"])
+            let nobodysStats = try WireCoding.decoder().decode(QueueStats.self, from: Data(statsOutput.utf8))
+            #expect(stats == 0 && nobodysStats.counts.values.reduce(0, +) == 1 && nobodysStats.peers?.keys.sorted() == ["nobody"], "\(statsOutput)")
+            #expect(try await daemon.client.event(clientToken: "root-only", owner: 0).state == .sent, "root's item is untouched")
+
+            // Root sees both users' items; the shared token needs its owner named.
+            #expect(try await daemon.client.list(limit: 10).count == 3)
+            do {
+                _ = try await daemon.client.event(clientToken: "shared")
+                Issue.record("an ambiguous token was answered")
+            } catch {
+                guard case .api(409, let body)? = error as? DaemonClientError else { Issue.record("\(error)"); return }
+                #expect(body.code == APIErrorCode.ambiguousClientToken && body.message.contains("nobody (uid 65534)"), "\(body)")
+            }
+            #expect(try await daemon.client.event(clientToken: "shared", owner: 0).connectionHash == rootShared.event.connectionHash)
+            do {
+                _ = try await daemon.client.change(.retry, clientToken: "shared", owner: 65534)
+                Issue.record("a sent item was retried")
+            } catch {
+                // Found (root sees nobody's item); a sent item is not retried.
+                guard case .api(409, let body)? = error as? DaemonClientError else { Issue.record("\(error)"); return }
+                #expect(body.code == APIErrorCode.invalidState, "\(body)")
+            }
+
+            // A member of an admin group (uid 4242, no account, with group 4321) sees and changes all.
+            let copy = directory.path + "/participantctl"
+            func asAdmin(_ arguments: [String]) async throws -> (Int32, String, String) {
+                try await ChildProcess.run("/usr/bin/setpriv", ["--reuid=4242", "--regid=4242", "--groups=4321", copy] + arguments + ["--socket", socket])
+            }
+            let (adminListed, adminList, _) = try await asAdmin(["list", "--json"])
+            #expect(adminListed == 0 && adminList.split(separator: "\n").count == 3, "\(adminList)")
+            let (adminDeleted, _, adminErrors) = try await asAdmin(["delete", "root-only"])
+            #expect(adminDeleted == 0, "\(adminErrors)")
+            let (deletedNobodys, _, deleteErrors) = try await asAdmin(["delete", "shared", "--owner", "nobody"])
+            #expect(deletedNobodys == 0, "\(deleteErrors)")
+            let left = try await daemon.client.list(limit: 10)
+            #expect(left.map(\.clientToken) == ["shared"] && left.first?.owner?.uid == 0, "\(left)")
+            #expect(daemon.logText.contains("\"event.owner\": nobody"), "the journal says whose item was changed")
         }
     }
 

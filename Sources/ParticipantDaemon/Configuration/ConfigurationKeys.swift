@@ -218,7 +218,7 @@ extension DaemonConfiguration {
             .init("log.format", \.logFormat, .logFormat, reloadable: true, "`journal` (`<N>` priority + logfmt), `json`, `text`; `auto`: journal under journald"),
             .init("access.allowUsers", \.access.allowUsers, .names, "users who may use the socket (SO_PEERCRED); empty with `allowGroups`: anyone who can open it"),
             .init("access.allowGroups", \.access.allowGroups, .names, "groups who may use the socket"),
-            .init("access.adminGroups", \.access.adminGroups, .names, "groups who may run retry, hold, release, delete, flush"),
+            .init("access.adminGroups", \.access.adminGroups, .names, "groups who see and change every user's items with the queue commands; others, their own only"),
             .init("access.peerMaxConnections", \.api.peerMaxConnections, .int(in: 1...100_000),
                   "connections at once per listener from one user (one more is closed at once)"),
             .init("access.peerMaxWaitingShare", \.limits.peerShare, .double(in: 0.01...1),

@@ -266,6 +266,11 @@ public struct DaemonAPI: Sendable {
             return error
         } catch OutboxError.closed {
             return APIError(.serviceUnavailable, code: APIErrorCode.unavailable, message: "participantd is shutting down; submit again shortly")
+        } catch OutboxError.failed(let reason) {
+            var error = APIError(.serviceUnavailable, code: APIErrorCode.unavailable,
+                                 message: "the outbox's storage failed (\(reason)); the \(kind) was not acknowledged; participantd restarts: submit again with the same clientToken")
+            error.headers = [.retryAfter: "5"]
+            return error
         } catch {
             logger.error("Item not stored", metadata: ["error": "\(error)", "item.kind": "\(kind)", "event.content_type": "\(item.contentType.shortName)"])
             return APIError(.internalServerError, code: APIErrorCode.storage, message: "the \(kind) was not stored: \(error)")

@@ -193,6 +193,8 @@ struct QueueAPI: Sendable {
             throw APIError(.serviceUnavailable, code: APIErrorCode.outboxFull, message: "the outbox holds \(capacity) waiting events, its capacity; nothing was changed")
         } catch OutboxError.closed {
             throw APIError(.serviceUnavailable, code: APIErrorCode.unavailable, message: "participantd is shutting down")
+        } catch OutboxError.failed(let reason) {
+            throw APIError(.serviceUnavailable, code: APIErrorCode.unavailable, message: "the outbox's storage failed (\(reason)); nothing was changed; participantd restarts")
         }
     }
 

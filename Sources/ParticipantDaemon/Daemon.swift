@@ -1,5 +1,7 @@
 import Foundation
 import Logging
+import ParticipantOutbox
+import ParticipantWire
 import ServiceLifecycle
 import UnixSignals
 
@@ -26,5 +28,19 @@ public enum Daemon {
         )
         try await daemon.run()
         logger.notice("participantd stopped")
+    }
+
+    /// The process's exit status after `run` threw `error`, and what to log at `critical`:
+    /// - 78 (EX_CONFIG) for a wrong setting: the unit's `RestartPreventExitStatus=` stops the
+    ///   restart loop a bad configuration would cause;
+    /// - 74 (EX_IOERR) after the outbox's storage failed (fail-stop): systemd restarts the
+    ///   daemon, and SQLite's recovery reads back what the disk holds;
+    /// - 1 for anything else.
+    public static func exit(for error: any Error) -> (status: Int32, message: String) {
+        switch error {
+        case is ConfigurationError: (78, "participantd cannot run: a setting is wrong")
+        case OutboxError.failed: (74, "participantd stopped: the outbox's storage failed; it must restart to trust what is on disk")
+        default: (1, "participantd cannot run")
+        }
     }
 }

@@ -16,6 +16,11 @@ public enum OutboxError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The disk, or the database's size limit (`outbox.maxDatabaseMegabytes`), is full: nothing of
     /// that write was stored. Writes succeed again once space returns.
     case storageFull(String)
+    /// A sync or an I/O error while committing: nothing of that commit was acknowledged, and the
+    /// writer stopped for good (fail-stop). After a failed `fdatasync` the kernel may have dropped
+    /// the pages it could not write and cleared the error, so a later commit could succeed over a
+    /// hole; only a restart, SQLite's recovery reading back what the disk holds, is trusted.
+    case failed(String)
 
     public var description: String {
         switch self {
@@ -25,6 +30,7 @@ public enum OutboxError: Error, Sendable, Equatable, CustomStringConvertible {
         case .full(let capacity): "the outbox holds \(capacity) waiting events, its capacity (limits.capacity)"
         case .peerFull(_, let capacity): "this peer has \(capacity) waiting items, its share of the outbox (access.peerMaxWaitingShare)"
         case .storageFull(let reason): "the outbox's storage is full: \(reason)"
+        case .failed(let reason): "the outbox's storage failed (\(reason)); participantd stopped writing and exits, to restart from what is on disk"
         }
     }
 }
@@ -37,5 +43,19 @@ extension OutboxError {
             return OutboxError.storageFull(error.message ?? "database or disk is full")
         }
         return error
+    }
+
+    /// The failures after which no later write is trusted: an I/O error (a failed read, write or
+    /// sync: `SQLITE_IOERR` and its extended codes such as `SQLITE_IOERR_FSYNC`), a damaged file
+    /// (`SQLITE_CORRUPT`, `SQLITE_NOTADB`). `nil` for every other error (a full disk included:
+    /// nothing is lost there, and writes succeed again once space returns).
+    static func storageFailure(_ error: any Error) -> String? {
+        guard let error = error as? DatabaseError else { return nil }
+        switch error.resultCode {
+        case .SQLITE_IOERR, .SQLITE_CORRUPT, .SQLITE_NOTADB:
+            return "SQLite \(error.extendedResultCode): \(error.message ?? "no message")"
+        default:
+            return nil
+        }
     }
 }

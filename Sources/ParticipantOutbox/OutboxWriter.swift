@@ -19,6 +19,11 @@ import Synchronization
 ///
 /// Run it in the daemon's `ServiceGroup` before every service that writes: on graceful shutdown it
 /// commits what is pending and then refuses new writes.
+///
+/// Fail-stop: a commit that fails with an I/O error (a failed sync above all) or finds the file
+/// damaged acknowledges none of its writes, and the writer refuses every write from then on
+/// (``OutboxError/failed(_:)``), logs why at `critical` and makes `run()` throw, which stops the
+/// daemon so that systemd restarts it and SQLite's recovery reads back what the disk really holds.
 public final class OutboxWriter: Service, Sendable {
     /// The most writes one transaction takes; the rest wait for the next one.
     static let maxBatchSize = 4_096
@@ -36,6 +41,8 @@ public final class OutboxWriter: Service, Sendable {
         /// The writer thread waits on `wakeUp`: the next write or `close()` must signal it.
         var sleeping = false
         var closed = false
+        /// Why the writer stopped for good (fail-stop); `nil`: it did not.
+        var failure: String?
     }
 
     init(database: any DatabaseWriter, lock: DatabaseLock? = nil, logger: Logger) {
@@ -49,14 +56,14 @@ public final class OutboxWriter: Service, Sendable {
     func perform<T: Sendable>(_ work: @escaping @Sendable (Database) throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
             let write = Write(work: work, continuation: continuation)
-            let (accepted, wake) = state.withLock { state -> (Bool, Bool) in
-                guard !state.closed else { return (false, false) }
+            let (refusal, wake) = state.withLock { state -> (OutboxError?, Bool) in
+                guard !state.closed else { return (state.failure.map(OutboxError.failed) ?? .closed, false) }
                 state.pending.append(write)
                 defer { state.sleeping = false }
-                return (true, state.sleeping)
+                return (nil, state.sleeping)
             }
-            guard accepted else {
-                continuation.resume(throwing: OutboxError.closed)
+            if let refusal {
+                continuation.resume(throwing: refusal)
                 return
             }
             if wake { wakeUp.signal() }
@@ -76,7 +83,8 @@ public final class OutboxWriter: Service, Sendable {
                         while let batch = self.nextBatch() {
                             self.commit(batch)
                         }
-                        self.scrubAtStop()
+                        // After a storage failure nothing more is written, not even the WAL's checkpoint.
+                        if self.failure == nil { self.scrubAtStop() }
                         self.lock?.release()
                         finished.resume()
                     }
@@ -88,8 +96,15 @@ public final class OutboxWriter: Service, Sendable {
         } onCancel: {
             self.close()
         }
+        if let failure {
+            // The daemon's service group stops everything else and the process exits non-zero.
+            throw OutboxError.failed(failure)
+        }
         logger.debug("Outbox writer stopped")
     }
+
+    /// Why the writer stopped for good; `nil` while it has not.
+    public var failure: String? { state.withLock { $0.failure } }
 
     /// After the last write: the WAL copied back and emptied, so that no token of a finished
     /// event stays in it while the daemon is stopped (see ``Outbox/scrub()``).
@@ -136,9 +151,12 @@ public final class OutboxWriter: Service, Sendable {
         do {
             try database.write { db in
                 for write in batch {
-                    if case .storageFull(let reason)? = write.apply(db) as? OutboxError {
+                    let error = write.apply(db)
+                    if case .storageFull(let reason)? = error as? OutboxError {
                         full.withLock { $0 = reason }
                     }
+                    // An I/O error inside a write: nothing of the batch is committed.
+                    if let error, OutboxError.storageFailure(error) != nil { throw error }
                 }
             }
             for write in batch {
@@ -149,6 +167,10 @@ public final class OutboxWriter: Service, Sendable {
                 "outbox.commit_ms": "\(((ContinuousClock.now - started).timeInterval * 1000).rounded())",
             ])
         } catch {
+            if let failure = OutboxError.storageFailure(error) {
+                failStop(batch, failure)
+                return
+            }
             var classified = OutboxError.classify(error)
             if let reason = full.withLock({ $0 }) {
                 classified = OutboxError.storageFull(reason)
@@ -160,6 +182,26 @@ public final class OutboxWriter: Service, Sendable {
             for write in batch {
                 write.complete(commitError: classified as? OutboxError ?? OutboxError.storage(String(describing: error)))
             }
+        }
+    }
+}
+
+extension OutboxWriter {
+    /// A storage failure: none of `batch` acknowledged, nothing written from now on, every
+    /// pending write refused; the thread's loop ends and `run()` throws.
+    private func failStop(_ batch: [any PendingWrite], _ failure: String) {
+        let pending = state.withLock { state -> [any PendingWrite] in
+            state.closed = true
+            state.failure = failure
+            defer { state.pending = [] }
+            return state.pending
+        }
+        logger.critical(
+            "Outbox commit failed on a storage fault: nothing of it was acknowledged; participantd stops accepting and exits, to restart from what is on disk",
+            metadata: ["outbox.batch_size": "\(batch.count)", "outbox.refused_pending": "\(pending.count)", "error": "\(failure)"]
+        )
+        for write in batch + pending {
+            write.complete(commitError: OutboxError.failed(failure))
         }
     }
 }

@@ -72,12 +72,10 @@ struct ParticipantDaemonCommand: AsyncParsableCommand {
         let logger = Logger(label: "participantd")
         do {
             try await Daemon.run(configuration: settings, environment: environment, logSettings: logSettings, reload: load, logger: logger)
-        } catch let error as ConfigurationError {
-            logger.critical("participantd cannot run: a setting is wrong", metadata: ["error": "\(error)"])
-            throw ExitCode(78)
         } catch {
-            logger.critical("participantd cannot run", metadata: ["error": "\(error)"])
-            throw ExitCode(1)
+            let exit = Daemon.exit(for: error)
+            logger.critical("\(exit.message)", metadata: ["error": "\(error)"])
+            throw ExitCode(exit.status)
         }
     }
 }

@@ -112,6 +112,95 @@ import Testing
         // The simulator sees a loss: acknowledged events are gone after the cuts.
         #expect(run.missingAfterCut.count > 0, "the simulator saw no loss: \(run.summary)")
     }
+
+    // MARK: Storage faults
+
+    @Test("A failed sync while committing: nothing acknowledged after it, the daemon exits 74 at once; restarted, it sends every event acknowledged before")
+    func failStopOnAFailedSync() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let shim = try await PowerCutRun.buildShim("syncfault", into: directory.path)
+        let database = directory.path + "/outbox.sqlite"
+        let trigger = directory.path + "/fail-next-sync"
+        let faultLog = directory.path + "/syncfault.log"
+        // Requests are held at the service until the restart: before the fault, only submissions
+        // commit (each chat's first event leased once), so the failed sync is a submission's.
+        let gate = ParticipantServiceStandIn.Gate()
+        let standIn = try await ParticipantServiceStandIn.start { _ in .wait(gate, then: .accept) }
+        defer { Task { try? await standIn.stop() } }
+        let socket = directory.path + "/participantd.sock"
+        let arguments = ["--socket", socket, "--database", database, "--endpoint", standIn.endpoint]
+        let environment = [
+            "PARTICIPANTD_COALESCING_NEWEST_RECEIPT_ONLY": "false", "PARTICIPANTD_COALESCING_DELIVERED_HOLD_MILLISECONDS": "0",
+            "PARTICIPANTD_SHUTDOWN_TIMEOUT_SECONDS": "0",
+        ]
+        let client = DaemonClient(socketPath: socket, timeout: .seconds(5))
+        let daemonPath = try BuiltProduct.path("participantd")
+        let daemon = try ChildProcess(daemonPath, arguments, environment: environment.merging([
+            "LD_PRELOAD": shim, "SYNCFAULT_PATH": database, "SYNCFAULT_TRIGGER": trigger, "SYNCFAULT_LOG": faultLog,
+        ]) { $1 })
+        defer { daemon.kill(SIGKILL) }
+        try await eventually(timeout: .seconds(30), "daemon ready") { (try? await client.health()) != nil }
+
+        // Workers submit one receipt at a time, each to its own chat, until the daemon is gone.
+        // After a worker's first refusal, no later submission of it may be acknowledged.
+        struct Worker { var acknowledged: [String] = []; var refusals: [String] = []; var acknowledgedAfterRefusal: [String] = [] }
+        let workers = Locked([Worker](repeating: Worker(), count: 4))
+        let acknowledgedCount = Locked(0)
+        let stop = Locked(false)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for index in 0..<4 {
+                group.addTask {
+                    var sequence = 0
+                    while daemon.isRunning && !stop.value {
+                        let token = "w\(index)-\(sequence)"
+                        sequence += 1
+                        do {
+                            _ = try await client.submit(EventSubmission(
+                                contentType: EventContentType.messageRead.rawValue, content: receipt(token), clientToken: token, connectionToken: "chat-\(index)"
+                            ))
+                            workers.withLock { workers in
+                                if workers[index].refusals.isEmpty { workers[index].acknowledged.append(token) } else { workers[index].acknowledgedAfterRefusal.append(token) }
+                            }
+                            acknowledgedCount.withLock { $0 += 1 }
+                        } catch {
+                            workers.withLock { $0[index].refusals.append("\(error)") }
+                            try await Task.sleep(for: .milliseconds(5))
+                        }
+                    }
+                }
+            }
+            try await eventually(timeout: .seconds(30), "acknowledgements before the fault") { acknowledgedCount.value >= 100 }
+            _ = FileManager.default.createFile(atPath: trigger, contents: nil)
+            let exited = (try? await eventually(timeout: .seconds(20), "exit after the failed sync") { !daemon.isRunning }) != nil
+            stop.withLock { $0 = true }
+            try await group.waitForAll()
+            #expect(exited, "participantd did not exit within 20 s of the failed sync")
+        }
+        daemon.kill(SIGKILL)
+        let status = try await daemon.exitStatus()
+        let results = workers.value
+        let acknowledged = results.flatMap(\.acknowledged)
+        let refusals = results.flatMap(\.refusals)
+        print("sync fault: \(acknowledged.count) acknowledged before it, \(refusals.filter { $0.contains("storage failed") }.count) refused with the storage failure, exit status \(status)")
+        #expect(status == 74, "\(daemon.standardError.suffix(2_000))")
+        #expect(try String(contentsOfFile: faultLog, encoding: .utf8).split(separator: "\n").count == 1, "one sync failed")
+        #expect(daemon.standardError.contains("Outbox commit failed on a storage fault"))
+        let acknowledgedAfterRefusal = results.flatMap(\.acknowledgedAfterRefusal)
+        #expect(acknowledgedAfterRefusal.isEmpty, "acknowledged after a refusal: \(acknowledgedAfterRefusal.prefix(10))")
+        #expect(refusals.contains { $0.contains("storage failed") && $0.contains("not acknowledged") }, "the failed commit's submissions were answered: \(refusals.prefix(4))")
+
+        // Restarted without the fault: every event acknowledged before it is sent.
+        gate.open()
+        let restarted = try ChildProcess(daemonPath, arguments, environment: environment)
+        defer { restarted.kill(SIGKILL) }
+        try await eventually(timeout: .seconds(30), "every acknowledged event sent after the restart") {
+            guard restarted.isRunning else { throw TimedOut(description: "participantd exited: \(restarted.standardError.suffix(2_000))") }
+            guard let listed = try? await client.list(limit: 10_000) else { return false }
+            let sent = Set(listed.filter { $0.state == .sent }.map(\.clientToken))
+            return Set(acknowledged).isSubset(of: sent)
+        }
+    }
 }
 
 /// Load with service faults against the real daemon under `powercut.c`, cut `cuts` times at
@@ -144,10 +233,10 @@ struct PowerCutRun {
 
     /// Compiles the shim into `directory` (with `ChildProcess`, which waits without blocking a
     /// thread of Swift's concurrency pool: on two cores a blocking wait there stalls every test).
-    static func buildShim(into directory: String) async throws -> String {
+    static func buildShim(_ name: String = "powercut", into directory: String) async throws -> String {
         let source = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("Shims/powercut.c").path
-        let output = directory + "/powercut.so"
+            .appendingPathComponent("Shims/\(name).c").path
+        let output = directory + "/\(name).so"
         let (status, _, errors) = try await ChildProcess.run(
             "/usr/bin/env", ["cc", "-shared", "-fPIC", "-O2", "-Wall", "-Werror", "-o", output, source, "-ldl", "-lpthread"]
         )

@@ -14,6 +14,7 @@ import ParticipantWire
 /// | `POST /v1/queue/retry-failed` | 200 ``QueueChange`` |
 /// | `POST /v1/queue/flush` | 200 ``QueueChange`` |
 /// | `GET /v1/queue/stats` | 200 ``QueueStats`` |
+/// | `GET /v1/backup` | 200 a consistent copy of the outbox (an SQLite file); 403 for all but administrators |
 ///
 /// Each sees the peer's own items only (another's item is not found), unless the peer is an
 /// administrator (root, participantd's user, `access.adminGroups`): then everyone's, or one
@@ -48,6 +49,7 @@ struct QueueAPI: Sendable {
         [
             .init(.get, "/v1/events") { request, context in try await list(request, context) },
             .init(.get, "/v1/queue/stats") { request, context in try await stats(request, context) },
+            .init(.get, "/v1/backup") { _, context in try await backup(context) },
         ]
     }
 
@@ -157,6 +159,36 @@ struct QueueAPI: Sendable {
             }
         )
         return try DaemonAPI.json(stats, status: .ok)
+    }
+
+    /// `participantctl backup`: the outbox copied (``Outbox/backup()``) and streamed, the copy
+    /// deleted once sent. Administrators only: it holds every user's items and their connection
+    /// tokens.
+    func backup(_ context: DaemonRequestContext) async throws -> Response {
+        guard access.seesEveryone(context.connectionPeer) else {
+            context.logger.warning("Backup refused: the peer is not an administrator", metadata: PeerCredentials.metadata(context))
+            throw APIError(.forbidden, code: APIErrorCode.accessDenied,
+                           message: "a backup holds every user's items and their connection tokens: only root, participantd's user and the groups in access.adminGroups may make one")
+        }
+        let path = try await run { try await outbox.backup() }
+        let file: ResponseBody
+        do {
+            file = try await FileIO().loadFile(path: path, context: context)
+        } catch {
+            try? FileManager.default.removeItem(atPath: path)
+            throw error
+        }
+        var metadata = PeerCredentials.metadata(context)
+        metadata["outbox.backup_bytes"] = "\(file.contentLength ?? 0)"
+        context.logger.notice("Backup of the outbox made", metadata: metadata)
+        // Deleted once streamed, or when the stream fails; a copy never streamed (the client gone
+        // before) is deleted at the next start.
+        let body = ResponseBody(contentLength: file.contentLength) { writer in
+            defer { try? FileManager.default.removeItem(atPath: path) }
+            let streamed = file
+            try await streamed.write(writer)
+        }
+        return Response(status: .ok, headers: [.contentType: "application/vnd.sqlite3"], body: body)
     }
 
     private func change(

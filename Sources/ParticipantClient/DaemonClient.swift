@@ -13,6 +13,8 @@ public enum DaemonClientError: Error, Sendable, Equatable, CustomStringConvertib
     case api(status: Int, ErrorBody)
     /// The daemon answered something this client does not understand.
     case invalidResponse(String)
+    /// A file of this host (not the daemon's) could not be written.
+    case localFile(path: String, reason: String)
 
     public var description: String {
         switch self {
@@ -22,6 +24,8 @@ public enum DaemonClientError: Error, Sendable, Equatable, CustomStringConvertib
             "\(body.code): \(body.message)"
         case .invalidResponse(let reason):
             "participantd answered something unexpected: \(reason)"
+        case .localFile(let path, let reason):
+            "cannot write \(path): \(reason)"
         }
     }
 }
@@ -176,6 +180,51 @@ public struct DaemonClient: Sendable {
         try await call(.GET, "/v1/queue/stats" + Self.ownerQuery(owner, first: true))
     }
 
+    /// `GET /v1/backup` written to `path`: streamed into `path.partial` (created with mode 0600:
+    /// it holds connection tokens; an existing file is refused), synced, then renamed into place,
+    /// so that `path` is whole or absent. Returns its size in bytes.
+    public func backup(to path: String) async throws(DaemonClientError) -> Int64 {
+        guard !FileManager.default.fileExists(atPath: path) else { throw .localFile(path: path, reason: "it exists; give a new file name") }
+        let partial = path + ".partial"
+        let fd = open(partial, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw .localFile(path: partial, reason: String(cString: strerror(errno))) }
+        let file = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
+        var complete = false
+        defer {
+            try? file.close()
+            if !complete { unlink(partial) }
+        }
+        let response: HTTPClientResponse
+        do {
+            response = try await http.execute(try request(.GET, "/v1/backup", body: nil), timeout: .hours(1))
+        } catch let error as DaemonClientError {
+            throw error
+        } catch {
+            throw .unreachable(socketPath: socketPath, reason: Self.reason(error))
+        }
+        guard response.status == .ok else {
+            let data = (try? await response.body.collect(upTo: 1 << 20)).map { Data(buffer: $0) } ?? Data()
+            throw Self.failure(status: Int(response.status.code), data)
+        }
+        var written: Int64 = 0
+        do {
+            for try await chunk in response.body {
+                try file.write(contentsOf: Data(buffer: chunk))
+                written += Int64(chunk.readableBytes)
+            }
+        } catch let error as DaemonClientError {
+            throw error
+        } catch {
+            throw .localFile(path: partial, reason: "\(error)")
+        }
+        if let expected = response.headers.first(name: "Content-Length").flatMap(Int64.init), expected != written {
+            throw .invalidResponse("the backup ended after \(written) of \(expected) bytes")
+        }
+        guard fsync(fd) == 0, rename(partial, path) == 0 else { throw .localFile(path: path, reason: String(cString: strerror(errno))) }
+        complete = true
+        return written
+    }
+
     public enum QueueAction: String, Sendable, CaseIterable {
         case retry, hold, release, delete
     }
@@ -187,15 +236,7 @@ public struct DaemonClient: Sendable {
     }
 
     private func call<Answer: Decodable>(_ method: HTTPMethod, _ path: String, body: Data? = nil) async throws(DaemonClientError) -> Answer {
-        guard let url = URL(httpURLWithSocketPath: socketPath, uri: path) else {
-            throw .unreachable(socketPath: socketPath, reason: "not a usable socket path")
-        }
-        var request = HTTPClientRequest(url: url.absoluteString)
-        request.method = method
-        if let body {
-            request.headers.add(name: "Content-Type", value: "application/json")
-            request.body = .bytes(ByteBuffer(bytes: body))
-        }
+        let request = try request(method, path, body: body)
         let status: Int
         let data: Data
         do {
@@ -205,16 +246,33 @@ public struct DaemonClient: Sendable {
         } catch {
             throw .unreachable(socketPath: socketPath, reason: Self.reason(error))
         }
-        guard (200..<300).contains(status) else {
-            let body = (try? JSONDecoder().decode(ErrorBody.self, from: data))
-                ?? ErrorBody(code: "HTTP\(status)", message: String(decoding: data, as: UTF8.self))
-            throw .api(status: status, body)
-        }
+        guard (200..<300).contains(status) else { throw Self.failure(status: status, data) }
         do {
             return try WireCoding.decoder().decode(Answer.self, from: data)
         } catch {
             throw .invalidResponse("\(error)")
         }
+    }
+
+    /// A request to `path` on the daemon's socket, with a JSON body if any.
+    private func request(_ method: HTTPMethod, _ path: String, body: Data?) throws(DaemonClientError) -> HTTPClientRequest {
+        guard let url = URL(httpURLWithSocketPath: socketPath, uri: path) else {
+            throw .unreachable(socketPath: socketPath, reason: "not a usable socket path")
+        }
+        var request = HTTPClientRequest(url: url.absoluteString)
+        request.method = method
+        if let body {
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(bytes: body))
+        }
+        return request
+    }
+
+    /// An error answer: the daemon's `{"code", "message"}`, or the status and the text.
+    private static func failure(status: Int, _ data: Data) -> DaemonClientError {
+        let body = (try? JSONDecoder().decode(ErrorBody.self, from: data))
+            ?? ErrorBody(code: "HTTP\(status)", message: String(decoding: data, as: UTF8.self))
+        return .api(status: status, body)
     }
 
     private static func reason(_ error: any Error) -> String {

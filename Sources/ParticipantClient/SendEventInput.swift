@@ -193,7 +193,7 @@ public enum CLIExitCode {
         case .unreachable: configuration
         case .api(let status, let body):
             status == 400 || status == 413 || body.code == APIErrorCode.validation ? usage : refused
-        case .invalidResponse: other
+        case .invalidResponse, .localFile: other
         }
     }
 }

@@ -17,11 +17,14 @@ import Synchronization
 /// even while reads of the old one are still winding down.
 final class DatabaseLock: Sendable {
     let path: String
+    /// The database the lock keeps.
+    let databasePath: String
     /// The locked file; -1 once released.
     private let descriptor: Mutex<Int32>
 
     init(databasePath: String) throws(OutboxError) {
         path = databasePath + ".lock"
+        self.databasePath = databasePath
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard fd >= 0 else {
             throw OutboxError.open(path: databasePath, reason: "cannot create the lock file \(path): \(String(cString: strerror(errno)))")

@@ -31,6 +31,7 @@ extension Outbox {
         }
         let lock = try DatabaseLock(databasePath: path)
         try DatabaseLock.createPrivateFileIfMissing(path)
+        removeLeftoverBackups(of: path, logger: logger)
 
         var configuration = Configuration()
         configuration.busyMode = .timeout(5)
@@ -46,6 +47,7 @@ extension Outbox {
             // DatabasePool set `synchronous = NORMAL` on the writer after `prepareDatabase`, when
             // it turned WAL on: set everything again on the writer before the first write of ours.
             try database.writeWithoutTransaction { db in try pragmas.apply(to: db) }
+            try quickCheck(database, path: path, within: limits.startupCheck, logger: logger)
             try OutboxSchema.migrator.migrate(database)
             // Then the size limit, and every setting read back where it takes effect.
             let mismatches = try database.writeWithoutTransaction { db in
@@ -57,6 +59,8 @@ extension Outbox {
             }
         } catch let error as OutboxError {
             throw error
+        } catch where OutboxError.isDamage(error) {
+            throw OutboxError.damaged(path: path, reason: String(describing: error))
         } catch {
             throw OutboxError.open(path: path, reason: String(describing: error))
         }
@@ -66,10 +70,15 @@ extension Outbox {
             ])
         }
 
-        return try Outbox(
-            migrated: database, lock: lock, deadlines: deadlines, limits: limits, coalescing: coalescing,
-            clock: clock, metrics: metrics, logger: logger
-        )
+        do {
+            return try Outbox(
+                migrated: database, lock: lock, deadlines: deadlines, limits: limits, coalescing: coalescing,
+                clock: clock, metrics: metrics, logger: logger
+            )
+        } catch where OutboxError.isDamage(error) {
+            // Damage the check did not reach (it was off, or interrupted).
+            throw OutboxError.damaged(path: path, reason: String(describing: error))
+        }
     }
 
     /// An outbox over a database of the caller's, such as GRDB's in-memory `DatabaseQueue()` in
@@ -107,6 +116,34 @@ extension Outbox {
         if requeued > 0 {
             logger.notice("Events interrupted by a stop were queued again", metadata: ["outbox.requeued": "\(requeued)"])
         }
+    }
+
+    /// SQLite's `quick_check` (every page and index entry read, in O(N); not the slower
+    /// `integrity_check`'s index-to-table match), interrupted after `limit`. Damage throws
+    /// ``OutboxError/damaged(path:reason:)``; its duration is logged.
+    private static func quickCheck(_ database: DatabasePool, path: String, within limit: Duration, logger: Logger) throws {
+        guard limit > .zero else {
+            logger.notice("The outbox was opened without a check (outbox.startupCheckSeconds is 0)")
+            return
+        }
+        let started = ContinuousClock.now
+        let timer = DispatchWorkItem { database.interrupt() }
+        DispatchQueue.global().asyncAfter(deadline: .now() + limit.timeInterval, execute: timer)
+        defer { timer.cancel() }
+        let problems: [String]
+        do {
+            problems = try database.writeWithoutTransaction { db in try String.fetchAll(db, sql: "PRAGMA quick_check(20)") }
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_INTERRUPT {
+            logger.warning("The outbox's quick_check did not finish in time; the outbox is opened unchecked", metadata: [
+                "outbox.check_limit_seconds": "\(limit.timeInterval)", "outbox.path": "\(path)",
+            ])
+            return
+        }
+        let milliseconds = ((ContinuousClock.now - started).timeInterval * 1000).rounded()
+        guard problems == ["ok"] else {
+            throw OutboxError.damaged(path: path, reason: "quick_check: " + problems.prefix(5).joined(separator: "; "))
+        }
+        logger.info("The outbox was checked (quick_check)", metadata: ["outbox.check_ms": "\(milliseconds)", "outbox.path": "\(path)"])
     }
 
     /// The page size of an existing database, or SQLite's default for a new one: what

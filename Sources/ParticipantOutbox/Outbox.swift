@@ -39,6 +39,9 @@ public struct OutboxLimits: Sendable, Equatable {
     /// The part of `capacity` one peer's waiting items may take (`access.peerMaxWaitingShare`):
     /// beyond it that peer's submissions are refused while others still get in.
     public var peerShare = 0.5
+    /// How long `PRAGMA quick_check` may take at open (`outbox.startupCheckSeconds`); beyond, the
+    /// check is interrupted and the outbox opens unchecked, with a warning. Zero: no check.
+    public var startupCheck: Duration = .seconds(30)
 
     public init() {}
 

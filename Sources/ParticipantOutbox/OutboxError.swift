@@ -21,6 +21,9 @@ public enum OutboxError: Error, Sendable, Equatable, CustomStringConvertible {
     /// the pages it could not write and cleared the error, so a later commit could succeed over a
     /// hole; only a restart, SQLite's recovery reading back what the disk holds, is trusted.
     case failed(String)
+    /// The database file is damaged (`PRAGMA quick_check` at open found a problem, or SQLite
+    /// reported `SQLITE_CORRUPT`/`SQLITE_NOTADB`): the outbox does not open on it.
+    case damaged(path: String, reason: String)
 
     public var description: String {
         switch self {
@@ -30,6 +33,10 @@ public enum OutboxError: Error, Sendable, Equatable, CustomStringConvertible {
         case .full(let capacity): "the outbox holds \(capacity) waiting events, its capacity (limits.capacity)"
         case .peerFull(_, let capacity): "this peer has \(capacity) waiting items, its share of the outbox (access.peerMaxWaitingShare)"
         case .storageFull(let reason): "the outbox's storage is full: \(reason)"
+        case .damaged(let path, let reason):
+            "the outbox database \(path) is damaged (\(reason)). participantd does not start on it. The way back: restore the last backup "
+                + "(participantctl backup; README, \"Backup and restore\"), or move \(path) aside with its -wal and -shm files to start with an empty outbox; "
+                + "sqlite3 \(path) .recover may salvage what is readable"
         case .failed(let reason): "the outbox's storage failed (\(reason)); participantd stopped writing and exits, to restart from what is on disk"
         }
     }
@@ -49,6 +56,12 @@ extension OutboxError {
     /// sync: `SQLITE_IOERR` and its extended codes such as `SQLITE_IOERR_FSYNC`), a damaged file
     /// (`SQLITE_CORRUPT`, `SQLITE_NOTADB`). `nil` for every other error (a full disk included:
     /// nothing is lost there, and writes succeed again once space returns).
+    /// Whether SQLite reported the file damaged (`SQLITE_CORRUPT`, `SQLITE_NOTADB`).
+    static func isDamage(_ error: any Error) -> Bool {
+        guard let error = error as? DatabaseError else { return false }
+        return error.resultCode == .SQLITE_CORRUPT || error.resultCode == .SQLITE_NOTADB
+    }
+
     static func storageFailure(_ error: any Error) -> String? {
         guard let error = error as? DatabaseError else { return nil }
         switch error.resultCode {

@@ -11,7 +11,7 @@ struct ParticipantControl: AsyncParsableCommand {
         version: DaemonVersion.current,
         subcommands: [
             SendEvent.self, SendMessage.self, DisconnectParticipant.self, SendEvents.self, Show.self, Health.self,
-            List.self, Retry.self, Hold.self, Release.self, Delete.self, Flush.self, Stats.self,
+            List.self, Retry.self, Hold.self, Release.self, Delete.self, Flush.self, Stats.self, Backup.self,
         ]
     )
 

@@ -178,3 +178,32 @@ struct Stats: AsyncParsableCommand {
         }
     }
 }
+
+struct Backup: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Copies the outbox, consistent, while participantd runs (root, participantd's user and access.adminGroups only).",
+        discussion: """
+            The copy is an SQLite file checked by the daemon (quick_check), written with mode 0600: it holds every \
+            user's events and their connection tokens. To restore it: stop participantd, put it in place of the \
+            database (removing the old -wal and -shm files), start participantd (README, "Backup and restore").
+            """
+    )
+
+    @OptionGroup var global: GlobalOptions
+
+    @Argument(help: "The new file to write (an existing one is refused).")
+    var file: String
+
+    struct Output: Encodable {
+        var file: String
+        var bytes: Int64
+    }
+
+    func run() async throws {
+        do {
+            printJSON(Output(file: file, bytes: try await global.client.backup(to: file)))
+        } catch {
+            fail(error, operation: "Backup")
+        }
+    }
+}

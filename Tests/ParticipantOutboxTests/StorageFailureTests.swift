@@ -1,5 +1,7 @@
 import Foundation
 import GRDB
+import InMemoryLogging
+import Logging
 @testable import ParticipantOutbox
 import ParticipantInput
 import ParticipantWire
@@ -50,5 +52,41 @@ import Testing
             #expect(outbox.writer.failure == nil)
             try await submitEvent(outbox, .typing, "after", connection: "a")
         }
+    }
+}
+
+/// Damage found at start: `PRAGMA quick_check` when the outbox opens.
+@Suite struct DamagedFileTests {
+    let clock = ManualClock()
+
+    @Test("A damaged file does not open: damaged, naming the file and the way back")
+    func damagedFileRefused() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let path = try await damagedOutbox(in: directory)
+        do {
+            _ = try Outbox.open(path: path, clock: clock.wallClock, logger: Logger(label: "test"))
+            Issue.record("a damaged file was opened")
+        } catch let error as OutboxError {
+            guard case .damaged(let named, _) = error else { Issue.record("\(error)"); return }
+            #expect(named == path)
+            #expect(error.description.contains("restore the last backup") && error.description.contains(".recover"), "\(error)")
+        }
+    }
+
+    @Test("A sound file is checked and opens; with the check off it is not checked")
+    func soundFileOpens() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let logs = InMemoryLogHandler()
+        _ = try Outbox.open(path: directory.path + "/outbox.sqlite", clock: clock.wallClock, logger: Logger(label: "test", factory: { _ in logs }))
+        #expect(logs.entries.contains { $0.message == "The outbox was checked (quick_check)" && $0.metadata["outbox.check_ms"] != nil })
+        let unchecked = InMemoryLogHandler()
+        var limits = OutboxLimits()
+        limits.startupCheck = .zero
+        let other = try TemporaryDirectory()
+        defer { other.remove() }
+        _ = try Outbox.open(path: other.path + "/outbox.sqlite", limits: limits, clock: clock.wallClock, logger: Logger(label: "test", factory: { _ in unchecked }))
+        #expect(!unchecked.entries.contains { $0.message == "The outbox was checked (quick_check)" })
     }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import GRDB
 import Logging
 import ParticipantInput
@@ -83,4 +84,22 @@ package func submitEvent(
 package func stateOf(_ outbox: Outbox, _ token: String) async throws -> (EventState, String?) {
     guard let event = try await outbox.event(clientToken: token) else { throw TimedOut(description: "no event \(token)") }
     return (event.state, event.supersededBy)
+}
+
+/// An outbox file with a few events, then one page's header overwritten, as a bad disk or a
+/// stray write would leave it.
+package func damagedOutbox(in directory: TemporaryDirectory) async throws -> String {
+    let clock = ManualClock()
+    try await withTestOutbox(clock: clock, storage: .file(in: directory)) { outbox in
+        for index in 0..<50 { try await submitEvent(outbox, .messageRead, "e\(index)", message: "m\(index)", connection: "c\(index)") }
+    }
+    let path = directory.path + "/outbox.sqlite"
+    guard let file = FileHandle(forUpdatingAtPath: path) else { throw TimedOut(description: "cannot open \(path)") }
+    defer { try? file.close() }
+    // The last page's b-tree header: a page no statement of the opening reads (an index's),
+    // so that only the check finds it.
+    let size = try file.seekToEnd()
+    try file.seek(toOffset: size - 4_096)
+    try file.write(contentsOf: Data(repeating: 0xA5, count: 16))
+    return path
 }

@@ -115,6 +115,13 @@ struct AccessControlTests {
             // Naming root's items is refused for what it asks, whether or not they exist.
             let (named, _, namedErrors) = try await asNobody(["list", "--owner", "root"])
             #expect(named != 0 && namedErrors.contains("AccessDenied") && namedErrors.contains("owner=0"), "\(namedErrors)")
+            // A backup holds everyone's items: administrators only.
+            let writable = directory.path + "/nobodys"
+            try FileManager.default.createDirectory(atPath: writable, withIntermediateDirectories: false)
+            chmod(writable, 0o777)
+            let (backedUp, _, backupErrors) = try await asNobody(["backup", writable + "/backup.sqlite"])
+            #expect(backedUp != 0 && backupErrors.contains("AccessDenied"), "\(backupErrors)")
+            #expect(try FileManager.default.contentsOfDirectory(atPath: writable).isEmpty, "no file, not even a partial one")
             let (stats, statsOutput, _) = try await asNobody(["stats"])
             let nobodysStats = try WireCoding.decoder().decode(QueueStats.self, from: Data(statsOutput.utf8))
             #expect(stats == 0 && nobodysStats.counts.values.reduce(0, +) == 1 && nobodysStats.peers?.keys.sorted() == ["nobody"], "\(statsOutput)")

@@ -115,6 +115,21 @@ import Testing
 
     // MARK: Storage faults
 
+    @Test("A damaged outbox stops the real binary at start with exit 65, the file and the way back named; the unit does not restart it")
+    func damagedOutboxStopsTheDaemon() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let database = try await damagedOutbox(in: directory)
+        let (status, _, errors) = try await ChildProcess.run(try BuiltProduct.path("participantd"), [
+            "--socket", directory.path + "/participantd.sock", "--database", database, "--endpoint", "http://127.0.0.1:9",
+        ])
+        #expect(status == 65, "\(errors.suffix(2_000))")
+        #expect(errors.contains("the outbox database \(database) is damaged") && errors.contains("quick_check"), "\(errors.suffix(2_000))")
+        #expect(errors.contains("restore the last backup") && errors.contains("participantctl backup"))
+        let unit = try String(contentsOfFile: SystemdTests.repository + "/systemd/participantd.service", encoding: .utf8)
+        #expect(unit.split(separator: "\n").contains { $0.hasPrefix("RestartPreventExitStatus=") && $0.split(separator: " ").contains("65") })
+    }
+
     @Test("A failed sync while committing: nothing acknowledged after it, the daemon exits 74 at once; restarted, it sends every event acknowledged before")
     func failStopOnAFailedSync() async throws {
         let directory = try TemporaryDirectory()

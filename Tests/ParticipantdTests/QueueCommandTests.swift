@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 @testable import ParticipantAPI
 @testable import ParticipantClient
 @testable import ParticipantDaemon
@@ -155,6 +156,63 @@ import Testing
             #expect(try await outbox.expireOverdue(instance: InstanceName.defaultName).map(\.clientToken) == ["b"])
             await #expect(throws: QueueCommandError.self) { try await outbox.release(clientToken: "b") }
             await #expect(throws: QueueCommandError.notFound(clientToken: "nope")) { try await outbox.delete(clientToken: "nope") }
+        }
+    }
+
+    @Test("participantctl backup copies the outbox while submissions go on: a private, checked SQLite file holding what was acknowledged, which a new daemon starts from")
+    func backupAndRestore() async throws {
+        let backupDirectory = try TemporaryDirectory()
+        defer { backupDirectory.remove() }
+        let backup = backupDirectory.path + "/outbox-backup.sqlite"
+        // Held at the service: the events stay queued, and are what the restored daemon sends.
+        let gate = ParticipantServiceStandIn.Gate()
+        defer { gate.open() }
+        let acknowledgedBefore = try await TestDaemon.with(behavior: { _ in .wait(gate, then: .accept) }) { daemon in
+            for index in 0..<200 {
+                _ = try await daemon.client.submit(EventSubmission(
+                    contentType: EventContentType.messageRead.rawValue, content: receipt("m\(index)"), clientToken: "b\(index)", connectionToken: "chat-\(index % 7)"
+                ))
+            }
+            // Submissions go on during the backup.
+            let load = Task {
+                for index in 200..<400 {
+                    _ = try? await daemon.client.submit(EventSubmission(
+                        contentType: EventContentType.messageRead.rawValue, content: receipt("m\(index)"), clientToken: "b\(index)", connectionToken: "chat-\(index % 7)"
+                    ))
+                }
+            }
+            let (status, output, errors) = try await participantctl(daemon, ["backup", backup])
+            await load.value
+            #expect(status == 0, "\(errors)")
+            #expect(output.contains("\"bytes\""), "\(output)")
+            // The same name again is refused: nothing is overwritten.
+            let (again, _, againErrors) = try await participantctl(daemon, ["backup", backup])
+            #expect(again != 0 && againErrors.contains("it exists"), "\(againErrors)")
+            // No copy is left beside the database.
+            let leftovers = try FileManager.default.contentsOfDirectory(atPath: daemon.directory.path).filter { $0.contains(".backup-") }
+            #expect(leftovers.isEmpty, "\(leftovers)")
+            return 200
+        }
+        let attributes = try FileManager.default.attributesOfItem(atPath: backup)
+        #expect((attributes[.posixPermissions] as? Int) == 0o600)
+        #expect(!FileManager.default.fileExists(atPath: backup + ".partial"))
+        let copy = try DatabaseQueue(path: backup)
+        let (check, tokens) = try await copy.read { db in
+            (try String.fetchAll(db, sql: "PRAGMA integrity_check"), Set(try String.fetchAll(db, sql: "SELECT clientToken FROM event")))
+        }
+        try copy.close()
+        #expect(check == ["ok"])
+        #expect(Set((0..<acknowledgedBefore).map { "b\($0)" }).isSubset(of: tokens), "every event acknowledged before the backup is in it")
+
+        // Restore: a new daemon on the copy sends its events.
+        try await TestDaemon.with(configure: { configuration in
+            try? FileManager.default.removeItem(atPath: configuration.databasePath)
+            try? FileManager.default.copyItem(atPath: backup, toPath: configuration.databasePath)
+        }) { daemon in
+            try await eventually(timeout: .seconds(30), "the restored events sent") {
+                let sent = Set(try await daemon.client.list(state: .sent, limit: 10_000).map(\.clientToken))
+                return tokens.isSubset(of: sent)
+            }
         }
     }
 }

@@ -203,6 +203,8 @@ extension DaemonConfiguration {
             .init("outbox.connectionBlockSeconds", \.limits.blockDuration, .seconds(in: 0...year), "how long a connection refused by the service stays refused"),
             .init("outbox.maxDatabaseMegabytes", \.limits.maxDatabaseMegabytes, .int(in: 0...16_777_216),
                   "database size; new events get 507 `StorageFull` from 90% of it"),
+            .init("outbox.startupCheckSeconds", \.limits.startupCheck, .seconds(in: 0...3_600),
+                  "how long PRAGMA quick_check may take at start (a damaged file stops the daemon, exit 65); beyond, it opens unchecked with a warning; 0: no check"),
             .init("outbox.syncEveryCommit", \.syncEveryCommit, .bool,
                   "sync each commit to disk before acknowledging (false: a power loss may lose acknowledged events)"),
             .init("shutdown.timeoutSeconds", \.shutdownTimeout, .seconds(in: 0...3_600), "on SIGTERM, how long requests in flight may take"),

@@ -59,6 +59,8 @@ let package = Package(
             cSettings: [.define("PARTICIPANTD_VERSION", to: "\"\(repositoryVersion)\"")]
         ),
         .target(name: "ParticipantWire", dependencies: ["ParticipantVersion"]),
+        // prctl(2) for the daemon's process (variadic in C, so not callable from Swift).
+        .target(name: "CParticipantProcess"),
         .target(name: "ParticipantInput", dependencies: ["ParticipantWire"]),
         .target(
             name: "ParticipantOutbox",
@@ -118,6 +120,7 @@ let package = Package(
         .target(
             name: "ParticipantDaemon",
             dependencies: [
+                "CParticipantProcess",
                 "ParticipantAPI",
                 "ParticipantFleet",
                 "ParticipantDelivery",

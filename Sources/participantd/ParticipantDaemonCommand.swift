@@ -44,6 +44,8 @@ struct ParticipantDaemonCommand: AsyncParsableCommand {
     var logFormat: String?
 
     func run() async throws {
+        // Before anything secret is read: the configuration, the outbox's tokens, the fleet's password.
+        let coreDumpProblem = CoreDumps.disable()
         var flags: [String: String] = [:]
         flags["socket"] = socket
         flags["database"] = database
@@ -70,6 +72,9 @@ struct ParticipantDaemonCommand: AsyncParsableCommand {
         let logSettings = LogSettings(level: settings.logLevel, format: settings.logFormat.resolved(environment: environment))
         LoggingSystem.bootstrap { _ in DaemonLogHandler(settings: logSettings) }
         let logger = Logger(label: "participantd")
+        if let coreDumpProblem {
+            logger.warning("Core dumps could not be turned off", metadata: ["error": "\(coreDumpProblem)"])
+        }
         do {
             try await Daemon.run(configuration: settings, environment: environment, logSettings: logSettings, reload: load, logger: logger)
         } catch {

@@ -41,7 +41,7 @@ import ParticipantTestSupport
         }
     }
 
-    @Test("The socket's group is the clients' own, not the daemon's; the state folder (the outbox, every program's tokens) is the daemon user's alone")
+    @Test("The socket's group is the clients' own, not the daemon's; the state folder (the outbox, every program's tokens) is the daemon user's alone; the configuration is not every user's; no core dumps")
     func clientsCannotReadTheOutbox() throws {
         let socket = try String(contentsOfFile: Self.repository + "/systemd/participantd.socket", encoding: .utf8)
         let socketGroup = socket.split(separator: "\n").first { $0.hasPrefix("SocketGroup=") }.map { String($0.dropFirst("SocketGroup=".count)) }
@@ -54,5 +54,9 @@ import ParticipantTestSupport
         #expect(postinst.contains("install -d -o participantd -g participantd -m 0700 /var/lib/participantd"))
         let install = try String(contentsOfFile: Self.repository + "/scripts/install", encoding: .utf8)
         #expect(install.contains("groupadd --system participantd-clients"))
+        // The configuration (it may hold a proxy password) is root's and the daemon's group's only.
+        #expect(postinst.contains("chown root:participantd /etc/participantd/participantd.yaml") && postinst.contains("chmod 0640 /etc/participantd/participantd.yaml"))
+        #expect(install.contains("install -m 0640 $config_owner config/participantd.yaml \"$config\""))
+        #expect(try Self.unitSettings("LimitCORE") == ["0"], "no core dump of tokens")
     }
 }

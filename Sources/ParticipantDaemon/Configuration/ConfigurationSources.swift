@@ -51,7 +51,15 @@ public enum ConfigurationSources {
             let instanceKeys = Set(instanceNames.flatMap { name in InstanceConfiguration.keys.map { "instances.\(name).\($0.name)" } })
             try DaemonConfiguration.checkKnown(fileKeys.filter { !instanceKeys.contains($0) }, known: known, in: "in \(configFile)")
         }
-        return try DaemonConfiguration.load(from: ConfigReader(providers: providers), instanceNames: instanceNames)
+        let configuration = try DaemonConfiguration.load(from: ConfigReader(providers: providers), instanceNames: instanceNames)
+        if let configFile, let proxy = configuration.proxy, URLComponents(string: proxy)?.password != nil,
+           let mode = SecretFile.modeIfReadableByOthers(configFile) {
+            throw ConfigurationError(
+                key: "upstream.proxy",
+                rule: "holds a password, and \(configFile) is readable by every user (mode \(String(mode, radix: 8))): chmod 0640 (owner root, group participantd) or 0600"
+            )
+        }
+        return configuration
     }
 
     /// The names under `instances` in a file's keys (`instances.NAME.region`); a key under an

@@ -24,10 +24,17 @@ public struct FleetSettings: Sendable, Equatable {
             }
             return
         }
+        let address: FleetDatabase.Address
         do {
-            _ = try FleetDatabase.Address(url: postgresURL)
+            address = try FleetDatabase.Address(url: postgresURL)
         } catch {
             throw ConfigurationError(key: "fleet.postgresURL", rule: error.rule)
+        }
+        guard address.password == nil else {
+            throw ConfigurationError(
+                key: "fleet.postgresURL",
+                rule: "must not hold a password (it would show in ps, in the environment and in the configuration): put it in fleet.postgresPasswordFile, a systemd credential (LoadCredential=)"
+            )
         }
         if let hostName, let problem = InstanceName.problem(hostName.replacingOccurrences(of: ".", with: "-")) {
             throw ConfigurationError(key: "fleet.hostName", rule: problem)
@@ -44,6 +51,12 @@ public struct FleetSettings: Sendable, Equatable {
             throw ConfigurationError(key: "fleet.postgresURL", rule: error.rule)
         }
         if let passwordFile {
+            if let mode = SecretFile.modeIfReadableByOthers(passwordFile) {
+                throw ConfigurationError(
+                    key: "fleet.postgresPasswordFile",
+                    rule: "\(passwordFile) is readable by every user (mode \(String(mode, radix: 8))): chmod 0600 or 0640, or pass it as a systemd credential (LoadCredential=)"
+                )
+            }
             guard let text = try? String(contentsOfFile: passwordFile, encoding: .utf8) else {
                 throw ConfigurationError(key: "fleet.postgresPasswordFile", rule: "cannot read \(passwordFile)")
             }

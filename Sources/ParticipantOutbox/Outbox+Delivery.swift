@@ -109,7 +109,7 @@ extension Outbox {
         let window = Self.leaseWindow(limit)
         let scan = Self.connectionScan(limit)
         let fair = coalescing.fairShare
-        return try await writer.perform { db in
+        return try await writer.perform(weight: limit) { db in
             let leased = try Self.lease(instance: instance, limit: limit, priorities: priorities, now: now, window: window, scan: scan, fair: fair, in: db)
             // The connections just served go behind the others at their priority (fairShare), and
             // the peers just served behind the other peers.

@@ -35,7 +35,7 @@ public struct OutboxLimits: Sendable, Equatable {
     /// The database file's size at most, in MiB (0: as large as the disk allows). Beyond it,
     /// writes fail as on a full disk: submissions get 507 `StorageFull` (from 90% of it on, the
     /// rest being room for the sender), nothing is lost.
-    public var maxDatabaseMegabytes = 0
+    public var maxDatabaseMegabytes = 1_024
     /// The part of `capacity` one peer's waiting items may take (`access.peerMaxWaitingShare`):
     /// beyond it that peer's submissions are refused while others still get in.
     public var peerShare = 0.5
@@ -140,12 +140,14 @@ public struct Outbox: Sendable {
         let coalescing = coalescing
         let limits = limits
         let waiting = waiting
-        let results = try await submitWrite { db, waitingChange -> [(Result<SubmitOutcome, OutboxError>, saved: [CoalescingRule: Int])] in
+        let results = try await submitWrite(weight: submissions.count) { db, waitingChange -> [(Result<SubmitOutcome, OutboxError>, saved: [CoalescingRule: Int])] in
             var peerRoom = PeerRoom(peer: peer)
+            // The database's size, looked up once a transaction (its first new item), not per item.
+            var storageRoom: Result<Void, any Error>?
             return try submissions.map { submission in
                 do {
                     return try Self.store(
-                        submission.item, peer: &peerRoom, clientToken: submission.clientToken, connectionHash: submission.connectionHash,
+                        submission.item, peer: &peerRoom, storageRoom: &storageRoom, clientToken: submission.clientToken, connectionHash: submission.connectionHash,
                         deadlineAfter: submission.deadlineAfter, now: clock.now(), coalescing: coalescing,
                         limits: limits, waiting: waiting, in: db, waitingChange: &waitingChange
                     )
@@ -176,7 +178,7 @@ public struct Outbox: Sendable {
     /// One item of a submission, inside its transaction: the same ClientToken again, a blocked
     /// connection, no room, or the item stored (an event coalesced with the waiting ones).
     private static func store(
-        _ item: ValidatedItem, peer room: inout PeerRoom, clientToken: String, connectionHash: String, deadlineAfter: Duration, now: Date,
+        _ item: ValidatedItem, peer room: inout PeerRoom, storageRoom: inout Result<Void, any Error>?, clientToken: String, connectionHash: String, deadlineAfter: Duration, now: Date,
         coalescing: CoalescingRules, limits: OutboxLimits, waiting: WaitingCount, in db: Database, waitingChange: inout Int
     ) throws -> (Result<SubmitOutcome, OutboxError>, saved: [CoalescingRule: Int]) {
         // Whether the token is stored, by its key alone; the whole record only when it is. (A
@@ -208,7 +210,10 @@ public struct Outbox: Sendable {
         try waiting.ensureRoom(capacity: limits.capacity, pending: waitingChange)
         try room.ensureRoom(limits, waitingNow: waiting.value + waitingChange, in: db)
         let peer = room.peer
-        try Self.checkRoomForNewEvents(limits, in: db)
+        if storageRoom == nil {
+            storageRoom = Result { try Self.checkRoomForNewEvents(limits, in: db) }
+        }
+        try storageRoom?.get()
         let deadline = now.addingTimeInterval(deadlineAfter.timeInterval)
         // Messages are never coalesced: each one is sent, in its place.
         let decision = switch item {
@@ -294,9 +299,9 @@ public struct Outbox: Sendable {
     }
 
     /// A submission's write, its refusal for lack of space noted for health.
-    private func submitWrite<T: Sendable>(_ work: @escaping @Sendable (Database, inout Int) throws -> T) async throws -> T {
+    private func submitWrite<T: Sendable>(weight: Int, _ work: @escaping @Sendable (Database, inout Int) throws -> T) async throws -> T {
         do {
-            return try await write(work)
+            return try await write(weight: weight, work)
         } catch OutboxError.storageFull(let reason) {
             storage.submissionRefused(reason)
             throw OutboxError.storageFull(reason)
@@ -308,8 +313,8 @@ public struct Outbox: Sendable {
     /// counted from the rows each statement changed (`db.changesCount`), inside the transaction.
     /// The count moves once the transaction committed, and not at all if it failed, so it stays
     /// equal to the rows that wait.
-    func write<T: Sendable>(_ work: @escaping @Sendable (Database, inout Int) throws -> T) async throws -> T {
-        let (value, change) = try await writer.perform { db -> (T, Int) in
+    func write<T: Sendable>(weight: Int = 1, _ work: @escaping @Sendable (Database, inout Int) throws -> T) async throws -> T {
+        let (value, change) = try await writer.perform(weight: weight) { db -> (T, Int) in
             var change = 0
             let value = try work(db, &change)
             return (value, change)
@@ -516,8 +521,8 @@ public struct Outbox: Sendable {
     /// Why events cannot be stored now (storage full), for health; `nil` when they can.
     public var storageProblem: String? { storage.problem }
 
-    /// Deletes up to `limit` finished events last changed before the retention period, and
-    /// connection blocks that have run out.
+    /// Deletes up to `limit` finished events last changed before the retention period, connection
+    /// blocks that have run out, and what was kept of chats and peers idle for `connectionIdle`.
     /// - Returns: how many events were deleted.
     public func deleteExpiredHistory(limit: Int = 1_000) async throws -> Int {
         let now = clock.now().millisecondsSince1970
@@ -534,7 +539,13 @@ public struct Outbox: Sendable {
             )
             let deleted = db.changesCount
             try db.execute(sql: "DELETE FROM connection_block WHERE expiresAt <= ?", arguments: [now])
-            _ = try deleteIdleConnections(lastUsedBefore: now - Int64(limits.connectionIdle.timeInterval * 1000), in: db)
+            let idleSince = now - Int64(limits.connectionIdle.timeInterval * 1000)
+            _ = try deleteIdleConnections(lastUsedBefore: idleSince, in: db)
+            // When chats and peers were last served, for those served a while ago: fair share
+            // puts a missing one first, where its old time put it anyway. So the tables hold the
+            // recent work only, not every chat ever served.
+            try db.execute(sql: "DELETE FROM connection_served WHERE servedAt < ?", arguments: [idleSince])
+            try db.execute(sql: "DELETE FROM peer_served WHERE servedAt < ?", arguments: [idleSince])
             return deleted
         }
     }

@@ -27,6 +27,10 @@ import Synchronization
 public final class OutboxWriter: Service, Sendable {
     /// The most writes one transaction takes; the rest wait for the next one.
     static let maxBatchSize = 4_096
+    /// The most items (events, messages, leases) one transaction takes, counted by each write's
+    /// weight: a batch of 500 events weighs 500. So one transaction holds thousands of items, not
+    /// millions (4,096 writes of 500), and the sender's writes wait for one such commit at most.
+    static let maxBatchWeight = 4_096
 
     private let database: any DatabaseWriter
     /// Released once the writer has committed its last write.
@@ -53,9 +57,11 @@ public final class OutboxWriter: Service, Sendable {
 
     /// Runs `work` inside the next group transaction and returns its result once that
     /// transaction has committed.
-    func perform<T: Sendable>(_ work: @escaping @Sendable (Database) throws -> T) async throws -> T {
+    /// - Parameter weight: how many items the write stores or changes (at least 1), counted
+    ///   against ``maxBatchWeight``.
+    func perform<T: Sendable>(weight: Int = 1, _ work: @escaping @Sendable (Database) throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
-            let write = Write(work: work, continuation: continuation)
+            let write = Write(work: work, continuation: continuation, weight: max(1, weight))
             let (refusal, wake) = state.withLock { state -> (OutboxError?, Bool) in
                 guard !state.closed else { return (state.failure.map(OutboxError.failed) ?? .closed, false) }
                 state.pending.append(write)
@@ -116,6 +122,18 @@ public final class OutboxWriter: Service, Sendable {
         }
     }
 
+    /// How many of the pending writes (their weights, in order) the next transaction takes: as
+    /// many as fit in `maxWeight` and `maxWrites`, and always the first, however heavy.
+    static func batchLength(weights: some Sequence<Int>, maxWeight: Int, maxWrites: Int) -> Int {
+        var count = 0, total = 0
+        for weight in weights {
+            guard count < maxWrites, count == 0 || total + weight <= maxWeight else { break }
+            count += 1
+            total += weight
+        }
+        return count
+    }
+
     /// Refuses new writes; those already pending are still committed.
     func close() {
         let wake = state.withLock { state in
@@ -126,12 +144,12 @@ public final class OutboxWriter: Service, Sendable {
         if wake { wakeUp.signal() }
     }
 
-    /// The writes waiting now (at most `maxBatchSize`), blocking the writer thread until there is
+    /// The writes waiting now (at most `maxBatchSize`, `maxBatchWeight` items), blocking the writer thread until there is
     /// one; `nil` once closed and drained.
     private func nextBatch() -> [any PendingWrite]? {
         while true {
             let (batch, closed) = state.withLock { state in
-                let count = min(state.pending.count, Self.maxBatchSize)
+                let count = Self.batchLength(weights: state.pending.lazy.map(\.weight), maxWeight: Self.maxBatchWeight, maxWrites: Self.maxBatchSize)
                 let batch = Array(state.pending.prefix(count))
                 state.pending.removeFirst(count)
                 if count == 0 && !state.closed { state.sleeping = true }
@@ -207,6 +225,8 @@ extension OutboxWriter {
 }
 
 private protocol PendingWrite: Sendable {
+    /// How many items it stores or changes.
+    var weight: Int { get }
     /// Runs inside the group transaction, in a savepoint of its own; returns its error, if any.
     @discardableResult
     func apply(_ db: Database) -> (any Error)?
@@ -219,11 +239,13 @@ private protocol PendingWrite: Sendable {
 private final class Write<T: Sendable>: PendingWrite, @unchecked Sendable {
     let work: @Sendable (Database) throws -> T
     let continuation: CheckedContinuation<T, any Error>
+    let weight: Int
     var result: Result<T, any Error>?
 
-    init(work: @escaping @Sendable (Database) throws -> T, continuation: CheckedContinuation<T, any Error>) {
+    init(work: @escaping @Sendable (Database) throws -> T, continuation: CheckedContinuation<T, any Error>, weight: Int) {
         self.work = work
         self.continuation = continuation
+        self.weight = weight
     }
 
     func apply(_ db: Database) -> (any Error)? {

@@ -72,3 +72,26 @@ import Testing
         }
     }
 }
+
+@Suite struct ServedTablesTests {
+    @Test("When chats and peers were last served is kept while they are recent, and deleted once idle for outbox.connectionIdle")
+    func servedRowsAreDeletedWhenIdle() async throws {
+        let clock = ManualClock()
+        try await withTestOutbox(clock: clock) { outbox in
+            for index in 0..<20 { try await submitEvent(outbox, .typing, "t\(index)", connection: "chat-\(index)") }
+            _ = try await outbox.leaseDue(instance: InstanceName.defaultName, limit: 20)
+            func rows() async throws -> (Int, Int) {
+                try await outbox.writer.perform { db in
+                    (try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM connection_served") ?? 0, try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM peer_served") ?? 0)
+                }
+            }
+            #expect(try await rows() == (20, 1))
+            clock.advance(by: .seconds(599))
+            _ = try await outbox.deleteExpiredHistory()
+            #expect(try await rows() == (20, 1), "recent: kept")
+            clock.advance(by: .seconds(2))
+            _ = try await outbox.deleteExpiredHistory()
+            #expect(try await rows() == (0, 0))
+        }
+    }
+}

@@ -8,7 +8,7 @@ import ParticipantWire
 ///
 /// | route | answers |
 /// |---|---|
-/// | `GET /v1/events?state=S&connectionHash=H&instance=I&limit=N` | 200 ``EventList`` |
+/// | `GET /v1/events?state=S&connectionHash=H&instance=I&limit=N&cursor=C` | 200 ``EventList`` (`nextCursor` when the page is full) |
 /// | `POST /v1/events/{clientToken}/retry` (`hold`, `release`) | 200 ``QueueChange``; 404, 409 `InvalidState`, `AmbiguousClientToken` |
 /// | `DELETE /v1/events/{clientToken}` | 200 ``QueueChange``; 404, 409 `InvalidState`, `AmbiguousClientToken` |
 /// | `POST /v1/queue/retry-failed` | 200 ``QueueChange`` |
@@ -43,7 +43,9 @@ struct QueueAPI: Sendable {
     /// Whose items each peer sees.
     let access: ResolvedAccess
 
-    static let maxListLimit = 10_000
+    /// Events in one page of `GET /v1/events` at most: the answer is built in memory, so its size
+    /// is bounded (1,000 records of at most about 16 KiB); more come page by page (`cursor`).
+    static let maxListLimit = 1_000
 
     var readRoutes: [RouteTable.Route] {
         [
@@ -118,8 +120,15 @@ struct QueueAPI: Sendable {
             }
             limit = value
         }
-        let events = try await outbox.list(state: state, connectionHashPrefix: hash, instance: instance, in: scope, limit: limit)
-        return try DaemonAPI.json(EventList(events: events.map(\.record)), status: .ok)
+        var cursor: Int64?
+        if let raw = query["cursor"].map(String.init), !raw.isEmpty {
+            guard let value = Int64(raw), value >= 0 else {
+                throw APIError(.badRequest, code: APIErrorCode.validation, message: "cursor must be the nextCursor of an earlier page (a whole number), got \"\(raw)\"")
+            }
+            cursor = value
+        }
+        let events = try await outbox.list(state: state, connectionHashPrefix: hash, instance: instance, in: scope, after: cursor, limit: limit)
+        return try DaemonAPI.json(EventList(events: events.map(\.record), nextCursor: events.count == limit ? events.last?.seq : nil), status: .ok)
     }
 
     /// The scope's counts (a peer's own, or everyone's); the senders' and the fleet's state, and

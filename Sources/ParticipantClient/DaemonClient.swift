@@ -149,14 +149,25 @@ public struct DaemonClient: Sendable {
     public func list(
         state: EventState? = nil, connectionHash: String? = nil, instance: String? = nil, owner: UInt32? = nil, limit: Int = 100
     ) async throws(DaemonClientError) -> [EventRecord] {
-        var query = ["limit=\(limit)"]
+        var query: [String] = []
         if let owner { query.append("owner=\(owner)") }
         if let instance { query.append("instance=\(Self.pathSegment(instance))") }
         if let state { query.append("state=\(state.rawValue)") }
         if let connectionHash { query.append("connectionHash=\(Self.pathSegment(connectionHash))") }
-        let list: EventList = try await call(.GET, "/v1/events?" + query.joined(separator: "&"))
-        return list.events
+        // Page by page (the daemon answers at most maxListPage a page), until `limit` or the end.
+        var events: [EventRecord] = []
+        var cursor: Int64?
+        repeat {
+            let page = min(Self.maxListPage, limit - events.count)
+            let list: EventList = try await call(.GET, "/v1/events?" + (query + ["limit=\(page)"] + (cursor.map { ["cursor=\($0)"] } ?? [])).joined(separator: "&"))
+            events += list.events
+            cursor = list.nextCursor
+        } while cursor != nil && events.count < limit
+        return events
     }
+
+    /// The most events the daemon lists in one page.
+    static let maxListPage = 1_000
 
     /// `retry`, `hold`, `release` one event.
     public func change(_ action: QueueAction, clientToken: String, owner: UInt32? = nil) async throws(DaemonClientError) -> QueueChange {

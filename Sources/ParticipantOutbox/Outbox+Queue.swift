@@ -40,12 +40,19 @@ public enum ItemScope: Sendable, Equatable {
 /// operator's view of the outbox and the changes they may make, each one transaction, each on
 /// the items of a scope: another peer's item is not found.
 extension Outbox {
-    /// Waiting states are listed oldest first (what is stuck comes first); other listings newest first.
+    /// Waiting states are listed oldest first (what is stuck comes first); other listings newest
+    /// first. A page of `limit`; `after` (a seq, the last of the page before) starts after it.
     public func list(
-        state: EventState?, connectionHashPrefix: String?, instance: String? = nil, in scope: ItemScope = .everyone, limit: Int
+        state: EventState?, connectionHashPrefix: String?, instance: String? = nil, in scope: ItemScope = .everyone,
+        after cursor: Int64? = nil, limit: Int
     ) async throws -> [StoredEvent] {
+        let ascending = state.map { !$0.isFinal } ?? false
         var conditions: [String] = []
         var arguments: StatementArguments = []
+        if let cursor {
+            conditions.append(ascending ? "seq > ?" : "seq < ?")
+            arguments += [cursor]
+        }
         if let peer = scope.peer {
             conditions.append("peer = ?")
             arguments += [peer]
@@ -62,7 +69,7 @@ extension Outbox {
             conditions.append("instance = ?")
             arguments += [instance]
         }
-        let order = state.map { $0.isFinal ? "DESC" : "ASC" } ?? "DESC"
+        let order = ascending ? "ASC" : "DESC"
         let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
         let sql = "SELECT * FROM event \(whereClause) ORDER BY seq \(order) LIMIT ?"
         arguments += [limit]

@@ -3,9 +3,12 @@ import Foundation
 /// `GET /v1/events`: events of the outbox, as `participantctl list` asks for them.
 public struct EventList: Codable, Sendable, Equatable {
     public var events: [EventRecord]
+    /// When the page is full: the `cursor` that asks for the page after it (more may follow).
+    public var nextCursor: Int64?
 
-    public init(events: [EventRecord]) {
+    public init(events: [EventRecord], nextCursor: Int64? = nil) {
         self.events = events
+        self.nextCursor = nextCursor
     }
 }
 

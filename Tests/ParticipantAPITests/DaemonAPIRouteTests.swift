@@ -139,4 +139,34 @@ final class RecordingDelivery: DeliveryControl {
             #expect(delivery.flushes == 1)
         }
     }
+
+    @Test("GET /v1/events answers in pages of at most 1,000, each full page with the cursor of the next; the client joins them")
+    func listPages() async throws {
+        try await withAPI { client, outbox in
+            for index in 0..<25 { try await submitEvent(outbox, .typing, "p\(index)", connection: "c\(index)") }
+            var seen: [String] = []
+            var cursor: Int64?
+            var pages = 0
+            repeat {
+                let response = try await client.execute(uri: "/v1/events?limit=10" + (cursor.map { "&cursor=\($0)" } ?? ""), method: .get)
+                #expect(response.status == .ok)
+                let page = try WireCoding.decoder().decode(EventList.self, from: Data(buffer: response.body))
+                seen += page.events.map(\.clientToken)
+                cursor = page.nextCursor
+                pages += 1
+            } while cursor != nil && pages < 10
+            #expect(pages == 3)
+            #expect(seen == (0..<25).reversed().map { "p\($0)" }, "newest first, each once")
+            let tooMany = try await client.execute(uri: "/v1/events?limit=1001", method: .get)
+            #expect(tooMany.status == .badRequest && String(buffer: tooMany.body).contains("limit must be a whole number from 1 to 1000"))
+            let badCursor = try await client.execute(uri: "/v1/events?cursor=x", method: .get)
+            #expect(badCursor.status == .badRequest && String(buffer: badCursor.body).contains("cursor"))
+            // Waiting states oldest first, paged the same way.
+            let queued = try await client.execute(uri: "/v1/events?state=queued&limit=20", method: .get)
+            let first = try WireCoding.decoder().decode(EventList.self, from: Data(buffer: queued.body))
+            let rest = try await client.execute(uri: "/v1/events?state=queued&limit=20&cursor=\(try #require(first.nextCursor))", method: .get)
+            let second = try WireCoding.decoder().decode(EventList.self, from: Data(buffer: rest.body))
+            #expect((first.events + second.events).map(\.clientToken) == (0..<25).map { "p\($0)" } && second.nextCursor == nil)
+        }
+    }
 }

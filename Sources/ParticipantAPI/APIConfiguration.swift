@@ -11,6 +11,9 @@ public struct APIConfiguration: Sendable, Equatable {
     public var maxBatchEvents = 500
     /// The largest batch body read (500 typing events or receipts fit several times over); larger gets 413.
     public var maxBatchBytes = 2_097_152
+    /// Request bodies held at once across every connection, in MiB (``BodyBudget``): beyond,
+    /// requests wait their turn before their bodies are read.
+    public var maxBodyMemoryMegabytes = 64
     /// Header bytes of one request at most (and of one header field); more gets 431.
     public var maxHeaderBytes = 16_384
     /// Header fields of one request at most; more gets 431.

@@ -35,6 +35,8 @@ public struct DaemonAPI: Sendable {
     let queue: QueueAPI
     /// `GET /metrics`; `nil`: no metrics.
     let metrics: APIMetrics?
+    /// Request bodies held at once (`api.maxBodyMemoryMegabytes`).
+    let bodies: BodyBudget
 
     public init(
         outbox: Outbox, configuration: APIConfiguration, delivery: any DeliveryControl, health: HealthCheck,
@@ -47,6 +49,7 @@ public struct DaemonAPI: Sendable {
         self.healthCheck = health
         self.access = access
         self.queue = QueueAPI(outbox: outbox, delivery: delivery, access: access)
+        self.bodies = BodyBudget(bytes: configuration.maxBodyMemoryMegabytes * 1_048_576)
     }
 
     /// Every route, for the Unix socket.
@@ -119,12 +122,12 @@ public struct DaemonAPI: Sendable {
     private func submitItem(
         _ request: Request, context: DaemonRequestContext, decode: (Data) throws(RequestError) -> ValidatedItem
     ) async throws -> Response {
-        let body = try await readBody(request)
-        let item: ValidatedItem
-        do {
-            item = try decode(body)
-        } catch {
-            throw APIError(error)
+        let item = try await decodedBody(request, maxBodyBytes: configuration.maxBodyBytes) { body throws(APIError) in
+            do throws(RequestError) {
+                return try decode(body)
+            } catch {
+                throw APIError(error)
+            }
         }
         do {
             try configuration.checkInstance(item.instance)
@@ -150,21 +153,22 @@ public struct DaemonAPI: Sendable {
     /// `events` of 1 to `api.maxBatchEvents` elements, larger than `api.maxBatchBytes`) or an
     /// outbox that cannot store anything fails the request as a whole.
     func submitBatch(_ request: Request, context: DaemonRequestContext) async throws -> Response {
-        let body = try await Self.readBody(request, maxBodyBytes: configuration.maxBatchBytes, limitName: "api.maxBatchBytes")
-        let decoded: [Result<ValidatedEvent, RequestError>]
-        do {
-            decoded = try RequestDecoding.batchRequest(body: body, maxEvents: configuration.maxBatchEvents).enumerated().map { index, result in
-                result.flatMap { event in
-                    do throws(ValidationError) {
-                        try configuration.checkInstance(event.instance, field: "events[\(index)].instance")
-                        return .success(event)
-                    } catch {
-                        return .failure(.invalid(error))
+        let configuration = configuration
+        let decoded = try await decodedBody(request, maxBodyBytes: configuration.maxBatchBytes, limitName: "api.maxBatchBytes") { body throws(APIError) in
+            do throws(RequestError) {
+                return try RequestDecoding.batchRequest(body: body, maxEvents: configuration.maxBatchEvents).enumerated().map { index, result in
+                    result.flatMap { event -> Result<ValidatedEvent, RequestError> in
+                        do throws(ValidationError) {
+                            try configuration.checkInstance(event.instance, field: "events[\(index)].instance")
+                            return .success(event)
+                        } catch {
+                            return .failure(.invalid(error))
+                        }
                     }
                 }
+            } catch {
+                throw APIError(error)
             }
-        } catch {
-            throw APIError(error)
         }
         let valid = decoded.compactMap { try? $0.get() }
         var outcomes: [Result<SubmitOutcome, OutboxError>] = []
@@ -353,6 +357,18 @@ public struct DaemonAPI: Sendable {
     // MARK: Decoding and encoding
 
     /// The body of a POST, after its Content-Type is checked: at most `api.maxBodyBytes`.
+    /// The body read and decoded while its size is reserved in the body budget (``BodyBudget``):
+    /// its `Content-Length`, else `maxBodyBytes`. The decoded value is what outlives it.
+    func decodedBody<T>(
+        _ request: Request, maxBodyBytes: Int, limitName: String = "api.maxBodyBytes", _ decode: (Data) throws(APIError) -> T
+    ) async throws -> T {
+        let declared = request.headers[.contentLength].flatMap(Int.init).map { min(max(0, $0), maxBodyBytes) }
+        return try await bodies.reserving(declared ?? maxBodyBytes) {
+            let body = try await Self.readBody(request, maxBodyBytes: maxBodyBytes, limitName: limitName)
+            return try decode(body)
+        }
+    }
+
     func readBody(_ request: Request) async throws(APIError) -> Data {
         try await Self.readBody(request, maxBodyBytes: configuration.maxBodyBytes)
     }

@@ -63,17 +63,24 @@ extension DaemonAPI {
     }
 
     func sendItem(_ operation: ServiceRoute, _ request: Request, instance: String?, context: DaemonRequestContext) async throws(APIError) -> Response {
-        let body = try await readBody(request)
         let bearer = request.headers[Self.bearerHeader]
         let item: ValidatedItem
         do {
-            item = switch operation {
-            case .event: .event(try RequestDecoding.sendEventRequest(body: body, bearer: bearer, instance: instance))
-            case .message: .message(try RequestDecoding.sendMessageRequest(body: body, bearer: bearer, instance: instance))
-            case .disconnect: .disconnect(try RequestDecoding.disconnectParticipantRequest(body: body, bearer: bearer, instance: instance))
+            item = try await decodedBody(request, maxBodyBytes: configuration.maxBodyBytes) { body throws(APIError) in
+                do throws(RequestError) {
+                    return switch operation {
+                    case .event: .event(try RequestDecoding.sendEventRequest(body: body, bearer: bearer, instance: instance))
+                    case .message: .message(try RequestDecoding.sendMessageRequest(body: body, bearer: bearer, instance: instance))
+                    case .disconnect: .disconnect(try RequestDecoding.disconnectParticipantRequest(body: body, bearer: bearer, instance: instance))
+                    }
+                } catch {
+                    throw APIError(error)
+                }
             }
+        } catch let error as APIError {
+            throw error
         } catch {
-            throw APIError(error)
+            throw APIError(.serviceUnavailable, code: APIErrorCode.unavailable, message: "participantd is shutting down")
         }
         do {
             try configuration.checkInstance(item.instance, field: RequestDecoding.serviceFieldNames["instance"] ?? "instance")

@@ -144,6 +144,8 @@ extension DaemonConfiguration {
             .init("api.maxBodyBytes", \.api.maxBodyBytes, .int(in: 1_024...16_777_216), "largest request body (413 beyond)"),
             .init("api.maxBatchEvents", \.api.maxBatchEvents, .int(in: 1...10_000), "events in one `POST /v1/events/batch` (400 beyond)"),
             .init("api.maxBatchBytes", \.api.maxBatchBytes, .int(in: 1_024...67_108_864), "largest `POST /v1/events/batch` body (413 beyond)"),
+            .init("api.maxBodyMemoryMegabytes", \.api.maxBodyMemoryMegabytes, .int(in: 1...65_536),
+                  "request bodies held at once across all connections, in MiB; beyond, requests wait their turn before being read"),
             .init("api.maxHeaderBytes", \.api.maxHeaderBytes, .int(in: 1_024...1_048_576), "header bytes of one request (431 beyond)"),
             .init("api.maxHeaderCount", \.api.maxHeaderCount, .int(in: 8...1_000), "header fields of one request (431 beyond)"),
             .init("api.maxConnections", \.api.maxConnections, .int(in: 1...100_000), "connections at once per listener (one more is closed at once)"),

@@ -169,7 +169,9 @@ extension ServiceCallResult {
 
     /// Waits until the sender sleeps with a wake-up at `elapsed` on the manual clock.
     func asleep(until elapsed: Duration) async throws {
-        try await eventually(timeout: .seconds(5), "the sender asleep until \(elapsed) (wake-ups \(clock.wakeUps), \(service.requests.count) requests)") {
+        // A bound, not a wait: the outbox is a file, and its syncs may take seconds while the
+        // whole suite (power cuts, fleets) shares the disk.
+        try await eventually(timeout: .seconds(30), "the sender asleep until \(elapsed) (wake-ups \(clock.wakeUps), \(service.requests.count) requests)") {
             clock.wakeUps.contains(elapsed)
         }
     }

@@ -46,6 +46,8 @@ final class TestPostgres: Sendable {
         let password = "pw-" + UUID().uuidString
         let passwordFile = directory + "/password"
         try password.write(toFile: passwordFile, atomically: true, encoding: .utf8)
+        // The daemon refuses a password file every user may read.
+        chmod(passwordFile, 0o600)
         let server = TestPostgres(directory: directory, port: try freePort(), password: password, passwordFile: passwordFile, bin: bin, tls: tls)
         if tls {
             let (status, _, errors) = try await ChildProcess.run("/usr/bin/env", [

@@ -47,6 +47,7 @@ class Postgres:
         self.password_file = os.path.join(self.dir, "password")
         with open(self.password_file, "w") as f:
             f.write("pw-" + uuid.uuid4().hex + "\n")
+        os.chmod(self.password_file, 0o600)  # participantd refuses a password file every user may read
         if os.getuid() == 0:
             subprocess.run(["chown", "-R", "postgres:postgres", self.dir], check=True)
         subprocess.run(as_postgres([f"{self.bin}/initdb", "-D", f"{self.dir}/data", "-U", "participantd", "--auth=scram-sha-256",

@@ -39,6 +39,11 @@ public final class FleetPacer: QuotaGate {
         var connecting = true
         /// Paced alone since the last grant: the shared bucket's saved tokens were spent meanwhile.
         var afterFallback = false
+        /// Since when the sender has wanted tokens and no grant gave any; `nil`: it has what it needs.
+        var wantingSince: Duration?
+        /// Pacing alone because the database answers but grants nothing (a row that grants
+        /// nothing): only a grant of tokens ends it, not any answer.
+        var starved = false
     }
 
     public init(instance: String, id: String, configuration: QuotaPacer.Configuration, fallbackShare: Double, now: Duration) {
@@ -82,7 +87,10 @@ public final class FleetPacer: QuotaGate {
             let taken = min(wanted, state.granted)
             state.granted -= taken
             let startedWanting = taken < wanted && !state.wanting
-            if taken < wanted { state.wanting = true }
+            if taken < wanted {
+                state.wanting = true
+                if state.wantingSince == nil { state.wantingSince = now }
+            }
             return (taken, startedWanting)
         }
         if startedWanting { onWant.withLock { $0 }() }
@@ -152,15 +160,34 @@ public final class FleetPacer: QuotaGate {
         }
     }
 
-    /// The database answered a grant.
-    func granted(_ tokens: Int, sharedRate: Double, now: Duration) {
+    /// The database answered a grant. What it says is not trusted blindly: a grant is clamped to
+    /// the burst and the shared rate to the configured rate (a row that grants more would remove
+    /// the pacing), and a database that grants nothing for ``FleetRules/starvationLimit`` while
+    /// events wait is treated as down: the fallback share, health degraded, until it grants again.
+    func granted(_ offered: Int, sharedRate offeredRate: Double, now: Duration) {
+        let (tokens, sharedRate) = state.withLock { state in
+            (min(max(0, offered), state.configuration.burst), min(max(0, offeredRate), state.configuration.rate))
+        }
+        if tokens == 0 {
+            let starving = state.withLock { state -> Bool in
+                state.starved || state.wantingSince.map { now - $0 >= FleetRules.starvationLimit } == true
+            }
+            if starving {
+                databaseFailed(problem: "the fleet's database granted no request for \(FleetRules.starvationLimit) while events waited; pacing alone at the fallback share", now: now)
+                state.withLock { $0.starved = true }
+                return
+            }
+        }
         let resumed = answered()
         state.withLock { state in
             state.sharedRate = sharedRate
             state.granted = (now - state.grantedAt > FleetRules.grantLifetime ? 0 : state.granted) + tokens
             state.grantedAt = now
             state.afterFallback = false
-            if tokens > 0 { state.wanting = false }
+            if tokens > 0 {
+                state.wanting = false
+                state.wantingSince = nil
+            }
         }
         if tokens > 0 && !resumed { onTokens.withLock { $0 }() }
     }
@@ -174,6 +201,9 @@ public final class FleetPacer: QuotaGate {
             state.connecting = false
             state.fallback = nil
             state.problem = nil
+            state.starved = false
+            // Back from pacing alone: the wait for a grant starts again.
+            if resumed { state.wantingSince = nil }
             return resumed
         }
         if resumed { onTokens.withLock { $0 }() }
@@ -222,6 +252,10 @@ public enum FleetRules {
     /// Unused granted tokens are dropped after this long: a host holds at most its last grant,
     /// and not for long.
     public static let grantLifetime: Duration = .milliseconds(500)
+
+    /// A database that answers and grants nothing for this long while events wait is treated as
+    /// down (the fallback share), as one that does not answer is.
+    public static let starvationLimit: Duration = .seconds(1)
 
     /// Tokens asked for at once: what the shared rate gives in a quarter of a second, at least 1.
     public static func grantSize(rate: Double) -> Int {

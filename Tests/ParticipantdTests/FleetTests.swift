@@ -23,6 +23,34 @@ import ParticipantWire
         #expect(FleetRules.reconnectDelay(failures: 1) == .milliseconds(100) && FleetRules.reconnectDelay(failures: 3) == .milliseconds(400) && FleetRules.reconnectDelay(failures: 30) == .seconds(5))
     }
 
+    @Test("A grant is clamped to the burst and the shared rate to the configured rate")
+    func grantsClamped() {
+        let pacer = FleetPacer(instance: "default", id: "default", configuration: QuotaPacer.Configuration(rate: 10, burst: 15), fallbackShare: 0, now: .seconds(0))
+        pacer.granted(1_000_000, sharedRate: 1_000, now: .milliseconds(100))
+        #expect(pacer.take(upTo: 100, now: .milliseconds(100)) == 15)
+        #expect(pacer.currentRate == 10)
+        pacer.granted(-5, sharedRate: -1, now: .milliseconds(200))
+        #expect(pacer.currentRate == 0 && pacer.take(upTo: 1, now: .milliseconds(200)) == 0)
+    }
+
+    @Test("A database that answers but grants nothing for a second while events wait is treated as down, until it grants again")
+    func grantsNothing() {
+        let pacer = FleetPacer(instance: "default", id: "default", configuration: QuotaPacer.Configuration(rate: 10, burst: 15), fallbackShare: 0, now: .seconds(0))
+        pacer.sawHosts(2)
+        pacer.granted(3, sharedRate: 10, now: .milliseconds(0))
+        #expect(pacer.take(upTo: 5, now: .milliseconds(0)) == 3, "wanting two more from here")
+        pacer.granted(0, sharedRate: 10, now: .milliseconds(500))
+        #expect(pacer.problem == nil, "half a second without tokens: the fleet may be busy")
+        pacer.granted(0, sharedRate: 10, now: .milliseconds(1_000))
+        #expect(pacer.problem?.contains("granted no request") == true, "\(pacer.problem ?? "ok")")
+        #expect(abs(pacer.currentRate - 5) < 1e-9, "the fallback share: 10 / 2 hosts")
+        pacer.granted(0, sharedRate: 10, now: .milliseconds(1_100))
+        #expect(pacer.problem != nil, "an answer that grants nothing does not end it")
+        #expect(pacer.take(upTo: 1, now: .milliseconds(3_000)) == 1, "paced alone meanwhile")
+        pacer.granted(2, sharedRate: 10, now: .milliseconds(3_100))
+        #expect(pacer.problem == nil && pacer.currentRate == 10)
+    }
+
     @Test("A fleet pacer sends nothing before the database's first word, takes only granted tokens, drops them after half a second, and falls back to its share when the database fails")
     func pacer() {
         let pacer = FleetPacer(instance: "default", id: "default", configuration: QuotaPacer.Configuration(rate: 10, burst: 15), fallbackShare: 0, now: .seconds(0))

@@ -173,7 +173,7 @@ public final class FleetPacer: QuotaGate {
                 state.starved || state.wantingSince.map { now - $0 >= FleetRules.starvationLimit } == true
             }
             if starving {
-                databaseFailed(problem: "the fleet's database granted no request for \(FleetRules.starvationLimit) while events waited; pacing alone at the fallback share", now: now)
+                databaseFailed(problem: "the fleet's database granted no request for \(FleetRules.starvationLimit.components.seconds) s while events waited; pacing alone at the fallback share", now: now)
                 state.withLock { $0.starved = true }
                 return
             }

@@ -23,6 +23,9 @@ public enum FleetDatabase {
         public var password: String?
         public var database: String
         public var sslMode: String
+        /// A PEM bundle trusted besides the system's roots when the certificate is checked
+        /// (`fleet.postgresCAFile`): a company CA, or the server's own certificate.
+        public var caFile: String?
 
         public init(url text: String) throws(AddressError) {
             guard let url = URLComponents(string: text), ["postgres", "postgresql"].contains(url.scheme ?? "") else {
@@ -75,8 +78,9 @@ public enum FleetDatabase {
         }
 
         /// TLS as `sslmode` asks: none for `disable`; `prefer` and `require` encrypt without
-        /// checking the certificate, as libpq does; `verify-ca` checks it against the system's
-        /// roots, `verify-full` the host name too.
+        /// checking the certificate, as libpq does (a man in the middle could then ask for the
+        /// password); `verify-ca` checks it against the system's roots and `caFile`, `verify-full`
+        /// the host name too.
         var tlsConfiguration: TLSConfiguration? {
             var tls = TLSConfiguration.makeClientConfiguration()
             switch sslMode {
@@ -85,6 +89,7 @@ public enum FleetDatabase {
             case "verify-ca": tls.certificateVerification = .noHostnameVerification
             default: break
             }
+            if let caFile { tls.additionalTrustRoots = [.file(caFile)] }
             return tls
         }
 

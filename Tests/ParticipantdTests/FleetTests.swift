@@ -221,6 +221,40 @@ import ParticipantWire
         await postgres.remove()
     }
 
+    @Test("sslmode=verify-full checks the server: its self-signed certificate is refused, and trusted through fleet.postgresCAFile")
+    func verifyFull() async throws {
+        let postgres = try await TestPostgres.start(tls: true)
+        do {
+            for trusted in [false, true] {
+                try await TestDaemon.with(configure: { configuration in
+                    configuration.fleet.postgresURL = postgres.url(sslmode: "verify-full")
+                    configuration.fleet.passwordFile = postgres.passwordFile
+                    configuration.fleet.caFile = trusted ? postgres.certificateFile : nil
+                }) { daemon in
+                    if trusted {
+                        try await eventually(timeout: .seconds(20), "the quota is shared over checked TLS") {
+                            try await daemon.client.stats().fleet?.shared == true
+                        }
+                    } else {
+                        try await eventually(timeout: .seconds(20), "health says the certificate is not trusted") {
+                            let health = try await daemon.client.health()
+                            return health.status == "degraded" && health.problems.contains { $0.lowercased().contains("certificate") }
+                        }
+                    }
+                }
+            }
+            // A CA file with a mode that does not check certificates is a mistake, named.
+            var settings = FleetSettings()
+            settings.postgresURL = postgres.url(sslmode: "require")
+            settings.caFile = postgres.certificateFile
+            #expect(throws: ConfigurationError.self) { try settings.check() }
+        } catch {
+            await postgres.remove()
+            throw error
+        }
+        await postgres.remove()
+    }
+
     @Test("Three daemons share one instance's quota: every receipt delivered, few 429s, and stats show the members")
     func sharedQuota() async throws {
         try await withFleet(hosts: 3) { members, standIn, _ in

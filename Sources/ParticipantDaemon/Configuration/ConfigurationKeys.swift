@@ -215,6 +215,8 @@ extension DaemonConfiguration {
             .init("fleet.postgresURL", \.fleet.postgresURL, .optionalString,
                   "`postgres://USER@HOST:PORT/DATABASE[?sslmode=require]`: share each instance's quota with every host using it; empty: off"),
             .init("fleet.postgresPasswordFile", \.fleet.passwordFile, .optionalString, "a file holding the database password (a systemd credential)"),
+            .init("fleet.postgresCAFile", \.fleet.caFile, .optionalString,
+                  "a PEM bundle trusted besides the system's roots with sslmode=verify-ca or verify-full"),
             .init("fleet.hostName", \.fleet.hostName, .optionalString, "this host's name among the fleet's members (empty: the host name)"),
             .init("fleet.fallbackShare", \.fleet.fallbackShare, .double(in: 0...1),
                   "the part of an instance's rate used while the database does not answer (0: 1 / hosts seen in the last minute)"),

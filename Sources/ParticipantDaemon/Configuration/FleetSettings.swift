@@ -7,6 +7,8 @@ public struct FleetSettings: Sendable, Equatable {
     /// `nil`: no fleet; each daemon paces on its own.
     public var postgresURL: String?
     public var passwordFile: String?
+    /// A PEM bundle trusted besides the system's roots for `sslmode=verify-ca`/`verify-full`.
+    public var caFile: String?
     /// `nil`: the host name.
     public var hostName: String?
     /// 0: the rate divided by the hosts seen in the last minute.
@@ -30,6 +32,14 @@ public struct FleetSettings: Sendable, Equatable {
         } catch {
             throw ConfigurationError(key: "fleet.postgresURL", rule: error.rule)
         }
+        if let caFile {
+            guard address.sslMode == "verify-ca" || address.sslMode == "verify-full" else {
+                throw ConfigurationError(key: "fleet.postgresCAFile", rule: "is used only with sslmode=verify-ca or verify-full in fleet.postgresURL (sslmode=\(address.sslMode) does not check the certificate)")
+            }
+            guard FileManager.default.isReadableFile(atPath: caFile) else {
+                throw ConfigurationError(key: "fleet.postgresCAFile", rule: "cannot read \(caFile)")
+            }
+        }
         guard address.password == nil else {
             throw ConfigurationError(
                 key: "fleet.postgresURL",
@@ -50,6 +60,7 @@ public struct FleetSettings: Sendable, Equatable {
         } catch {
             throw ConfigurationError(key: "fleet.postgresURL", rule: error.rule)
         }
+        address.caFile = caFile
         if let passwordFile {
             if let mode = SecretFile.modeIfReadableByOthers(passwordFile) {
                 throw ConfigurationError(

@@ -31,6 +31,8 @@ final class TestPostgres: Sendable {
     }
 
     var url: String { url(sslmode: "disable") }
+    /// TLS only: the server's self-signed certificate (PEM), for `fleet.postgresCAFile`.
+    var certificateFile: String { directory + "/server.pem" }
 
     func url(sslmode: String) -> String { "postgres://\(user)@127.0.0.1:\(port)/postgres?sslmode=\(sslmode)" }
 

@@ -136,4 +136,66 @@ import Testing
             #expect(skeleton == 0 && skeletonOutput.contains("MessageProcessingStatus"))
         }
     }
+
+    /// Contents no test would think of: scalars from every plane (noncharacters and private use
+    /// included, surrogates excluded: no string holds them), combining marks piled on a base,
+    /// controls other than U+0000, line and paragraph separators, text-reordering marks; each
+    /// 1 to `maxLength` scalars long.
+    static func corpus(count: Int, maxLength: Int, seed: UInt64) -> [String] {
+        var random = SeededGenerator(state: seed)
+        func scalar() -> Unicode.Scalar {
+            let ranges: [ClosedRange<UInt32>] = [
+                0x01...0x7F, 0x80...0x9F, 0xA0...0x2FF, 0x300...0x36F, 0x2028...0x202E, 0x4E00...0x9FFF,
+                0xE000...0xF8FF, 0xFFF0...0xFFFF, 0x10000...0x1FFFF, 0x20000...0xEFFFF, 0xF0000...0x10FFFF,
+            ]
+            while true {
+                let range = ranges[Int.random(in: 0..<ranges.count, using: &random)]
+                if let scalar = Unicode.Scalar(UInt32.random(in: range, using: &random)) { return scalar }
+            }
+        }
+        var texts: [String] = []
+        for index in 0..<count {
+            let length = index == 0 ? maxLength : Int.random(in: 1...maxLength, using: &random)
+            var text = String.UnicodeScalarView()
+            for position in 0..<length {
+                // Every fourth text piles combining marks on a base letter.
+                text.append(index % 4 == 1 && position > 0 ? Unicode.Scalar(UInt32.random(in: 0x300...0x36F, using: &random))! : scalar())
+            }
+            texts.append(String(text))
+        }
+        // The longest allowed, each scalar four bytes in UTF-8; and a decomposed é beside a composed one.
+        texts.append(String(repeating: "\u{1F600}", count: maxLength))
+        texts.append("e\u{301} \u{E9}")
+        return texts
+    }
+
+    @Test("Acknowledged = sent: every content of a generated corpus (every plane, combining marks, controls, the longest allowed) reaches SendMessage byte for byte; one scalar more is refused naming the field")
+    func byteEquality() async throws {
+        let maxLength = MessageContentType.plainText.maxContentLength
+        let texts = Self.corpus(count: 60, maxLength: maxLength, seed: 20_261_206)
+        try await TestDaemon.with { daemon in
+            for (index, text) in texts.enumerated() {
+                let answer = try await daemon.client.submit(MessageSubmission(
+                    contentType: MessageContentType.plainText.rawValue, content: text, clientToken: "corpus-\(index)", connectionToken: "corpus-chat-\(index % 5)"
+                ))
+                #expect(Array(answer.event.content?.utf8 ?? "".utf8) == Array(text.utf8), "the acknowledged record, \(index)")
+            }
+            try await eventually(timeout: .seconds(60), "every message sent") { daemon.standIn.acceptedMessages.count == texts.count }
+            let received = Dictionary(uniqueKeysWithValues: daemon.standIn.acceptedMessages.map { ($0.clientToken, $0.content ?? "") })
+            let differing = texts.indices.filter { Array(received["corpus-\($0)"]?.utf8 ?? "".utf8) != Array(texts[$0].utf8) }
+            #expect(differing.isEmpty, "sent not as acknowledged: \(differing)")
+            #expect(daemon.standIn.invalidRequestCount == 0)
+
+            // One scalar more than allowed, and U+0000: refused, naming the field.
+            for text in [String(repeating: "\u{1F600}", count: maxLength + 1), "a\u{0}b"] {
+                do {
+                    _ = try await daemon.client.submit(MessageSubmission(contentType: MessageContentType.plainText.rawValue, content: text, connectionToken: "corpus-chat-0"))
+                    Issue.record("accepted: \(text.unicodeScalars.count) scalars")
+                } catch {
+                    guard case .api(400, let body)? = error as? DaemonClientError else { Issue.record("\(error)"); continue }
+                    #expect(body.message.contains("content"), "\(body)")
+                }
+            }
+        }
+    }
 }

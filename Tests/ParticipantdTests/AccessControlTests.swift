@@ -24,6 +24,18 @@ struct AccessControlTests {
 
         """
 
+    /// A daemon whose socket (0666) and folder (0755) every user may reach: the access checks
+    /// under test decide alone.
+    func withOpenSocket<T>(_ configure: (inout DaemonConfiguration) -> Void, _ body: (TestDaemon) async throws -> T) async throws -> T {
+        try await TestDaemon.with(configure: { configuration in
+            configuration.socketMode = 0o666
+            configure(&configuration)
+        }) { daemon in
+            chmod(daemon.directory.path, 0o755)
+            return try await body(daemon)
+        }
+    }
+
     /// participantctl as another user: copied where that user can run it (the build folder may
     /// sit in a private temporary folder).
     func participantctl(as uid: Int, _ arguments: [String], socket: String, directory: TemporaryDirectory) async throws -> (Int32, String, String) {
@@ -39,12 +51,10 @@ struct AccessControlTests {
 
     @Test("A peer off the allow list gets 403 and a log line, and nothing of it is stored")
     func allowList() async throws {
-        try await TestDaemon.with(configure: { configuration in
-            configuration.socketMode = 0o666
+        try await withOpenSocket({ configuration in
             configuration.access = AccessPolicy(allowUsers: ["nobody"])
         }) { daemon in
             let directory = daemon.directory
-            chmod(directory.path, 0o755)
             let socket = daemon.configuration.socketPath
             _ = try await daemon.client.submit(EventSubmission(contentType: EventContentType.typing.rawValue, clientToken: "acl-1", connectionToken: "acl-connection"))
 
@@ -68,12 +78,10 @@ struct AccessControlTests {
 
     @Test("Each user owns its items: another's are not found, the same ClientToken is each one's own, root and an admin group see and change all")
     func eachPeerOwnsItsItems() async throws {
-        try await TestDaemon.with(configure: { configuration in
-            configuration.socketMode = 0o666
+        try await withOpenSocket({ configuration in
             configuration.access = AccessPolicy(adminGroups: ["4321"])
         }) { daemon in
             let directory = daemon.directory
-            chmod(directory.path, 0o755)
             let socket = daemon.configuration.socketPath
             func asNobody(_ arguments: [String]) async throws -> (Int32, String, String) {
                 try await participantctl(as: 65534, arguments, socket: socket, directory: directory)
@@ -165,11 +173,9 @@ struct AccessControlTests {
 
     @Test("A peer's groups are the ones its process has (SO_PEERGROUPS), not the ones /etc/group gives its user")
     func groupsOfTheProcess() async throws {
-        try await TestDaemon.with(configure: { configuration in
-            configuration.socketMode = 0o666
+        try await withOpenSocket({ configuration in
             configuration.access = AccessPolicy(allowGroups: ["4321"])
         }) { daemon in
-            chmod(daemon.directory.path, 0o755)
             // Five requests on one keep-alive connection, as nobody with and without group 4321,
             // which /etc/group does not give nobody.
             let script = Self.unixConnectionPrelude + """
@@ -195,12 +201,10 @@ struct AccessControlTests {
 
     @Test("One user holding 1,000 connections keeps only access.peerMaxConnections of them; another user's participantctl still answers")
     func peerConnectionLimit() async throws {
-        try await TestDaemon.with(configure: { configuration in
-            configuration.socketMode = 0o666
+        try await withOpenSocket({ configuration in
             configuration.api.peerMaxConnections = 64
         }) { daemon in
             let directory = daemon.directory
-            chmod(directory.path, 0o755)
             let descriptorsBefore = try FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count
             // As nobody: 1,000 connections, then how many of them the daemon closed (EOF), counted
             // until 1,000 - 64 are, or 30 s pass; then it holds the rest open until it is killed.
@@ -280,13 +284,11 @@ struct AccessControlTests {
 
     @Test("One user's 5,000 read receipts on fresh chats do not queue ahead of another user's one: peers take turns at the quota")
     func peersTakeTurns() async throws {
-        try await TestDaemon.with(configure: { configuration in
-            configuration.socketMode = 0o666
+        try await withOpenSocket({ configuration in
             configuration.sender.quota = .init(rate: 10, burst: 15)
         }) { daemon in
             daemon.standIn.setQuota(rate: 10, burst: 18)
             let directory = daemon.directory
-            chmod(directory.path, 0o755)
             // As nobody: 5,000 read receipts, each on a chat of its own, in batches of 500.
             let script = Self.unixConnectionPrelude + """
                 for batch in range(10):
@@ -322,15 +324,13 @@ struct AccessControlTests {
 
     @Test("One user filling its share of the outbox gets 503 PeerOutboxFull; another user still submits")
     func shareOfTheOutbox() async throws {
-        try await TestDaemon.with(configure: { configuration in
-            configuration.socketMode = 0o666
+        try await withOpenSocket({ configuration in
             configuration.limits.capacity = 20
             configuration.limits.peerShare = 0.5
             // Nothing leaves while the test looks: the first request is the only one.
             configuration.sender.quota = .init(rate: 0.001, burst: 1)
         }) { daemon in
             let directory = daemon.directory
-            chmod(directory.path, 0o755)
             var statuses: [Int32] = []
             var lastRefusal = ""
             for index in 0..<14 {

@@ -493,9 +493,17 @@ public struct Outbox: Sendable {
     /// database and empties it (a TRUNCATE checkpoint), so that no earlier version of a page, with
     /// a token since erased, survives in the WAL. (`secure_delete` already zeroes freed space.)
     /// The janitor runs it after events finish; the writer, at a clean stop.
+    ///
+    /// A storage fault in the checkpoint (its sync of the database file failed) stops the writer
+    /// as a failed commit does: no later write is trusted either.
     public func scrub() async throws {
-        try await database.writeWithoutTransaction { db in
-            _ = try db.checkpoint(.truncate)
+        do {
+            try await database.writeWithoutTransaction { db in
+                _ = try db.checkpoint(.truncate)
+            }
+        } catch {
+            if let failure = OutboxError.storageFailure(error) { writer.fail(failure) }
+            throw error
         }
     }
 

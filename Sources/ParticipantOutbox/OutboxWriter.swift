@@ -208,11 +208,14 @@ extension OutboxWriter {
     /// A storage failure: none of `batch` acknowledged, nothing written from now on, every
     /// pending write refused; the thread's loop ends and `run()` throws.
     private func failStop(_ batch: [any PendingWrite], _ failure: String) {
-        let pending = state.withLock { state -> [any PendingWrite] in
+        let (pending, wake) = state.withLock { state -> ([any PendingWrite], Bool) in
             state.closed = true
-            state.failure = failure
-            defer { state.pending = [] }
-            return state.pending
+            if state.failure == nil { state.failure = failure }
+            defer {
+                state.pending = []
+                state.sleeping = false
+            }
+            return (state.pending, state.sleeping)
         }
         logger.critical(
             "Outbox commit failed on a storage fault: nothing of it was acknowledged; participantd stops accepting and exits, to restart from what is on disk",
@@ -221,6 +224,13 @@ extension OutboxWriter {
         for write in batch + pending {
             write.complete(commitError: OutboxError.failed(failure))
         }
+        if wake { wakeUp.signal() }
+    }
+
+    /// A storage fault met outside a commit (the WAL's checkpoint, which syncs the database
+    /// file): the same fail-stop as a commit's.
+    func fail(_ failure: String) {
+        failStop([], failure)
     }
 }
 

@@ -43,6 +43,17 @@ import Testing
         }
     }
 
+    @Test("A storage fault outside a commit (the checkpoint's sync) stops the writer the same way, waking it")
+    func faultOutsideACommit() async throws {
+        try await withTestOutbox(clock: clock) { outbox in
+            try await submitEvent(outbox, .typing, "before", connection: "a")
+            outbox.writer.fail("SQLite 778: checkpoint sync failed")
+            await #expect(throws: OutboxError.failed("SQLite 778: checkpoint sync failed")) {
+                _ = try await outbox.submit(try EventValidator.validate(EventSubmission(contentType: EventContentType.typing.rawValue, clientToken: "after", connectionToken: "a")))
+            }
+        }
+    }
+
     @Test("A full disk does not stop the writer")
     func fullDiskDoesNotStop() async throws {
         try await withTestOutbox(clock: clock) { outbox in

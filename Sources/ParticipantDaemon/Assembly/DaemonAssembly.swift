@@ -187,7 +187,13 @@ public struct DaemonAssembly: Sendable {
         services.append(SystemdSupervision(
             notifier: notifier, status: status, senderAlive: { senders.isAlive }, stopwatch: stopwatch, logger: logger
         ))
-        return DaemonAssembly(services: services.map { .init(service: $0) }, shutdownSignals: shutdownSignals, logger: logger)
+        // The writer's storage failure (fail-stop) stops the group gracefully, not by cancellation:
+        // the requests its failed commit refused still get their 503 before the daemon exits 74.
+        return DaemonAssembly(services: services.map { service in
+            service is OutboxWriter
+                ? .init(service: service, failureTerminationBehavior: .gracefullyShutdownGroup)
+                : .init(service: service)
+        }, shutdownSignals: shutdownSignals, logger: logger)
     }
 
     /// The one line systemd shows in `systemctl status`.

@@ -69,6 +69,12 @@ struct EventTransition: Sendable, Equatable, CustomStringConvertible {
     static let hold = EventTransition(name: "hold", from: [.queued], to: .held, sets: ["nextAttemptAt = NULL", "updatedAt = :now"])
     /// `participantctl release`: due now.
     static let release = EventTransition(name: "release", from: [.held], to: .queued, sets: ["nextAttemptAt = :now", "updatedAt = :now"])
+    /// Held longer than `outbox.holdMaxSeconds`: it ends, and its connection token (a credential)
+    /// with it; `:message` says why.
+    static let expireHeld = EventTransition(
+        name: "expireHeld", from: [.held], to: .expired,
+        sets: ["nextAttemptAt = NULL", "updatedAt = :now", "connectionToken = NULL", "lastErrorCode = 'HeldTooLong'", "lastErrorMessage = :message"]
+    )
     /// `participantctl retry`: due now, with a new deadline, the last error cleared.
     static let retryByOperator = EventTransition(
         name: "retryByOperator", from: [.failed, .expired], to: .queued,
@@ -77,7 +83,7 @@ struct EventTransition: Sendable, Equatable, CustomStringConvertible {
 
     static let all: [EventTransition] = [
         lease, send, retryLater, fail, expireAttempt, failWithConnection, expireOverdue, supersede,
-        requeueInterrupted, hold, release, retryByOperator,
+        requeueInterrupted, hold, release, expireHeld, retryByOperator,
     ]
 
     /// Whether the table lets an event go from `from` to `to`.

@@ -17,7 +17,7 @@ public enum QueueCommandError: Error, Sendable, Equatable, CustomStringConvertib
         switch self {
         case .notFound(let token): "no event with clientToken \(token)"
         case .wrongState(let token, let state, let rule): "event \(token) is \(state.rawValue): \(rule)"
-        case .tokenErased(let token): "event \(token) cannot be sent again: its connection token was erased when it ended (stored by an earlier version)"
+        case .tokenErased(let token): "event \(token) cannot be sent again: its connection token was erased when it ended (held longer than outbox.holdMaxSeconds, or stored by an earlier version)"
         case .ambiguous(let token, let peers):
             "clientToken \(token) names items of \(peers.count) users (\(peers.map(PeerName.described).joined(separator: ", "))): name one with owner=UID (participantctl --owner USER)"
         }

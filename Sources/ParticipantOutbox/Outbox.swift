@@ -42,6 +42,9 @@ public struct OutboxLimits: Sendable, Equatable {
     /// How long `PRAGMA quick_check` may take at open (`outbox.startupCheckSeconds`); beyond, the
     /// check is interrupted and the outbox opens unchecked, with a warning. Zero: no check.
     public var startupCheck: Duration = .seconds(30)
+    /// How long an item may stay held (`participantctl hold`, `outbox.holdMaxSeconds`) before it
+    /// ends `expired` and its connection token is erased: a held credential is not kept forever.
+    public var holdMax: Duration = .seconds(86_400)
 
     public init() {}
 
@@ -528,6 +531,23 @@ public struct Outbox: Sendable {
 
     /// Why events cannot be stored now (storage full), for health; `nil` when they can.
     public var storageProblem: String? { storage.problem }
+
+    /// Ends the items held longer than `limits.holdMax`: `expired`, their connection token (a
+    /// credential) erased, and a last error saying why. Returns how many.
+    public func expireHeldTooLong() async throws -> Int {
+        let now = clock.now().millisecondsSince1970
+        let holdMax = limits.holdMax
+        return try await write { db, waitingChange in
+            try EventTransition.expireHeld.apply(
+                where: "state = \(EventState.held.sql) AND updatedAt < :cutoff", indexedBy: "event_state",
+                arguments: [
+                    "now": now, "cutoff": now - Int64(holdMax.timeInterval * 1000),
+                    "message": "held longer than outbox.holdMaxSeconds (\(Int(holdMax.timeInterval)) s): ended, and its connection token erased",
+                ],
+                in: db, waitingChange: &waitingChange
+            ).changed
+        }
+    }
 
     /// Deletes up to `limit` finished events last changed before the retention period, connection
     /// blocks that have run out, and what was kept of chats and peers idle for `connectionIdle`.

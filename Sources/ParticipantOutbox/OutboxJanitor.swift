@@ -2,7 +2,8 @@ import Logging
 import ServiceLifecycle
 
 /// Keeps the outbox bounded and clean, every `interval` (30 s): deletes finished events after the
-/// retention period (and connection blocks that ran out), a thousand rows per transaction, then
+/// retention period (and connection blocks that ran out), a thousand rows per transaction, ends
+/// items held longer than `outbox.holdMaxSeconds` (their tokens erased), then
 /// scrubs the files (``Outbox/scrub()``), so that a connection token erased from a sent event is
 /// gone from every outbox file within a minute. Freed pages are reused by SQLite, so under a
 /// steady load the file stops growing once the retention period is reached.
@@ -28,6 +29,14 @@ public struct OutboxJanitor: Service {
                 }
             } catch {
                 logger.warning("Retention sweep failed; trying again later", metadata: ["error": "\(error)"])
+            }
+            do {
+                let ended = try await outbox.expireHeldTooLong()
+                if ended > 0 {
+                    logger.notice("Items held longer than outbox.holdMaxSeconds ended expired; their connection tokens are erased", metadata: ["outbox.expired": "\(ended)"])
+                }
+            } catch {
+                logger.warning("The check of held items failed; trying again later", metadata: ["error": "\(error)"])
             }
             do {
                 try await outbox.scrub()

@@ -117,7 +117,7 @@ extension SingleEventCommand {
 
 struct Hold: SingleEventCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Puts a queued event aside: not sent, not expired, not holding up its connection, until released."
+        abstract: "Puts a queued event aside: not sent, not holding up its connection, until released (at most outbox.holdMaxSeconds, 24 h: then it expires)."
     )
     static let action = DaemonClient.QueueAction.hold
     @OptionGroup var global: GlobalOptions

@@ -12,7 +12,7 @@ import ParticipantTestSupport
     static let expected: Set<String> = [
         "queued>sending", "queued>held", "queued>expired", "queued>failed", "queued>superseded",
         "sending>sent", "sending>queued", "sending>failed", "sending>expired",
-        "held>queued",
+        "held>queued", "held>expired",
         "failed>queued", "expired>queued",
     ]
 

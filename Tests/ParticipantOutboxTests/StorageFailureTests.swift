@@ -101,3 +101,27 @@ import Testing
         #expect(!unchecked.entries.contains { $0.message == "The outbox was checked (quick_check)" })
     }
 }
+
+/// A held item does not keep its connection token forever.
+@Suite struct HeldItemTests {
+    @Test("An item held longer than outbox.holdMaxSeconds ends expired, its token erased, saying why; retry then says it cannot be sent")
+    func heldTooLong() async throws {
+        let clock = ManualClock()
+        var limits = OutboxLimits()
+        limits.holdMax = .seconds(3_600)
+        try await withTestOutbox(clock: clock, limits: limits) { outbox in
+            try await submitEvent(outbox, .typing, "held", connection: "a")
+            try await submitEvent(outbox, .typing, "queued", connection: "b")
+            _ = try await outbox.hold(clientToken: "held")
+            clock.advance(by: .seconds(3_599))
+            #expect(try await outbox.expireHeldTooLong() == 0)
+            clock.advance(by: .seconds(2))
+            #expect(try await outbox.expireHeldTooLong() == 1)
+            let ended = try #require(try await outbox.event(clientToken: "held"))
+            #expect(ended.state == .expired && ended.connectionToken == nil)
+            #expect(ended.lastError?.code == "HeldTooLong" && ended.lastError?.message.contains("outbox.holdMaxSeconds (3600 s)") == true)
+            #expect(try await outbox.event(clientToken: "queued")?.state == .queued, "only held items end")
+            await #expect(throws: QueueCommandError.tokenErased(clientToken: "held")) { try await outbox.retry(clientToken: "held") }
+        }
+    }
+}

@@ -205,6 +205,8 @@ extension DaemonConfiguration {
             .init("outbox.connectionBlockSeconds", \.limits.blockDuration, .seconds(in: 0...year), "how long a connection refused by the service stays refused"),
             .init("outbox.maxDatabaseMegabytes", \.limits.maxDatabaseMegabytes, .int(in: 0...16_777_216),
                   "database size; new events get 507 `StorageFull` from 90% of it"),
+            .init("outbox.holdMaxSeconds", \.limits.holdMax, .seconds(in: 60...31_622_400),
+                  "how long an item may stay held before it ends expired and its connection token is erased"),
             .init("outbox.startupCheckSeconds", \.limits.startupCheck, .seconds(in: 0...3_600),
                   "how long PRAGMA quick_check may take at start (a damaged file stops the daemon, exit 65); beyond, it opens unchecked with a warning; 0: no check"),
             .init("outbox.syncEveryCommit", \.syncEveryCommit, .bool,

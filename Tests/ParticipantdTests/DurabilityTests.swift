@@ -16,7 +16,9 @@ import Testing
 // A bound on each test (each takes seconds): a hang fails, naming its test, instead of holding
 // the run until CI's limit. (Once, beside a valgrind run, a suite run stalled with these suites'
 // daemons alive.)
-@Suite(.timeLimit(.minutes(3))) struct DurabilityTests {
+// Serialized: each loads the machine (real daemons syncing as fast as they can, restarts), and
+// together with the rest of the suite they starved timing tests elsewhere.
+@Suite(.timeLimit(.minutes(3)), .serialized) struct DurabilityTests {
     // MARK: Syncs, counted at the system-call level
 
     @Test("The real binary syncs the WAL at least once per acknowledged commit (strace); with syncEveryCommit off it does not")

@@ -37,15 +37,17 @@ import Testing
 
     @Test("When the quota is the bottleneck a read receipt overtakes waiting typing indicators")
     func receiptsGoFirst() async throws {
-        // Two requests per second: the receipts, submitted last, are waiting long before the eight
-        // typing events could all have gone, so they must overtake the later ones. (The exact order
+        // Two requests per second: the receipts, submitted last (in the same batch, so that a slow
+        // machine cannot send the typing events before they arrive), wait while eight typing
+        // events could not all have gone, so they must overtake the later ones. (The exact order
         // is tested without timing in OutboxTests.)
         try await TestDaemon.with(configure: { $0.sender.quota = .init(rate: 2, burst: 1) }) { daemon in
-            for index in 0..<8 {
-                try await submit(daemon, .typing, token: "typing-\(index)", connection: "c\(index)")
-            }
-            try await submit(daemon, .messageDelivered, token: "delivered", connection: "d")
-            try await submit(daemon, .messageRead, token: "read", connection: "r")
+            let items = (0..<8).map { (EventContentType.typing, "typing-\($0)", "c\($0)") }
+                + [(EventContentType.messageDelivered, "delivered", "d"), (EventContentType.messageRead, "read", "r")]
+            let results = try await daemon.client.submitBatch(items.map { type, token, connection in
+                EventSubmission(contentType: type.rawValue, content: type.sampleContent(token), clientToken: token, connectionToken: connection)
+            }).results
+            #expect(results.allSatisfy { $0.status == 202 })
             try await eventually(timeout: .seconds(30)) {
                 Set(daemon.standIn.acceptedEvents.map(\.clientToken)).isSuperset(of: ["read", "delivered"])
             }

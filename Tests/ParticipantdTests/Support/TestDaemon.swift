@@ -32,7 +32,9 @@ struct TestDaemon {
         configuration.databasePath = directory.path + "/outbox.sqlite"
         configuration.endpoint = endpoint
         configuration.sender.retry = RetryPolicy(baseDelay: .milliseconds(10), maxDelay: .milliseconds(50))
-        configuration.requestTimeout = .seconds(2)
+        // Long enough for a request to the stand-in while the whole suite loads the machine (2 s
+        // was not, once): tests of the timeout set their own.
+        configuration.requestTimeout = .seconds(5)
         // Pacing off unless a test is about pacing: it would only slow the others down.
         configuration.sender.quota = QuotaPacer.Configuration(rate: 0, burst: 1)
         // Each receipt sent, unless a test is about one receipt replacing another.

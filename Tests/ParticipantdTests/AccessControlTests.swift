@@ -36,16 +36,16 @@ struct AccessControlTests {
         }
     }
 
-    /// participantctl as another user: copied where that user can run it (the build folder may
-    /// sit in a private temporary folder).
-    func participantctl(as uid: Int, _ arguments: [String], socket: String, directory: TemporaryDirectory) async throws -> (Int32, String, String) {
+    /// participantctl as another user, with no supplementary group or with `group`: copied where
+    /// that user can run it (the build folder may sit in a private temporary folder).
+    func participantctl(as uid: Int, group: Int? = nil, _ arguments: [String], socket: String, directory: TemporaryDirectory) async throws -> (Int32, String, String) {
         let copy = directory.path + "/participantctl"
         if !FileManager.default.fileExists(atPath: copy) {
             try FileManager.default.copyItem(atPath: try BuiltProduct.path("participantctl"), toPath: copy)
             chmod(copy, 0o755)
         }
         return try await ChildProcess.run(
-            "/usr/bin/setpriv", ["--reuid=\(uid)", "--regid=\(uid)", "--clear-groups", copy] + arguments + ["--socket", socket]
+            "/usr/bin/setpriv", ["--reuid=\(uid)", "--regid=\(uid)", group.map { "--groups=\($0)" } ?? "--clear-groups", copy] + arguments + ["--socket", socket]
         )
     }
 
@@ -155,9 +155,8 @@ struct AccessControlTests {
             }
 
             // A member of an admin group (uid 4242, no account, with group 4321) sees and changes all.
-            let copy = directory.path + "/participantctl"
             func asAdmin(_ arguments: [String]) async throws -> (Int32, String, String) {
-                try await ChildProcess.run("/usr/bin/setpriv", ["--reuid=4242", "--regid=4242", "--groups=4321", copy] + arguments + ["--socket", socket])
+                try await participantctl(as: 4242, group: 4321, arguments, socket: socket, directory: directory)
             }
             let (adminListed, adminList, _) = try await asAdmin(["list", "--json"])
             #expect(adminListed == 0 && adminList.split(separator: "\n").count == 3, "\(adminList)")

@@ -6,6 +6,12 @@ rate over the Unix socket for a while, and prints the database's size every 15 s
 short retention the file must stop growing once the janitor deletes finished events.
 
     swift build && python3 bench/soak.py --rate 200 --seconds 300 --retention 60
+
+With --message-bytes N it submits text messages of N bytes instead of read receipts, and with
+--drain S it goes on printing for S seconds after the last submission: the file gives its free
+pages back as retention empties it (incremental vacuum).
+
+    swift build && python3 bench/soak.py --rate 200 --seconds 120 --retention 60 --message-bytes 1000 --drain 150
 """
 import argparse, http.client, json, os, socket, subprocess, sys, tempfile, threading, time
 
@@ -30,6 +36,8 @@ def main():
     parser.add_argument("--seconds", type=float, default=300)
     parser.add_argument("--retention", type=float, default=60, help="outbox.retentionSeconds")
     parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--message-bytes", type=int, default=0, help="submit text messages of this size instead of read receipts")
+    parser.add_argument("--drain", type=float, default=0, help="seconds to go on printing after the last submission")
     parser.add_argument("--bin", default=subprocess.run(["swift", "build", "--show-bin-path"], capture_output=True, text=True).stdout.strip())
     args = parser.parse_args()
 
@@ -56,10 +64,16 @@ def main():
             next_at, n = time.monotonic(), 0
             while time.monotonic() < stop:
                 n += 1
-                status, _ = request(conn, "POST", "/v1/events", {
-                    "contentType": "application/vnd.amazonaws.connect.event.message.read",
-                    "content": json.dumps({"messageId": f"{worker}-{n}"}),
-                    "connectionToken": f"soak-connection-{(worker * 7919 + n) % 50}"})
+                connection = f"soak-connection-{(worker * 7919 + n) % 50}"
+                if args.message_bytes:
+                    text = f"{worker}-{n} ".ljust(args.message_bytes, "x")
+                    status, _ = request(conn, "POST", "/v1/messages", {
+                        "contentType": "text/plain", "content": text, "connectionToken": connection})
+                else:
+                    status, _ = request(conn, "POST", "/v1/events", {
+                        "contentType": "application/vnd.amazonaws.connect.event.message.read",
+                        "content": json.dumps({"messageId": f"{worker}-{n}"}),
+                        "connectionToken": connection})
                 with lock:
                     if status == 202: submitted[0] += 1
                     else: refused[0] += 1
@@ -71,7 +85,12 @@ def main():
         print(f"{'t(s)':>6} {'submitted':>10} {'db MiB':>8} {'wal MiB':>8} {'rows':>8} {'sent':>8} {'waiting':>8}")
         started = time.monotonic()
         health_conn = UnixHTTPConnection(sock_path)
-        while any(t.is_alive() for t in threads):
+        drain_until = None
+        while True:
+            if not any(t.is_alive() for t in threads):
+                drain_until = drain_until or time.monotonic() + args.drain
+                if time.monotonic() >= drain_until:
+                    break
             time.sleep(15)
             sizes = [os.path.getsize(db + s) / 1048576 if os.path.exists(db + s) else 0 for s in ("", "-wal")]
             _, health = request(health_conn, "GET", "/v1/health")

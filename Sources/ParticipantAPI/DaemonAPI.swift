@@ -341,7 +341,7 @@ public struct DaemonAPI: Sendable {
             } else if stored.contentType != item.contentType {
                 differing.append("contentType")
             }
-            if stored.content != item.content { differing.append("content") }
+            if !stored.hasContent(item.content) { differing.append("content") }
             if stored.instance != item.instance {
                 differing.append("instance (\(stored.instance))")
             } else if stored.connectionHash != ConnectionHash.of(item.credential, instance: item.instance) {

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import Logging
+import ParticipantInput
 import ParticipantOutbox
 import ParticipantWire
 
@@ -10,6 +11,7 @@ import ParticipantWire
 /// |---|---|
 /// | `GET /v1/events?state=S&connectionHash=H&instance=I&limit=N&cursor=C` | 200 ``EventList`` (`nextCursor` when the page is full) |
 /// | `POST /v1/events/{clientToken}/retry` (`hold`, `release`) | 200 ``QueueChange``; 404, 409 `InvalidState`, `AmbiguousClientToken` |
+/// | (retry's optional body: `{"connectionToken": T}`, the token to send it with) | 400 for a bad token |
 /// | `DELETE /v1/events/{clientToken}` | 200 ``QueueChange``; 404, 409 `InvalidState`, `AmbiguousClientToken` |
 /// | `POST /v1/queue/retry-failed` | 200 ``QueueChange`` |
 /// | `POST /v1/queue/flush` | 200 ``QueueChange`` |
@@ -47,6 +49,9 @@ struct QueueAPI: Sendable {
     /// is bounded (1,000 records of at most about 16 KiB); more come page by page (`cursor`).
     static let maxListLimit = 1_000
 
+    /// A retry's body holds one connection token (at most 1,000 characters) at most.
+    static let maxRetryBodyBytes = 8 * 1024
+
     var readRoutes: [RouteTable.Route] {
         [
             .init(.get, "/v1/events") { request, context in try await list(request, context) },
@@ -59,7 +64,14 @@ struct QueueAPI: Sendable {
     var changeRoutes: [RouteTable.Route] {
         [
             .init(.post, "/v1/events/{clientToken}/retry") { request, context in
-                try await change(.retried, request, context) { try await outbox.retry(clientToken: $0, in: $1) }
+                // No body, or the connection token to send the item with (its own was erased when it ended).
+                let connectionToken: String?
+                do {
+                    connectionToken = try RequestDecoding.retryRequest(body: try await DaemonAPI.readBody(request, maxBodyBytes: Self.maxRetryBodyBytes))
+                } catch let error as RequestError {
+                    throw APIError(error)
+                }
+                return try await change(.retried, request, context) { try await outbox.retry(clientToken: $0, connectionToken: connectionToken, in: $1) }
             },
             .init(.post, "/v1/events/{clientToken}/hold") { request, context in
                 try await change(.held, request, context) { try await outbox.hold(clientToken: $0, in: $1) }

@@ -179,6 +179,20 @@ public struct DaemonClient: Sendable {
         }
     }
 
+    /// `participantctl retry TOKEN`: with `connectionToken`, the item is sent with it (a failed or
+    /// expired item's own token is erased when it ends).
+    public func retry(clientToken: String, connectionToken: String?, owner: UInt32? = nil) async throws(DaemonClientError) -> QueueChange {
+        let path = "/v1/events/" + Self.pathSegment(clientToken) + "/retry" + Self.ownerQuery(owner, first: true)
+        guard let connectionToken else { return try await call(.POST, path) }
+        let body: Data
+        do {
+            body = try WireCoding.encoder().encode(RetrySubmission(connectionToken: connectionToken))
+        } catch {
+            throw .invalidResponse("the retry could not be encoded: \(error)")
+        }
+        return try await call(.POST, path, body: body)
+    }
+
     public func retryAllFailed(owner: UInt32? = nil) async throws(DaemonClientError) -> QueueChange {
         try await call(.POST, "/v1/queue/retry-failed" + Self.ownerQuery(owner, first: true))
     }

@@ -80,6 +80,19 @@ public enum RequestDecoding {
         }
     }
 
+    /// `POST /v1/events/{clientToken}/retry`: no body, or `{"connectionToken"}` (the token to
+    /// send the item with, under the rules of a submission's). Returns the token, if any.
+    public static func retryRequest(body: Data) throws(RequestError) -> String? {
+        if body.isEmpty { return nil }
+        let submission = try decode(body, as: Strict<RetrySubmission>.self, shape: "a JSON object with the field connectionToken").submission
+        guard let token = submission.connectionToken else { return nil }
+        do {
+            return try FieldRules.connectionToken(token)
+        } catch {
+            throw .invalid(error)
+        }
+    }
+
     /// `POST /v1/events/batch`: `{"events": [SUBMISSION, ...]}`, each element what `POST /v1/events`
     /// takes. The batch as a whole must be an object with one non-empty array `events` of at most
     /// `maxEvents` elements; each element is then decoded and validated alone, so a bad one fails
@@ -257,6 +270,11 @@ extension MessageSubmission: StrictlyDecoded {
 extension DisconnectSubmission: StrictlyDecoded {
     static let fields = ["clientToken", "connectionToken", "instance", "participantToken", "connectParticipant"]
     static let noun = "a disconnect"
+}
+
+extension RetrySubmission: StrictlyDecoded {
+    static let fields = ["connectionToken"]
+    static let noun = "a retry"
 }
 
 /// A submission with every key of the object checked against its fields: an unknown one is

@@ -26,25 +26,31 @@ struct EventTransition: Sendable, Equatable, CustomStringConvertible {
 
     // MARK: The table
 
-    /// What a step that ends an event with an error writes: the error, no next attempt.
-    private static let endedWithError = ["lastErrorCode = :code", "lastErrorMessage = :message", "nextAttemptAt = NULL", "updatedAt = :now"]
+    /// What a step that ends an event with an error writes: the error, no next attempt, and its
+    /// connection token erased (a credential kept no longer than it is needed); its content stays
+    /// until retention, so that an operator can see it and send it again with a new token
+    /// (`participantctl retry --connection-token`).
+    private static let endedWithError = [
+        "lastErrorCode = :code", "lastErrorMessage = :message", "nextAttemptAt = NULL", "connectionToken = NULL", "updatedAt = :now",
+    ]
 
     /// The sender takes a due event: one more attempt, leased now.
     static let lease = EventTransition(
         name: "lease", from: [.queued], to: .sending, sets: ["attempts = attempts + 1", "updatedAt = :now", "leasedAt = :now"]
     )
-    /// The service accepted it: its answer kept, its connection token erased.
+    /// The service accepted it: its answer kept, its content and connection token erased (the
+    /// digest stays, for deduplication).
     static let send = EventTransition(
         name: "send", from: [.sending], to: .sent,
         sets: ["serviceId = :id", "absoluteTime = :absoluteTime", "processingStatus = :processingStatus", "lastErrorCode = NULL", "lastErrorMessage = NULL",
-               "nextAttemptAt = NULL", "connectionToken = NULL", "updatedAt = :now"]
+               "nextAttemptAt = NULL", "content = NULL", "connectionToken = NULL", "updatedAt = :now"]
     )
     /// The attempt failed for now: queued again for a later attempt, with the error.
     static let retryLater = EventTransition(
         name: "retryLater", from: [.sending], to: .queued,
         sets: ["nextAttemptAt = :at", "lastErrorCode = :code", "lastErrorMessage = :message", "updatedAt = :now"]
     )
-    /// The service refused it for good (its token kept, so that an operator can send it again).
+    /// The service refused it for good.
     static let fail = EventTransition(name: "fail", from: [.sending], to: .failed, sets: endedWithError)
     /// Its deadline came before the next attempt could.
     static let expireAttempt = EventTransition(name: "expireAttempt", from: [.sending], to: .expired, sets: endedWithError)
@@ -53,13 +59,13 @@ struct EventTransition: Sendable, Equatable, CustomStringConvertible {
     /// A queued event whose deadline passed: never sent late.
     static let expireOverdue = EventTransition(
         name: "expireOverdue", from: [.queued], to: .expired,
-        sets: ["nextAttemptAt = NULL", "updatedAt = :now", "lastErrorCode = 'DeadlineExceeded'",
+        sets: ["nextAttemptAt = NULL", "connectionToken = NULL", "updatedAt = :now", "lastErrorCode = 'DeadlineExceeded'",
                "lastErrorMessage = 'the deadline for this content type passed before the service accepted the event'"]
     )
-    /// A newer event made it redundant before it was sent (coalescing).
+    /// A newer event made it redundant before it was sent (coalescing): content and token erased.
     static let supersede = EventTransition(
         name: "supersede", from: [.queued], to: .superseded,
-        sets: ["supersededBy = :supersededBy", "nextAttemptAt = NULL", "connectionToken = NULL", "updatedAt = :now"]
+        sets: ["supersededBy = :supersededBy", "nextAttemptAt = NULL", "content = NULL", "connectionToken = NULL", "updatedAt = :now"]
     )
     /// In flight when the daemon stopped: queued again, due now, sent with the same ClientToken.
     static let requeueInterrupted = EventTransition(
@@ -75,10 +81,14 @@ struct EventTransition: Sendable, Equatable, CustomStringConvertible {
         name: "expireHeld", from: [.held], to: .expired,
         sets: ["nextAttemptAt = NULL", "updatedAt = :now", "connectionToken = NULL", "lastErrorCode = 'HeldTooLong'", "lastErrorMessage = :message"]
     )
-    /// `participantctl retry`: due now, with a new deadline, the last error cleared.
+    /// `participantctl retry`: due now, with a new deadline, the last error cleared; with a
+    /// connection token (`:token`, its hash `:hash`; both `NULL` for a chat named by a participant
+    /// token whose connection the daemon still keeps), as the operator gave it.
     static let retryByOperator = EventTransition(
         name: "retryByOperator", from: [.failed, .expired], to: .queued,
-        sets: ["nextAttemptAt = :now", "deadline = :deadline", "lastErrorCode = NULL", "lastErrorMessage = NULL", "updatedAt = :now"]
+        sets: ["nextAttemptAt = :now", "deadline = :deadline", "lastErrorCode = NULL", "lastErrorMessage = NULL", "updatedAt = :now",
+               "connectionToken = :token", "connectionHash = COALESCE(:hash, connectionHash)",
+               "viaParticipant = CASE WHEN :token IS NULL THEN viaParticipant ELSE 0 END"]
     )
 
     static let all: [EventTransition] = [

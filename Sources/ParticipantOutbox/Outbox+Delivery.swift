@@ -309,9 +309,10 @@ extension Outbox {
         min(max(limit * 2, 64), 1_024)
     }
 
-    /// Records how the attempt on a leased event ended. `sent` erases the connection token; a
-    /// failed or expired event keeps it until retention deletes the row, so an operator can send
-    /// it again (`participantctl retry`).
+    /// Records how the attempt on a leased event ended. Every end erases the connection token;
+    /// `sent` erases the content too (its digest stays for deduplication), while a failed or
+    /// expired event keeps it until retention deletes the row, so that an operator can send it
+    /// again with a current token (`participantctl retry --connection-token`).
     /// - Returns: how many other waiting events failed with it (a `failed` with a block).
     @discardableResult
     public func record(_ transition: DeliveryTransition, for event: StoredEvent) async throws -> Int {

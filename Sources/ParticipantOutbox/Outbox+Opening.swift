@@ -49,6 +49,7 @@ extension Outbox {
             try database.writeWithoutTransaction { db in try pragmas.apply(to: db) }
             try quickCheck(database, path: path, within: limits.startupCheck, logger: logger)
             try OutboxSchema.migrator.migrate(database)
+            try enableIncrementalVacuum(database, path: path, logger: logger)
             // Then the size limit, and every setting read back where it takes effect.
             let mismatches = try database.writeWithoutTransaction { db in
                 try pragmas.applyAfterMigrations(to: db)
@@ -144,6 +145,39 @@ extension Outbox {
             throw OutboxError.damaged(path: path, reason: "quick_check: " + problems.prefix(5).joined(separator: "; "))
         }
         logger.info("The outbox was checked (quick_check)", metadata: ["outbox.check_ms": "\(milliseconds)", "outbox.path": "\(path)"])
+    }
+
+    /// `auto_vacuum = INCREMENTAL`, so that the janitor can give free pages back to the
+    /// filesystem (``reclaimFreePages(step:)``). A new file takes it at once (`OutboxPragmas`
+    /// sets it before the first table); a file made before it is rebuilt once (`VACUUM`, which
+    /// needs as much free disk as the file's size). A rebuild that fails (a full disk) leaves the
+    /// file as it was, with a warning: the outbox works without, only its file does not shrink.
+    private static func enableIncrementalVacuum(_ database: DatabasePool, path: String, logger: Logger) throws {
+        let mode = try database.writeWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA auto_vacuum") }
+        guard mode != 2 else { return }
+        let started = ContinuousClock.now
+        do {
+            try database.writeWithoutTransaction { db in
+                try db.execute(sql: "PRAGMA auto_vacuum = INCREMENTAL")
+                try db.execute(sql: "VACUUM")
+            }
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_FULL || error.extendedResultCode == .SQLITE_IOERR_WRITE {
+            logger.warning("The outbox could not be rebuilt for incremental vacuum; its file will not shrink as it empties", metadata: [
+                "outbox.path": "\(path)", "error": "\(error)",
+            ])
+            return
+        }
+        let milliseconds = ((ContinuousClock.now - started).timeInterval * 1000).rounded()
+        let now = try database.writeWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA auto_vacuum") }
+        guard now == 2 else {
+            logger.warning("The outbox's auto_vacuum did not change after a rebuild; its file will not shrink as it empties", metadata: [
+                "outbox.path": "\(path)", "outbox.auto_vacuum": "\(OutboxPragmas.describe("auto_vacuum", now.map(String.init)))",
+            ])
+            return
+        }
+        logger.notice("The outbox was rebuilt once so that its file shrinks as it empties (auto_vacuum = INCREMENTAL)", metadata: [
+            "outbox.path": "\(path)", "outbox.vacuum_ms": "\(milliseconds)",
+        ])
     }
 
     /// The page size of an existing database, or SQLite's default for a new one: what

@@ -7,7 +7,8 @@ public enum QueueCommandError: Error, Sendable, Equatable, CustomStringConvertib
     case notFound(clientToken: String)
     /// The event is in a state the command does not apply to; `rule` says which states it does.
     case wrongState(clientToken: String, state: EventState, rule: String)
-    /// A failed or expired event stored before its connection token was kept cannot be sent again.
+    /// A failed or expired item's connection token is erased when it ends: it is sent again only
+    /// with a new one (or, for a chat named by a participant token, while the daemon keeps its connection).
     case tokenErased(clientToken: String)
     /// In everyone's items, several peers' items have this ClientToken (each peer's tokens are its
     /// own): the command must name the peer.
@@ -17,7 +18,8 @@ public enum QueueCommandError: Error, Sendable, Equatable, CustomStringConvertib
         switch self {
         case .notFound(let token): "no event with clientToken \(token)"
         case .wrongState(let token, let state, let rule): "event \(token) is \(state.rawValue): \(rule)"
-        case .tokenErased(let token): "event \(token) cannot be sent again: its connection token was erased when it ended (held longer than outbox.holdMaxSeconds, or stored by an earlier version)"
+        case .tokenErased(let token):
+            "event \(token) cannot be sent again without a connection token: its own was erased when it ended; give a current one (participantctl retry --connection-token)"
         case .ambiguous(let token, let peers):
             "clientToken \(token) names items of \(peers.count) users (\(peers.map(PeerName.described).joined(separator: ", "))): name one with owner=UID (participantctl --owner USER)"
         }
@@ -81,7 +83,12 @@ extension Outbox {
 
     /// A failed or expired event goes back to `queued`, due now, with a new deadline (its content
     /// type's, from now). Its ClientToken is unchanged, so the service still deduplicates it.
-    public func retry(clientToken: String, in scope: ItemScope = .everyone) async throws -> StoredEvent {
+    ///
+    /// Its connection token was erased when it ended: `connectionToken` is the one to send it
+    /// with, and the item then belongs to that connection (its order, its hash). Without one,
+    /// only an item of a chat named by a participant token can be sent again, while the daemon
+    /// still keeps that chat's connection.
+    public func retry(clientToken: String, connectionToken: String? = nil, in scope: ItemScope = .everyone) async throws -> StoredEvent {
         let now = clock.now()
         let deadlines = deadlines
         let limits = limits
@@ -91,14 +98,17 @@ extension Outbox {
             guard event.state == .failed || event.state == .expired else {
                 throw QueueCommandError.wrongState(clientToken: clientToken, state: event.state, rule: "only a failed or expired event can be retried")
             }
-            guard event.connectionToken != nil else { throw QueueCommandError.tokenErased(clientToken: clientToken) }
+            guard connectionToken != nil || event.connectionToken != nil || (event.viaParticipant && Self.keepsConnection(of: event, db)) else {
+                throw QueueCommandError.tokenErased(clientToken: clientToken)
+            }
             try waiting.ensureRoom(capacity: limits.capacity)
-            return try Self.requeue(event, now: now, deadlines: deadlines, in: db, waitingChange: &waitingChange)
+            return try Self.requeue(event, connectionToken: connectionToken, now: now, deadlines: deadlines, in: db, waitingChange: &waitingChange)
         }
     }
 
-    /// Every failed event that still has its connection token goes back to `queued` (as
-    /// ``retry(clientToken:in:)``), up to the outbox's capacity. Returns how many.
+    /// Every failed event that can be sent again without a new token (an item of a chat named by
+    /// a participant token whose connection the daemon keeps) goes back to `queued` (as
+    /// ``retry(clientToken:connectionToken:in:)``), up to the outbox's capacity. Returns how many.
     public func retryAllFailed(in scope: ItemScope = .everyone) async throws -> Int {
         let now = clock.now()
         let deadlines = deadlines
@@ -106,15 +116,27 @@ extension Outbox {
         return try await write { db, waitingChange -> Int in
             let failed = try StoredEvent.fetchAll(
                 db, sql: """
-                    SELECT * FROM event WHERE state = \(EventState.failed.sql) AND connectionToken IS NOT NULL AND (? IS NULL OR peer = ?) ORDER BY seq LIMIT ?
+                    SELECT * FROM event e WHERE state = \(EventState.failed.sql) AND (? IS NULL OR peer = ?)
+                      AND (connectionToken IS NOT NULL OR (viaParticipant AND EXISTS (
+                          SELECT 1 FROM participant_connection pc WHERE pc.instance = e.instance AND pc.connectionHash = e.connectionHash)))
+                    ORDER BY seq LIMIT ?
                     """,
                 arguments: [scope.peer, scope.peer, room]
             )
             for event in failed {
-                _ = try Self.requeue(event, now: now, deadlines: deadlines, in: db, waitingChange: &waitingChange)
+                _ = try Self.requeue(event, connectionToken: nil, now: now, deadlines: deadlines, in: db, waitingChange: &waitingChange)
             }
             return failed.count
         }
+    }
+
+    /// Whether the daemon still keeps the participant connection of `event`'s chat (it forgets
+    /// one idle for `outbox.connectionIdle` with nothing waiting).
+    private static func keepsConnection(of event: StoredEvent, _ db: Database) -> Bool {
+        (try? Bool.fetchOne(
+            db, sql: "SELECT 1 FROM participant_connection WHERE instance = ? AND connectionHash = ?",
+            arguments: [event.instance, event.connectionHash]
+        )) ?? false
     }
 
     /// A queued event is put aside: not sent, not expired, not holding up its connection.
@@ -232,11 +254,14 @@ extension Outbox {
     }
 
     private static func requeue(
-        _ event: StoredEvent, now: Date, deadlines: EventDeadlines, in db: Database, waitingChange: inout Int
+        _ event: StoredEvent, connectionToken: String?, now: Date, deadlines: EventDeadlines, in db: Database, waitingChange: inout Int
     ) throws -> StoredEvent {
         let deadline = now.addingTimeInterval(deadlines.deadline(for: event.contentType).timeInterval)
+        let token = connectionToken ?? event.connectionToken
         return try change(
-            event, .retryByOperator, ["now": now.millisecondsSince1970, "deadline": deadline.millisecondsSince1970],
+            event, .retryByOperator,
+            ["now": now.millisecondsSince1970, "deadline": deadline.millisecondsSince1970, "token": token,
+             "hash": connectionToken.map { ConnectionHash.of($0, instance: event.instance) }],
             in: db, waitingChange: &waitingChange
         )
     }

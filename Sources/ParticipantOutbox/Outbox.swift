@@ -192,7 +192,7 @@ public struct Outbox: Sendable {
         if let seq = try Int64.fetchOne(db.cachedStatement(sql: "SELECT seq FROM event WHERE clientToken = ? AND peer = ?"), arguments: [clientToken, room.peer]),
            let existing = try StoredEvent.fetchOne(db.cachedStatement(sql: "SELECT * FROM event WHERE seq = ?"), arguments: [seq]) {
             let same = existing.contentType == item.contentType
-                && existing.content == item.content
+                && existing.hasContent(item.content)
                 && existing.connectionHash == connectionHash
                 && existing.instance == item.instance
             return (.success(same ? .duplicate(existing) : .mismatch(existing)), [:])
@@ -232,18 +232,19 @@ public struct Outbox: Sendable {
         let ms = now.millisecondsSince1970
         // A delivered receipt waits a moment for the read receipt that may replace it.
         let hold = item.contentType == .event(.messageDelivered) ? Int64(coalescing.deliveredHold.timeInterval * 1000) : 0
+        let digest = ContentDigest.of(item.content)
         try db.cachedStatement(
             sql: """
                 INSERT INTO event (clientToken, contentType, content, connectionToken, connectionHash,
                                    state, attempts, acceptedAt, updatedAt, nextAttemptAt, deadline, priority,
-                                   messageId, supersededBy, instance, viaParticipant, peer)
-                VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                   messageId, supersededBy, instance, viaParticipant, peer, digest)
+                VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """
         ).execute(arguments: [
-            clientToken, item.contentType.rawValue, item.content, redundant || viaParticipant ? nil : item.connectionToken,
+            clientToken, item.contentType.rawValue, redundant ? nil : item.content, redundant || viaParticipant ? nil : item.connectionToken,
             connectionHash, redundant ? EventState.superseded.rawValue : EventState.queued.rawValue,
             ms, ms, redundant ? nil : ms + hold, deadline.millisecondsSince1970, item.contentType.deliveryPriority,
-            item.messageId, decision.supersededBy, item.instance, viaParticipant, peer,
+            item.messageId, decision.supersededBy, item.instance, viaParticipant, peer, digest,
         ])
         if case .participant(let participantToken, let connectParticipant) = credential, !redundant {
             // A connection.acknowledged event asks for ConnectParticipant (the event is deprecated).
@@ -264,7 +265,7 @@ public struct Outbox: Sendable {
         if let rule = decision.rule, redundant { saved[rule, default: 0] += 1 }
         var stored = StoredEvent(
             accepted: item, seq: seq, clientToken: clientToken, connectionHash: connectionHash,
-            at: now, deadline: deadline, supersededBy: decision.supersededBy, due: Date(millisecondsSince1970: ms + hold)
+            at: now, deadline: deadline, supersededBy: decision.supersededBy, due: Date(millisecondsSince1970: ms + hold), digest: digest
         )
         stored.peer = peer
         return (.success(.created(stored)), saved)
@@ -576,6 +577,38 @@ public struct Outbox: Sendable {
             try db.execute(sql: "DELETE FROM peer_served WHERE servedAt < ?", arguments: [idleSince])
             return deleted
         }
+    }
+
+    /// Free pages the file keeps for new items rather than give back: a quarter of it, and at
+    /// least 1,024 pages (4 MiB at SQLite's default page size), so a steady load does not shrink
+    /// and grow the file in turn.
+    static func freePagesKept(pageCount: Int64) -> Int64 {
+        max(1_024, pageCount / 4)
+    }
+
+    /// Gives free pages beyond ``freePagesKept(pageCount:)`` back to the filesystem (SQLite's
+    /// incremental vacuum, `auto_vacuum = INCREMENTAL`), at most `step` pages a transaction so
+    /// that submissions go on between them; the file shrinks at the next checkpoint
+    /// (``scrub()``). Returns how many pages were given back; 0 for a database without
+    /// incremental vacuum.
+    public func reclaimFreePages(step: Int64 = 2_048) async throws -> Int64 {
+        var total: Int64 = 0
+        while !Task.isShuttingDownGracefully {
+            let released = try await writer.perform { db -> Int64 in
+                guard try Int.fetchOne(db, sql: "PRAGMA auto_vacuum") == 2,
+                      let row = try Row.fetchOne(db, sql: "SELECT page_count, freelist_count FROM pragma_page_count, pragma_freelist_count")
+                else { return 0 }
+                let free: Int64 = row["freelist_count"]
+                let excess = free - Self.freePagesKept(pageCount: row["page_count"])
+                guard excess > 0 else { return 0 }
+                let pages = min(excess, step)
+                try db.execute(sql: "PRAGMA incremental_vacuum(\(pages))")
+                return free - (try Int64.fetchOne(db, sql: "PRAGMA freelist_count") ?? free)
+            }
+            total += released
+            if released < step { return total }
+        }
+        return total
     }
 }
 

@@ -5,8 +5,9 @@ import ServiceLifecycle
 /// retention period (and connection blocks that ran out), a thousand rows per transaction, ends
 /// items held longer than `outbox.holdMaxSeconds` (their tokens erased), then
 /// scrubs the files (``Outbox/scrub()``), so that a connection token erased from a sent event is
-/// gone from every outbox file within a minute. Freed pages are reused by SQLite, so under a
-/// steady load the file stops growing once the retention period is reached.
+/// gone from every outbox file within a minute. Freed pages are reused by SQLite; free pages
+/// beyond a quarter of the file are given back to the filesystem (``Outbox/reclaimFreePages(step:)``),
+/// so the file shrinks as the outbox empties.
 public struct OutboxJanitor: Service {
     let outbox: Outbox
     let interval: Duration
@@ -37,6 +38,14 @@ public struct OutboxJanitor: Service {
                 }
             } catch {
                 logger.warning("The check of held items failed; trying again later", metadata: ["error": "\(error)"])
+            }
+            do {
+                let pages = try await outbox.reclaimFreePages()
+                if pages > 0 {
+                    logger.info("Free pages of the outbox given back to the filesystem", metadata: ["outbox.pages_released": "\(pages)"])
+                }
+            } catch {
+                logger.warning("Giving free pages back failed; trying again later", metadata: ["error": "\(error)"])
             }
             do {
                 try await outbox.scrub()

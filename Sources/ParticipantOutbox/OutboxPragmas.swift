@@ -30,6 +30,10 @@ struct OutboxPragmas: Sendable, Equatable {
         var purpose: String
         /// Where and when it is set; it is always read back on the writer.
         var scope: Scope = .everyConnection
+        /// Whether the outbox refuses to open without it. `auto_vacuum` is not: an older file
+        /// takes it only through a rebuild, which a full disk may refuse, and the outbox keeps
+        /// its promises without it (its file only does not shrink).
+        var enforced = true
     }
 
     enum Scope: Sendable, Equatable {
@@ -69,6 +73,9 @@ struct OutboxPragmas: Sendable, Equatable {
             // copied once: both measured in BENCHMARKS.md.
             Setting(name: "cache_size", value: "-16384", purpose: "the writer's page cache", scope: .writer),
             Setting(name: "wal_autocheckpoint", value: "4000", purpose: "how often the WAL is copied back", scope: .writer),
+            // Free pages can be given back to the filesystem as the outbox empties. Set before
+            // the first table of a new file; an older file is rebuilt once at open (VACUUM).
+            Setting(name: "auto_vacuum", value: "2", purpose: "free pages given back to the filesystem as the outbox empties", scope: .writer, enforced: false),
         ]
         if let maxPageCount {
             settings.append(Setting(name: "max_page_count", value: String(maxPageCount), purpose: "the database's size limit (outbox.maxDatabaseMegabytes)", scope: .writerAfterMigrations))
@@ -109,6 +116,7 @@ struct OutboxPragmas: Sendable, Equatable {
     /// force as the limit (new events get 507 until finished ones are deleted), not a mismatch.
     func mismatches(in actual: [String: String]) -> [String] {
         settings.compactMap { setting in
+            guard setting.enforced else { return nil }
             let found = actual[setting.name]
             guard found?.lowercased() != setting.value else { return nil }
             if setting.name == "max_page_count", let found, found == actual["page_count"],
@@ -126,6 +134,7 @@ struct OutboxPragmas: Sendable, Equatable {
             "synchronous": ["0": "OFF", "1": "NORMAL", "2": "FULL", "3": "EXTRA"],
             "temp_store": ["0": "DEFAULT", "1": "FILE", "2": "MEMORY"],
             "secure_delete": ["0": "OFF", "1": "ON", "2": "FAST"],
+            "auto_vacuum": ["0": "NONE", "1": "FULL", "2": "INCREMENTAL"],
         ]
         return names[name]?[value].map { "\(value) (\($0))" } ?? value
     }

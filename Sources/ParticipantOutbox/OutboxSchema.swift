@@ -249,6 +249,19 @@ enum OutboxSchema {
                 }
             }
         }
+        migrator.registerMigration("v13: finished items keep a digest") { db in
+            // A finished item keeps what deduplication needs, not its content or credential: a
+            // digest of the content (ContentDigest) for every item, the content of sent and
+            // superseded items dropped, the connection token of every finished one erased.
+            db.add(function: ContentDigest.sqlFunction)
+            defer { db.remove(function: ContentDigest.sqlFunction) }
+            try db.execute(sql: """
+                ALTER TABLE event ADD COLUMN digest BLOB;
+                UPDATE event SET digest = participantd_digest(content);
+                UPDATE event SET content = NULL WHERE state IN ('sent', 'superseded');
+                UPDATE event SET connectionToken = NULL WHERE state IN ('sent', 'superseded', 'failed', 'expired');
+                """)
+        }
         return migrator
     }
 }

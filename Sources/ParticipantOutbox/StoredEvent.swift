@@ -9,6 +9,7 @@ public struct StoredEvent: Sendable, Equatable, FetchableRecord {
     public var clientToken: String
     /// An event's or a message's; it says the item's kind.
     public var contentType: ItemContentType
+    /// `nil` for a disconnect, and once the item ended `sent` or `superseded` (its digest is kept).
     public var content: String?
     /// `nil` only once the row is final and the credential has been erased.
     public var connectionToken: String?
@@ -32,11 +33,13 @@ public struct StoredEvent: Sendable, Equatable, FetchableRecord {
     public var viaParticipant = false
     /// The uid of the user whose program submitted it (``Outbox/unknownPeer``: not known).
     public var peer: Int64 = Outbox.unknownPeer
+    /// ``ContentDigest`` of the content as accepted: what deduplication compares once the content is gone.
+    public var contentDigest: Data?
 
     enum Columns: String, ColumnExpression {
         case seq, clientToken, contentType, content, connectionToken, connectionHash, state, attempts
         case acceptedAt, updatedAt, nextAttemptAt, deadline, lastErrorCode, lastErrorMessage
-        case serviceId, absoluteTime, supersededBy, instance, processingStatus, viaParticipant, peer
+        case serviceId, absoluteTime, supersededBy, instance, processingStatus, viaParticipant, peer, digest
     }
 
 }
@@ -65,6 +68,7 @@ extension StoredEvent {
         processingStatus = row[Columns.processingStatus]
         viaParticipant = row[Columns.viaParticipant]
         peer = row[Columns.peer] ?? Outbox.unknownPeer
+        contentDigest = row[Columns.digest]
     }
 }
 
@@ -78,7 +82,7 @@ extension StoredEvent {
     }
 
     /// A row as a submission stores it: queued, or superseded on arrival (by `supersededBy`), in
-    /// which case it keeps no connection token and is never due. Times as the outbox gives them back.
+    /// which case it keeps neither content nor connection token and is never due. Times as the outbox gives them back.
     package init(accepted event: ValidatedEvent, seq: Int64, clientToken: String, connectionHash: String,
          at now: Date, deadline: Date, supersededBy: String?, due: Date? = nil) {
         self.init(accepted: .event(event), seq: seq, clientToken: clientToken, connectionHash: connectionHash,
@@ -86,12 +90,12 @@ extension StoredEvent {
     }
 
     package init(accepted event: ValidatedItem, seq: Int64, clientToken: String, connectionHash: String,
-         at now: Date, deadline: Date, supersededBy: String?, due: Date? = nil) {
+         at now: Date, deadline: Date, supersededBy: String?, due: Date? = nil, digest: Data? = nil) {
         let redundant = supersededBy != nil
         let now = now.truncatedToMilliseconds
         self.init(
             seq: seq, clientToken: clientToken, contentType: event.contentType,
-            content: event.content, connectionToken: redundant ? nil : event.connectionToken,
+            content: redundant ? nil : event.content, connectionToken: redundant ? nil : event.connectionToken,
             connectionHash: connectionHash, state: redundant ? .superseded : .queued, attempts: 0,
             acceptedAt: now, updatedAt: now, nextAttemptAt: redundant ? nil : (due?.truncatedToMilliseconds ?? now),
             deadline: deadline.truncatedToMilliseconds, lastError: nil, serviceId: nil, absoluteTime: nil,
@@ -101,6 +105,13 @@ extension StoredEvent {
             connectionToken = nil
             viaParticipant = true
         }
+        contentDigest = digest
+    }
+
+    /// Whether `content` is what this item was accepted with: by its digest, which a finished
+    /// item keeps in place of its content.
+    package func hasContent(_ content: String?) -> Bool {
+        contentDigest.map { $0 == ContentDigest.of(content) } ?? (self.content == content)
     }
 
     /// The record as the socket API shows it: everything but the connection token.

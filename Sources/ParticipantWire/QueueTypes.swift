@@ -180,3 +180,14 @@ public struct PeerStats: Codable, Sendable, Equatable {
         self.sentLastMinute = sentLastMinute
     }
 }
+
+/// The optional body of `POST /v1/events/{clientToken}/retry`: the connection token to send the
+/// item with. A failed or expired item's own token is erased when it ends, so a retry of an item
+/// of a chat named by a connection token needs a current one.
+public struct RetrySubmission: Codable, Sendable, Equatable {
+    public var connectionToken: String?
+
+    public init(connectionToken: String?) {
+        self.connectionToken = connectionToken
+    }
+}

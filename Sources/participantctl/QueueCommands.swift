@@ -65,7 +65,13 @@ struct List: AsyncParsableCommand {
 
 struct Retry: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Queues a failed or expired event again, due now, with a new deadline (same ClientToken)."
+        abstract: "Queues a failed or expired event again, due now, with a new deadline (same ClientToken).",
+        discussion: """
+            A failed or expired item's connection token is erased when it ends: give a current one \
+            with --connection-token (the item then belongs to that connection). Without it, only \
+            an item of a chat named by a participant token is sent again, while participantd keeps \
+            that chat's connection. --all-failed takes those.
+            """
     )
 
     @OptionGroup var global: GlobalOptions
@@ -75,12 +81,18 @@ struct Retry: AsyncParsableCommand {
     @Argument(help: "The event's ClientToken.")
     var clientToken: String?
 
-    @Flag(help: "Every failed event instead of one.")
+    @Flag(help: "Every failed event that can be sent without a new connection token, instead of one.")
     var allFailed = false
+
+    @Option(help: "The connection token to send the event with (its own was erased when it ended).")
+    var connectionToken: String?
 
     func validate() throws {
         guard (clientToken == nil) != (!allFailed) else {
             throw ValidationError("give either a ClientToken or --all-failed")
+        }
+        if allFailed, connectionToken != nil {
+            throw ValidationError("--connection-token goes with one ClientToken, not --all-failed")
         }
     }
 
@@ -89,7 +101,7 @@ struct Retry: AsyncParsableCommand {
             if allFailed {
                 printJSON(try await global.client.retryAllFailed(owner: owner.uid))
             } else if let clientToken {
-                printJSON(try await global.client.change(.retry, clientToken: clientToken, owner: owner.uid))
+                printJSON(try await global.client.retry(clientToken: clientToken, connectionToken: connectionToken, owner: owner.uid))
             }
         } catch {
             fail(error, operation: "Retry")

@@ -68,7 +68,7 @@ import ParticipantTestSupport
                     let changed = try transition.apply(
                         where: "seq = :seq",
                         arguments: ["seq": stored.seq, "now": 1, "at": 1, "code": "c", "message": "m", "id": "i", "absoluteTime": "t", "processingStatus": nil,
-                                    "supersededBy": "x", "deadline": 1],
+                                    "supersededBy": "x", "deadline": 1, "token": "t", "hash": "h"],
                         in: db, waitingChange: &waitingChange
                     ).changed
                     #expect(waitingChange == 0)

@@ -212,7 +212,7 @@ import ParticipantTestSupport
             #expect(expired.map(\.clientToken) == ["typing"])
             let record = try #require(try await outbox.event(clientToken: "typing"))
             #expect(record.state == .expired)
-            #expect(record.connectionToken != nil, "kept for participantctl retry until retention")
+            #expect(record.connectionToken == nil, "a credential is erased when its item ends")
             #expect(record.lastError?.code == "DeadlineExceeded")
         }
     }
@@ -307,7 +307,7 @@ import ParticipantTestSupport
                 let record = try #require(try await outbox.event(clientToken: token))
                 #expect(record.state == .failed)
                 #expect(record.lastError == denied)
-                #expect(record.connectionToken != nil, "kept for participantctl retry until retention")
+                #expect(record.connectionToken == nil, "a credential is erased when its item ends")
             }
             #expect(try await outbox.event(clientToken: "other")?.state == .sending)
             #expect(outbox.waitingCount == 1)

@@ -63,16 +63,33 @@ import Testing
             #expect(try decode(EventRecord.self, shown).state == .failed)
             #expect(!shown.contains("secret-"))
 
-            // retry one, then all failed: sent with the same ClientToken, a new deadline.
+            // retry: the failed items' connection token was erased when they failed, so a retry
+            // names one; sent with the same ClientToken, a new deadline.
             refuse.withLock { $0 = false }
-            let (retryStatus, retried, _) = try await participantctl(daemon, ["retry", "f1"])
-            #expect(retryStatus == 0, "\(retried)")
-            #expect(try decode(QueueChange.self, retried).event?.state == .queued)
-            _ = try await daemon.waitForEvent("f1") { $0.state == .sent }
+            let (erasedStatus, _, erased) = try await participantctl(daemon, ["retry", "f1"])
+            #expect(erasedStatus != 0)
+            #expect(erased.contains("InvalidState") && erased.contains("--connection-token"), "\(erased)")
             let (_, retriedAll, _) = try await participantctl(daemon, ["retry", "--all-failed"])
-            #expect(try decode(QueueChange.self, retriedAll).changed == 2)
-            _ = try await daemon.waitForEvent("f2") { $0.state == .sent }
-            _ = try await daemon.waitForEvent("f3") { $0.state == .sent }
+            #expect(try decode(QueueChange.self, retriedAll).changed == 0, "no failed item can be sent without a token")
+            for token in ["f1", "f2", "f3"] {
+                let (retryStatus, retried, retryErrors) = try await participantctl(daemon, ["retry", token, "--connection-token", "secret-failing-connection"])
+                #expect(retryStatus == 0, "\(retryErrors)")
+                #expect(try decode(QueueChange.self, retried).event?.state == .queued)
+                #expect(!retried.contains("secret-"))
+                _ = try await daemon.waitForEvent(token) { $0.state == .sent }
+            }
+            // A sent item keeps no content, and still tells a resubmission apart from another item.
+            let sentRecord = try await client.event(clientToken: "f1")
+            #expect(sentRecord.content == nil)
+            let again = try await client.submit(EventSubmission(contentType: EventContentType.messageRead.rawValue, content: receipt("f1"), clientToken: "f1", connectionToken: "secret-failing-connection"))
+            #expect(!again.created && again.event.state == .sent)
+            do {
+                _ = try await client.submit(EventSubmission(contentType: EventContentType.messageRead.rawValue, content: receipt("other"), clientToken: "f1", connectionToken: "secret-failing-connection"))
+                Issue.record("another content under a sent item's ClientToken was accepted")
+            } catch let error as DaemonClientError {
+                guard case .api(let status, let body) = error else { Issue.record("\(error)"); return }
+                #expect(status == 409 && body.message.contains("different content"), "\(body)")
+            }
             // Retrying a sent event is refused, naming the state and the rule.
             let (wrongStatus, _, wrong) = try await participantctl(daemon, ["retry", "f1"])
             #expect(wrongStatus != 0)

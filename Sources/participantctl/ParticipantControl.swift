@@ -116,7 +116,8 @@ struct SendEvent: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
     @OptionGroup var participant: ParticipantOptions
 
-    @Option(help: "The content type of the request (one of the four SendEvent types).")
+    @Option(help: "The content type of the request (one of the four SendEvent types).",
+            completion: .list(EventContentType.allCases.map(\.rawValue)))
     var contentType: String?
 
     @Option(help: "The content of the event; for receipts {\"messageId\":\"...\"}.")
@@ -242,7 +243,8 @@ struct SendMessage: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
     @OptionGroup var participant: ParticipantOptions
 
-    @Option(help: "The type of the content: text/plain, text/markdown, application/json or application/vnd.amazonaws.connect.message.interactive.response.")
+    @Option(help: "The type of the content: text/plain, text/markdown, application/json or application/vnd.amazonaws.connect.message.interactive.response.",
+            completion: .list(MessageContentType.allCases.map(\.rawValue)))
     var contentType: String?
 
     @Option(help: "The content of the message (text/plain and text/markdown: at most 1024 characters; application/json: 12000; interactive responses: 12288).")

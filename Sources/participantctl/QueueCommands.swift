@@ -16,7 +16,8 @@ struct List: AsyncParsableCommand {
 
     @OptionGroup var global: GlobalOptions
 
-    @Option(help: "Only events in this state: \(EventState.allCases.map(\.rawValue).joined(separator: ", ")).")
+    @Option(help: "Only events in this state: \(EventState.allCases.map(\.rawValue).joined(separator: ", ")).",
+            completion: .list(EventState.allCases.map(\.rawValue)))
     var state: String?
 
     @Option(help: "Only events of this connection: its hash, or the first 4 or more hex digits of it.")

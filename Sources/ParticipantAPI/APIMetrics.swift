@@ -12,6 +12,14 @@ public struct MetricsSnapshot: Sendable {
     public var waitingByInstance: [String: Int]
     /// Waiting (queued or sending) items by peer (user name, ``ParticipantOutbox/PeerName``).
     public var waitingByPeer: [String: Int] = [:]
+    /// In a fleet: whether the quota is shared now (`false`: the fleet's database does not answer,
+    /// or grants nothing); `nil` without a fleet.
+    public var fleetShared: Bool?
+    /// The outbox's database: bytes in use (free pages not counted), its limit
+    /// (`outbox.maxDatabaseMegabytes`; `nil`: none), and whether new items are refused for lack of room.
+    public var databaseBytes: Int64 = 0
+    public var databaseLimitBytes: Int64?
+    public var storageFull = false
 }
 
 /// The API's counter (items accepted, by kind and content type: every message is `message`) and

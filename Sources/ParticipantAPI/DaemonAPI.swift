@@ -82,10 +82,13 @@ public struct DaemonAPI: Sendable {
         let counts = Outbox.totals(byInstance)
         let oldest = try await outbox.oldestWaiting()
         let byPeer = try await outbox.peerCounts(sentWithin: nil)
+        let size = try await outbox.databaseSize()
         let text = metrics.render(MetricsSnapshot(
             counts: counts, oldestWaitingAge: oldest?.age, senders: delivery.senderStates(),
             waitingByInstance: byInstance.mapValues { ($0[.queued] ?? 0) + ($0[.sending] ?? 0) },
-            waitingByPeer: Dictionary(byPeer.map { (PeerName.of($0.key), $0.value.waiting) }, uniquingKeysWith: +)
+            waitingByPeer: Dictionary(byPeer.map { (PeerName.of($0.key), $0.value.waiting) }, uniquingKeysWith: +),
+            fleetShared: await delivery.fleetStats()?.shared,
+            databaseBytes: size.used, databaseLimitBytes: size.limit, storageFull: outbox.storageProblem != nil
         ))
         return Response(
             status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],

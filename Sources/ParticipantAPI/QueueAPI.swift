@@ -25,12 +25,15 @@ import ParticipantWire
 /// What the sender is doing now, for stats and metrics.
 public struct SenderState: Sendable {
     public var inFlight: Int
+    /// Whether the sender takes the service as down now (sending suspended, the service probed).
+    public var outage: Bool
     public var quotaRate: Double
     public var quotaTokens: Double
     public var problems: [String]
 
-    public init(inFlight: Int = 0, quotaRate: Double = 0, quotaTokens: Double = 0, problems: [String] = []) {
+    public init(inFlight: Int = 0, quotaRate: Double = 0, quotaTokens: Double = 0, problems: [String] = [], outage: Bool = false) {
         self.inFlight = inFlight
+        self.outage = outage
         self.quotaRate = quotaRate
         self.quotaTokens = quotaTokens
         self.problems = problems

@@ -530,6 +530,18 @@ public struct Outbox: Sendable {
         }
     }
 
+    /// The database's bytes in use (its pages less the free ones) and its limit
+    /// (`outbox.maxDatabaseMegabytes`; `nil`: none; new items get 507 from 90% of it), for the metrics.
+    public func databaseSize() async throws -> (used: Int64, limit: Int64?) {
+        let limit = limits.maxDatabaseMegabytes > 0 ? Int64(limits.maxDatabaseMegabytes) * 1_048_576 : nil
+        let used = try await database.read { db -> Int64 in
+            let row = try Row.fetchOne(db, sql: "SELECT page_count, freelist_count, page_size FROM pragma_page_count, pragma_freelist_count, pragma_page_size")
+            guard let row else { return 0 }
+            return (row["page_count"] as Int64 - row["freelist_count"]) * (row["page_size"] as Int64)
+        }
+        return (used, limit)
+    }
+
     /// Why events cannot be stored now (storage full), for health; `nil` when they can.
     public var storageProblem: String? { storage.problem }
 

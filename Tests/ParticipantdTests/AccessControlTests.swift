@@ -317,7 +317,7 @@ struct AccessControlTests {
             let peers = try #require(try await daemon.client.stats().peers)
             #expect(peers["uid 4242"]?.sentLastMinute == 1, "\(peers)")
             let (_, _, metrics) = try await RawSocketClient(path: daemon.configuration.socketPath).requestWithHeaders(method: "GET", path: "/metrics")
-            #expect(String(decoding: metrics, as: UTF8.self).contains(#"participantd_peer_sent_total{instance="default",peer="uid 4242"} 1"#))
+            #expect(String(decoding: metrics, as: UTF8.self).contains(#"participantd_peer_sent_total{connect_instance="default",peer="uid 4242"} 1"#))
         }
     }
 

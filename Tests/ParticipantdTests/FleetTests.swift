@@ -211,6 +211,9 @@ import ParticipantWire
                             return health.status == "degraded" && health.problems.contains { $0.contains("pg_hba.conf") && $0.contains("no encryption") }
                         }
                     }
+                    // What the alert rule ParticipantdFleetDatabaseDown watches.
+                    let metrics = try await MetricsTests.scrape(daemon)
+                    #expect(metrics["participantd_fleet_quota_shared", [:]] == (shares ? 1 : 0))
                     #expect(!daemon.logText.contains(postgres.password))
                 }
             }

@@ -166,6 +166,10 @@ import ParticipantWire
             }
             #expect(try await client.health().problems.allSatisfy { !$0.hasPrefix("instance b:") })
             #expect(daemon.standIn.acceptedEvents.isEmpty)
+            // What the alert rule ParticipantdServiceOutage watches.
+            let metrics = try await MetricsTests.scrape(daemon)
+            #expect(metrics["participantd_upstream_outage", ["connect_instance": "default"]] == 1)
+            #expect(metrics["participantd_upstream_outage", ["connect_instance": "b"]] == 0)
         }
     }
 }

@@ -42,27 +42,39 @@ import Testing
             #expect(samples["participantd_events_accepted_total", ["content_type": "message.read", "kind": "event"]] == 3)
             #expect(samples["participantd_events_accepted_total", ["content_type": "typing", "kind": "event"]] == 1)
             #expect(samples["participantd_events_accepted_total", ["content_type": "message", "kind": "message"]] == 0)
-            #expect(samples["participantd_events_sent_total", ["instance": "default"]] == 2)
-            #expect(samples["participantd_events_failed_total", ["code": "ValidationException", "instance": "default"]] == 1)
+            #expect(samples["participantd_events_sent_total", ["connect_instance": "default"]] == 2)
+            #expect(samples["participantd_events_failed_total", ["code": "ValidationException", "connect_instance": "default"]] == 1)
             #expect(samples["participantd_events_superseded_total", [:]] == 1, "the duplicate receipt")
-            #expect(samples["participantd_retries_total", ["code": "ServiceUnavailableException", "instance": "default"]] == 1)
+            #expect(samples["participantd_retries_total", ["code": "ServiceUnavailableException", "connect_instance": "default"]] == 1)
             #expect(samples["participantd_queue_events", ["state": "sent"]] == 2)
             #expect(samples["participantd_queue_events", ["state": "failed"]] == 1)
             #expect(samples["participantd_queue_events", ["state": "queued"]] == 0)
-            #expect(samples["participantd_upstream_request_duration_seconds_count", ["instance": "default"]] == 4)
-            #expect((samples["participantd_sender_rounds_total", ["instance": "default"]] ?? 0) > 0)
+            #expect(samples["participantd_upstream_request_duration_seconds_count", ["connect_instance": "default"]] == 4)
+            #expect((samples["participantd_sender_rounds_total", ["connect_instance": "default"]] ?? 0) > 0)
             #expect(samples["participantd_oldest_waiting_event_age_seconds", [:]] == 0)
             #expect((samples["participantd_uptime_seconds", [:]] ?? 0) > 0)
-            #expect(samples["participantd_quota_tokens", ["instance": "default"]] != nil && samples["participantd_quota_rate", ["instance": "default"]] != nil)
+            #expect(samples["participantd_quota_tokens", ["connect_instance": "default"]] != nil && samples["participantd_quota_rate", ["connect_instance": "default"]] != nil)
+            #expect(samples["participantd_upstream_outage", ["connect_instance": "default"]] == 0)
+            #expect((samples["participantd_outbox_database_bytes", [:]] ?? 0) > 0)
+            #expect(samples["participantd_outbox_database_limit_bytes", [:]] == Double(daemon.configuration.limits.maxDatabaseMegabytes * 1_048_576))
+            #expect(samples["participantd_outbox_storage_full", [:]] == 0)
+            #expect(samples["participantd_fleet_quota_shared", [:]] == nil, "no fleet, no gauge")
 
             // The same on the loopback TCP listener, and nothing else there.
             let line = try #require(daemon.logText.split(separator: "\n").first { $0.contains("participantd ready") })
             let address = try #require(line.firstMatch(of: /metrics.listen": 127\.0\.0\.1:(\d+)/)?.1)
             let (tcpStatus, tcpBody) = try await HTTPGet.get("http://127.0.0.1:\(address)/metrics")
             #expect(tcpStatus == 200)
-            #expect(try PrometheusText.parse(tcpBody)["participantd_events_sent_total", ["instance": "default"]] == 2)
+            #expect(try PrometheusText.parse(tcpBody)["participantd_events_sent_total", ["connect_instance": "default"]] == 2)
             #expect(try await HTTPGet.get("http://127.0.0.1:\(address)/v1/health").0 == 404)
         }
+    }
+
+    /// `GET /metrics` on the daemon's socket, parsed.
+    static func scrape(_ daemon: TestDaemon) async throws -> PrometheusText.Samples {
+        let (status, _, body) = try await RawSocketClient(path: daemon.configuration.socketPath).requestWithHeaders(method: "GET", path: "/metrics")
+        #expect(status == 200)
+        return try PrometheusText.parse(String(decoding: body, as: UTF8.self))
     }
 
     @Test("The format checker refuses what Prometheus would")
@@ -84,6 +96,8 @@ enum PrometheusText {
     struct Samples {
         var values: [String: [[String: String]: Double]] = [:]
         subscript(name: String, labels: [String: String]) -> Double? { values[name]?[labels] }
+        /// Every name with a sample (a histogram's as `_bucket`, `_sum`, `_count`).
+        var names: Set<String> { Set(values.keys) }
     }
 
     static func parse(_ text: String) throws -> Samples {

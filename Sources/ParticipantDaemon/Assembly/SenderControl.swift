@@ -16,7 +16,7 @@ struct SenderControl: DeliveryControl {
         Dictionary(uniqueKeysWithValues: senders.senders.map { sender in
             (sender.instance, SenderState(
                 inFlight: sender.requestsInFlight, quotaRate: sender.quotaRate, quotaTokens: sender.quotaTokens,
-                problems: sender.healthProblems
+                problems: sender.healthProblems, outage: sender.isInOutage
             ))
         })
     }

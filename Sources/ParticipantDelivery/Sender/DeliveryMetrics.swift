@@ -3,7 +3,8 @@ import ParticipantOutbox
 import ParticipantWire
 import Synchronization
 
-/// One instance's sender's counters and upstream latency (label `instance`), made from the factory
+/// One instance's sender's counters and upstream latency (label `connect_instance`: `instance` is
+/// the label Prometheus gives each scraped target), made from the factory
 /// the daemon chooses.
 public final class DeliveryMetrics: Sendable {
     private let factory: any MetricsFactory
@@ -22,7 +23,7 @@ public final class DeliveryMetrics: Sendable {
     public init(factory: any MetricsFactory, instance: String) {
         self.factory = factory
         self.instance = instance
-        let dimensions = [("instance", instance)]
+        let dimensions = [("connect_instance", instance)]
         sentCounter = CoreMetrics.Counter(label: "participantd_events_sent_total", dimensions: dimensions, factory: factory)
         expiredCounter = CoreMetrics.Counter(label: "participantd_events_expired_total", dimensions: dimensions, factory: factory)
         latency = CoreMetrics.Timer(label: "participantd_upstream_request_duration_seconds", dimensions: dimensions, factory: factory)
@@ -46,7 +47,7 @@ public final class DeliveryMetrics: Sendable {
             if let counter = counters[name] { return counter }
             // A bound on the registry: users are few; past it, one series for the rest.
             let key = counters.count < 1_000 ? name : "other"
-            let counter = counters[key] ?? CoreMetrics.Counter(label: "participantd_peer_sent_total", dimensions: [("instance", instance), ("peer", key)], factory: factory)
+            let counter = counters[key] ?? CoreMetrics.Counter(label: "participantd_peer_sent_total", dimensions: [("connect_instance", instance), ("peer", key)], factory: factory)
             counters[key] = counter
             return counter
         }.increment()
@@ -71,7 +72,7 @@ public final class DeliveryMetrics: Sendable {
         let key = code.count <= 64 && code.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "." || $0 == "_" }) ? code : "Other"
         return cache.withLock { counters in
             if let counter = counters[key] { return counter }
-            let counter = CoreMetrics.Counter(label: label, dimensions: [("code", key), ("instance", instance)], factory: factory)
+            let counter = CoreMetrics.Counter(label: label, dimensions: [("code", key), ("connect_instance", instance)], factory: factory)
             counters[key] = counter
             return counter
         }

@@ -133,6 +133,10 @@ public final class EventSender: Service, Sendable {
         heartbeat.store(Int64(now / .milliseconds(1)), ordering: .relaxed)
     }
 
+    /// Whether the service is taken as down now (no answer to the last attempts): sending is
+    /// suspended and the service probed. For the metric `participantd_upstream_outage`.
+    public var isInOutage: Bool { outages.outage != nil }
+
     /// What keeps delivery from being healthy now, for `GET /v1/health`; empty when all is well.
     public var healthProblems: [String] {
         var problems = pacer.problem.map { [$0] } ?? []

@@ -54,15 +54,20 @@ public struct DaemonAPI: Sendable {
 
     /// Every route, for the Unix socket.
     public func router() -> Router<DaemonRequestContext> {
-        let routes: [RouteTable.Route] = [
+        RouteTable(socketRoutes).router(access: access)
+    }
+
+    /// The socket's routes: what `openapi/participantd.openapi.json` describes (OpenAPITests).
+    var socketRoutes: [RouteTable.Route] {
+        [
             .init(.post, "/v1/events") { request, context in try await submit(request, context: context) },
             .init(.post, "/v1/messages") { request, context in try await submitMessage(request, context: context) },
             .init(.post, "/v1/disconnect") { request, context in try await submitDisconnect(request, context: context) },
             .init(.post, "/v1/events/batch") { request, context in try await submitBatch(request, context: context) },
             .init(.get, "/v1/events/{clientToken}") { request, context in try await event(request, context: context) },
             .init(.get, "/v1/health") { _, _ in try await health() },
+            .init(.get, "/v1/openapi.json") { _, _ in Self.response(Array((OpenAPIDocument.json + "\n").utf8), status: .ok) },
         ] + sendEventRoutes + queue.readRoutes + queue.changeRoutes + metricsRoutes
-        return RouteTable(routes).router(access: access)
     }
 
     /// `GET /metrics` alone, for the loopback TCP listener (`metrics.listen`).

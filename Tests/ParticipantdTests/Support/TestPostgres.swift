@@ -50,7 +50,7 @@ final class TestPostgres: Sendable {
         try password.write(toFile: passwordFile, atomically: true, encoding: .utf8)
         // The daemon refuses a password file every user may read.
         chmod(passwordFile, 0o600)
-        let server = TestPostgres(directory: directory, port: try freePort(), password: password, passwordFile: passwordFile, bin: bin, tls: tls)
+        let server = TestPostgres(directory: directory, port: try FreePort.next(), password: password, passwordFile: passwordFile, bin: bin, tls: tls)
         if tls {
             let (status, _, errors) = try await ChildProcess.run("/usr/bin/env", [
                 "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", directory + "/server.key", "-out", directory + "/server.pem",
@@ -67,14 +67,14 @@ final class TestPostgres: Sendable {
             try "hostssl all all 127.0.0.1/32 scram-sha-256\nlocal all all scram-sha-256\n"
                 .write(toFile: directory + "/data/pg_hba.conf", atomically: false, encoding: .utf8)
         }
-        // Between freePort() and the server's bind another process may take the port.
+        // Between FreePort.next() and the server's bind another process may take the port.
         for attempt in 1... {
             do {
                 try await server.startServer()
                 break
             } catch let error as PortTaken where attempt < 5 {
                 _ = error
-                server.chosenPort.withLock { $0 = (try? freePort()) ?? $0 }
+                server.chosenPort.withLock { $0 = (try? FreePort.next()) ?? $0 }
             }
         }
         return server
@@ -132,24 +132,5 @@ final class TestPostgres: Sendable {
         guard status == 0 else {
             throw TimedOut(description: "\(tool) failed (\(status)): \(output)\(errors)")
         }
-    }
-
-    /// A port nothing listens on now.
-    private static func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        try withUnsafeMutablePointer(to: &address) { pointer in
-            try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { raw in
-                guard bind(fd, raw, length) == 0, getsockname(fd, raw, &length) == 0 else {
-                    throw TimedOut(description: "no free port: \(String(cString: strerror(errno)))")
-                }
-            }
-        }
-        return Int(UInt16(bigEndian: address.sin_port))
     }
 }

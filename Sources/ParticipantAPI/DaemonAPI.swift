@@ -298,9 +298,13 @@ public struct DaemonAPI: Sendable {
             metrics?.accepted(item.contentType)
             // The kind is in each line's message ("Message accepted"), not a key of its own: the
             // accept path writes one line per item.
+            // The chat (its connection's hash) and the instance too, so that the journal finds
+            // a chat's items (journalctl CONNECTION_HASH=...).
             var metadata: Logger.Metadata = [
                 "event.client_token": "\(stored.clientToken)",
                 "event.content_type": "\(item.contentType.shortName)",
+                "connection.hash": "\(stored.connectionHash)",
+                "instance": "\(stored.instance)",
             ]
             if item.clientToken == nil { metadata["event.client_token_generated"] = "true" }
             if let supersededBy = stored.supersededBy {

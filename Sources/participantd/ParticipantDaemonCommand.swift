@@ -69,7 +69,10 @@ struct ParticipantDaemonCommand: AsyncParsableCommand {
             throw ExitCode(78)  // EX_CONFIG: systemd does not restart in a loop on a bad configuration
         }
 
-        let logSettings = LogSettings(level: settings.logLevel, format: settings.logFormat.resolved(environment: environment))
+        let logSettings = LogSettings(
+            level: settings.logLevel, format: settings.logFormat.resolved(environment: environment),
+            journal: LogSettings.journalSocket(configured: settings.logJournalSocket, environment: environment)
+        )
         LoggingSystem.bootstrap { _ in DaemonLogHandler(settings: logSettings) }
         let logger = Logger(label: "participantd")
         if let coreDumpProblem {

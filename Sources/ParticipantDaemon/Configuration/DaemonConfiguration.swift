@@ -52,6 +52,9 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var logLevel: Logger.Level = .info
     /// `auto`: `journal` under systemd's journal, `text` elsewhere.
     public var logFormat: LogFormat = .auto
+    /// The journal's native socket (`log.journalSocket`); `nil`: `/run/systemd/journal/socket`
+    /// when standard error is the journal (see ``LogSettings/journalSocket(configured:environment:)``).
+    public var logJournalSocket: String?
     /// A loopback TCP address that answers `GET /metrics` (`metrics.listen`); `nil`: only the socket does.
     public var metricsListen: ListenAddress?
     /// Who may use the socket and change the queue (`access.*`).

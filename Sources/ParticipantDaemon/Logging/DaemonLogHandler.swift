@@ -39,9 +39,20 @@ public enum LogFormat: String, Sendable, CaseIterable {
 /// The level and format every logger of the daemon follows, changeable at run time (SIGHUP).
 public final class LogSettings: Sendable {
     private let state: Mutex<(level: Logger.Level, format: LogFormat)>
+    /// Where `journal` records go as structured entries (journald's native protocol); `nil`, or a
+    /// send that fails: as stream lines on standard error.
+    public let journal: JournalSocket?
 
-    public init(level: Logger.Level, format: LogFormat) {
+    public init(level: Logger.Level, format: LogFormat, journal: JournalSocket? = nil) {
         state = Mutex((level, format))
+        self.journal = journal
+    }
+
+    /// The journal's native socket this process logs to: `log.journalSocket` when set, else
+    /// journald's own when standard error is the journal (`$JOURNAL_STREAM`); otherwise `nil`.
+    public static func journalSocket(configured: String?, environment: [String: String]) -> JournalSocket? {
+        if let configured, !configured.isEmpty { return JournalSocket(path: configured) }
+        return LogFormat.standardErrorIsJournal(environment) ? JournalSocket(path: JournalSocket.defaultPath) : nil
     }
 
     public var level: Logger.Level {
@@ -90,7 +101,17 @@ public struct DaemonLogHandler: LogHandler {
         var merged = metadata
         if let provided = metadataProvider?.get() { merged.merge(provided) { $1 } }
         if let own = event.metadata { merged.merge(own) { $1 } }
-        write(Self.format(level: event.level, message: "\(event.message)", metadata: merged, as: settings.format, at: Date()))
+        let format = settings.format
+        let message = "\(event.message)"
+        if format == .journal, let journal = settings.journal {
+            let fields = JournalEntry.fields(
+                level: event.level, message: message, metadata: merged.sorted { $0.key < $1.key },
+                file: event.file, line: event.line, function: event.function
+            )
+            // Not taken (no journald, larger than a datagram may be): the stream line instead.
+            if journal.send(JournalEntry.encode(fields)) { return }
+        }
+        write(Self.format(level: event.level, message: message, metadata: merged, as: format, at: Date()))
     }
 
     /// One record as one line, newline included.

@@ -634,6 +634,8 @@ public final class EventSender: Service, Sendable {
             "event.client_token": "\(event.clientToken)",
             "event.content_type": "\(event.contentType.shortName)",
             "event.attempt": "\(event.attempts)",
+            // The sender's logger carries `instance`.
+            "connection.hash": "\(event.connectionHash)",
         ]
     }
 }

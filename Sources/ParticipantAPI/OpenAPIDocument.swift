@@ -70,110 +70,31 @@ enum OpenAPIDocument {
             }
           },
           "400": {
-            "description": "a field breaks a rule (the message names the field and the rule), or the body is not a JSON object (codes: ValidationException, MalformedRequest)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/BadSubmission"
           },
           "403": {
-            "description": "the connecting user is not allowed (access.allowUsers, access.allowGroups) (codes: AccessDenied)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/NotAllowedToSubmit"
           },
           "409": {
-            "description": "the ClientToken is stored with other parameters, or the chat refuses this item (codes: IdempotentParameterMismatch, ReceiptsRefused, ChatDisconnected)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/SubmissionConflict"
           },
           "410": {
-            "description": "the service refused this connection token for good (codes: ConnectionRejected)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/ConnectionRejected"
           },
           "413": {
-            "description": "the body is larger than api.maxBodyBytes (codes: PayloadTooLarge)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/BodyTooLarge"
           },
           "415": {
-            "description": "Content-Type is not JSON (codes: UnsupportedMediaType)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/NotJSON"
           },
           "500": {
-            "description": "SQLite refused the write; nothing was stored (codes: StorageError, InternalError)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/StorageError"
           },
           "503": {
-            "description": "the outbox or the user's share of it is full, or the daemon is stopping or its storage failed; submit again with the same clientToken (codes: OutboxFull, PeerOutboxFull, ServiceUnavailable)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            },
-            "headers": {
-              "Retry-After": {
-                "description": "seconds to wait before submitting again",
-                "schema": {
-                  "type": "string"
-                }
-              }
-            }
+            "$ref": "#/components/responses/SubmissionUnavailable"
           },
           "507": {
-            "description": "the disk, or 90% of outbox.maxDatabaseMegabytes, is full; nothing was stored (codes: StorageFull)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            },
-            "headers": {
-              "Retry-After": {
-                "description": "seconds to wait before submitting again",
-                "schema": {
-                  "type": "string"
-                }
-              }
-            }
+            "$ref": "#/components/responses/StorageFull"
           }
         }
       },
@@ -267,24 +188,10 @@ enum OpenAPIDocument {
             }
           },
           "400": {
-            "description": "a parameter breaks its rule (codes: ValidationException)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/BadQuery"
           },
           "403": {
-            "description": "the user may not act for another (owner=) or is not allowed on the socket (codes: AccessDenied)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/NotAllowedForOwner"
           }
         }
       }
@@ -328,110 +235,31 @@ enum OpenAPIDocument {
             }
           },
           "400": {
-            "description": "a field breaks a rule (the message names the field and the rule), or the body is not a JSON object (codes: ValidationException, MalformedRequest)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/BadSubmission"
           },
           "403": {
-            "description": "the connecting user is not allowed (access.allowUsers, access.allowGroups) (codes: AccessDenied)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/NotAllowedToSubmit"
           },
           "409": {
-            "description": "the ClientToken is stored with other parameters, or the chat refuses this item (codes: IdempotentParameterMismatch, ReceiptsRefused, ChatDisconnected)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/SubmissionConflict"
           },
           "410": {
-            "description": "the service refused this connection token for good (codes: ConnectionRejected)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/ConnectionRejected"
           },
           "413": {
-            "description": "the body is larger than api.maxBodyBytes (codes: PayloadTooLarge)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/BodyTooLarge"
           },
           "415": {
-            "description": "Content-Type is not JSON (codes: UnsupportedMediaType)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/NotJSON"
           },
           "500": {
-            "description": "SQLite refused the write; nothing was stored (codes: StorageError, InternalError)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/StorageError"
           },
           "503": {
-            "description": "the outbox or the user's share of it is full, or the daemon is stopping or its storage failed; submit again with the same clientToken (codes: OutboxFull, PeerOutboxFull, ServiceUnavailable)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            },
-            "headers": {
-              "Retry-After": {
-                "description": "seconds to wait before submitting again",
-                "schema": {
-                  "type": "string"
-                }
-              }
-            }
+            "$ref": "#/components/responses/SubmissionUnavailable"
           },
           "507": {
-            "description": "the disk, or 90% of outbox.maxDatabaseMegabytes, is full; nothing was stored (codes: StorageFull)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            },
-            "headers": {
-              "Retry-After": {
-                "description": "seconds to wait before submitting again",
-                "schema": {
-                  "type": "string"
-                }
-              }
-            }
+            "$ref": "#/components/responses/StorageFull"
           }
         }
       }
@@ -475,110 +303,31 @@ enum OpenAPIDocument {
             }
           },
           "400": {
-            "description": "a field breaks a rule (the message names the field and the rule), or the body is not a JSON object (codes: ValidationException, MalformedRequest)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/BadSubmission"
           },
           "403": {
-            "description": "the connecting user is not allowed (access.allowUsers, access.allowGroups) (codes: AccessDenied)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/NotAllowedToSubmit"
           },
           "409": {
-            "description": "the ClientToken is stored with other parameters, or the chat refuses this item (codes: IdempotentParameterMismatch, ReceiptsRefused, ChatDisconnected)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/SubmissionConflict"
           },
           "410": {
-            "description": "the service refused this connection token for good (codes: ConnectionRejected)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/ConnectionRejected"
           },
           "413": {
-            "description": "the body is larger than api.maxBodyBytes (codes: PayloadTooLarge)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/BodyTooLarge"
           },
           "415": {
-            "description": "Content-Type is not JSON (codes: UnsupportedMediaType)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/NotJSON"
           },
           "500": {
-            "description": "SQLite refused the write; nothing was stored (codes: StorageError, InternalError)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/StorageError"
           },
           "503": {
-            "description": "the outbox or the user's share of it is full, or the daemon is stopping or its storage failed; submit again with the same clientToken (codes: OutboxFull, PeerOutboxFull, ServiceUnavailable)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            },
-            "headers": {
-              "Retry-After": {
-                "description": "seconds to wait before submitting again",
-                "schema": {
-                  "type": "string"
-                }
-              }
-            }
+            "$ref": "#/components/responses/SubmissionUnavailable"
           },
           "507": {
-            "description": "the disk, or 90% of outbox.maxDatabaseMegabytes, is full; nothing was stored (codes: StorageFull)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            },
-            "headers": {
-              "Retry-After": {
-                "description": "seconds to wait before submitting again",
-                "schema": {
-                  "type": "string"
-                }
-              }
-            }
+            "$ref": "#/components/responses/StorageFull"
           }
         }
       }
@@ -612,90 +361,25 @@ enum OpenAPIDocument {
             }
           },
           "400": {
-            "description": "a field breaks a rule (the message names the field and the rule), or the body is not a JSON object (codes: ValidationException, MalformedRequest)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/BadSubmission"
           },
           "403": {
-            "description": "the connecting user is not allowed (access.allowUsers, access.allowGroups) (codes: AccessDenied)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/NotAllowedToSubmit"
           },
           "413": {
-            "description": "the body is larger than api.maxBodyBytes (codes: PayloadTooLarge)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/BodyTooLarge"
           },
           "415": {
-            "description": "Content-Type is not JSON (codes: UnsupportedMediaType)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/NotJSON"
           },
           "500": {
-            "description": "SQLite refused the write; nothing was stored (codes: StorageError, InternalError)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/StorageError"
           },
           "503": {
-            "description": "the outbox or the user's share of it is full, or the daemon is stopping or its storage failed; submit again with the same clientToken (codes: OutboxFull, PeerOutboxFull, ServiceUnavailable)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            },
-            "headers": {
-              "Retry-After": {
-                "description": "seconds to wait before submitting again",
-                "schema": {
-                  "type": "string"
-                }
-              }
-            }
+            "$ref": "#/components/responses/SubmissionUnavailable"
           },
           "507": {
-            "description": "the disk, or 90% of outbox.maxDatabaseMegabytes, is full; nothing was stored (codes: StorageFull)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            },
-            "headers": {
-              "Retry-After": {
-                "description": "seconds to wait before submitting again",
-                "schema": {
-                  "type": "string"
-                }
-              }
-            }
+            "$ref": "#/components/responses/StorageFull"
           }
         }
       }
@@ -745,44 +429,16 @@ enum OpenAPIDocument {
             }
           },
           "400": {
-            "description": "owner= is not a uid (codes: ValidationException)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/BadOwner"
           },
           "403": {
-            "description": "the user may not act for another (owner=) or is not allowed on the socket (codes: AccessDenied)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/NotAllowedForOwner"
           },
           "404": {
-            "description": "no item with that ClientToken among the caller's (codes: EventNotFound)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/ItemNotFound"
           },
           "409": {
-            "description": "several users' items have that ClientToken (codes: AmbiguousClientToken)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/AmbiguousClientToken"
           }
         }
       },
@@ -817,54 +473,19 @@ enum OpenAPIDocument {
             }
           },
           "403": {
-            "description": "the user may not act for another (owner=) or is not allowed on the socket (codes: AccessDenied)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/NotAllowedForOwner"
           },
           "404": {
-            "description": "no item with that ClientToken among the caller's (codes: EventNotFound)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/ItemNotFound"
           },
           "409": {
-            "description": "the item's state does not allow it, or several users' items have that ClientToken (codes: InvalidState, AmbiguousClientToken)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/QueueConflict"
           },
           "400": {
-            "description": "owner= is not a uid (codes: ValidationException)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/BadOwner"
           },
           "503": {
-            "description": "the outbox is full, the daemon is stopping or its storage failed; nothing was changed (codes: OutboxFull, ServiceUnavailable)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/QueueUnavailable"
           }
         }
       }
@@ -925,74 +546,25 @@ enum OpenAPIDocument {
             }
           },
           "403": {
-            "description": "the user may not act for another (owner=) or is not allowed on the socket (codes: AccessDenied)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/NotAllowedForOwner"
           },
           "404": {
-            "description": "no item with that ClientToken among the caller's (codes: EventNotFound)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/ItemNotFound"
           },
           "409": {
-            "description": "the item's state does not allow it, or several users' items have that ClientToken (codes: InvalidState, AmbiguousClientToken)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/QueueConflict"
           },
           "400": {
-            "description": "owner= is not a uid, or the body or its connectionToken breaks a rule (codes: ValidationException, MalformedRequest)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/BadRetry"
           },
           "503": {
-            "description": "the outbox is full, the daemon is stopping or its storage failed; nothing was changed (codes: OutboxFull, ServiceUnavailable)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/QueueUnavailable"
           },
           "413": {
-            "description": "the body is larger than 8 KiB (codes: PayloadTooLarge)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/RetryBodyTooLarge"
           },
           "415": {
-            "description": "Content-Type is not JSON (codes: UnsupportedMediaType)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/NotJSON"
           }
         }
       }
@@ -1042,54 +614,19 @@ enum OpenAPIDocument {
             }
           },
           "403": {
-            "description": "the user may not act for another (owner=) or is not allowed on the socket (codes: AccessDenied)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/NotAllowedForOwner"
           },
           "404": {
-            "description": "no item with that ClientToken among the caller's (codes: EventNotFound)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/ItemNotFound"
           },
           "409": {
-            "description": "the item's state does not allow it, or several users' items have that ClientToken (codes: InvalidState, AmbiguousClientToken)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/QueueConflict"
           },
           "400": {
-            "description": "owner= is not a uid (codes: ValidationException)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/BadOwner"
           },
           "503": {
-            "description": "the outbox is full, the daemon is stopping or its storage failed; nothing was changed (codes: OutboxFull, ServiceUnavailable)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/QueueUnavailable"
           }
         }
       }
@@ -1139,54 +676,19 @@ enum OpenAPIDocument {
             }
           },
           "403": {
-            "description": "the user may not act for another (owner=) or is not allowed on the socket (codes: AccessDenied)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/NotAllowedForOwner"
           },
           "404": {
-            "description": "no item with that ClientToken among the caller's (codes: EventNotFound)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/ItemNotFound"
           },
           "409": {
-            "description": "the item's state does not allow it, or several users' items have that ClientToken (codes: InvalidState, AmbiguousClientToken)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/QueueConflict"
           },
           "400": {
-            "description": "owner= is not a uid (codes: ValidationException)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/BadOwner"
           },
           "503": {
-            "description": "the outbox is full, the daemon is stopping or its storage failed; nothing was changed (codes: OutboxFull, ServiceUnavailable)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/QueueUnavailable"
           }
         }
       }
@@ -1223,34 +725,13 @@ enum OpenAPIDocument {
             }
           },
           "400": {
-            "description": "owner= is not a uid (codes: ValidationException)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/BadOwner"
           },
           "403": {
-            "description": "the user may not act for another (owner=) or is not allowed on the socket (codes: AccessDenied)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/NotAllowedForOwner"
           },
           "503": {
-            "description": "the outbox is full, the daemon is stopping or its storage failed; nothing was changed (codes: OutboxFull, ServiceUnavailable)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/QueueUnavailable"
           }
         }
       }
@@ -1287,34 +768,13 @@ enum OpenAPIDocument {
             }
           },
           "400": {
-            "description": "owner= is not a uid (codes: ValidationException)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/BadOwner"
           },
           "403": {
-            "description": "the user may not act for another (owner=) or is not allowed on the socket (codes: AccessDenied)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/NotAllowedForOwner"
           },
           "503": {
-            "description": "the outbox is full, the daemon is stopping or its storage failed; nothing was changed (codes: OutboxFull, ServiceUnavailable)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/QueueUnavailable"
           }
         }
       }
@@ -1351,24 +811,10 @@ enum OpenAPIDocument {
             }
           },
           "400": {
-            "description": "owner= is not a uid (codes: ValidationException)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/BadOwner"
           },
           "403": {
-            "description": "the user may not act for another (owner=) or is not allowed on the socket (codes: AccessDenied)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/NotAllowedForOwner"
           }
         }
       }
@@ -1393,24 +839,10 @@ enum OpenAPIDocument {
             }
           },
           "403": {
-            "description": "only root, participantd's user and access.adminGroups may make one (codes: AccessDenied)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/BackupRefused"
           },
           "503": {
-            "description": "the storage failed or the daemon is stopping (codes: ServiceUnavailable)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Unavailable"
           }
         }
       }
@@ -1434,14 +866,7 @@ enum OpenAPIDocument {
             }
           },
           "403": {
-            "description": "the user is not allowed on the socket (codes: AccessDenied)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/NotAllowed"
           }
         }
       }
@@ -1465,14 +890,7 @@ enum OpenAPIDocument {
             }
           },
           "403": {
-            "description": "the user is not allowed on the socket (codes: AccessDenied)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/NotAllowed"
           }
         }
       }
@@ -1496,14 +914,7 @@ enum OpenAPIDocument {
             }
           },
           "403": {
-            "description": "the user is not allowed on the socket (codes: AccessDenied)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/NotAllowed"
           }
         }
       }
@@ -1558,92 +969,28 @@ enum OpenAPIDocument {
             }
           },
           "400": {
-            "description": "bad input (codes: ValidationException)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/ServiceBadInput"
           },
           "403": {
-            "description": "the service refused this connection or chat earlier (codes: AccessDeniedException)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/ServiceAccessDenied"
           },
           "409": {
-            "description": "the service refused receipts for this connection (codes: ConflictException)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/ServiceReceiptsRefused"
           },
           "413": {
-            "description": "the body is larger than api.maxBodyBytes (codes: ValidationException)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/ServiceBodyTooLarge"
           },
           "415": {
-            "description": "Content-Type is not JSON (codes: ValidationException)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/ServiceNotJSON"
           },
           "429": {
-            "description": "the outbox (or the user's share) is full (codes: ThrottlingException)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            },
-            "headers": {
-              "Retry-After": {
-                "description": "seconds to wait before submitting again",
-                "schema": {
-                  "type": "string"
-                }
-              }
-            }
+            "$ref": "#/components/responses/ServiceThrottled"
           },
           "500": {
-            "description": "storage full or failing; SDKs retry (codes: InternalServerException)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/ServiceStorageFailure"
           },
           "503": {
-            "description": "the daemon is stopping (codes: ServiceUnavailableException)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/ServiceStopping"
           }
         }
       }
@@ -1698,92 +1045,28 @@ enum OpenAPIDocument {
             }
           },
           "400": {
-            "description": "bad input (codes: ValidationException)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/ServiceBadInput"
           },
           "403": {
-            "description": "the service refused this connection or chat earlier (codes: AccessDeniedException)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/ServiceAccessDenied"
           },
           "409": {
-            "description": "the service refused receipts for this connection (codes: ConflictException)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/ServiceReceiptsRefused"
           },
           "413": {
-            "description": "the body is larger than api.maxBodyBytes (codes: ValidationException)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/ServiceBodyTooLarge"
           },
           "415": {
-            "description": "Content-Type is not JSON (codes: ValidationException)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/ServiceNotJSON"
           },
           "429": {
-            "description": "the outbox (or the user's share) is full (codes: ThrottlingException)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            },
-            "headers": {
-              "Retry-After": {
-                "description": "seconds to wait before submitting again",
-                "schema": {
-                  "type": "string"
-                }
-              }
-            }
+            "$ref": "#/components/responses/ServiceThrottled"
           },
           "500": {
-            "description": "storage full or failing; SDKs retry (codes: InternalServerException)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/ServiceStorageFailure"
           },
           "503": {
-            "description": "the daemon is stopping (codes: ServiceUnavailableException)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/ServiceStopping"
           }
         }
       }
@@ -1838,92 +1121,28 @@ enum OpenAPIDocument {
             }
           },
           "400": {
-            "description": "bad input (codes: ValidationException)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/ServiceBadInput"
           },
           "403": {
-            "description": "the service refused this connection or chat earlier (codes: AccessDeniedException)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/ServiceAccessDenied"
           },
           "409": {
-            "description": "the service refused receipts for this connection (codes: ConflictException)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/ServiceReceiptsRefused"
           },
           "413": {
-            "description": "the body is larger than api.maxBodyBytes (codes: ValidationException)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/ServiceBodyTooLarge"
           },
           "415": {
-            "description": "Content-Type is not JSON (codes: ValidationException)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/ServiceNotJSON"
           },
           "429": {
-            "description": "the outbox (or the user's share) is full (codes: ThrottlingException)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            },
-            "headers": {
-              "Retry-After": {
-                "description": "seconds to wait before submitting again",
-                "schema": {
-                  "type": "string"
-                }
-              }
-            }
+            "$ref": "#/components/responses/ServiceThrottled"
           },
           "500": {
-            "description": "storage full or failing; SDKs retry (codes: InternalServerException)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/ServiceStorageFailure"
           },
           "503": {
-            "description": "the daemon is stopping (codes: ServiceUnavailableException)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/ServiceStopping"
           }
         }
       }
@@ -1989,102 +1208,31 @@ enum OpenAPIDocument {
             }
           },
           "400": {
-            "description": "bad input (codes: ValidationException)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/ServiceBadInput"
           },
           "403": {
-            "description": "the service refused this connection or chat earlier (codes: AccessDeniedException)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/ServiceAccessDenied"
           },
           "409": {
-            "description": "the service refused receipts for this connection (codes: ConflictException)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/ServiceReceiptsRefused"
           },
           "413": {
-            "description": "the body is larger than api.maxBodyBytes (codes: ValidationException)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/ServiceBodyTooLarge"
           },
           "415": {
-            "description": "Content-Type is not JSON (codes: ValidationException)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/ServiceNotJSON"
           },
           "429": {
-            "description": "the outbox (or the user's share) is full (codes: ThrottlingException)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            },
-            "headers": {
-              "Retry-After": {
-                "description": "seconds to wait before submitting again",
-                "schema": {
-                  "type": "string"
-                }
-              }
-            }
+            "$ref": "#/components/responses/ServiceThrottled"
           },
           "500": {
-            "description": "storage full or failing; SDKs retry (codes: InternalServerException)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/ServiceStorageFailure"
           },
           "503": {
-            "description": "the daemon is stopping (codes: ServiceUnavailableException)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/ServiceStopping"
           },
           "404": {
-            "description": "no Connect instance of that name (codes: ResourceNotFoundException, ValidationException)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/UnknownInstance"
           }
         }
       }
@@ -2150,102 +1298,31 @@ enum OpenAPIDocument {
             }
           },
           "400": {
-            "description": "bad input (codes: ValidationException)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/ServiceBadInput"
           },
           "403": {
-            "description": "the service refused this connection or chat earlier (codes: AccessDeniedException)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/ServiceAccessDenied"
           },
           "409": {
-            "description": "the service refused receipts for this connection (codes: ConflictException)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/ServiceReceiptsRefused"
           },
           "413": {
-            "description": "the body is larger than api.maxBodyBytes (codes: ValidationException)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/ServiceBodyTooLarge"
           },
           "415": {
-            "description": "Content-Type is not JSON (codes: ValidationException)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/ServiceNotJSON"
           },
           "429": {
-            "description": "the outbox (or the user's share) is full (codes: ThrottlingException)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            },
-            "headers": {
-              "Retry-After": {
-                "description": "seconds to wait before submitting again",
-                "schema": {
-                  "type": "string"
-                }
-              }
-            }
+            "$ref": "#/components/responses/ServiceThrottled"
           },
           "500": {
-            "description": "storage full or failing; SDKs retry (codes: InternalServerException)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/ServiceStorageFailure"
           },
           "503": {
-            "description": "the daemon is stopping (codes: ServiceUnavailableException)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/ServiceStopping"
           },
           "404": {
-            "description": "no Connect instance of that name (codes: ResourceNotFoundException, ValidationException)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/UnknownInstance"
           }
         }
       }
@@ -2311,102 +1388,31 @@ enum OpenAPIDocument {
             }
           },
           "400": {
-            "description": "bad input (codes: ValidationException)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/ServiceBadInput"
           },
           "403": {
-            "description": "the service refused this connection or chat earlier (codes: AccessDeniedException)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/ServiceAccessDenied"
           },
           "409": {
-            "description": "the service refused receipts for this connection (codes: ConflictException)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/ServiceReceiptsRefused"
           },
           "413": {
-            "description": "the body is larger than api.maxBodyBytes (codes: ValidationException)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/ServiceBodyTooLarge"
           },
           "415": {
-            "description": "Content-Type is not JSON (codes: ValidationException)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/ServiceNotJSON"
           },
           "429": {
-            "description": "the outbox (or the user's share) is full (codes: ThrottlingException)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            },
-            "headers": {
-              "Retry-After": {
-                "description": "seconds to wait before submitting again",
-                "schema": {
-                  "type": "string"
-                }
-              }
-            }
+            "$ref": "#/components/responses/ServiceThrottled"
           },
           "500": {
-            "description": "storage full or failing; SDKs retry (codes: InternalServerException)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/ServiceStorageFailure"
           },
           "503": {
-            "description": "the daemon is stopping (codes: ServiceUnavailableException)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/ServiceStopping"
           },
           "404": {
-            "description": "no Connect instance of that name (codes: ResourceNotFoundException, ValidationException)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/UnknownInstance"
           }
         }
       }
@@ -3071,6 +2077,332 @@ enum OpenAPIDocument {
       },
       "EmptyOutput": {
         "type": "object"
+      }
+    },
+    "responses": {
+      "AmbiguousClientToken": {
+        "description": "several users' items have that ClientToken (codes: AmbiguousClientToken)",
+        "content": {
+          "application/json": {
+            "schema": {
+              "$ref": "#/components/schemas/Error"
+            }
+          }
+        }
+      },
+      "BackupRefused": {
+        "description": "only root, participantd's user and access.adminGroups may make one (codes: AccessDenied)",
+        "content": {
+          "application/json": {
+            "schema": {
+              "$ref": "#/components/schemas/Error"
+            }
+          }
+        }
+      },
+      "BadOwner": {
+        "description": "owner= is not a uid (codes: ValidationException)",
+        "content": {
+          "application/json": {
+            "schema": {
+              "$ref": "#/components/schemas/Error"
+            }
+          }
+        }
+      },
+      "BadQuery": {
+        "description": "a parameter breaks its rule (codes: ValidationException)",
+        "content": {
+          "application/json": {
+            "schema": {
+              "$ref": "#/components/schemas/Error"
+            }
+          }
+        }
+      },
+      "BadRetry": {
+        "description": "owner= is not a uid, or the body or its connectionToken breaks a rule (codes: ValidationException, MalformedRequest)",
+        "content": {
+          "application/json": {
+            "schema": {
+              "$ref": "#/components/schemas/Error"
+            }
+          }
+        }
+      },
+      "BadSubmission": {
+        "description": "a field breaks a rule (the message names the field and the rule), or the body is not a JSON object (codes: ValidationException, MalformedRequest)",
+        "content": {
+          "application/json": {
+            "schema": {
+              "$ref": "#/components/schemas/Error"
+            }
+          }
+        }
+      },
+      "BodyTooLarge": {
+        "description": "the body is larger than api.maxBodyBytes (codes: PayloadTooLarge)",
+        "content": {
+          "application/json": {
+            "schema": {
+              "$ref": "#/components/schemas/Error"
+            }
+          }
+        }
+      },
+      "ConnectionRejected": {
+        "description": "the service refused this connection token for good (codes: ConnectionRejected)",
+        "content": {
+          "application/json": {
+            "schema": {
+              "$ref": "#/components/schemas/Error"
+            }
+          }
+        }
+      },
+      "ItemNotFound": {
+        "description": "no item with that ClientToken among the caller's (codes: EventNotFound)",
+        "content": {
+          "application/json": {
+            "schema": {
+              "$ref": "#/components/schemas/Error"
+            }
+          }
+        }
+      },
+      "NotAllowed": {
+        "description": "the user is not allowed on the socket (codes: AccessDenied)",
+        "content": {
+          "application/json": {
+            "schema": {
+              "$ref": "#/components/schemas/Error"
+            }
+          }
+        }
+      },
+      "NotAllowedForOwner": {
+        "description": "the user may not act for another (owner=) or is not allowed on the socket (codes: AccessDenied)",
+        "content": {
+          "application/json": {
+            "schema": {
+              "$ref": "#/components/schemas/Error"
+            }
+          }
+        }
+      },
+      "NotAllowedToSubmit": {
+        "description": "the connecting user is not allowed (access.allowUsers, access.allowGroups) (codes: AccessDenied)",
+        "content": {
+          "application/json": {
+            "schema": {
+              "$ref": "#/components/schemas/Error"
+            }
+          }
+        }
+      },
+      "NotJSON": {
+        "description": "Content-Type is not JSON (codes: UnsupportedMediaType)",
+        "content": {
+          "application/json": {
+            "schema": {
+              "$ref": "#/components/schemas/Error"
+            }
+          }
+        }
+      },
+      "QueueConflict": {
+        "description": "the item's state does not allow it, or several users' items have that ClientToken (codes: InvalidState, AmbiguousClientToken)",
+        "content": {
+          "application/json": {
+            "schema": {
+              "$ref": "#/components/schemas/Error"
+            }
+          }
+        }
+      },
+      "QueueUnavailable": {
+        "description": "the outbox is full, the daemon is stopping or its storage failed; nothing was changed (codes: OutboxFull, ServiceUnavailable)",
+        "content": {
+          "application/json": {
+            "schema": {
+              "$ref": "#/components/schemas/Error"
+            }
+          }
+        }
+      },
+      "RetryBodyTooLarge": {
+        "description": "the body is larger than 8 KiB (codes: PayloadTooLarge)",
+        "content": {
+          "application/json": {
+            "schema": {
+              "$ref": "#/components/schemas/Error"
+            }
+          }
+        }
+      },
+      "ServiceAccessDenied": {
+        "description": "the service refused this connection or chat earlier (codes: AccessDeniedException)",
+        "content": {
+          "application/json": {
+            "schema": {
+              "$ref": "#/components/schemas/Error"
+            }
+          }
+        }
+      },
+      "ServiceBadInput": {
+        "description": "bad input (codes: ValidationException)",
+        "content": {
+          "application/json": {
+            "schema": {
+              "$ref": "#/components/schemas/Error"
+            }
+          }
+        }
+      },
+      "ServiceBodyTooLarge": {
+        "description": "the body is larger than api.maxBodyBytes (codes: ValidationException)",
+        "content": {
+          "application/json": {
+            "schema": {
+              "$ref": "#/components/schemas/Error"
+            }
+          }
+        }
+      },
+      "ServiceNotJSON": {
+        "description": "Content-Type is not JSON (codes: ValidationException)",
+        "content": {
+          "application/json": {
+            "schema": {
+              "$ref": "#/components/schemas/Error"
+            }
+          }
+        }
+      },
+      "ServiceReceiptsRefused": {
+        "description": "the service refused receipts for this connection (codes: ConflictException)",
+        "content": {
+          "application/json": {
+            "schema": {
+              "$ref": "#/components/schemas/Error"
+            }
+          }
+        }
+      },
+      "ServiceStopping": {
+        "description": "the daemon is stopping (codes: ServiceUnavailableException)",
+        "content": {
+          "application/json": {
+            "schema": {
+              "$ref": "#/components/schemas/Error"
+            }
+          }
+        }
+      },
+      "ServiceStorageFailure": {
+        "description": "storage full or failing; SDKs retry (codes: InternalServerException)",
+        "content": {
+          "application/json": {
+            "schema": {
+              "$ref": "#/components/schemas/Error"
+            }
+          }
+        }
+      },
+      "ServiceThrottled": {
+        "description": "the outbox (or the user's share) is full (codes: ThrottlingException)",
+        "content": {
+          "application/json": {
+            "schema": {
+              "$ref": "#/components/schemas/Error"
+            }
+          }
+        },
+        "headers": {
+          "Retry-After": {
+            "description": "seconds to wait before submitting again",
+            "schema": {
+              "type": "string"
+            }
+          }
+        }
+      },
+      "StorageError": {
+        "description": "SQLite refused the write; nothing was stored (codes: StorageError, InternalError)",
+        "content": {
+          "application/json": {
+            "schema": {
+              "$ref": "#/components/schemas/Error"
+            }
+          }
+        }
+      },
+      "StorageFull": {
+        "description": "the disk, or 90% of outbox.maxDatabaseMegabytes, is full; nothing was stored (codes: StorageFull)",
+        "content": {
+          "application/json": {
+            "schema": {
+              "$ref": "#/components/schemas/Error"
+            }
+          }
+        },
+        "headers": {
+          "Retry-After": {
+            "description": "seconds to wait before submitting again",
+            "schema": {
+              "type": "string"
+            }
+          }
+        }
+      },
+      "SubmissionConflict": {
+        "description": "the ClientToken is stored with other parameters, or the chat refuses this item (codes: IdempotentParameterMismatch, ReceiptsRefused, ChatDisconnected)",
+        "content": {
+          "application/json": {
+            "schema": {
+              "$ref": "#/components/schemas/Error"
+            }
+          }
+        }
+      },
+      "SubmissionUnavailable": {
+        "description": "the outbox or the user's share of it is full, or the daemon is stopping or its storage failed; submit again with the same clientToken (codes: OutboxFull, PeerOutboxFull, ServiceUnavailable)",
+        "content": {
+          "application/json": {
+            "schema": {
+              "$ref": "#/components/schemas/Error"
+            }
+          }
+        },
+        "headers": {
+          "Retry-After": {
+            "description": "seconds to wait before submitting again",
+            "schema": {
+              "type": "string"
+            }
+          }
+        }
+      },
+      "Unavailable": {
+        "description": "the storage failed or the daemon is stopping (codes: ServiceUnavailable)",
+        "content": {
+          "application/json": {
+            "schema": {
+              "$ref": "#/components/schemas/Error"
+            }
+          }
+        }
+      },
+      "UnknownInstance": {
+        "description": "no Connect instance of that name (codes: ResourceNotFoundException, ValidationException)",
+        "content": {
+          "application/json": {
+            "schema": {
+              "$ref": "#/components/schemas/Error"
+            }
+          }
+        }
       }
     }
   }

@@ -70,9 +70,11 @@ import Testing
         for code in codes + ["NotFound", "InternalError", "StorageError", "ServiceUnavailable"] {
             #expect(text.contains(code), "\(code) is not in the description")
         }
-        let schemas = try #require((try Self.document["components"] as? [String: Any])?["schemas"] as? [String: Any])
-        for match in text.matches(of: /"\$ref": "#\/components\/schemas\/(\w+)"/) {
-            #expect(schemas[String(match.1)] != nil, "\(match.1) is referenced but not defined")
+        let components = try #require(try Self.document["components"] as? [String: [String: Any]])
+        let references = text.matches(of: /"\$ref": "#\/components\/(schemas|responses)\/(\w+)"/)
+        #expect(references.count > 50)
+        for match in references {
+            #expect(components[String(match.1)]?[String(match.2)] != nil, "\(match.1)/\(match.2) is referenced but not defined")
         }
         #expect((try Self.document["openapi"] as? String) == "3.1.0")
     }

@@ -26,7 +26,7 @@ import Testing
                 let started = try ChildProcess("/usr/bin/socat", [
                     "TCP-LISTEN:\(port),bind=127.0.0.1,reuseaddr,fork", "UNIX-CONNECT:\(daemon.configuration.socketPath)",
                 ])
-                try await eventually(timeout: .seconds(5), "socat listens") { RunScriptTests.accepts(port: port) || !started.isRunning }
+                try await eventually(timeout: .seconds(5), "socat listens") { FreePort.accepts(port) || !started.isRunning }
                 if started.isRunning { bridge = started; break }
             }
             let socat = try #require(bridge, "socat did not start")

@@ -67,17 +67,7 @@ struct TestProxy {
         throw TimedOut(description: "tinyproxy did not start on any of 20 ports")
     }
 
-    func accepts() -> Bool {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        return withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
-        }
-    }
+    func accepts() -> Bool { FreePort.accepts(port) }
 
     /// Ends tinyproxy and waits for it. SIGKILL: on SIGTERM it lingered (runs of the suite left
     /// one behind per proxy, as nobody), and nothing of it is needed once the test has read its log.

@@ -98,7 +98,7 @@ extension Outbox {
             guard event.state == .failed || event.state == .expired else {
                 throw QueueCommandError.wrongState(clientToken: clientToken, state: event.state, rule: "only a failed or expired event can be retried")
             }
-            guard connectionToken != nil || event.connectionToken != nil || (event.viaParticipant && Self.keepsConnection(of: event, db)) else {
+            guard try connectionToken != nil || event.connectionToken != nil || (event.viaParticipant && Self.keepsConnection(of: event, db)) else {
                 throw QueueCommandError.tokenErased(clientToken: clientToken)
             }
             try waiting.ensureRoom(capacity: limits.capacity)
@@ -132,11 +132,11 @@ extension Outbox {
 
     /// Whether the daemon still keeps the participant connection of `event`'s chat (it forgets
     /// one idle for `outbox.connectionIdle` with nothing waiting).
-    private static func keepsConnection(of event: StoredEvent, _ db: Database) -> Bool {
-        (try? Bool.fetchOne(
+    private static func keepsConnection(of event: StoredEvent, _ db: Database) throws -> Bool {
+        try Bool.fetchOne(
             db, sql: "SELECT 1 FROM participant_connection WHERE instance = ? AND connectionHash = ?",
             arguments: [event.instance, event.connectionHash]
-        )) ?? false
+        ) ?? false
     }
 
     /// A queued event is put aside: not sent, not expired, not holding up its connection.

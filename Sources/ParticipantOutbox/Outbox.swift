@@ -94,6 +94,8 @@ public struct Outbox: Sendable {
     package let outcomes = OutcomeSignals()
     /// Whether new events can be stored now (health).
     let storage: StorageState
+    /// When a submission looks the database's size up.
+    let sizeWatch = SizeWatch()
     /// Counts superseded events; `nil`: not counted.
     let metrics: OutboxMetrics?
     /// Requests saved by each coalescing rule since the outbox opened (`stats`).
@@ -143,6 +145,7 @@ public struct Outbox: Sendable {
         let coalescing = coalescing
         let limits = limits
         let waiting = waiting
+        let sizeWatch = sizeWatch
         let results = try await submitWrite(weight: submissions.count) { db, waitingChange -> [(Result<SubmitOutcome, OutboxError>, saved: [CoalescingRule: Int])] in
             var peerRoom = PeerRoom(peer: peer)
             // The database's size, looked up once a transaction (its first new item), not per item.
@@ -150,7 +153,7 @@ public struct Outbox: Sendable {
             return try submissions.map { submission in
                 do {
                     return try Self.store(
-                        submission.item, peer: &peerRoom, storageRoom: &storageRoom, clientToken: submission.clientToken, connectionHash: submission.connectionHash,
+                        submission.item, peer: &peerRoom, storageRoom: &storageRoom, sizeWatch: sizeWatch, clientToken: submission.clientToken, connectionHash: submission.connectionHash,
                         deadlineAfter: submission.deadlineAfter, now: clock.now(), coalescing: coalescing,
                         limits: limits, waiting: waiting, in: db, waitingChange: &waitingChange
                     )
@@ -181,7 +184,7 @@ public struct Outbox: Sendable {
     /// One item of a submission, inside its transaction: the same ClientToken again, a blocked
     /// connection, no room, or the item stored (an event coalesced with the waiting ones).
     private static func store(
-        _ item: ValidatedItem, peer room: inout PeerRoom, storageRoom: inout Result<Void, any Error>?, clientToken: String, connectionHash: String, deadlineAfter: Duration, now: Date,
+        _ item: ValidatedItem, peer room: inout PeerRoom, storageRoom: inout Result<Void, any Error>?, sizeWatch: SizeWatch, clientToken: String, connectionHash: String, deadlineAfter: Duration, now: Date,
         coalescing: CoalescingRules, limits: OutboxLimits, waiting: WaitingCount, in db: Database, waitingChange: inout Int
     ) throws -> (Result<SubmitOutcome, OutboxError>, saved: [CoalescingRule: Int]) {
         // Whether the token is stored, by its key alone; the whole record only when it is. (A
@@ -214,7 +217,7 @@ public struct Outbox: Sendable {
         try room.ensureRoom(limits, waitingNow: waiting.value + waitingChange, in: db)
         let peer = room.peer
         if storageRoom == nil {
-            storageRoom = Result { try Self.checkRoomForNewEvents(limits, in: db) }
+            storageRoom = Result { try Self.checkRoomForNewEvents(limits, watch: sizeWatch, in: db) }
         }
         try storageRoom?.get()
         let deadline = now.addingTimeInterval(deadlineAfter.timeInterval)
@@ -252,6 +255,7 @@ public struct Outbox: Sendable {
             try Self.noteParticipant(participantToken, connectParticipant: connect, connectionHash: connectionHash, instance: item.instance, now: ms, in: db)
         }
         let seq = db.lastInsertedRowID
+        sizeWatch.stored()
         if !redundant {
             waitingChange += 1
             room.added += 1
@@ -519,12 +523,18 @@ public struct Outbox: Sendable {
     /// With `maxDatabaseMegabytes`, new events may fill 90% of it: the rest stays for the sender
     /// to record outcomes, so that events can finish and the janitor can free their space. (Were
     /// new events allowed to the last page, nothing could move any more.)
-    static func checkRoomForNewEvents(_ limits: OutboxLimits, in db: Database) throws {
-        guard limits.maxDatabaseMegabytes > 0 else { return }
-        let row = try Row.fetchOne(db, sql: "SELECT page_count, freelist_count, max_page_count FROM pragma_page_count, pragma_freelist_count, pragma_max_page_count")
+    static func checkRoomForNewEvents(_ limits: OutboxLimits, watch: SizeWatch, in db: Database) throws {
+        guard limits.maxDatabaseMegabytes > 0, watch.mustCheck else { return }
+        // A cached statement: prepared at every transaction, this look-up cost a third of an
+        // accepted event (154,000 instructions; BENCHMARKS.md, "Instructions"), and even cached
+        // it is looked up only as often as `watch` says.
+        let row = try Row.fetchOne(db.cachedStatement(sql: """
+            SELECT page_count, freelist_count, max_page_count, page_size FROM pragma_page_count, pragma_freelist_count, pragma_max_page_count, pragma_page_size
+            """))
         guard let row else { return }
         let used: Int64 = row["page_count"] - row["freelist_count"]
         let limit: Int64 = row["max_page_count"]
+        watch.checked(roomBytes: (limit * 9 / 10 - used) * (row["page_size"] as Int64))
         if used * 10 >= limit * 9 {
             throw OutboxError.storageFull("the database reached 90% of outbox.maxDatabaseMegabytes (\(limits.maxDatabaseMegabytes) MiB); the rest is kept for recording outcomes")
         }

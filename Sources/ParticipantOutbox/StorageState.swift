@@ -48,3 +48,27 @@ final class StorageState: Sendable {
         ])
     }
 }
+
+/// When a submission looks the database's size up (`outbox.maxDatabaseMegabytes`): not at every
+/// transaction, but once the items stored since the last look could have used half the room left
+/// below 90% of the limit, counting each as large as an item can be. Far from the limit that is
+/// thousands of items between looks; near it (or past 90%), every transaction. The look-up cost
+/// as much as a tenth of an accepted event (BENCHMARKS.md, "Instructions").
+final class SizeWatch: Sendable {
+    /// More than any item adds to the file: 16 KiB of content, a 1,000-character token, the
+    /// row's other columns and its index entries, rounded up.
+    static let itemBytesBound: Int64 = 32 * 1024
+
+    private let state = Mutex<(sinceCheck: Int64, allowance: Int64)>((0, 0))
+
+    /// Whether this transaction must look the size up.
+    var mustCheck: Bool { state.withLock { $0.sinceCheck >= $0.allowance } }
+
+    /// An item was stored (counted even if its transaction is rolled back: a look-up comes sooner).
+    func stored() { state.withLock { $0.sinceCheck += 1 } }
+
+    /// The size was looked up: `roomBytes` remain below 90% of the limit (0 or less: none).
+    func checked(roomBytes: Int64) {
+        state.withLock { $0 = (0, max(0, roomBytes / 2) / Self.itemBytesBound) }
+    }
+}

@@ -129,6 +129,7 @@ public struct DaemonLogHandler: LogHandler {
             line.reserveCapacity(64 + message.utf8.count + fields.count * 48)
             line += singleLine(message)
             appendLogfmt(fields, to: &line)
+            line += "\n"
             return line
         case .text:
             var line = WireCoding.formatTimestamp(time)
@@ -138,19 +139,19 @@ public struct DaemonLogHandler: LogHandler {
             line += " "
             line += singleLine(message)
             appendLogfmt(fields, to: &line)
+            line += "\n"
             return line
         }
     }
 
-    /// ` key=value` for each field, then the newline.
-    private static func appendLogfmt(_ fields: [(key: String, value: Logger.MetadataValue)], to line: inout String) {
+    /// ` key=value` for each field (the stream line's and the journal entry's `MESSAGE`).
+    static func appendLogfmt(_ fields: [(key: String, value: Logger.MetadataValue)], to line: inout String) {
         for (key, value) in fields {
             line += " "
             line += key
             line += "="
             line += logfmtValue(value.description)
         }
-        line += "\n"
     }
 
     /// syslog(3) priorities, as journald reads them from a `<N>` prefix.

@@ -20,9 +20,7 @@ package enum JournalEntry {
         var fields: [(name: String, value: String)] = []
         fields.reserveCapacity(8 + metadata.count)
         var text = DaemonLogHandler.singleLine(message)
-        for (key, value) in metadata {
-            text += " \(key)=\(DaemonLogHandler.logfmtValue(value.description))"
-        }
+        DaemonLogHandler.appendLogfmt(metadata, to: &text)
         fields.append(("MESSAGE", text))
         fields.append(("PRIORITY", String(DaemonLogHandler.syslogPriority(level))))
         fields.append(("SYSLOG_IDENTIFIER", "participantd"))

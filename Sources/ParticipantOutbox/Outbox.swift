@@ -148,7 +148,8 @@ public struct Outbox: Sendable {
         let sizeWatch = sizeWatch
         let results = try await submitWrite(weight: submissions.count) { db, waitingChange -> [(Result<SubmitOutcome, OutboxError>, saved: [CoalescingRule: Int])] in
             var peerRoom = PeerRoom(peer: peer)
-            // The database's size, looked up once a transaction (its first new item), not per item.
+            // The database's size, looked up at most once a transaction (at its first new item),
+            // and only when `sizeWatch` says the room left may have run short.
             var storageRoom: Result<Void, any Error>?
             return try submissions.map { submission in
                 do {
@@ -524,18 +525,9 @@ public struct Outbox: Sendable {
     /// to record outcomes, so that events can finish and the janitor can free their space. (Were
     /// new events allowed to the last page, nothing could move any more.)
     static func checkRoomForNewEvents(_ limits: OutboxLimits, watch: SizeWatch, in db: Database) throws {
-        guard limits.maxDatabaseMegabytes > 0, watch.mustCheck else { return }
-        // A cached statement: prepared at every transaction, this look-up cost a third of an
-        // accepted event (154,000 instructions; BENCHMARKS.md, "Instructions"), and even cached
-        // it is looked up only as often as `watch` says.
-        let row = try Row.fetchOne(db.cachedStatement(sql: """
-            SELECT page_count, freelist_count, max_page_count, page_size FROM pragma_page_count, pragma_freelist_count, pragma_max_page_count, pragma_page_size
-            """))
-        guard let row else { return }
-        let used: Int64 = row["page_count"] - row["freelist_count"]
-        let limit: Int64 = row["max_page_count"]
-        watch.checked(roomBytes: (limit * 9 / 10 - used) * (row["page_size"] as Int64))
-        if used * 10 >= limit * 9 {
+        guard limits.maxDatabaseMegabytes > 0, watch.mustCheck, let pages = try PageFigures.read(in: db) else { return }
+        watch.checked(roomBytes: (pages.limit * 9 / 10 - pages.used) * pages.size)
+        if pages.used * 10 >= pages.limit * 9 {
             throw OutboxError.storageFull("the database reached 90% of outbox.maxDatabaseMegabytes (\(limits.maxDatabaseMegabytes) MiB); the rest is kept for recording outcomes")
         }
     }
@@ -544,12 +536,30 @@ public struct Outbox: Sendable {
     /// (`outbox.maxDatabaseMegabytes`; `nil`: none; new items get 507 from 90% of it), for the metrics.
     public func databaseSize() async throws -> (used: Int64, limit: Int64?) {
         let limit = limits.maxDatabaseMegabytes > 0 ? Int64(limits.maxDatabaseMegabytes) * 1_048_576 : nil
-        let used = try await database.read { db -> Int64 in
-            let row = try Row.fetchOne(db, sql: "SELECT page_count, freelist_count, page_size FROM pragma_page_count, pragma_freelist_count, pragma_page_size")
-            guard let row else { return 0 }
-            return (row["page_count"] as Int64 - row["freelist_count"]) * (row["page_size"] as Int64)
-        }
+        let used = try await database.read { db in try PageFigures.read(in: db).map { $0.used * $0.size } ?? 0 }
         return (used, limit)
+    }
+
+    /// The database's pages as the connection sees them: all of them, the free ones, the limit
+    /// (`max_page_count`, meaningful on the writer, where it is set) and their size.
+    struct PageFigures {
+        var count: Int64
+        var free: Int64
+        var limit: Int64
+        var size: Int64
+        /// In use: all less the free ones.
+        var used: Int64 { count - free }
+
+        /// A cached statement: prepared at every transaction, this look-up cost a third of an
+        /// accepted event (154,000 instructions; BENCHMARKS.md, "Instructions"), and even cached
+        /// a submission looks it up only as often as its ``SizeWatch`` says.
+        static func read(in db: Database) throws -> PageFigures? {
+            try Row.fetchOne(db.cachedStatement(sql: """
+                SELECT page_count, freelist_count, max_page_count, page_size FROM pragma_page_count, pragma_freelist_count, pragma_max_page_count, pragma_page_size
+                """)).map { row in
+                PageFigures(count: row["page_count"], free: row["freelist_count"], limit: row["max_page_count"], size: row["page_size"])
+            }
+        }
     }
 
     /// Why events cannot be stored now (storage full), for health; `nil` when they can.
@@ -617,15 +627,11 @@ public struct Outbox: Sendable {
         var total: Int64 = 0
         while !Task.isShuttingDownGracefully {
             let released = try await writer.perform { db -> Int64 in
-                guard try Int.fetchOne(db, sql: "PRAGMA auto_vacuum") == 2,
-                      let row = try Row.fetchOne(db, sql: "SELECT page_count, freelist_count FROM pragma_page_count, pragma_freelist_count")
-                else { return 0 }
-                let free: Int64 = row["freelist_count"]
-                let excess = free - Self.freePagesKept(pageCount: row["page_count"])
+                guard try Int.fetchOne(db, sql: "PRAGMA auto_vacuum") == 2, let before = try PageFigures.read(in: db) else { return 0 }
+                let excess = before.free - Self.freePagesKept(pageCount: before.count)
                 guard excess > 0 else { return 0 }
-                let pages = min(excess, step)
-                try db.execute(sql: "PRAGMA incremental_vacuum(\(pages))")
-                return free - (try Int64.fetchOne(db, sql: "PRAGMA freelist_count") ?? free)
+                try db.execute(sql: "PRAGMA incremental_vacuum(\(min(excess, step)))")
+                return before.free - (try PageFigures.read(in: db)?.free ?? before.free)
             }
             total += released
             if released < step { return total }

@@ -24,14 +24,20 @@ import Testing
         get throws { try #require(try JSONSerialization.jsonObject(with: Data(committed.utf8)) as? [String: Any]) }
     }
 
+    /// The socket's API over `outbox`; with metrics, so that `GET /metrics` is one of its routes.
+    static func api(_ outbox: Outbox) -> DaemonAPI {
+        let delivery = RecordingDelivery()
+        return DaemonAPI(
+            outbox: outbox, configuration: APIConfiguration(), delivery: delivery,
+            health: HealthCheck(outbox: outbox, maxWaitingAge: .seconds(300), delivery: delivery), access: .open,
+            metrics: APIMetrics(factory: NOOPMetricsHandler.instance) { _ in "" }
+        )
+    }
+
     @Test("GET /v1/openapi.json serves the committed description, byte for byte (scripts/embed-openapi embeds it)")
     func served() async throws {
         try await withTestOutbox(clock: clock) { outbox in
-            let delivery = RecordingDelivery()
-            let api = DaemonAPI(
-                outbox: outbox, configuration: APIConfiguration(), delivery: delivery,
-                health: HealthCheck(outbox: outbox, maxWaitingAge: .seconds(300), delivery: delivery), access: .open, metrics: nil
-            )
+            let api = Self.api(outbox)
             let app = Application(router: api.router(), logger: Logger(label: "test"))
             try await app.test(.router) { client in
                 let response = try await client.execute(uri: "/v1/openapi.json", method: .get)
@@ -45,13 +51,7 @@ import Testing
     @Test("The description's paths and methods are exactly the socket router's routes")
     func routesMatch() async throws {
         try await withTestOutbox(clock: clock) { outbox in
-            let delivery = RecordingDelivery()
-            let api = DaemonAPI(
-                outbox: outbox, configuration: APIConfiguration(), delivery: delivery,
-                health: HealthCheck(outbox: outbox, maxWaitingAge: .seconds(300), delivery: delivery), access: .open,
-                metrics: APIMetrics(factory: NOOPMetricsHandler.instance) { _ in "" }
-            )
-            let served = Set(api.socketRoutes.map { "\($0.method.rawValue) \($0.path)" })
+            let served = Set(Self.api(outbox).socketRoutes.map { "\($0.method.rawValue) \($0.path)" })
             let paths = try #require(try Self.document["paths"] as? [String: [String: Any]])
             let methods = ["get", "post", "put", "delete", "patch", "head"]
             let described = Set(paths.flatMap { path, item in item.keys.filter(methods.contains).map { "\($0.uppercased()) \(path)" } })

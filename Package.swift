@@ -253,6 +253,7 @@ let package = Package(
                 "ParticipantDaemon", "ParticipantAPI", "ParticipantDelivery", "ParticipantFleet", "ParticipantOutbox",
                 "ParticipantWire", "ParticipantTestSupport",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "InMemoryLogging", package: "swift-log"),
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
             ]

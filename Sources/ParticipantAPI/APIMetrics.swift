@@ -28,8 +28,11 @@ public struct APIMetrics: Sendable {
     private let accepted: [ItemContentType: CoreMetrics.Counter]
     /// Sets the gauges from a snapshot and renders every metric in Prometheus text format.
     let render: @Sendable (MetricsSnapshot) -> String
+    /// Counts each accepted item for the summary line (`log.summarySeconds`).
+    private let activity: ActivityTally?
 
-    public init(factory: any MetricsFactory, render: @escaping @Sendable (MetricsSnapshot) -> String) {
+    public init(factory: any MetricsFactory, activity: ActivityTally? = nil, render: @escaping @Sendable (MetricsSnapshot) -> String) {
+        self.activity = activity
         let counters = Dictionary(uniqueKeysWithValues: Set(ItemContentType.allCases.map(\.shortName)).map { name in
             let kind = ItemContentType.allCases.first { $0.shortName == name }!.kind
             return (name, CoreMetrics.Counter(label: "participantd_events_accepted_total", dimensions: [("content_type", name), ("kind", kind.rawValue)], factory: factory))
@@ -38,5 +41,8 @@ public struct APIMetrics: Sendable {
         self.render = render
     }
 
-    func accepted(_ contentType: ItemContentType) { accepted[contentType]?.increment() }
+    func accepted(_ contentType: ItemContentType) {
+        accepted[contentType]?.increment()
+        activity?.countAccepted()
+    }
 }

@@ -296,28 +296,39 @@ public struct DaemonAPI: Sendable {
         switch outcome {
         case .created(let stored):
             metrics?.accepted(item.contentType)
-            // The kind is in each line's message ("Message accepted"), not a key of its own: the
-            // accept path writes one line per item.
+            // One line per item, at debug (swift-log's advice for a line per success; the
+            // summary line, log.summarySeconds, counts them at info). Its metadata is built only
+            // when the line is written: the accept path is the daemon's hottest.
+            // The kind is in each line's message ("Message accepted"), not a key of its own.
             // The chat (its connection's hash) and the instance too, so that the journal finds
             // a chat's items (journalctl CONNECTION_HASH=...).
-            var metadata: Logger.Metadata = [
-                "event.client_token": "\(stored.clientToken)",
-                "event.content_type": "\(item.contentType.shortName)",
-                "connection.hash": "\(stored.connectionHash)",
-                "instance": "\(stored.instance)",
-            ]
-            if item.clientToken == nil { metadata["event.client_token_generated"] = "true" }
+            let logsEachItem = logger.logLevel <= .debug
+            let deprecated = item.contentType.eventType?.isDeprecated == true
+            var metadata: Logger.Metadata = [:]
+            if logsEachItem || deprecated {
+                metadata = [
+                    "event.client_token": "\(stored.clientToken)",
+                    "event.content_type": "\(item.contentType.shortName)",
+                    "connection.hash": "\(stored.connectionHash)",
+                    "instance": "\(stored.instance)",
+                ]
+                if item.clientToken == nil { metadata["event.client_token_generated"] = "true" }
+            }
             if let supersededBy = stored.supersededBy {
                 // Nothing to send: the sender need not wake.
-                metadata["event.superseded_by"] = "\(supersededBy)"
-                logger.info("Event accepted as superseded: an earlier event already says it", metadata: metadata)
-            } else {
-                switch item.kind {
-                case .event: logger.info("Event accepted", metadata: metadata)
-                case .message: logger.info("Message accepted", metadata: metadata)
-                case .disconnect: logger.info("Disconnect accepted; the chat's queued typing and receipts are superseded", metadata: metadata)
+                if logsEachItem {
+                    metadata["event.superseded_by"] = "\(supersededBy)"
+                    logger.debug("Event accepted as superseded: an earlier event already says it", metadata: metadata)
                 }
-                if item.contentType.eventType?.isDeprecated == true {
+            } else {
+                if logsEachItem {
+                    switch item.kind {
+                    case .event: logger.debug("Event accepted", metadata: metadata)
+                    case .message: logger.debug("Message accepted", metadata: metadata)
+                    case .disconnect: logger.debug("Disconnect accepted; the chat's queued typing and receipts are superseded", metadata: metadata)
+                    }
+                }
+                if deprecated {
                     logger.warning("Deprecated content type accepted", metadata: metadata)
                 }
                 delivery.accepted(instance: item.instance, kind: item.kind)

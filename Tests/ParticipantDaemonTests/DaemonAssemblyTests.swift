@@ -32,10 +32,11 @@ import ParticipantTestSupport
         #expect(try position("HTTPClientShutdown") == 0)
         #expect(try position("OutboxWriter") == 1)
         #expect(try position("OutboxJanitor") == 2)
-        #expect(try position("InstanceSenders") == 3)
+        #expect(try position("ActivitySummary") == 3, "stopped after the senders and the listeners: its last line counts their last items")
+        #expect(try position("InstanceSenders") == 4)
         #expect(try position("ConfigurationReloader") == order.count - 2)
         #expect(try position("SystemdSupervision") == order.count - 1)
-        #expect(order.count == 4 + 3 + 2, "three listeners between the senders and the reloader: \(order)")
+        #expect(order.count == 5 + 3 + 2, "three listeners between the senders and the reloader: \(order)")
         // What is assembled must be run: it stops, HTTP clients included, on a graceful shutdown.
         try await testGracefulShutdown { trigger in
             async let running: Void = daemon.run()

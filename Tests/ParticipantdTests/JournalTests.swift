@@ -136,6 +136,8 @@ final class FakeJournal: Sendable {
         let socket = directory.path + "/participantd.sock"
         let daemon = try ChildProcess(try BuiltProduct.path("participantd"), [
             "--socket", socket, "--database", directory.path + "/outbox.sqlite", "--endpoint", standIn.endpoint, "--log-format", "journal",
+            // Each item's own lines are at debug.
+            "--log-level", "debug",
         ], environment: ["PARTICIPANTD_LOG_JOURNAL_SOCKET": journal.path])
         defer { daemon.kill(SIGKILL) }
         let client = DaemonClient(socketPath: socket, timeout: .seconds(5))
@@ -157,12 +159,16 @@ final class FakeJournal: Sendable {
         #expect(ready["MESSAGE_ID"] == JournalCatalog.entries.first { $0.name == "ready" }?.id)
         #expect(ready["SOCKET_PATH"] == socket)
         let accepted = try #require(entries.first { $0["EVENT_CLIENT_TOKEN"] == "journal-1" && ($0["MESSAGE"] ?? "").hasPrefix("Event accepted") })
-        #expect(accepted["PRIORITY"] == "6")
+        #expect(accepted["PRIORITY"] == "7")
         #expect(accepted["MESSAGE_ID"] == JournalCatalog.entries.first { $0.name == "accepted" }?.id)
         #expect(accepted["CONNECTION_HASH"]?.count == 16)
         #expect(accepted["CODE_FILE"]?.hasSuffix(".swift") == true && Int(accepted["CODE_LINE"] ?? "") != nil)
         // MESSAGE reads as the stream line did, so journalctl's short output is unchanged.
         #expect(accepted["MESSAGE"]?.contains("event.client_token=journal-1") == true)
+        // The summary at info: the shutdown writes the last (here the only) period's.
+        let activity = try #require(entries.first { $0["MESSAGE_ID"] == JournalCatalog.entries.first { $0.name == "activity" }?.id })
+        #expect(activity["PRIORITY"] == "6")
+        #expect(activity["SUMMARY_ACCEPTED"] == "1" && activity["SUMMARY_SENT"] == "1" && activity["OUTBOX_WAITING"] == "0", "\(activity)")
         #expect(journal.undecodableCount == 0)
         // Everything went to the journal, nothing to standard error; no entry holds the token.
         #expect(!daemon.standardError.contains("Event accepted"), "\(daemon.standardError)")

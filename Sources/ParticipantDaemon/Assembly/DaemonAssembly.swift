@@ -151,6 +151,11 @@ public struct DaemonAssembly: Sendable {
             HTTPClientShutdown(clients: httpClients),
             outbox.writer,
             OutboxJanitor(outbox: outbox, logger: logger),
+            // Stopped after the listeners and the senders, so its last line counts their last items.
+            ActivitySummary(
+                tally: metrics.activity, waiting: { outbox.waitingCount }, interval: configuration.logSummaryInterval,
+                stopwatch: stopwatch, logger: logger
+            ),
         ]
         if let fleet { services.append(fleet) }
         services.append(senders)

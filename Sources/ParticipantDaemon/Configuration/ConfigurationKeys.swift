@@ -226,6 +226,8 @@ extension DaemonConfiguration {
             .init("log.format", \.logFormat, .logFormat, reloadable: true, "`journal` (journald's native protocol, else `<N>` priority + logfmt), `json`, `text`; `auto`: journal under journald"),
             .init("log.journalSocket", \.logJournalSocket, .optionalString,
                   "journald's native socket, for structured entries; empty: /run/systemd/journal/socket when standard error is the journal"),
+            .init("log.summarySeconds", \.logSummaryInterval, .seconds(in: 0...86_400),
+                  "an `info` line this often with the items accepted, sent, failed and expired (each item's own lines are at `debug`); 0: none"),
             .init("access.allowUsers", \.access.allowUsers, .names, "users who may use the socket (SO_PEERCRED); empty with `allowGroups`: anyone who can open it"),
             .init("access.allowGroups", \.access.allowGroups, .names, "groups who may use the socket"),
             .init("access.adminGroups", \.access.adminGroups, .names, "groups who see and change every user's items with the queue commands; others, their own only"),

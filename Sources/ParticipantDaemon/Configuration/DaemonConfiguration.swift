@@ -55,6 +55,9 @@ public struct DaemonConfiguration: Sendable, Equatable {
     /// The journal's native socket (`log.journalSocket`); `nil`: `/run/systemd/journal/socket`
     /// when standard error is the journal (see ``LogSettings/journalSocket(configured:environment:)``).
     public var logJournalSocket: String?
+    /// How often the `info` line with the counts of items accepted, sent, failed and expired is
+    /// written (`log.summarySeconds`); zero: never.
+    public var logSummaryInterval: Duration = .seconds(60)
     /// A loopback TCP address that answers `GET /metrics` (`metrics.listen`); `nil`: only the socket does.
     public var metricsListen: ListenAddress?
     /// Who may use the socket and change the queue (`access.*`).

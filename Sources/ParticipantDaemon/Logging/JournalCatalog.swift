@@ -20,6 +20,7 @@ package enum JournalCatalog {
         Entry(name: "stopped", messages: ["participantd stopped"], id: "b2766505aed448ae8b43216c7ad07a60"),
         Entry(name: "accepted", messages: ["Event accepted", "Message accepted", "Disconnect accepted"], id: "ce869052e37348bbb8da372b0edf021c"),
         Entry(name: "sent", messages: ["Event sent", "Message sent", "Disconnect sent"], id: "53c730555c2543ae82a9c94e4cbb7130"),
+        Entry(name: "activity", messages: ["Activity: "], id: "fe5e6229586647bb9fa1d7fcd3cb1a64"),
         Entry(name: "retry", messages: ["Retry scheduled"], id: "3b6baa03e1fa48dd9fdc62176111d448"),
         Entry(name: "failed", messages: ["Event failed"], id: "64c5f32f04114c368423a94c06398c55"),
         Entry(name: "expired", messages: ["Event expired"], id: "eb78131c4e414265a7c30b0f6508b5d5"),

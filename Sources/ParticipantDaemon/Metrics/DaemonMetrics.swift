@@ -42,6 +42,8 @@ public final class DaemonMetrics: Sendable {
     /// The layers' counters, on this registry.
     let outbox: OutboxMetrics
     let api: APIMetrics
+    /// Items accepted, sent, failed and expired, for the summary line (`log.summarySeconds`).
+    let activity = ActivityTally()
     private let factory: PrometheusMetricsFactory
 
     public init() {
@@ -56,7 +58,7 @@ public final class DaemonMetrics: Sendable {
         outbox = OutboxMetrics(factory: factory)
         self.factory = factory
         let gauges = Gauges(factory: factory)
-        api = APIMetrics(factory: factory) { snapshot in
+        api = APIMetrics(factory: factory, activity: activity) { snapshot in
             gauges.record(snapshot)
             return registry.emitToString()
         }
@@ -64,7 +66,7 @@ public final class DaemonMetrics: Sendable {
 
     /// One instance's sender's counters.
     func delivery(for instance: String) -> DeliveryMetrics {
-        DeliveryMetrics(factory: factory, instance: instance)
+        DeliveryMetrics(factory: factory, instance: instance, activity: activity)
     }
 
     /// The gauges, set from a snapshot at each scrape.

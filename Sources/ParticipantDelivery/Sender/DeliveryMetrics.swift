@@ -19,9 +19,12 @@ public final class DeliveryMetrics: Sendable {
     private let retries = Mutex<[String: CoreMetrics.Counter]>([:])
     private let peerSent = Mutex<[String: CoreMetrics.Counter]>([:])
     private let instance: String
+    /// Counts each sent, failed and expired item for the summary line (`log.summarySeconds`).
+    private let activity: ActivityTally?
 
-    public init(factory: any MetricsFactory, instance: String) {
+    public init(factory: any MetricsFactory, instance: String, activity: ActivityTally? = nil) {
         self.factory = factory
+        self.activity = activity
         self.instance = instance
         let dimensions = [("connect_instance", instance)]
         sentCounter = CoreMetrics.Counter(label: "participantd_events_sent_total", dimensions: dimensions, factory: factory)
@@ -42,6 +45,7 @@ public final class DeliveryMetrics: Sendable {
     /// An item was delivered; `peer`: whose program submitted it (a counter per user name).
     func sent(peer: Int64) {
         sentCounter.increment()
+        activity?.countSent()
         let name = PeerName.of(peer)
         peerSent.withLock { counters in
             if let counter = counters[name] { return counter }
@@ -52,7 +56,11 @@ public final class DeliveryMetrics: Sendable {
             return counter
         }.increment()
     }
-    func expired(_ count: Int = 1) { if count > 0 { expiredCounter.increment(by: count) } }
+    func expired(_ count: Int = 1) {
+        guard count > 0 else { return }
+        expiredCounter.increment(by: count)
+        activity?.countExpired(count)
+    }
     /// The sender's loop went round (looked at the outbox).
     func round() { roundsCounter.increment() }
     /// An accepted event needed no round: the quota was spent and the loop asleep until its next token.
@@ -61,6 +69,7 @@ public final class DeliveryMetrics: Sendable {
 
     func failed(code: String, count: Int = 1) {
         counter(failures, "participantd_events_failed_total", code: code).increment(by: count)
+        activity?.countFailed(count)
     }
 
     func retried(code: String) {

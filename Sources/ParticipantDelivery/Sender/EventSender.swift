@@ -408,7 +408,7 @@ public final class EventSender: Service, Sendable {
                 // Its delivery is the connection created with ConnectParticipant: true (the
                 // event itself is deprecated): done.
                 metrics?.sent(peer: event.peer)
-                logger.info("Event sent as ConnectParticipant: true on the participant's connection", metadata: metadata)
+                logger.debug("Event sent as ConnectParticipant: true on the participant's connection", metadata: metadata)
                 await record(.sent(id: "", absoluteTime: ""), for: event, metadata: metadata)
                 return
             }
@@ -444,9 +444,10 @@ public final class EventSender: Service, Sendable {
             metadata["event.id"] = "\(id)"
             if let processingStatus { metadata["message.processing_status"] = "\(processingStatus)" }
             switch event.contentType.kind {
-            case .event: logger.info("Event sent", metadata: metadata)
-            case .message: logger.info("Message sent", metadata: metadata)
-            case .disconnect: logger.info("Disconnect sent", metadata: metadata)
+            // At debug, one line per item (the summary line counts them at info).
+            case .event: logger.debug("Event sent", metadata: metadata)
+            case .message: logger.debug("Message sent", metadata: metadata)
+            case .disconnect: logger.debug("Disconnect sent", metadata: metadata)
             }
         case .fail(let error, let status, let block):
             metrics?.failed(code: error.code)

@@ -25,7 +25,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(
             url: "https://github.com/apple/swift-configuration.git", from: "1.4.0",
-            traits: [.defaults, "YAML", "CommandLineArguments"]
+            // Not the default trait JSON: its provider links Foundation's JSONSerialization (no
+            // JSON configuration is read).
+            traits: ["YAML", "CommandLineArguments"]
         ),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
@@ -143,10 +145,10 @@ let package = Package(
             name: "ParticipantClient",
             dependencies: [
                 "ParticipantWire",
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "NIOFoundationCompat", package: "swift-nio"),
             ]
         ),
         // A stand-in for the Amazon Connect Participant Service: real HTTP on 127.0.0.1, for tests and demos.
@@ -173,6 +175,7 @@ let package = Package(
             dependencies: [
                 "ParticipantClient",
                 "ParticipantWire",
+                .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

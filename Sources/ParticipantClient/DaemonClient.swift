@@ -1,9 +1,19 @@
-import AsyncHTTPClient
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
-import NIOFoundationCompat
+#endif
 import NIOCore
 import NIOHTTP1
 import ParticipantWire
+import SystemPackage
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// Why a call to the daemon did not give the answer asked for.
 public enum DaemonClientError: Error, Sendable, Equatable, CustomStringConvertible {
@@ -33,29 +43,12 @@ public enum DaemonClientError: Error, Sendable, Equatable, CustomStringConvertib
 /// The socket API seen from a local program: what `participantctl` and the tests use.
 public struct DaemonClient: Sendable {
     public let socketPath: String
-    let http: HTTPClient
     let timeout: TimeAmount
 
-    /// An HTTP client for a local socket: a missing or dead socket fails at once instead of being
-    /// retried, as AsyncHTTPClient's shared client does for remote hosts. Like `HTTPClient.shared`
-    /// it lives as long as the process and is never shut down.
-    public static let localHTTPClient: HTTPClient = {
-        var configuration = HTTPClient.Configuration(
-            redirectConfiguration: .disallow,
-            timeout: .init(connect: .seconds(2))
-        )
-        configuration.connectionPool.retryConnectionEstablishment = false
-        // A request waiting for a pooled connection fails after the connect timeout: with the
-        // default 8 connections, 30 concurrent submissions on a loaded machine waited longer than
-        // 2 s (getConnectionFromPoolTimeout). Local connections are cheap; the daemon takes 256
-        // (api.maxConnections).
-        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 64
-        return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
-    }()
-
-    public init(socketPath: String, http: HTTPClient = DaemonClient.localHTTPClient, timeout: Duration = .seconds(30)) {
+    /// Each call is one request on a connection of its own (``SocketExchange``): a missing or dead
+    /// socket fails at once, within 2 s at most, instead of being retried.
+    public init(socketPath: String, timeout: Duration = .seconds(30)) {
         self.socketPath = socketPath
-        self.http = http
         self.timeout = TimeAmount(timeout)
     }
 
@@ -211,41 +204,38 @@ public struct DaemonClient: Sendable {
     public func backup(to path: String) async throws(DaemonClientError) -> Int64 {
         guard !FileManager.default.fileExists(atPath: path) else { throw .localFile(path: path, reason: "it exists; give a new file name") }
         let partial = path + ".partial"
-        let fd = open(partial, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw .localFile(path: partial, reason: String(cString: strerror(errno))) }
-        let file = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
+        let file: SystemPackage.FileDescriptor
+        do {
+            file = try SystemPackage.FileDescriptor.open(
+                partial, .writeOnly, options: [.create, .exclusiveCreate, .closeOnExec], permissions: [.ownerReadWrite]
+            )
+        } catch {
+            throw .localFile(path: partial, reason: "\(error)")
+        }
         var complete = false
         defer {
             try? file.close()
             if !complete { unlink(partial) }
         }
-        let response: HTTPClientResponse
-        do {
-            response = try await http.execute(try request(.GET, "/v1/backup", body: nil), timeout: .hours(1))
-        } catch let error as DaemonClientError {
-            throw error
+        let answer: SocketExchange.Answer
+        do throws(SocketExchange.Failure) {
+            answer = try await SocketExchange.exchange(
+                socketPath: socketPath, method: .GET, path: "/v1/backup", body: nil, timeout: .hours(1), bodyLimit: 1 << 20
+            ) { chunk in
+                _ = try chunk.withUnsafeReadableBytes { try file.writeAll($0) }
+            }
         } catch {
+            if case .io(let cause) = error, cause is Errno { throw .localFile(path: partial, reason: "\(cause)") }
             throw .unreachable(socketPath: socketPath, reason: Self.reason(error))
         }
-        guard response.status == .ok else {
-            let data = (try? await response.body.collect(upTo: 1 << 20)).map { Data(buffer: $0) } ?? Data()
-            throw Self.failure(status: Int(response.status.code), data)
+        guard answer.status == 200 else {
+            throw Self.failure(status: answer.status, Data(answer.body.readableBytesView))
         }
-        var written: Int64 = 0
-        do {
-            for try await chunk in response.body {
-                try file.write(contentsOf: Data(buffer: chunk))
-                written += Int64(chunk.readableBytes)
-            }
-        } catch let error as DaemonClientError {
-            throw error
-        } catch {
-            throw .localFile(path: partial, reason: "\(error)")
-        }
-        if let expected = response.headers.first(name: "Content-Length").flatMap(Int64.init), expected != written {
+        let written = answer.streamed
+        if let expected = answer.headers.first(name: "Content-Length").flatMap(Int64.init), expected != written {
             throw .invalidResponse("the backup ended after \(written) of \(expected) bytes")
         }
-        guard fsync(fd) == 0, rename(partial, path) == 0 else { throw .localFile(path: path, reason: String(cString: strerror(errno))) }
+        guard fsync(file.rawValue) == 0, rename(partial, path) == 0 else { throw .localFile(path: path, reason: String(cString: strerror(errno))) }
         complete = true
         return written
     }
@@ -255,42 +245,38 @@ public struct DaemonClient: Sendable {
     }
 
     static func pathSegment(_ value: String) -> String {
-        var allowed = CharacterSet.alphanumerics
-        allowed.insert(charactersIn: "-._~")
-        return value.addingPercentEncoding(withAllowedCharacters: allowed) ?? value
+        // RFC 3986's unreserved characters as they are; every other byte of the UTF-8 as %XX.
+        let hex = Array("0123456789ABCDEF".utf8)
+        var encoded: [UInt8] = []
+        encoded.reserveCapacity(value.utf8.count)
+        for byte in value.utf8 {
+            switch byte {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                 UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
+                encoded.append(byte)
+            default:
+                encoded += [UInt8(ascii: "%"), hex[Int(byte >> 4)], hex[Int(byte & 0xF)]]
+            }
+        }
+        return String(decoding: encoded, as: UTF8.self)
     }
 
     private func call<Answer: Decodable>(_ method: HTTPMethod, _ path: String, body: Data? = nil) async throws(DaemonClientError) -> Answer {
-        let request = try request(method, path, body: body)
-        let status: Int
-        let data: Data
-        do {
-            let response = try await http.execute(request, timeout: timeout)
-            status = Int(response.status.code)
-            data = Data(buffer: try await response.body.collect(upTo: 16 * 1024 * 1024))
+        let answer: SocketExchange.Answer
+        do throws(SocketExchange.Failure) {
+            answer = try await SocketExchange.exchange(
+                socketPath: socketPath, method: method, path: path, body: body.map(Array.init), timeout: timeout, bodyLimit: 16 * 1024 * 1024
+            )
         } catch {
             throw .unreachable(socketPath: socketPath, reason: Self.reason(error))
         }
-        guard (200..<300).contains(status) else { throw Self.failure(status: status, data) }
+        let data = Data(answer.body.readableBytesView)
+        guard (200..<300).contains(answer.status) else { throw Self.failure(status: answer.status, data) }
         do {
             return try WireCoding.decoder().decode(Answer.self, from: data)
         } catch {
             throw .invalidResponse("\(error)")
         }
-    }
-
-    /// A request to `path` on the daemon's socket, with a JSON body if any.
-    private func request(_ method: HTTPMethod, _ path: String, body: Data?) throws(DaemonClientError) -> HTTPClientRequest {
-        guard let url = URL(httpURLWithSocketPath: socketPath, uri: path) else {
-            throw .unreachable(socketPath: socketPath, reason: "not a usable socket path")
-        }
-        var request = HTTPClientRequest(url: url.absoluteString)
-        request.method = method
-        if let body {
-            request.headers.add(name: "Content-Type", value: "application/json")
-            request.body = .bytes(ByteBuffer(bytes: body))
-        }
-        return request
     }
 
     /// An error answer: the daemon's `{"code", "message"}`, or the status and the text.

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import ParticipantWire
 
 /// A command line that cannot be acted on; the AWS CLI exits 252 for these.
@@ -89,7 +93,7 @@ public enum SendEventInput {
             }
             text = String(decoding: data, as: UTF8.self)
         }
-        guard let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else {
+        guard let object = JSONValue.object(in: Data(text.utf8)) else {
             throw UsageError("Error parsing parameter '--cli-input-json': Invalid JSON: expected a JSON object")
         }
         var values: [String: String] = [:]
@@ -97,8 +101,8 @@ public enum SendEventInput {
             guard inputKeys.contains(key) else {
                 throw UsageError("Parameter validation failed:\nUnknown parameter in input: \"\(key)\", must be one of: \(inputKeys.joined(separator: ", "))")
             }
-            guard let string = value as? String else {
-                throw UsageError("Parameter validation failed:\nInvalid type for parameter \(key), value: \(value), type: \(type(of: value)), valid types: <class 'str'>")
+            guard case .string(let string) = value else {
+                throw UsageError("Parameter validation failed:\nInvalid type for parameter \(key), value: \(value), type: \(value.pythonType), valid types: <class 'str'>")
             }
             values[key] = string
         }

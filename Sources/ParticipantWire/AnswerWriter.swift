@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// The JSON of the answers written on every accepted event (`POST /v1/events` and its batch),
 /// written directly, byte for byte what ``WireCoding/encoder(pretty:)`` writes for them (sorted

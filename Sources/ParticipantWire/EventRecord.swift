@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// An outbox item (an event or a message) as the outbox holds it, as `POST /v1/events`,
 /// `POST /v1/messages` and `GET /v1/events/{clientToken}` return it.

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// `GET /v1/events`: events of the outbox, as `participantctl list` asks for them.
 public struct EventList: Codable, Sendable, Equatable {

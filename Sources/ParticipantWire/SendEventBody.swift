@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// SendEvent's JSON body as the service takes it: `{"ContentType", "Content", "ClientToken"}`.
 /// The connection token is not part of it: it travels as the `X-Amz-Bearer` header.

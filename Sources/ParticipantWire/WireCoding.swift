@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// The JSON coders both ends of the socket use: dates as ISO 8601 with milliseconds, in UTC.
 public enum WireCoding {

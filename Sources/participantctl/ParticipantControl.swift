@@ -1,7 +1,19 @@
 import ArgumentParser
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import ParticipantClient
 import ParticipantWire
+import SystemPackage
 
 @main
 struct ParticipantControl: AsyncParsableCommand {
@@ -89,11 +101,22 @@ func fail(usage error: UsageError) -> Never {
 }
 
 func terminate(_ code: Int32) -> Never {
-    Foundation.exit(code)
+    exit(code)
 }
 
 func printError(_ text: String) {
-    FileHandle.standardError.write(Data((text + "\n").utf8))
+    _ = try? FileDescriptor.standardError.writeAll((text + "\n").utf8)
+}
+
+/// Everything on standard input, to its end.
+func readStandardInput() throws -> Data {
+    var data = Data()
+    var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+    while true {
+        let count = try buffer.withUnsafeMutableBytes { try FileDescriptor.standardInput.read(into: $0) }
+        if count == 0 { return data }
+        data.append(contentsOf: buffer[..<count])
+    }
 }
 
 func printJSON(_ value: some Encodable) {

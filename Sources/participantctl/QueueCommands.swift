@@ -1,5 +1,9 @@
 import ArgumentParser
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import ParticipantClient
 import ParticipantWire
 
@@ -123,7 +127,7 @@ extension SingleEventCommand {
         do {
             printJSON(try await global.client.change(Self.action, clientToken: clientToken, owner: owner.uid))
         } catch {
-            fail(error, operation: Self.action.rawValue.capitalized)
+            fail(error, operation: Self.action.rawValue.prefix(1).uppercased() + Self.action.rawValue.dropFirst())
         }
     }
 }

@@ -1,5 +1,9 @@
 import ArgumentParser
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import ParticipantClient
 import ParticipantWire
 
@@ -44,10 +48,10 @@ struct SendEvents: AsyncParsableCommand {
         let input: Data
         do {
             input = file == "-"
-                ? FileHandle.standardInput.readDataToEndOfFile()
+                ? try readStandardInput()
                 : try Data(contentsOf: URL(fileURLWithPath: file))
         } catch {
-            fail(usage: UsageError("cannot read \(file): \(error.localizedDescription)"))
+            fail(usage: UsageError("cannot read \(file): \(error)"))
         }
 
         // Each line's JSON object, or why it is not one (answered here, not sent).
@@ -59,7 +63,7 @@ struct SendEvents: AsyncParsableCommand {
             let object = Data(text)
             if object.allSatisfy({ $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") || $0 == UInt8(ascii: "\r") }) { continue }
             order.append(line)
-            if (try? JSONSerialization.jsonObject(with: object)) is [String: Any] {
+            if JSONValue.object(in: object) != nil {
                 pending.append((line, object))
             } else {
                 results[line] = BatchResult(status: 400, body: .error(ErrorBody(

@@ -146,10 +146,13 @@ package final class ChildProcess: Sendable {
         return status & 0x7F == 0 ? (status >> 8) & 0xFF : status & 0x7F
     }
 
-    /// Runs a command to its end: (exit status, standard output, standard error).
-    package static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) async throws -> (Int32, String, String) {
+    /// Runs a command to its end, waiting at most `timeout` for it: (exit status, standard output,
+    /// standard error).
+    package static func run(
+        _ executable: String, _ arguments: [String], environment: [String: String] = [:], timeout: Duration = .seconds(30)
+    ) async throws -> (Int32, String, String) {
         let child = try ChildProcess(executable, arguments, environment: environment)
-        let status = try await child.exitStatus()
+        let status = try await child.exitStatus(timeout: timeout)
         return (status, child.standardOutput, child.standardError)
     }
 }

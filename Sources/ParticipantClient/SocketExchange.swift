@@ -76,9 +76,17 @@ enum SocketExchange {
                     head.headers.add(name: "Content-Type", value: "application/json")
                     head.headers.add(name: "Content-Length", value: "\(body.count)")
                 }
-                try await outbound.write(.head(head))
-                if let body { try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: body)))) }
-                try await outbound.write(.end(nil))
+                // The daemon may answer before it has read the whole request (a body too large)
+                // and close: its answer is read all the same, and a failed write is the error only
+                // when no answer came.
+                var writeError: (any Error)?
+                do {
+                    try await outbound.write(.head(head))
+                    if let body { try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: body)))) }
+                    try await outbound.write(.end(nil))
+                } catch {
+                    writeError = error
+                }
                 var answer: Answer?
                 for try await part in inbound {
                     switch part {
@@ -95,11 +103,11 @@ enum SocketExchange {
                         }
                         answer = current
                     case .end:
-                        guard let answer else { throw Failure.incomplete }
+                        guard let answer else { throw writeError ?? Failure.incomplete }
                         return answer
                     }
                 }
-                throw Failure.incomplete
+                throw writeError ?? Failure.incomplete
             }
         } catch let failure as Failure {
             throw fired.value.load(ordering: .relaxed) ? .timedOut(timeout) : failure

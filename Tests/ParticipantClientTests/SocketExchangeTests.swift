@@ -94,6 +94,21 @@ import Testing
         withExtendedLifetime((large, cut)) {}
     }
 
+    @Test("An answer given before the request was read whole (a body too large) is the answer, not a write error")
+    func earlyAnswer() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let answer = #"{"code":"PayloadTooLarge","message":"0123456789ab"}"#
+        let server = try RawServer(path: directory.path + "/early.sock", serve: RawServer.answering(
+            "HTTP/1.1 413 Content Too Large\r\nContent-Type: application/json\r\nContent-Length: \(answer.utf8.count)\r\n\r\n" + answer
+        ))
+        let client = DaemonClient(socketPath: directory.path + "/early.sock", timeout: .seconds(5))
+        let submissions = (0..<2_000).map { EventSubmission(contentType: "t", content: String(repeating: "x", count: 500), clientToken: "\($0)", connectionToken: "c") }
+        let error = await #expect(throws: DaemonClientError.self) { try await client.submitBatch(submissions) }
+        #expect(error == .api(status: 413, ErrorBody(code: "PayloadTooLarge", message: "0123456789ab")), "\(String(describing: error))")
+        withExtendedLifetime(server) {}
+    }
+
     @Test("A ClientToken in a path: unreserved characters as they are, every other UTF-8 byte percent-encoded")
     func pathSegments() {
         #expect(DaemonClient.pathSegment("abc-XYZ_0.9~") == "abc-XYZ_0.9~")

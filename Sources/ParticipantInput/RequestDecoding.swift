@@ -46,9 +46,15 @@ public enum RequestDecoding {
     /// would otherwise get a new token, and so a new event, at every retry. (The SDK route keeps
     /// the service's leniency: SDKs may send members this daemon does not know.)
     public static func daemonRequest(body: Data) throws(RequestError) -> ValidatedEvent {
-        let submission = try decode(
-            body, as: Strict<EventSubmission>.self, shape: "a JSON object with the fields contentType, content, clientToken, connectionToken and instance"
-        ).submission
+        // The common body without JSONDecoder; anything else (and every error) through it.
+        let submission: EventSubmission
+        if let flat = FlatJSON.eventSubmission(body) {
+            submission = flat
+        } else {
+            submission = try decode(
+                body, as: Strict<EventSubmission>.self, shape: "a JSON object with the fields contentType, content, clientToken, connectionToken and instance"
+            ).submission
+        }
         do {
             return try EventValidator.validate(submission)
         } catch {
@@ -98,15 +104,22 @@ public enum RequestDecoding {
     /// `maxEvents` elements; each element is then decoded and validated alone, so a bad one fails
     /// by itself, its error naming its index (`events[3].contentType ...`).
     public static func batchRequest(body: Data, maxEvents: Int) throws(RequestError) -> [Result<ValidatedEvent, RequestError>] {
-        let batch = try decode(body, as: StrictBatch.self, shape: "a JSON object {\"events\": [...]} whose events are objects as POST /v1/events takes")
-        guard !batch.elements.isEmpty else {
+        // Elements that are all the common body without JSONDecoder; anything else through it.
+        let elements: [Result<EventSubmission, RequestError>]
+        if let events = FlatJSON.eventBatch(body) {
+            elements = events.map { .success($0) }
+        } else {
+            elements = try decode(body, as: StrictBatch.self, shape: "a JSON object {\"events\": [...]} whose events are objects as POST /v1/events takes")
+                .elements.map(\.result)
+        }
+        guard !elements.isEmpty else {
             throw .invalid(ValidationError(field: "events", rule: "must hold at least one event"))
         }
-        guard batch.elements.count <= maxEvents else {
-            throw .invalid(ValidationError(field: "events", rule: "must hold at most \(maxEvents) events (api.maxBatchEvents), not \(batch.elements.count)"))
+        guard elements.count <= maxEvents else {
+            throw .invalid(ValidationError(field: "events", rule: "must hold at most \(maxEvents) events (api.maxBatchEvents), not \(elements.count)"))
         }
-        return batch.elements.enumerated().map { index, element in
-            element.result.flatMap { submission in
+        return elements.enumerated().map { index, element in
+            element.flatMap { submission in
                 do throws(ValidationError) {
                     return .success(try EventValidator.validate(submission))
                 } catch {

@@ -87,11 +87,16 @@ public enum EventValidator {
 
     private static func receiptMessageId(_ content: String?) throws(ValidationError) -> String {
         let rule = "for a message receipt must be a JSON object with a non-empty string \"messageId\", e.g. {\"messageId\":\"11111111-aaaa-bbbb-cccc-EXAMPLE01234\"}"
-        guard let content,
-            let object = try? JSONSerialization.jsonObject(with: Data(content.utf8)) as? [String: Any],
-            let messageId = object["messageId"] as? String,
-            !messageId.isEmpty
-        else {
+        guard let content else { throw ValidationError(field: "content", rule: rule) }
+        let messageId: String?
+        if let members = FlatJSON.members(Data(content.utf8)), members.count == Set(members.map(\.key)).count {
+            // The common receipt, a flat object, without JSONSerialization (FlatJSON).
+            messageId = members.first { $0.key == "messageId" }.flatMap { if case .string(let id) = $0.value { id } else { nil } }
+        } else {
+            let object = try? JSONSerialization.jsonObject(with: Data(content.utf8)) as? [String: Any]
+            messageId = object?["messageId"] as? String
+        }
+        guard let messageId, !messageId.isEmpty else {
             throw ValidationError(field: "content", rule: rule)
         }
         return messageId

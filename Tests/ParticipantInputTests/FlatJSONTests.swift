@@ -111,3 +111,36 @@ extension EventSubmission {
         static let all = ["contentType", "content", "clientToken", "connectionToken", "instance", "participantToken", "connectParticipant"]
     }
 }
+
+/// A receipt's `messageId`, read without JSONSerialization when the content is a flat object.
+@Suite struct ReceiptMessageIdTests {
+    /// What the validator answered before FlatJSON: JSONSerialization's reading.
+    static func reference(_ content: String) -> String? {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(content.utf8)) as? [String: Any],
+              let id = object["messageId"] as? String, !id.isEmpty else { return nil }
+        return id
+    }
+
+    static func validated(_ content: String) -> String? {
+        try? EventValidator.validate(EventSubmission(
+            contentType: EventContentType.messageRead.rawValue, content: content, connectionToken: "c"
+        )).messageId
+    }
+
+    @Test("Generated receipt contents: the same messageId, or the same refusal, as JSONSerialization's")
+    func againstJSONSerialization() {
+        var random = SeededGenerator(state: 31)
+        let keys = ["messageId", "messageid", "other"]
+        let values = ["\"m-1\"", "\"\"", "\"\\u00e9\"", "null", "true", "1", "{}", "[\"a\"]", "\"a\\\"b\""]
+        var found = 0
+        for _ in 0..<5_000 {
+            let count = Int.random(in: 0...3, using: &random)
+            var content = "{" + (0..<count).map { _ in "\"\(keys.randomElement(using: &random)!)\":\(values.randomElement(using: &random)!)" }.joined(separator: ",") + "}"
+            if Int.random(in: 0..<6, using: &random) == 0 { content = String(content.dropLast()) }
+            let expected = Self.reference(content)
+            if expected != nil { found += 1 }
+            #expect(Self.validated(content) == expected, "\(content)")
+        }
+        #expect(found > 500, "\(found)")
+    }
+}

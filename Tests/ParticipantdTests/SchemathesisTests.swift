@@ -39,7 +39,7 @@ import Testing
                 "run", Repository.root + "/openapi/participantd.openapi.json", "--url", "http://127.0.0.1:\(port)",
                 "--checks", "not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance",
                 "--max-examples", "25", "--seed", "20261207", "--no-color",
-            ], timeout: .seconds(300))  // about 20 s alone; minutes on 2 cores busy with other builds
+            ], timeout: .seconds(300))  // about 50 s within the whole suite on 2 cores; more with other builds beside it
             // The figures, for the log: "N generated, N passed" (and failed, if any).
             let summary = output.firstMatch(of: /(\d+) generated, [^\n]*/).map { String($0.0) } ?? "(no summary)"
             print("schemathesis: \(summary)")

@@ -39,11 +39,7 @@ struct AccessControlTests {
     /// participantctl as another user, with no supplementary group or with `group`: copied where
     /// that user can run it (the build folder may sit in a private temporary folder).
     func participantctl(as uid: Int, group: Int? = nil, _ arguments: [String], socket: String, directory: TemporaryDirectory) async throws -> (Int32, String, String) {
-        let copy = directory.path + "/participantctl"
-        if !FileManager.default.fileExists(atPath: copy) {
-            try FileManager.default.copyItem(atPath: try BuiltProduct.path("participantctl"), toPath: copy)
-            chmod(copy, 0o755)
-        }
+        let copy = try await executableCopy(of: "participantctl", in: directory.path)
         return try await ChildProcess.run(
             "/usr/bin/setpriv", ["--reuid=\(uid)", "--regid=\(uid)", group.map { "--groups=\($0)" } ?? "--clear-groups", copy] + arguments + ["--socket", socket]
         )

@@ -63,9 +63,7 @@ import Testing
         defer { directory.remove() }
         chmod(directory.path, 0o777)
         let socket = directory.path + "/participantd.sock"
-        let copy = directory.path + "/participantd"
-        try FileManager.default.copyItem(atPath: try BuiltProduct.path("participantd"), toPath: copy)
-        chmod(copy, 0o755)
+        let copy = try await executableCopy(of: "participantd", in: directory.path)
         let daemon = try ChildProcess("/usr/bin/setpriv", [
             "--reuid=65534", "--regid=65534", "--clear-groups", copy,
             "--socket", socket, "--database", directory.path + "/outbox.sqlite", "--endpoint", "http://127.0.0.1:9",

@@ -1,6 +1,7 @@
 """What the benchmark scripts in bench/ share (they run as `python3 bench/NAME.py`, so this folder
 is on their import path)."""
 import http.client
+import os
 import socket
 import time
 
@@ -10,6 +11,11 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def as_postgres(command):
+    """`command` run as the postgres user when this runs as root (PostgreSQL refuses root)."""
+    return (["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups"] + command) if os.getuid() == 0 else command
 
 
 def wait_for(condition, seconds, what, interval=0.1):

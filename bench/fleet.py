@@ -26,16 +26,12 @@ import tempfile
 import time
 import uuid
 
-from benchlib import free_port, wait_for
+from benchlib import as_postgres, free_port, wait_for
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.environ.get("PARTICIPANTD_BIN", os.path.join(ROOT, ".build", "debug"))
 READ = "application/vnd.amazonaws.connect.event.message.read"
 TYPING = "application/vnd.amazonaws.connect.event.typing"
-
-
-def as_postgres(command):
-    return (["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups"] + command) if os.getuid() == 0 else command
 
 
 class Postgres:

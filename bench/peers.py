@@ -21,6 +21,7 @@ anything.
 import argparse, csv, json, os, shutil, statistics, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlib import as_postgres  # noqa: E402
 from compare import Bench  # noqa: E402  (participantd's daemon and load helpers)
 
 # A read receipt as participant-load sends one (LoadRun.swift), with tokens of the length it uses.
@@ -29,10 +30,6 @@ BODY = ('{"contentType":"application/vnd.amazonaws.connect.event.message.read",'
         '"content":"{\\"messageId\\":\\"m-12-123456\\"}"}')
 # Only the receipt, as participant-load's --mix read=1 sends.
 RECEIPTS = "read=1"
-
-
-def as_postgres(command):
-    return (["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups"] + command) if os.getuid() == 0 else command
 
 
 def percentile(values, fraction):

@@ -54,7 +54,8 @@ enum FlatJSON {
         }
     }
 
-    /// The members of a flat object, in order, or nil (for tests, and for the submissions above).
+    /// The members of a flat object, in order (a repeated key as often as it comes), or nil: a
+    /// receipt's content (`EventValidator`).
     static func members(_ body: Data) -> [(key: String, value: Value)]? {
         body.withUnsafeBytes { bytes in
             var reader = Reader(bytes: bytes)

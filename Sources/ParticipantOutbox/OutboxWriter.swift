@@ -109,6 +109,9 @@ public final class OutboxWriter: Service, Sendable {
         logger.debug("Outbox writer stopped")
     }
 
+    /// Writes waiting for the next transaction (tests: to know several will share one).
+    var pendingCount: Int { state.withLock { $0.pending.count } }
+
     /// Why the writer stopped for good; `nil` while it has not.
     public var failure: String? { state.withLock { $0.failure } }
 
@@ -166,15 +169,20 @@ public final class OutboxWriter: Service, Sendable {
         // rolls back, and the commit fails as "aborted"): the batch failed for lack of space.
         let full = Mutex<String?>(nil)
         let started = ContinuousClock.now
+        // A write alone in its transaction needs no savepoint: when it fails, the transaction is
+        // rolled back instead. (A SAVEPOINT and its RELEASE cost about 21,000 instructions a
+        // transaction, a twentieth of an accepted event's: BENCHMARKS.md, "Issue 31".)
+        let alone = batch.count == 1
         do {
             try database.write { db in
                 for write in batch {
-                    let error = write.apply(db)
+                    let error = write.apply(db, inSavepoint: !alone)
                     if case .storageFull(let reason)? = error as? OutboxError {
                         full.withLock { $0 = reason }
                     }
                     // An I/O error inside a write: nothing of the batch is committed.
                     if let error, OutboxError.storageFailure(error) != nil { throw error }
+                    if alone, error != nil { throw WriteUndone() }
                 }
             }
             for write in batch {
@@ -184,6 +192,9 @@ public final class OutboxWriter: Service, Sendable {
                 "outbox.batch_size": "\(batch.count)",
                 "outbox.commit_ms": "\(((ContinuousClock.now - started).timeInterval * 1000).rounded())",
             ])
+        } catch is WriteUndone {
+            // The transaction held nothing else: rolled back, the write gets its own error.
+            batch[0].complete(commitError: nil)
         } catch {
             if let failure = OutboxError.storageFailure(error) {
                 failStop(batch, failure)
@@ -234,12 +245,16 @@ extension OutboxWriter {
     }
 }
 
+/// Rolls back the transaction of a write alone in it that failed.
+private struct WriteUndone: Error {}
+
 private protocol PendingWrite: Sendable {
     /// How many items it stores or changes.
     var weight: Int { get }
-    /// Runs inside the group transaction, in a savepoint of its own; returns its error, if any.
+    /// Runs inside the group transaction, in a savepoint of its own unless `inSavepoint` is
+    /// false (then the caller rolls the transaction back if it fails); returns its error, if any.
     @discardableResult
-    func apply(_ db: Database) -> (any Error)?
+    func apply(_ db: Database, inSavepoint: Bool) -> (any Error)?
     /// Called once the transaction has committed (`nil`) or failed.
     func complete(commitError: (any Error)?)
 }
@@ -258,7 +273,7 @@ private final class Write<T: Sendable>: PendingWrite, @unchecked Sendable {
         self.weight = weight
     }
 
-    func apply(_ db: Database) -> (any Error)? {
+    func apply(_ db: Database, inSavepoint: Bool) -> (any Error)? {
         // SQLite may roll the whole group transaction back on a full disk. A savepoint opened
         // after that would run in a transaction of its own and commit on release: stored, yet
         // reported as failed with the rest of the batch. So nothing runs outside the group's.
@@ -266,6 +281,16 @@ private final class Write<T: Sendable>: PendingWrite, @unchecked Sendable {
             let error = OutboxError.storage("an earlier write in the same transaction failed and SQLite rolled the transaction back")
             result = .failure(error)
             return error
+        }
+        if !inSavepoint {
+            do {
+                result = .success(try work(db))
+                return nil
+            } catch {
+                let classified = OutboxError.classify(error)
+                result = .failure(classified)
+                return classified
+            }
         }
         do {
             // GRDB's `inSavepoint` compiles its SAVEPOINT and RELEASE statements at every call;

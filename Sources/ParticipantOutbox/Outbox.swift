@@ -188,13 +188,14 @@ public struct Outbox: Sendable {
         _ item: ValidatedItem, peer room: inout PeerRoom, storageRoom: inout Result<Void, any Error>?, sizeWatch: SizeWatch, clientToken: String, connectionHash: String, deadlineAfter: Duration, now: Date,
         coalescing: CoalescingRules, limits: OutboxLimits, waiting: WaitingCount, in db: Database, waitingChange: inout Int
     ) throws -> (Result<SubmitOutcome, OutboxError>, saved: [CoalescingRule: Int]) {
-        // Whether the token is stored, by its key alone; the whole record only when it is. (A
-        // record fetch builds a column table for the statement, and almost every submission is
-        // new; the cost is measured in BENCHMARKS.md, "Instructions".) One namespace per peer for
-        // every kind: a token stored for an event and sent again for a message is a mismatch; the
-        // same token from another peer is another item.
-        if let seq = try Int64.fetchOne(db.cachedStatement(sql: "SELECT seq FROM event WHERE clientToken = ? AND peer = ?"), arguments: [clientToken, room.peer]),
-           let existing = try StoredEvent.fetchOne(db.cachedStatement(sql: "SELECT * FROM event WHERE seq = ?"), arguments: [seq]) {
+        // The same ClientToken again: the stored item, the same (a duplicate) or not (a mismatch).
+        // One namespace per peer for every kind: a token stored for an event and sent again for
+        // a message is a mismatch; the same token from another peer is another item. Almost
+        // every submission is new, so the insert below finds a stored token (its key conflicts);
+        // this look-up runs only then, and before every refusal, so that a resubmission is still
+        // answered when the chat is closed or the outbox has no room.
+        func resubmission() throws -> (Result<SubmitOutcome, OutboxError>, saved: [CoalescingRule: Int])? {
+            guard let existing = try StoredEvent.fetchOne(db.cachedStatement(sql: "SELECT * FROM event WHERE clientToken = ? AND peer = ?"), arguments: [clientToken, room.peer]) else { return nil }
             let same = existing.contentType == item.contentType
                 && existing.hasContent(item.content)
                 && existing.connectionHash == connectionHash
@@ -202,6 +203,7 @@ public struct Outbox: Sendable {
             return (.success(same ? .duplicate(existing) : .mismatch(existing)), [:])
         }
         if let block = try Self.block(of: connectionHash, covering: item.contentType, at: now, in: db) {
+            if let resubmitted = try resubmission() { return resubmitted }
             if block.scope == .disconnected,
                let disconnect = try StoredEvent.fetchOne(
                    db.cachedStatement(sql: "SELECT * FROM event WHERE clientToken = ? AND peer = ? AND connectionHash = ?"),
@@ -211,16 +213,20 @@ public struct Outbox: Sendable {
             }
             return (.success(.blocked(block)), [:])
         }
-        // Checked after the duplicate check, so a resubmission still gets its answer. The count
-        // moves when the transaction commits: this transaction's own new items count too.
-        // Concurrent submissions may overshoot by one batch.
-        try waiting.ensureRoom(capacity: limits.capacity, pending: waitingChange)
-        try room.ensureRoom(limits, waitingNow: waiting.value + waitingChange, in: db)
-        let peer = room.peer
-        if storageRoom == nil {
-            storageRoom = Result { try Self.checkRoomForNewEvents(limits, watch: sizeWatch, in: db) }
+        // The count moves when the transaction commits: this transaction's own new items count
+        // too. Concurrent submissions may overshoot by one batch.
+        do {
+            try waiting.ensureRoom(capacity: limits.capacity, pending: waitingChange)
+            try room.ensureRoom(limits, waitingNow: waiting.value + waitingChange, in: db)
+            if storageRoom == nil {
+                storageRoom = Result { try Self.checkRoomForNewEvents(limits, watch: sizeWatch, in: db) }
+            }
+            try storageRoom?.get()
+        } catch {
+            if let resubmitted = try resubmission() { return resubmitted }
+            throw error
         }
-        try storageRoom?.get()
+        let peer = room.peer
         let deadline = now.addingTimeInterval(deadlineAfter.timeInterval)
         // Messages are never coalesced: each one is sent, in its place.
         let decision = switch item {
@@ -243,6 +249,7 @@ public struct Outbox: Sendable {
                                    state, attempts, acceptedAt, updatedAt, nextAttemptAt, deadline, priority,
                                    messageId, supersededBy, instance, viaParticipant, peer, digest)
                 VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (clientToken, peer) DO NOTHING
                 """
         ).execute(arguments: [
             clientToken, item.contentType.rawValue, redundant ? nil : item.content, redundant || viaParticipant ? nil : item.connectionToken,
@@ -250,6 +257,11 @@ public struct Outbox: Sendable {
             ms, ms, redundant ? nil : ms + hold, deadline.millisecondsSince1970, item.contentType.deliveryPriority,
             item.messageId, decision.supersededBy, item.instance, viaParticipant, peer, digest,
         ])
+        if db.changesCount == 0 {
+            // The key is taken: a resubmission, answered with the item stored.
+            guard let resubmitted = try resubmission() else { throw OutboxError.storage("the insert of \(clientToken) changed nothing, yet no item holds its key") }
+            return resubmitted
+        }
         if case .participant(let participantToken, let connectParticipant) = credential, !redundant {
             // A connection.acknowledged event asks for ConnectParticipant (the event is deprecated).
             let connect = item.contentType == .event(.connectionAcknowledged) ? true : connectParticipant

@@ -92,6 +92,16 @@ extension Outbox {
                     let sameType = read || row["contentType"] == EventContentType.messageDelivered.rawValue
                     return CoalescingDecision(supersededBy: row["clientToken"], rule: sameType ? .duplicateReceipt : .deliveredAfterRead)
                 }
+                if read, rules.newestReceiptOnly {
+                    // The connection's queued receipts, which a read replaces, include the
+                    // delivered receipts of its message: one look-up finds both, those marked.
+                    let rows = try Row.fetchCursor(db.cachedStatement(sql: CoalescingSQL.olderReceiptsForReadMarkingDelivered), arguments: [messageId, event.instance, connectionHash])
+                    while let row = try rows.next() {
+                        let sameMessageDelivered: Bool = row[1]
+                        decision.replaced.append((row[0], sameMessageDelivered ? .deliveredAfterRead : .newestReceiptOnly))
+                    }
+                    return decision
+                }
                 if read {
                     let delivered = try Int64.fetchAll(db.cachedStatement(sql: CoalescingSQL.queuedDelivered), arguments: [connectionHash, messageId])
                     decision.replaced += delivered.map { ($0, .deliveredAfterRead) }
@@ -168,9 +178,13 @@ private enum CoalescingSQL {
     /// The connection's queued receipts a new one replaces: a read, reads and delivered receipts; a delivered, delivered receipts.
     static let olderReceiptsForRead = olderReceipts([.messageRead, .messageDelivered])
     static let olderReceiptsForDelivered = olderReceipts([.messageDelivered])
-    private static func olderReceipts(_ types: [EventContentType]) -> String {
+    /// The same as `olderReceiptsForRead`, each with whether it is a delivered receipt of the
+    /// message `?` (the first argument).
+    static let olderReceiptsForReadMarkingDelivered = olderReceipts(
+        [.messageRead, .messageDelivered], columns: "seq, (contentType = \(sqlLiterals([.messageDelivered])) AND messageId IS ?)")
+    private static func olderReceipts(_ types: [EventContentType], columns: String = "seq") -> String {
         """
-        SELECT seq FROM event INDEXED BY event_waiting_by_connection
+        SELECT \(columns) FROM event INDEXED BY event_waiting_by_connection
         WHERE instance = ? AND connectionHash = ? AND \(Outbox.waiting)
           AND state = \(EventState.queued.sql) AND contentType IN (\(sqlLiterals(types)))
         """

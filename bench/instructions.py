@@ -103,12 +103,13 @@ MIX = "read=1"
 CONNECTIONS = 1_000_000
 EXTRA_YAML = ""
 BATCH = 100
+CLIENTS = 1
 
 
 def load(bin_dir, socket_path, count, batch=1):
     # --count counts requests: with batches, count events / batch requests.
     count = count // batch
-    answer = subprocess.run([f"{bin_dir}/participant-load", "submit", "--socket", socket_path, "--clients", "1", "--count", str(count),
+    answer = subprocess.run([f"{bin_dir}/participant-load", "submit", "--socket", socket_path, "--clients", str(CLIENTS), "--count", str(count),
                              "--warmup", "0", "--mix", MIX, "--connections", str(CONNECTIONS), "--batch", str(batch), "--json"],
                             capture_output=True, text=True, timeout=1800)
     if answer.returncode != 0:
@@ -202,11 +203,13 @@ def main():
     parser.add_argument("--mix", default="read=1", help="participant-load's --mix (default: read receipts only)")
     parser.add_argument("--connections", type=int, default=1_000_000, help="participant-load's --connections (default: one per event)")
     parser.add_argument("--batch", type=int, default=100, help="events per request of the batch kind (POST /v1/events/batch); figures stay per event")
+    parser.add_argument("--clients", type=int, default=1, help="participant-load's --clients: concurrent clients, each waiting for its answer (default 1; 64: the group commit as under load)")
     parser.add_argument("--yaml", default="", help="more participantd configuration, YAML (e.g. a coalescing: section)")
     arguments = parser.parse_args()
-    global SHIM, MIX, CONNECTIONS, EXTRA_YAML, BATCH
+    global SHIM, MIX, CONNECTIONS, EXTRA_YAML, BATCH, CLIENTS
     SHIM = arguments.shim
     BATCH = arguments.batch
+    CLIENTS = arguments.clients
     if "batch" in arguments.only.split(",") and (arguments.n1 % BATCH or arguments.n2 % BATCH):
         parser.error("--n1 and --n2 must be multiples of --batch")
     MIX, CONNECTIONS = arguments.mix, arguments.connections

@@ -14,8 +14,13 @@ import Synchronization
 /// returns. There is no timer: at low load a write commits at once, at high load one fsync covers
 /// many writes, so durable throughput grows with concurrency.
 ///
-/// Each write runs in its own savepoint, so one that throws (a uniqueness conflict, a broken
-/// invariant) rolls back alone and does not take its neighbours in the batch down with it.
+/// A write that throws (a uniqueness conflict, a broken invariant, an item not found) fails alone
+/// and does not take its neighbours in the batch down with it. Writes almost never throw, so a
+/// transaction first runs them one after the other as they are; when one throws, it is rolled
+/// back and run again with each write in a savepoint of its own, which rolls back alone. (A
+/// savepoint for every write cost about 57,000 instructions an accepted event at 64 clients, a
+/// ninth of it: BENCHMARKS.md, "Issue 31".) So a write may run twice, and does nothing but
+/// its database work.
 ///
 /// Run it in the daemon's `ServiceGroup` before every service that writes: on graceful shutdown it
 /// commits what is pending and then refuses new writes.
@@ -169,21 +174,14 @@ public final class OutboxWriter: Service, Sendable {
         // rolls back, and the commit fails as "aborted"): the batch failed for lack of space.
         let full = Mutex<String?>(nil)
         let started = ContinuousClock.now
-        // A write alone in its transaction needs no savepoint: when it fails, the transaction is
-        // rolled back instead. (A SAVEPOINT and its RELEASE cost about 21,000 instructions a
-        // transaction, a twentieth of an accepted event's: BENCHMARKS.md, "Issue 31".)
-        let alone = batch.count == 1
         do {
-            try database.write { db in
-                for write in batch {
-                    let error = write.apply(db, inSavepoint: !alone)
-                    if case .storageFull(let reason)? = error as? OutboxError {
-                        full.withLock { $0 = reason }
-                    }
-                    // An I/O error inside a write: nothing of the batch is committed.
-                    if let error, OutboxError.storageFailure(error) != nil { throw error }
-                    if alone, error != nil { throw WriteUndone() }
-                }
+            do {
+                try transaction(batch, inSavepoints: false, full: full)
+            } catch is WriteUndone where batch.count > 1 {
+                // One write failed and the whole transaction was rolled back: again, each write
+                // in a savepoint, so that the one that fails is undone alone.
+                full.withLock { $0 = nil }
+                try transaction(batch, inSavepoints: true, full: full)
             }
             for write in batch {
                 write.complete(commitError: nil)
@@ -193,7 +191,7 @@ public final class OutboxWriter: Service, Sendable {
                 "outbox.commit_ms": "\(((ContinuousClock.now - started).timeInterval * 1000).rounded())",
             ])
         } catch is WriteUndone {
-            // The transaction held nothing else: rolled back, the write gets its own error.
+            // A write alone in its transaction failed: rolled back, it gets its own error.
             batch[0].complete(commitError: nil)
         } catch {
             if let failure = OutboxError.storageFailure(error) {
@@ -216,6 +214,24 @@ public final class OutboxWriter: Service, Sendable {
 }
 
 extension OutboxWriter {
+    /// Runs `batch` in one transaction and commits it. Without savepoints, the first write that
+    /// fails stops it (``WriteUndone``: the transaction is rolled back); in savepoints, each
+    /// failed write is rolled back alone and the others are committed. An I/O error rolls
+    /// everything back.
+    private func transaction(_ batch: [any PendingWrite], inSavepoints: Bool, full: borrowing Mutex<String?>) throws {
+        try database.write { db in
+            for write in batch {
+                let error = write.apply(db, inSavepoint: inSavepoints)
+                if case .storageFull(let reason)? = error as? OutboxError {
+                    full.withLock { $0 = reason }
+                }
+                // An I/O error inside a write: nothing of the batch is committed.
+                if let error, OutboxError.storageFailure(error) != nil { throw error }
+                if !inSavepoints, error != nil { throw WriteUndone() }
+            }
+        }
+    }
+
     /// A storage failure: none of `batch` acknowledged, nothing written from now on, every
     /// pending write refused; the thread's loop ends and `run()` throws.
     private func failStop(_ batch: [any PendingWrite], _ failure: String) {
@@ -245,7 +261,7 @@ extension OutboxWriter {
     }
 }
 
-/// Rolls back the transaction of a write alone in it that failed.
+/// Rolls back a transaction run without savepoints, one of whose writes failed.
 private struct WriteUndone: Error {}
 
 private protocol PendingWrite: Sendable {
@@ -253,6 +269,7 @@ private protocol PendingWrite: Sendable {
     var weight: Int { get }
     /// Runs inside the group transaction, in a savepoint of its own unless `inSavepoint` is
     /// false (then the caller rolls the transaction back if it fails); returns its error, if any.
+    /// It may run more than once: the last run's result is the one completed.
     @discardableResult
     func apply(_ db: Database, inSavepoint: Bool) -> (any Error)?
     /// Called once the transaction has committed (`nil`) or failed.

@@ -130,6 +130,8 @@ def measure(bin_dir, valgrind_bin, workdir, kind, count, endpoint):
         return drain(bin_dir, valgrind_bin, workdir, name, socket_path, count, endpoint)
     if kind == "baseline":
         command = [f"{valgrind_bin}/participant-load", "baseline", "--socket", socket_path]
+    elif kind == "baseline-nio":
+        command = [f"{valgrind_bin}/participant-load", "baseline", "--server", "nio", "--socket", socket_path]
     else:
         extra = "quota:\n  requestsPerSecond: 0.001\n  burst: 1\n" if kind in ("accept", "batch") else \
             "quota:\n  requestsPerSecond: 0\ncoalescing:\n  newestReceiptOnly: false\n  deliveredHoldMilliseconds: 0\n"
@@ -198,7 +200,7 @@ def main():
     parser.add_argument("--shim", help="bench/valgrind/sigsuspend-shim.c built as a shared object, preloaded")
     parser.add_argument("--n1", type=int, default=500)
     parser.add_argument("--n2", type=int, default=2500)
-    parser.add_argument("--only", default="baseline,accept,batch,deliver,drain")
+    parser.add_argument("--only", default="baseline,baseline-nio,accept,batch,deliver,drain")
     parser.add_argument("--profiles", help="keep the callgrind files and their top entries here")
     parser.add_argument("--mix", default="read=1", help="participant-load's --mix (default: read receipts only)")
     parser.add_argument("--connections", type=int, default=1_000_000, help="participant-load's --connections (default: one per event)")

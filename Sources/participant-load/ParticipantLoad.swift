@@ -95,8 +95,18 @@ struct Baseline: AsyncParsableCommand {
         abstract: "Serve POST /v1/events like participantd, but store nothing (the benchmark's baseline)."
     )
 
+    enum Server: String, ExpressibleByArgument, CaseIterable {
+        /// The daemon's own: Hummingbird, its router and the socket API's middleware.
+        case hummingbird
+        /// A plain SwiftNIO HTTP/1.1 pipeline with one handler, to measure what Hummingbird costs.
+        case nio
+    }
+
     @Option(help: "The Unix socket to listen on.")
     var socket: String
+
+    @Option(help: "The HTTP server: hummingbird (the daemon's), or nio (a plain SwiftNIO pipeline, the same decoding and answer).")
+    var server: Server = .hummingbird
 
     func run() async throws {
         LoggingSystem.bootstrap { label in
@@ -104,7 +114,11 @@ struct Baseline: AsyncParsableCommand {
             handler.logLevel = .notice
             return handler
         }
-        try await BaselineAPI.run(socketPath: socket, logger: Logger(label: "participant-load"))
+        let logger = Logger(label: "participant-load")
+        switch server {
+        case .hummingbird: try await BaselineAPI.run(socketPath: socket, logger: logger)
+        case .nio: try await PlainNIOBaseline.run(socketPath: socket, maxBodyBytes: APIConfiguration().maxBodyBytes, logger: logger)
+        }
     }
 }
 

@@ -137,6 +137,19 @@ public struct Outbox: Sendable {
     /// - Parameter peer: the uid of the user whose program submitted them (``unknownPeer``: not
     ///   known); when the quota binds, peers take turns.
     public func submit(_ items: [ValidatedItem], peer: Int64 = Outbox.unknownPeer) async throws -> [Result<SubmitOutcome, OutboxError>] {
+        try await withCheckedThrowingContinuation { continuation in
+            submit(items, peer: peer) { continuation.resume(with: $0) }
+        }
+    }
+
+    /// ``submit(_:peer:)-(_,_)`` for a caller that is not a task (the socket API's hot routes, on
+    /// their event loop): `completion` gets the results once the transaction has committed, on
+    /// the writer's thread (or at once on the caller's when the outbox takes no more writes). It
+    /// must not block: the writer's next commit waits for it.
+    public func submit(
+        _ items: [ValidatedItem], peer: Int64 = Outbox.unknownPeer,
+        completion: @escaping @Sendable (Result<[Result<SubmitOutcome, OutboxError>], any Error>) -> Void
+    ) {
         let submissions = items.map { item in
             (item: item, clientToken: item.clientToken ?? UUID().uuidString.lowercased(),
              connectionHash: ConnectionHash.of(item.credential, instance: item.instance), deadlineAfter: deadlines.deadline(for: item.contentType))
@@ -146,12 +159,16 @@ public struct Outbox: Sendable {
         let limits = limits
         let waiting = waiting
         let sizeWatch = sizeWatch
-        let results = try await submitWrite(weight: submissions.count) { db, waitingChange -> [(Result<SubmitOutcome, OutboxError>, saved: [CoalescingRule: Int])] in
+        let storage = storage
+        let savedRequests = savedRequests
+        let metrics = metrics
+        writer.perform(weight: max(1, submissions.count), { db -> ([(Result<SubmitOutcome, OutboxError>, saved: [CoalescingRule: Int])], Int) in
+            var waitingChange = 0
             var peerRoom = PeerRoom(peer: peer)
             // The database's size, looked up at most once a transaction (at its first new item),
             // and only when `sizeWatch` says the room left may have run short.
             var storageRoom: Result<Void, any Error>?
-            return try submissions.map { submission in
+            let results = try submissions.map { submission in
                 do {
                     return try Self.store(
                         submission.item, peer: &peerRoom, storageRoom: &storageRoom, sizeWatch: sizeWatch, clientToken: submission.clientToken, connectionHash: submission.connectionHash,
@@ -165,21 +182,34 @@ public struct Outbox: Sendable {
                     }
                 }
             }
-        }
-        for (result, saved) in results {
-            switch result {
-            case .success(.created):
-                storage.eventStored()
-                // Superseded: the new event itself (redundant on arrival), or the waiting ones it replaced.
-                savedRequests.add(saved)
-                metrics?.superseded(saved)
-            case .failure(.storageFull(let reason)):
-                storage.submissionRefused(reason)
-            default:
-                break
+            return (results, waitingChange)
+        }) { outcome in
+            let results: [(Result<SubmitOutcome, OutboxError>, saved: [CoalescingRule: Int])]
+            switch outcome {
+            case .success(let (committed, waitingChange)):
+                // As ``write(weight:_:)``: the count moves once the transaction committed.
+                waiting.add(waitingChange)
+                results = committed
+            case .failure(let error):
+                if case OutboxError.storageFull(let reason) = error { storage.submissionRefused(reason) }
+                completion(.failure(error))
+                return
             }
+            for (result, saved) in results {
+                switch result {
+                case .success(.created):
+                    storage.eventStored()
+                    // Superseded: the new event itself (redundant on arrival), or the waiting ones it replaced.
+                    savedRequests.add(saved)
+                    metrics?.superseded(saved)
+                case .failure(.storageFull(let reason)):
+                    storage.submissionRefused(reason)
+                default:
+                    break
+                }
+            }
+            completion(.success(results.map(\.0)))
         }
-        return results.map(\.0)
     }
 
     /// One item of a submission, inside its transaction: the same ClientToken again, a blocked
@@ -316,16 +346,6 @@ public struct Outbox: Sendable {
                 added = 0
             }
             guard (counted ?? 0) + added < capacity else { throw OutboxError.peerFull(share: limits.peerShare, capacity: capacity) }
-        }
-    }
-
-    /// A submission's write, its refusal for lack of space noted for health.
-    private func submitWrite<T: Sendable>(weight: Int, _ work: @escaping @Sendable (Database, inout Int) throws -> T) async throws -> T {
-        do {
-            return try await write(weight: weight, work)
-        } catch OutboxError.storageFull(let reason) {
-            storage.submissionRefused(reason)
-            throw OutboxError.storageFull(reason)
         }
     }
 

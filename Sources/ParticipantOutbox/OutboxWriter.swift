@@ -66,19 +66,30 @@ public final class OutboxWriter: Service, Sendable {
     ///   against ``maxBatchWeight``.
     func perform<T: Sendable>(weight: Int = 1, _ work: @escaping @Sendable (Database) throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
-            let write = Write(work: work, continuation: continuation, weight: max(1, weight))
-            let (refusal, wake) = state.withLock { state -> (OutboxError?, Bool) in
-                guard !state.closed else { return (state.failure.map(OutboxError.failed) ?? .closed, false) }
-                state.pending.append(write)
-                defer { state.sleeping = false }
-                return (nil, state.sleeping)
-            }
-            if let refusal {
-                continuation.resume(throwing: refusal)
-                return
-            }
-            if wake { wakeUp.signal() }
+            perform(weight: weight, work) { continuation.resume(with: $0) }
         }
+    }
+
+    /// ``perform(weight:_:)`` for a caller that is not a task: `completion` gets the result once
+    /// the transaction has committed (or failed), on the writer's thread, or at once on the
+    /// caller's when the writer takes no more writes. It must not block: the next commit waits
+    /// for it. (The socket API's hot routes answer from it with no task between the event loop
+    /// and the writer.)
+    func perform<T: Sendable>(
+        weight: Int = 1, _ work: @escaping @Sendable (Database) throws -> T, completion: @escaping @Sendable (Result<T, any Error>) -> Void
+    ) {
+        let write = Write(work: work, completion: completion, weight: max(1, weight))
+        let (refusal, wake) = state.withLock { state -> (OutboxError?, Bool) in
+            guard !state.closed else { return (state.failure.map(OutboxError.failed) ?? .closed, false) }
+            state.pending.append(write)
+            defer { state.sleeping = false }
+            return (nil, state.sleeping)
+        }
+        if let refusal {
+            completion(.failure(refusal))
+            return
+        }
+        if wake { wakeUp.signal() }
     }
 
     /// Commits on a thread of its own, not on Swift's shared concurrency pool: there, each
@@ -280,13 +291,13 @@ private protocol PendingWrite: Sendable {
 /// single flow of control, never at once.
 private final class Write<T: Sendable>: PendingWrite, @unchecked Sendable {
     let work: @Sendable (Database) throws -> T
-    let continuation: CheckedContinuation<T, any Error>
+    let completion: @Sendable (Result<T, any Error>) -> Void
     let weight: Int
     var result: Result<T, any Error>?
 
-    init(work: @escaping @Sendable (Database) throws -> T, continuation: CheckedContinuation<T, any Error>, weight: Int) {
+    init(work: @escaping @Sendable (Database) throws -> T, completion: @escaping @Sendable (Result<T, any Error>) -> Void, weight: Int) {
         self.work = work
-        self.continuation = continuation
+        self.completion = completion
         self.weight = weight
     }
 
@@ -335,9 +346,9 @@ private final class Write<T: Sendable>: PendingWrite, @unchecked Sendable {
 
     func complete(commitError: (any Error)?) {
         if let commitError {
-            continuation.resume(throwing: commitError)
+            completion(.failure(commitError))
         } else {
-            continuation.resume(with: result ?? .failure(OutboxError.storage("write was not applied")))
+            completion(result ?? .failure(OutboxError.storage("write was not applied")))
         }
     }
 }

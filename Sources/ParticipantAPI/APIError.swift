@@ -37,6 +37,14 @@ public struct APIError: HTTPResponseError, Sendable {
         response.headers.append(contentsOf: headers)
         return response
     }
+
+    /// The same answer's headers (with its content type) and body, for the hot routes
+    /// (``HotRouteHandler``), which write it in the channel pipeline.
+    var answer: (headers: HTTPFields, body: [UInt8]) {
+        var fields: HTTPFields = [.contentType: "application/json", .amznErrorType: body.code]
+        fields.append(contentsOf: headers)
+        return (fields, Array((try? DaemonAPI.jsonLine(body)) ?? Data("{}\n".utf8)))
+    }
 }
 
 extension BatchResult {

@@ -24,9 +24,14 @@ public final class ActivatedListener: Service, Sendable {
     private let limits: APIConfiguration
     private let onRunning: @Sendable () -> Void
     private let logger: Logger
+    private let hotRoutes: HotRoutes?
 
-    public init(descriptor: CInt, router: Router<DaemonRequestContext>, limits: APIConfiguration, onRunning: @escaping @Sendable () -> Void, logger: Logger) {
+    public init(
+        descriptor: CInt, router: Router<DaemonRequestContext>, hotRoutes: HotRoutes? = nil, limits: APIConfiguration,
+        onRunning: @escaping @Sendable () -> Void, logger: Logger
+    ) {
         self.descriptor = descriptor
+        self.hotRoutes = hotRoutes
         self.responder = router.buildResponder()
         self.limits = limits
         self.onRunning = onRunning
@@ -54,7 +59,8 @@ public final class ActivatedListener: Service, Sendable {
                 try await responseWriter.write(response: response.head, body: response.body)
             },
             limits: limits,
-            connections: ConnectionCount()
+            connections: ConnectionCount(),
+            hotRoutes: hotRoutes
         )
 
         let (connections, continuation) = AsyncStream.makeStream(of: GuardedHTTP1Channel.Value.self)

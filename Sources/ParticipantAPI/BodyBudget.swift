@@ -33,6 +33,18 @@ package final class BodyBudget: Sendable {
         return try await body()
     }
 
+    /// Reserves `bytes` (at most the whole budget) now if they are free and no request waits
+    /// for room, and returns what was reserved, to be given back with ``release(_:)``; `nil`:
+    /// nothing was reserved (the hot routes then leave the request to the router, which waits).
+    package func tryReserve(_ bytes: Int) -> Int? {
+        let bytes = min(max(1, bytes), capacity)
+        return state.withLock { state -> Int? in
+            guard state.waiting.isEmpty, state.available >= bytes else { return nil }
+            state.available -= bytes
+            return bytes
+        }
+    }
+
     /// Bytes free now (for tests).
     package var available: Int { state.withLock { $0.available } }
 
@@ -70,7 +82,8 @@ package final class BodyBudget: Sendable {
         }
     }
 
-    private func release(_ bytes: Int) {
+    /// Gives back what ``tryReserve(_:)`` reserved.
+    package func release(_ bytes: Int) {
         state.withLock { $0.available += bytes }
         resumeWaiters()
     }

@@ -35,8 +35,11 @@ struct GuardedHTTP1Channel: ServerChildChannel {
 
     let http1: HTTP1Channel
     let connections: ConnectionCount
+    /// The routes answered in the pipeline (the Unix socket's); `nil`: all go to the router.
+    let hotRoutes: HotRoutes?
 
-    init(responder: @escaping HTTPChannelHandler.Responder, limits: APIConfiguration, connections: ConnectionCount) {
+    init(responder: @escaping HTTPChannelHandler.Responder, limits: APIConfiguration, connections: ConnectionCount, hotRoutes: HotRoutes? = nil) {
+        self.hotRoutes = hotRoutes
         var configuration = HTTP1Channel.Configuration(
             idleTimeout: .nanoseconds(Int64(limits.idleTimeout.timeInterval * 1_000_000_000)),
             httpDecoderConfiguration: .init(
@@ -95,6 +98,12 @@ struct GuardedHTTP1Channel: ServerChildChannel {
             // In front of the HTTP decoder: the request timer starts at a request's first byte.
             let watcher = try channel.pipeline.syncOperations.handler(type: RequestWatcher.self)
             try channel.pipeline.syncOperations.addHandler(RequestStartDetector(watcher: watcher), position: .first)
+            if let hotRoutes {
+                // Behind the connection state handler (idle timeout, graceful shutdown), which
+                // then sees the hot routes' requests and answers as the router's.
+                let state = try channel.pipeline.syncOperations.handler(type: HTTPConnectionStateHandler.self)
+                try channel.pipeline.syncOperations.addHandler(HotRouteHandler(routes: hotRoutes, peer: value.peer, logger: logger), position: .after(state))
+            }
             return value
         }
     }
@@ -314,10 +323,11 @@ final class RequestWatcher: ChannelDuplexHandler, RemovableChannelHandler {
 
 extension HTTPServerBuilder {
     /// Hummingbird's HTTP/1 server with the API's connection limits, for every listener.
-    public static func guardedHTTP1(_ limits: APIConfiguration) -> HTTPServerBuilder {
+    /// - Parameter hotRoutes: the routes answered in the channel pipeline (``HotRoutes``).
+    public static func guardedHTTP1(_ limits: APIConfiguration, hotRoutes: HotRoutes? = nil) -> HTTPServerBuilder {
         let connections = ConnectionCount()
         return HTTPServerBuilder { responder in
-            GuardedHTTP1Channel(responder: responder, limits: limits, connections: connections)
+            GuardedHTTP1Channel(responder: responder, limits: limits, connections: connections, hotRoutes: hotRoutes)
         }
     }
 }

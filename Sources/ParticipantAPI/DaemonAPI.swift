@@ -111,47 +111,64 @@ public struct DaemonAPI: Sendable {
     // MARK: Handlers
 
     func submit(_ request: Request, context: DaemonRequestContext) async throws -> Response {
-        try await submitItem(request, context: context) { body throws(RequestError) in .event(try RequestDecoding.daemonRequest(body: body)) }
+        try await submitItem(.event, request, context: context)
     }
 
     /// `POST /v1/messages`: a message, stored and answered as `POST /v1/events` stores and answers an event.
     func submitMessage(_ request: Request, context: DaemonRequestContext) async throws -> Response {
-        try await submitItem(request, context: context) { body throws(RequestError) in .message(try RequestDecoding.messageRequest(body: body)) }
+        try await submitItem(.message, request, context: context)
     }
 
     /// `POST /v1/disconnect`: the chat's disconnect, sent once everything acknowledged before it on
     /// the chat has ended; answered as `POST /v1/events` answers an event.
     func submitDisconnect(_ request: Request, context: DaemonRequestContext) async throws -> Response {
-        try await submitItem(request, context: context) { body throws(RequestError) in .disconnect(try RequestDecoding.disconnectRequest(body: body)) }
+        try await submitItem(.disconnect, request, context: context)
     }
 
-    /// One item of the socket API's: its body read and decoded (`decode`), its instance checked,
-    /// then stored and answered.
-    private func submitItem(
-        _ request: Request, context: DaemonRequestContext, decode: (Data) throws(RequestError) -> ValidatedItem
-    ) async throws -> Response {
+    /// The socket API's routes that store one item: `POST /v1/events`, `/v1/messages`, `/v1/disconnect`.
+    enum ItemRoute: Sendable {
+        case event, message, disconnect
+    }
+
+    /// One item of the socket API's: its body read and decoded, its instance checked, then stored
+    /// and answered.
+    private func submitItem(_ route: ItemRoute, _ request: Request, context: DaemonRequestContext) async throws -> Response {
         let item = try await decodedBody(request, maxBodyBytes: configuration.maxBodyBytes) { body throws(APIError) in
-            do throws(RequestError) {
-                return try decode(body)
-            } catch {
-                throw APIError(error)
+            try decodeItem(route, body: body)
+        }
+        let stored = try await store(item, peer: context.peerID, logger: context.logger)
+        let (status, bytes) = Self.submitted(stored, item)
+        return Self.response(bytes, status: status)
+    }
+
+    /// The item a body of `route` holds, its instance checked: what both the router and the hot
+    /// routes (``HotRouteHandler``) store.
+    func decodeItem(_ route: ItemRoute, body: Data) throws(APIError) -> ValidatedItem {
+        let item: ValidatedItem
+        do throws(RequestError) {
+            item = switch route {
+            case .event: .event(try RequestDecoding.daemonRequest(body: body))
+            case .message: .message(try RequestDecoding.messageRequest(body: body))
+            case .disconnect: .disconnect(try RequestDecoding.disconnectRequest(body: body))
             }
+        } catch {
+            throw APIError(error)
         }
         do {
             try configuration.checkInstance(item.instance)
         } catch {
             throw APIError(.invalid(error))
         }
-        return try await submitted(item, context: context)
+        return item
     }
 
-    /// A valid item stored: 202 new, 200 the same ClientToken again.
-    private func submitted(_ item: ValidatedItem, context: DaemonRequestContext) async throws -> Response {
-        switch try await store(item, peer: context.peerID, logger: context.logger) {
+    /// A stored item's answer: 202 new, 200 the same ClientToken again.
+    static func submitted(_ stored: Stored, _ item: ValidatedItem) -> (HTTPResponse.Status, [UInt8]) {
+        switch stored {
         case .created(let stored):
-            return try Self.json(SubmitResponse(event: stored.record, created: true, warnings: item.warnings), status: .accepted)
+            (.accepted, AnswerWriter.jsonLine(SubmitResponse(event: stored.record, created: true, warnings: item.warnings)))
         case .duplicate(let stored):
-            return try Self.json(SubmitResponse(event: stored.record, created: false, warnings: item.warnings), status: .ok)
+            (.ok, AnswerWriter.jsonLine(SubmitResponse(event: stored.record, created: false, warnings: item.warnings)))
         }
     }
 
@@ -161,31 +178,51 @@ public struct DaemonAPI: Sendable {
     /// `events` of 1 to `api.maxBatchEvents` elements, larger than `api.maxBatchBytes`) or an
     /// outbox that cannot store anything fails the request as a whole.
     func submitBatch(_ request: Request, context: DaemonRequestContext) async throws -> Response {
-        let configuration = configuration
         let decoded = try await decodedBody(request, maxBodyBytes: configuration.maxBatchBytes, limitName: "api.maxBatchBytes") { body throws(APIError) in
-            do throws(RequestError) {
-                return try RequestDecoding.batchRequest(body: body, maxEvents: configuration.maxBatchEvents).enumerated().map { index, result in
-                    result.flatMap { event -> Result<ValidatedEvent, RequestError> in
-                        do throws(ValidationError) {
-                            try configuration.checkInstance(event.instance, field: "events[\(index)].instance")
-                            return .success(event)
-                        } catch {
-                            return .failure(.invalid(error))
-                        }
-                    }
-                }
-            } catch {
-                throw APIError(error)
-            }
+            try decodeBatch(body)
         }
         let valid = decoded.compactMap { try? $0.get() }
-        var outcomes: [Result<SubmitOutcome, OutboxError>] = []
-        if let first = valid.first {
-            do {
-                outcomes = try await outbox.submit(valid.map(ValidatedItem.event), peer: context.peerID)
-            } catch {
-                throw Self.storageError(error, item: .event(first), logger: context.logger)
+        var committed: Result<[Result<SubmitOutcome, OutboxError>], any Error> = .success([])
+        if !valid.isEmpty {
+            committed = await withCheckedContinuation { continuation in
+                outbox.submit(valid.map(ValidatedItem.event), peer: context.peerID) { continuation.resume(returning: $0) }
             }
+        }
+        return Self.response(try batchAnswer(decoded, committed: committed, logger: context.logger).get(), status: .ok)
+    }
+
+    /// A batch's events, each decoded and its instance checked alone; only a body that is no
+    /// batch at all fails as a whole.
+    func decodeBatch(_ body: Data) throws(APIError) -> [Result<ValidatedEvent, RequestError>] {
+        let configuration = configuration
+        do throws(RequestError) {
+            return try RequestDecoding.batchRequest(body: body, maxEvents: configuration.maxBatchEvents).enumerated().map { index, result in
+                result.flatMap { event -> Result<ValidatedEvent, RequestError> in
+                    do throws(ValidationError) {
+                        try configuration.checkInstance(event.instance, field: "events[\(index)].instance")
+                        return .success(event)
+                    } catch {
+                        return .failure(.invalid(error))
+                    }
+                }
+            }
+        } catch {
+            throw APIError(error)
+        }
+    }
+
+    /// A batch's answer (`{"results": [...]}`) once its valid events' transaction has committed
+    /// (`committed`: one outcome for each valid event, in order); a transaction that failed as a
+    /// whole fails the request.
+    func batchAnswer(
+        _ decoded: [Result<ValidatedEvent, RequestError>], committed: Result<[Result<SubmitOutcome, OutboxError>], any Error>, logger: Logger
+    ) -> Result<[UInt8], APIError> {
+        let outcomes: [Result<SubmitOutcome, OutboxError>]
+        switch committed {
+        case .success(let all): outcomes = all
+        case .failure(let error):
+            guard let first = decoded.lazy.compactMap({ try? $0.get() }).first else { return .success(AnswerWriter.jsonLine(BatchSubmitResponse(results: []))) }
+            return .failure(Self.storageError(error, item: .event(first), logger: logger))
         }
         var stored = outcomes.makeIterator()
         let results = decoded.map { decodedEvent -> BatchResult in
@@ -199,20 +236,20 @@ public struct DaemonAPI: Sendable {
             do throws(APIError) {
                 switch stored.next()! {
                 case .success(let outcome):
-                    switch try answer(outcome, for: .event(event), logger: context.logger) {
+                    switch try answer(outcome, for: .event(event), logger: logger) {
                     case .created(let stored):
                         return BatchResult(status: 202, body: .event(SubmitResponse(event: stored.record, created: true, warnings: event.warnings)))
                     case .duplicate(let stored):
                         return BatchResult(status: 200, body: .event(SubmitResponse(event: stored.record, created: false, warnings: event.warnings)))
                     }
                 case .failure(let error):
-                    throw Self.storageError(error, item: .event(event), logger: context.logger)
+                    throw Self.storageError(error, item: .event(event), logger: logger)
                 }
             } catch {
                 return BatchResult(error)
             }
         }
-        return try Self.json(BatchSubmitResponse(results: results), status: .ok)
+        return .success(AnswerWriter.jsonLine(BatchSubmitResponse(results: results)))
     }
 
     func event(_ request: Request, context: DaemonRequestContext) async throws -> Response {
@@ -246,13 +283,27 @@ public struct DaemonAPI: Sendable {
 
     /// Stores a valid item in the outbox, or says why not in the socket API's terms.
     func store(_ item: ValidatedItem, peer: Int64, logger: Logger) async throws(APIError) -> Stored {
+        let committed = await withCheckedContinuation { continuation in
+            outbox.submit([item], peer: peer) { continuation.resume(returning: $0) }
+        }
+        return try stored(committed, item: item, logger: logger).get()
+    }
+
+    /// What the outbox's transaction did with one item (``Outbox/submit(_:peer:completion:)``):
+    /// logged, counted, the sender told, in the socket API's terms. Run where the answer is
+    /// written, not on the outbox writer's thread, which commits the next transaction meanwhile.
+    func stored(_ committed: Result<[Result<SubmitOutcome, OutboxError>], any Error>, item: ValidatedItem, logger: Logger) -> Result<Stored, APIError> {
         let outcome: SubmitOutcome
         do {
-            outcome = try await outbox.submit([item], peer: peer)[0].get()
+            outcome = try committed.get()[0].get()
         } catch {
-            throw Self.storageError(error, item: item, logger: logger)
+            return .failure(Self.storageError(error, item: item, logger: logger))
         }
-        return try answer(outcome, for: item, logger: logger)
+        do throws(APIError) {
+            return .success(try answer(outcome, for: item, logger: logger))
+        } catch {
+            return .failure(error)
+        }
     }
 
     /// An outbox's refusal to store an item, as the socket API says it.

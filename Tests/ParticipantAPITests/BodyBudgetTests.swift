@@ -47,4 +47,20 @@ import Testing
         #expect(budget.available == 100)
         try await budget.reserving(100) { #expect(budget.available == 0) }
     }
+
+    @Test("tryReserve takes only free bytes no one waits for; what it took, given back, lets a waiter through")
+    func tryReserve() async throws {
+        let budget = BodyBudget(bytes: 100)
+        #expect(budget.tryReserve(0) == 1, "an empty body still holds a byte")
+        #expect(budget.tryReserve(60) == 60)
+        #expect(budget.tryReserve(60) == nil, "39 bytes free")
+        #expect(budget.available == 39)
+        let waiter = Task { try await budget.reserving(50) { budget.available } }
+        try await eventually(timeout: .seconds(10), "the waiter queued") { budget.tryReserve(1).map { budget.release($0); return false } ?? true }
+        #expect(budget.tryReserve(10) == nil, "first come first served: a request waits")
+        budget.release(60)
+        #expect(try await waiter.value == 49, "the waiter ran with 50 of the 99 free bytes")
+        budget.release(1)
+        #expect(budget.available == 100)
+    }
 }

@@ -159,7 +159,7 @@ public struct DaemonAssembly: Sendable {
         ]
         if let fleet { services.append(fleet) }
         services.append(senders)
-        services.append(socket.listener(router: api.router(), limits: configuration.api, readiness: readiness, logger: logger))
+        services.append(socket.listener(router: api.router(), hotRoutes: api.hotRoutes(), limits: configuration.api, readiness: readiness, logger: logger))
         if let awsListen = configuration.awsListen {
             if !awsListen.isLoopback {
                 logger.warning("SendEvent listens on an address other hosts may reach (aws.allowNonLoopback): anyone who reaches it can submit events", metadata: ["aws.listen": "\(awsListen)"])

@@ -43,19 +43,20 @@ enum SocketListener {
             return metadata
         }
 
-        /// The listener serving `router` on the socket; it tells `readiness` once it accepts.
-        func listener(router: Router<DaemonRequestContext>, limits: APIConfiguration, readiness: Readiness, logger: Logger) -> any Service {
+        /// The listener serving `router` on the socket, and `hotRoutes` in its channel pipeline;
+        /// it tells `readiness` once it accepts.
+        func listener(router: Router<DaemonRequestContext>, hotRoutes: HotRoutes, limits: APIConfiguration, readiness: Readiness, logger: Logger) -> any Service {
             let path = path
             if let activated {
                 return ActivatedListener(
-                    descriptor: activated, router: router, limits: limits,
+                    descriptor: activated, router: router, hotRoutes: hotRoutes, limits: limits,
                     onRunning: { readiness.ready("socket", address: path) }, logger: logger
                 )
             }
             let mode = mode
             return Application(
                 router: router,
-                server: .guardedHTTP1(limits),
+                server: .guardedHTTP1(limits, hotRoutes: hotRoutes),
                 configuration: ApplicationConfiguration(address: .unixDomainSocket(path: path), serverName: "participantd"),
                 onServerRunning: { _ in
                     if chmod(path, mode_t(mode)) != 0 {

@@ -46,6 +46,11 @@ final class RawConnection: @unchecked Sendable {
     @discardableResult
     func send(_ text: String) -> Bool { send(Array(text.utf8)) }
 
+    /// Ends what this side sends (a half-close): the peer reads the end of its input.
+    func shutdownWrite() {
+        _ = Glibc.shutdown(fd, Int32(SHUT_WR))
+    }
+
     /// Everything the peer sends until it closes the connection, or until `timeout` passes.
     /// The wait blocks a thread of its own, never one of the concurrency pool (the daemon under
     /// test runs on that pool, in this process).
@@ -126,6 +131,19 @@ struct RawResponse {
             body = body.prefix(length)
         }
         self.body = body
+    }
+
+    /// Every complete response in `data`, in order (pipelined answers on one connection); each
+    /// must have a `Content-Length`.
+    static func all(_ data: Data) -> [RawResponse] {
+        var responses: [RawResponse] = []
+        var rest = Data(data)
+        while let response = RawResponse(rest), let separator = rest.firstRange(of: Data("\r\n\r\n".utf8)),
+              let length = response.headers["content-length"].flatMap(Int.init), rest.count - separator.upperBound >= length {
+            responses.append(response)
+            rest = Data(rest[(separator.upperBound + length)...])
+        }
+        return responses
     }
 
     /// The `code` of a JSON error body.

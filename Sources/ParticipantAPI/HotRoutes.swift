@@ -1,0 +1,375 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdCore
+import Logging
+import NIOCore
+import NIOFoundationCompat
+import NIOHTTPTypes
+import ParticipantInput
+import ParticipantOutbox
+import ParticipantWire
+import Synchronization
+
+/// The socket API's hottest routes, `POST /v1/events`, `/v1/messages`, `/v1/disconnect` and
+/// `/v1/events/batch`, answered in the connection's channel pipeline (``HotRouteHandler``) instead of through
+/// Hummingbird's router: no task per request, no request body sequence, no router or middleware,
+/// and the outbox writer's commit answered from the event loop with no hop through Swift's shared
+/// pool. Hummingbird cost about 126,000 instructions a request (BENCHMARKS.md, "Issue 31").
+///
+/// One API all the same: the body is decoded by ``DaemonAPI/decodeItem(_:body:)``, stored by
+/// ``DaemonAPI/stored(_:item:logger:)``, answered by ``DaemonAPI/submitted(_:_:)`` and
+/// ``APIError`` (a batch by ``DaemonAPI/decodeBatch(_:)`` and ``DaemonAPI/batchAnswer(_:committed:logger:)``),
+/// the same code the routes use. A request is taken here only when nothing the
+/// router's path checks could answer otherwise (``take(_:peer:)``); every other request, and every
+/// request that arrives while one of Hummingbird's is unanswered on the connection, goes to the
+/// router as before.
+public struct HotRoutes: Sendable {
+    let api: DaemonAPI
+
+    init(api: DaemonAPI) {
+        self.api = api
+    }
+
+    enum Route: Sendable, Equatable {
+        case item(DaemonAPI.ItemRoute)
+        case batch
+    }
+
+    /// A request this path answers: its route, and the bytes of the body budget it holds.
+    struct Taken {
+        let route: Route
+        let reserved: Int
+        let length: Int
+    }
+
+    /// Whether this path answers the request with `head`, reserving its body's bytes in the body
+    /// budget if so. `nil` (the router answers) for: another route (or a query string); a peer
+    /// the access rules refuse (the router's 403 and its log line); a body without a
+    /// `Content-Length`, or larger than `api.maxBodyBytes` (`api.maxBatchBytes` for a batch:
+    /// the router's 413 while it still
+    /// arrives); a `Content-Type` the API refuses (415); `Expect` or `Connection: close`
+    /// (Hummingbird closes after its answer); or a body budget that has no room now, or has
+    /// requests waiting (the router's request waits its turn there).
+    func take(_ head: HTTPRequest, peer: ConnectionPeer?) -> Taken? {
+        guard head.method == .post, let path = head.path else { return nil }
+        let route: Route
+        switch path {
+        case "/v1/events": route = .item(.event)
+        case "/v1/messages": route = .item(.message)
+        case "/v1/disconnect": route = .item(.disconnect)
+        case "/v1/events/batch": route = .batch
+        default: return nil
+        }
+        let limit = route == .batch ? api.configuration.maxBatchBytes : api.configuration.maxBodyBytes
+        let fields = head.headerFields
+        guard fields[.expect] == nil, fields[.transferEncoding] == nil else { return nil }
+        if let connection = fields[.connection], connection.lowercased() != "keep-alive" { return nil }
+        guard let declared = fields[.contentLength], let length = Int(declared), length >= 0, length <= limit else { return nil }
+        do {
+            try RequestDecoding.checkMediaType(fields[.contentType])
+        } catch {
+            return nil
+        }
+        guard api.access.allows(peer) else { return nil }
+        guard let reserved = api.bodies.tryReserve(length) else { return nil }
+        return Taken(route: route, reserved: reserved, length: length)
+    }
+
+    /// Decodes, stores and answers a taken request; `answer` runs on `eventLoop` once the item is
+    /// on disk (or refused). The body's reservation is given back once it is decoded.
+    func answer(
+        _ taken: Taken, body: ByteBuffer, peer: ConnectionPeer?, logger: Logger, on eventLoop: any EventLoop,
+        _ answer: @escaping @Sendable (HTTPResponse.Status, HTTPFields, [UInt8]) -> Void
+    ) {
+        let bytes = Data(buffer: body, byteTransferStrategy: .noCopy)
+        let route: DaemonAPI.ItemRoute
+        switch taken.route {
+        case .batch:
+            batch(taken, body: bytes, peer: peer, logger: logger, on: eventLoop, answer)
+            return
+        case .item(let item):
+            route = item
+        }
+        let item: ValidatedItem
+        do throws(APIError) {
+            defer { api.bodies.release(taken.reserved) }
+            item = try api.decodeItem(route, body: bytes)
+        } catch {
+            let (fields, bytes) = error.answer
+            answer(error.status, fields, bytes)
+            return
+        }
+        let api = api
+        api.outbox.submit([item], peer: Self.peerID(peer)) { committed in
+            // On the writer's thread: everything after the commit runs on the event loop.
+            eventLoop.execute {
+                switch api.stored(committed, item: item, logger: logger) {
+                case .success(let stored):
+                    let (status, bytes) = DaemonAPI.submitted(stored, item)
+                    answer(status, [.contentType: "application/json"], bytes)
+                case .failure(let error):
+                    let (fields, bytes) = error.answer
+                    answer(error.status, fields, bytes)
+                }
+            }
+        }
+    }
+
+    private func batch(
+        _ taken: Taken, body: Data, peer: ConnectionPeer?, logger: Logger, on eventLoop: any EventLoop,
+        _ answer: @escaping @Sendable (HTTPResponse.Status, HTTPFields, [UInt8]) -> Void
+    ) {
+        let decoded: [Result<ValidatedEvent, RequestError>]
+        do throws(APIError) {
+            defer { api.bodies.release(taken.reserved) }
+            decoded = try api.decodeBatch(body)
+        } catch {
+            let (fields, bytes) = error.answer
+            answer(error.status, fields, bytes)
+            return
+        }
+        let api = api
+        @Sendable func finish(_ committed: Result<[Result<SubmitOutcome, OutboxError>], any Error>) {
+            switch api.batchAnswer(decoded, committed: committed, logger: logger) {
+            case .success(let bytes):
+                answer(.ok, [.contentType: "application/json"], bytes)
+            case .failure(let error):
+                let (fields, bytes) = error.answer
+                answer(error.status, fields, bytes)
+            }
+        }
+        let valid = decoded.compactMap { try? $0.get() }
+        guard !valid.isEmpty else {
+            finish(.success([]))
+            return
+        }
+        api.outbox.submit(valid.map(ValidatedItem.event), peer: Self.peerID(peer)) { committed in
+            eventLoop.execute { finish(committed) }
+        }
+    }
+
+    static func peerID(_ peer: ConnectionPeer?) -> Int64 {
+        peer.map { Int64($0.credentials.uid) } ?? Outbox.unknownPeer
+    }
+}
+
+extension DaemonAPI {
+    /// The hot routes of the socket's listener (``HotRoutes``).
+    public func hotRoutes() -> HotRoutes {
+        HotRoutes(api: self)
+    }
+}
+
+/// Sits after Hummingbird's connection state handler, in front of its request handling: answers
+/// the requests ``HotRoutes`` takes and passes every other part on, keeping a connection's
+/// answers in the order of its requests (HTTP/1.1 pipelining):
+/// - a request is taken only while no request passed to Hummingbird is unanswered;
+/// - while a taken request is being answered, whatever arrives after it (parts, errors, the end
+///   of the input) waits here, and the connection is not read further (backpressure), until the
+///   answer is written; then it is handled in order.
+/// The handlers in front of it (the request timeout and parse-error answers, the idle timeout,
+/// graceful shutdown's close after the answer) see taken requests and their answers as any other.
+final class HotRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPRequestPart
+    typealias InboundOut = HTTPRequestPart
+    typealias OutboundIn = HTTPResponsePart
+    typealias OutboundOut = HTTPResponsePart
+
+    private let routes: HotRoutes
+    private let peer: ConnectionPeer?
+    private let logger: Logger
+
+    /// Requests passed to Hummingbird whose answer has not been written completely.
+    private var passedUnanswered = 0
+    private enum Taken {
+        /// Its head taken: its body arriving.
+        case reading(HotRoutes.Taken, body: ByteBuffer)
+        /// Its end arrived: being stored and answered.
+        case answering
+    }
+    private var taken: Taken?
+    /// What arrived after a request being answered, in order.
+    private enum Held {
+        case part(HTTPRequestPart)
+        case error(any Error)
+        case event(Any)
+    }
+    private var held = CircularBuffer<Held>()
+    /// A read asked for while a taken request was being answered.
+    private var readHeld = false
+    private var closed = false
+
+    init(routes: HotRoutes, peer: ConnectionPeer?, logger: Logger) {
+        self.routes = routes
+        self.peer = peer
+        self.logger = logger
+    }
+
+    private var waits: Bool {
+        if case .answering = taken { return true }
+        return !held.isEmpty
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let part = unwrapInboundIn(data)
+        if waits {
+            held.append(.part(part))
+        } else {
+            handle(part, context: context)
+        }
+    }
+
+    private func handle(_ part: HTTPRequestPart, context: ChannelHandlerContext) {
+        switch part {
+        case .head(let head):
+            if passedUnanswered == 0, taken == nil, let request = routes.take(head, peer: peer) {
+                taken = .reading(request, body: context.channel.allocator.buffer(capacity: request.length))
+            } else {
+                passedUnanswered += 1
+                context.fireChannelRead(wrapInboundOut(part))
+            }
+        case .body(var bytes):
+            if case .reading(let request, var body) = taken {
+                // No more than the Content-Length: the HTTP decoder ends the request there.
+                taken = nil
+                body.writeBuffer(&bytes)
+                taken = .reading(request, body: body)
+            } else {
+                context.fireChannelRead(wrapInboundOut(part))
+            }
+        case .end:
+            guard case .reading(let request, let body) = taken else {
+                context.fireChannelRead(wrapInboundOut(part))
+                return
+            }
+            taken = .answering
+            let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            routes.answer(request, body: body, peer: peer, logger: logger, on: context.eventLoop) { status, fields, bytes in
+                let (handler, context) = loopBound.value
+                handler.write(status, fields, bytes, context: context)
+            }
+        }
+    }
+
+    private func write(_ status: HTTPResponse.Status, _ fields: HTTPFields, _ bytes: [UInt8], context: ChannelHandlerContext) {
+        taken = nil
+        guard !closed else { return }
+        var head = HTTPResponse(status: status, headerFields: fields)
+        head.headerFields[.contentLength] = String(bytes.count)
+        head.headerFields[.date] = HTTPDate.now()
+        head.headerFields[.server] = "participantd"
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        context.write(wrapOutboundOut(.body(context.channel.allocator.buffer(bytes: bytes))), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        resume(context: context)
+    }
+
+    /// After an answer: what waited, in order, until the next taken request is being answered.
+    private func resume(context: ChannelHandlerContext) {
+        var released = false
+        defer {
+            // Hummingbird's handler hands what it read to its request loop at the end of a read
+            // (NIOAsyncChannel yields its buffer on channelReadComplete): parts passed on here,
+            // outside a read, would wait there for the connection's next read.
+            if released { context.fireChannelReadComplete() }
+        }
+        while !closed, let next = held.first {
+            if case .answering = taken { return }
+            held.removeFirst()
+            released = true
+            switch next {
+            case .part(let part): handle(part, context: context)
+            case .error(let error): context.fireErrorCaught(error)
+            case .event(let event): context.fireUserInboundEventTriggered(event)
+            }
+        }
+        if case .answering = taken { return }
+        if readHeld {
+            readHeld = false
+            context.read()
+        }
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        if case .end = unwrapOutboundIn(data) {
+            passedUnanswered = max(0, passedUnanswered - 1)
+        }
+        context.write(data, promise: promise)
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if waits {
+            readHeld = true
+        } else {
+            context.read()
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if waits {
+            held.append(.error(error))
+        } else {
+            context.fireErrorCaught(error)
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if waits {
+            held.append(.event(event))
+            return
+        }
+        if case .reading(let request, _) = taken, let channelEvent = event as? ChannelEvent, channelEvent == .inputClosed {
+            // The input ended in the middle of a taken request: it will not complete.
+            routes.api.bodies.release(request.reserved)
+            taken = nil
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        closed = true
+        if case .reading(let request, _) = taken {
+            routes.api.bodies.release(request.reserved)
+            taken = nil
+        }
+        held.removeAll()
+        context.fireChannelInactive()
+    }
+}
+
+/// The `Date` header's value (RFC 9110's IMF-fixdate), formatted once a second.
+enum HTTPDate {
+    private static let cache = Mutex<(second: Int, text: String)>((-1, ""))
+    private static let days = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"]
+    private static let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+
+    static func now() -> String {
+        var spec = timespec()
+        clock_gettime(CLOCK_REALTIME, &spec)
+        let second = Int(spec.tv_sec)
+        return cache.withLock { cache in
+            if cache.second != second { cache = (second, format(second)) }
+            return cache.text
+        }
+    }
+
+    /// `Sun, 06 Nov 1994 08:49:37 GMT` for the seconds since 1970.
+    static func format(_ secondsSince1970: Int) -> String {
+        let days = secondsSince1970 >= 0 ? secondsSince1970 / 86_400 : (secondsSince1970 - 86_399) / 86_400
+        let secondOfDay = secondsSince1970 - days * 86_400
+        // Howard Hinnant's days_from_civil, inverted (civil_from_days).
+        let z = days + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let dayOfEra = z - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1_460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let monthIndex = (5 * dayOfYear + 2) / 153
+        let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
+        let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
+        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+        let weekday = ((days % 7) + 7) % 7
+        func two(_ value: Int) -> String { value < 10 ? "0\(value)" : "\(value)" }
+        return "\(self.days[weekday]), \(two(day)) \(months[month - 1]) \(year) \(two(secondOfDay / 3_600)):\(two(secondOfDay / 60 % 60)):\(two(secondOfDay % 60)) GMT"
+    }
+}

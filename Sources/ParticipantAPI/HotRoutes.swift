@@ -328,13 +328,24 @@ final class HotRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        ended()
+        context.fireChannelInactive()
+    }
+
+    /// Hummingbird's connection state handler, in front of this one, does not pass
+    /// `channelInactive` on: the pipeline's teardown when the channel closes is what reaches here.
+    func handlerRemoved(context: ChannelHandlerContext) {
+        ended()
+    }
+
+    /// The connection is closed: a request being read gives its bytes of the body budget back.
+    private func ended() {
         closed = true
         if case .reading(let request, _) = taken {
             routes.api.bodies.release(request.reserved)
             taken = nil
         }
         held.removeAll()
-        context.fireChannelInactive()
     }
 }
 

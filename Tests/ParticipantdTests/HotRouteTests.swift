@@ -137,4 +137,36 @@ import Testing
             #expect(RawResponse(answer)?.errorCode == "PayloadTooLarge")
         }
     }
+
+    @Test("A taken request cut off before its end (408, or the client gone) gives its bytes of the body budget back")
+    func budgetGivenBack() async throws {
+        try await TestDaemon.with(configure: { $0.api.maxBodyMemoryMegabytes = 1; $0.api.requestTimeout = .milliseconds(300) }) { daemon in
+            let socket = daemon.configuration.socketPath
+            // Four requests of api.maxBodyBytes (256 KiB) hold the whole 1 MiB budget.
+            let head = "POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: \(daemon.configuration.api.maxBodyBytes)\r\n\r\n{"
+            var cutOff: [RawConnection] = []
+            for _ in 0..<4 {
+                let connection = try RawConnection(path: socket)
+                connection.send(head)
+                cutOff.append(connection)
+            }
+            for connection in cutOff {
+                let (data, closed) = await connection.readUntilClosed(timeout: .seconds(10))
+                #expect(closed && RawResponse(data)?.status == 408)
+            }
+            var gone: [RawConnection] = []
+            for _ in 0..<4 {
+                let connection = try RawConnection(path: socket)
+                connection.send(head)
+                gone.append(connection)
+            }
+            gone.removeAll()  // closed by the client before the request's end
+
+            // Had any of them kept its bytes, this request would wait for room until the end.
+            let after = try RawConnection(path: socket)
+            after.send(Self.request("POST", "/v1/events", body: Self.typing("hot-budget-1")))
+            let (data, _) = await after.read(timeout: .seconds(10)) { RawResponse.all($0).count >= 1 }
+            #expect(RawResponse.all(data).map(\.status) == [202])
+        }
+    }
 }

@@ -151,8 +151,11 @@ public struct Outbox: Sendable {
         completion: @escaping @Sendable (Result<[Result<SubmitOutcome, OutboxError>], any Error>) -> Void
     ) {
         let submissions = items.map { item in
+            // The hashes here, on the caller's thread: the writer's one thread is what bounds the
+            // rate under load (BENCHMARKS.md, "Issue 31, third round").
             (item: item, clientToken: item.clientToken ?? UUID().uuidString.lowercased(),
-             connectionHash: ConnectionHash.of(item.credential, instance: item.instance), deadlineAfter: deadlines.deadline(for: item.contentType))
+             connectionHash: ConnectionHash.of(item.credential, instance: item.instance), deadlineAfter: deadlines.deadline(for: item.contentType),
+             digest: ContentDigest.of(item.content))
         }
         let clock = clock
         let coalescing = coalescing
@@ -172,7 +175,7 @@ public struct Outbox: Sendable {
                 do {
                     return try Self.store(
                         submission.item, peer: &peerRoom, storageRoom: &storageRoom, sizeWatch: sizeWatch, clientToken: submission.clientToken, connectionHash: submission.connectionHash,
-                        deadlineAfter: submission.deadlineAfter, now: clock.now(), coalescing: coalescing,
+                        digest: submission.digest, deadlineAfter: submission.deadlineAfter, now: clock.now(), coalescing: coalescing,
                         limits: limits, waiting: waiting, in: db, waitingChange: &waitingChange
                     )
                 } catch let error as OutboxError {
@@ -215,7 +218,8 @@ public struct Outbox: Sendable {
     /// One item of a submission, inside its transaction: the same ClientToken again, a blocked
     /// connection, no room, or the item stored (an event coalesced with the waiting ones).
     private static func store(
-        _ item: ValidatedItem, peer room: inout PeerRoom, storageRoom: inout Result<Void, any Error>?, sizeWatch: SizeWatch, clientToken: String, connectionHash: String, deadlineAfter: Duration, now: Date,
+        _ item: ValidatedItem, peer room: inout PeerRoom, storageRoom: inout Result<Void, any Error>?, sizeWatch: SizeWatch, clientToken: String, connectionHash: String,
+        digest: Data, deadlineAfter: Duration, now: Date,
         coalescing: CoalescingRules, limits: OutboxLimits, waiting: WaitingCount, in db: Database, waitingChange: inout Int
     ) throws -> (Result<SubmitOutcome, OutboxError>, saved: [CoalescingRule: Int]) {
         // The same ClientToken again: the stored item, the same (a duplicate) or not (a mismatch).
@@ -272,7 +276,6 @@ public struct Outbox: Sendable {
         let ms = now.millisecondsSince1970
         // A delivered receipt waits a moment for the read receipt that may replace it.
         let hold = item.contentType == .event(.messageDelivered) ? Int64(coalescing.deliveredHold.timeInterval * 1000) : 0
-        let digest = ContentDigest.of(item.content)
         try db.cachedStatement(
             sql: """
                 INSERT INTO event (clientToken, contentType, content, connectionToken, connectionHash,

@@ -16,7 +16,8 @@ import ServiceLifecycle
 /// Written by hand because Hummingbird 2.28's `Application` can only bind an address, not adopt
 /// a descriptor; NIO's `ServerBootstrap.withBoundSocket` can. The per-request part follows
 /// Hummingbird's own `Application.run`: a request context per request, errors Hummingbird does not
-/// map become an empty 500, the `Server` header (no `Date` header: Hummingbird's date cache is not public). Graceful shutdown stops accepting and lets open
+/// map become an empty 500, the `Server` header, and the `Date` header (``HTTPDate``: Hummingbird's
+/// date cache is not public). Graceful shutdown stops accepting and lets open
 /// connections finish their request, as Hummingbird's server does (NIOExtras' quiescing helper).
 public final class ActivatedListener: Service, Sendable {
     private let descriptor: CInt
@@ -53,6 +54,7 @@ public final class ActivatedListener: Service, Sendable {
                     logger.debug("Unrecognised error", metadata: ["error.type": "\(error)"])
                     response = Response(status: .internalServerError, body: .init())
                 }
+                response.headers[.date] = HTTPDate.now()
                 response.headers[.server] = "participantd"
                 // (Hummingbird maps a parser error here to an error of its own, which is not public:
                 // either way the connection is closed without a second response.)

@@ -156,6 +156,13 @@ import Testing
             clientToken: "activated-1", connectionToken: "connection-activated"
         ))
         #expect(answer.created)
+        // The router's answers there carry the headers the bound socket's do.
+        let raw = try RawConnection(path: socket)
+        raw.send("GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
+        let (data, _) = await raw.read(timeout: .seconds(10)) { RawResponse.all($0).count >= 1 }
+        let health = try #require(RawResponse.all(data).first)
+        #expect(health.status == 200 && health.headers["server"] == "participantd")
+        #expect(health.headers["date"].map { $0.hasSuffix(" GMT") && $0.count == 29 } == true, "\(health.headers)")
         try await eventually(timeout: .seconds(10), "event sent") { standIn.acceptedEvents.contains { $0.clientToken == "activated-1" } }
         #expect(!FileManager.default.fileExists(atPath: unused))
         #expect(activator.standardError.contains("socket.activated=true"), "\(activator.standardError)")

@@ -32,14 +32,12 @@ public struct APIError: HTTPResponseError, Sendable {
     }
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {
-        var response = try DaemonAPI.json(body, status: status)
-        response.headers[.amznErrorType] = body.code
-        response.headers.append(contentsOf: headers)
-        return response
+        let (fields, bytes) = answer
+        return Response(status: status, headers: fields, body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
     }
 
-    /// The same answer's headers (with its content type) and body, for the hot routes
-    /// (``HotRouteHandler``), which write it in the channel pipeline.
+    /// The answer's headers (with its content type) and body: the router's response, and what the
+    /// hot routes (``HotRouteHandler``) write in the channel pipeline.
     var answer: (headers: HTTPFields, body: [UInt8]) {
         var fields: HTTPFields = [.contentType: "application/json", .amznErrorType: body.code]
         fields.append(contentsOf: headers)

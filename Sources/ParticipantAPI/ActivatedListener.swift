@@ -55,7 +55,7 @@ public final class ActivatedListener: Service, Sendable {
                     response = Response(status: .internalServerError, body: .init())
                 }
                 response.headers[.date] = HTTPDate.now()
-                response.headers[.server] = "participantd"
+                response.headers[.server] = DaemonAPI.serverName
                 // (Hummingbird maps a parser error here to an error of its own, which is not public:
                 // either way the connection is closed without a second response.)
                 try await responseWriter.write(response: response.head, body: response.body)

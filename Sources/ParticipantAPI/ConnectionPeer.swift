@@ -18,6 +18,11 @@ public final class ConnectionPeer: Sendable {
     private let kernelGroups: Set<UInt32>?
     private let groupCache = Mutex<Set<UInt32>?>(nil)
 
+    /// The peer as the outbox keeps it: its uid, ``Outbox/unknownPeer`` for an anonymous one.
+    static func outboxID(of peer: ConnectionPeer?) -> Int64 {
+        peer.map { Int64($0.credentials.uid) } ?? Outbox.unknownPeer
+    }
+
     init(_ credentials: PeerCredentials, groups: Set<UInt32>? = nil) {
         self.credentials = credentials
         self.kernelGroups = groups

@@ -22,6 +22,9 @@ import ParticipantWire
 /// | `POST /instances/{instance}/participant/event` | the same, for a named instance |
 /// | `GET /v1/events`, `/v1/queue/...`, ... | the queue commands (see `QueueAPI.swift`) |
 public struct DaemonAPI: Sendable {
+    /// Every listener's `Server` header.
+    public static let serverName = "participantd"
+
     let outbox: Outbox
     let configuration: APIConfiguration
     /// Told of each new event, and asked for the senders' state.
@@ -182,12 +185,7 @@ public struct DaemonAPI: Sendable {
             try decodeBatch(body)
         }
         let valid = decoded.compactMap { try? $0.get() }
-        var committed: Result<[Result<SubmitOutcome, OutboxError>], any Error> = .success([])
-        if !valid.isEmpty {
-            committed = await withCheckedContinuation { continuation in
-                outbox.submit(valid.map(ValidatedItem.event), peer: context.peerID) { continuation.resume(returning: $0) }
-            }
-        }
+        let committed = valid.isEmpty ? .success([]) : await committed(valid.map(ValidatedItem.event), peer: context.peerID)
         return Self.response(try batchAnswer(decoded, committed: committed, logger: context.logger).get(), status: .ok)
     }
 
@@ -283,10 +281,17 @@ public struct DaemonAPI: Sendable {
 
     /// Stores a valid item in the outbox, or says why not in the socket API's terms.
     func store(_ item: ValidatedItem, peer: Int64, logger: Logger) async throws(APIError) -> Stored {
-        let committed = await withCheckedContinuation { continuation in
-            outbox.submit([item], peer: peer) { continuation.resume(returning: $0) }
+        try stored(await committed([item], peer: peer), item: item, logger: logger).get()
+    }
+
+    /// The outbox's transaction for `items`, its failure as a value, as the hot routes' completion
+    /// gets it (``Outbox/submit(_:peer:completion:)``).
+    private func committed(_ items: [ValidatedItem], peer: Int64) async -> Result<[Result<SubmitOutcome, OutboxError>], any Error> {
+        do {
+            return .success(try await outbox.submit(items, peer: peer))
+        } catch {
+            return .failure(error)
         }
-        return try stored(committed, item: item, logger: logger).get()
     }
 
     /// What the outbox's transaction did with one item (``Outbox/submit(_:peer:completion:)``):

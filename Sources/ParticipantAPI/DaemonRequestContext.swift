@@ -12,7 +12,7 @@ public struct DaemonRequestContext: RequestContext {
     /// `nil` for an anonymous peer (a client off loopback under `aws.allowNonLoopback`).
     public var peer: PeerCredentials? { connectionPeer?.credentials }
     /// The peer's uid as the outbox keeps it (``Outbox/unknownPeer`` for an anonymous one).
-    var peerID: Int64 { peer.map { Int64($0.uid) } ?? Outbox.unknownPeer }
+    var peerID: Int64 { ConnectionPeer.outboxID(of: connectionPeer) }
     let connectionPeer: ConnectionPeer?
 
     public init(source: ApplicationRequestContextSource) {

@@ -76,11 +76,14 @@ public struct HotRoutes: Sendable {
         return Taken(route: route, reserved: reserved, length: length)
     }
 
+    /// A taken request's answer: its status and JSON body, or the API's refusal.
+    typealias Answer = Result<(HTTPResponse.Status, [UInt8]), APIError>
+
     /// Decodes, stores and answers a taken request; `answer` runs on `eventLoop` once the item is
     /// on disk (or refused). The body's reservation is given back once it is decoded.
     func answer(
         _ taken: Taken, body: ByteBuffer, peer: ConnectionPeer?, logger: Logger, on eventLoop: any EventLoop,
-        _ answer: @escaping @Sendable (HTTPResponse.Status, HTTPFields, [UInt8]) -> Void
+        _ answer: @escaping @Sendable (Answer) -> Void
     ) {
         let bytes = Data(buffer: body, byteTransferStrategy: .noCopy)
         let route: DaemonAPI.ItemRoute
@@ -96,61 +99,42 @@ public struct HotRoutes: Sendable {
             defer { api.bodies.release(taken.reserved) }
             item = try api.decodeItem(route, body: bytes)
         } catch {
-            let (fields, bytes) = error.answer
-            answer(error.status, fields, bytes)
+            answer(.failure(error))
             return
         }
         let api = api
-        api.outbox.submit([item], peer: Self.peerID(peer)) { committed in
+        api.outbox.submit([item], peer: ConnectionPeer.outboxID(of: peer)) { committed in
             // On the writer's thread: everything after the commit runs on the event loop.
             eventLoop.execute {
-                switch api.stored(committed, item: item, logger: logger) {
-                case .success(let stored):
-                    let (status, bytes) = DaemonAPI.submitted(stored, item)
-                    answer(status, [.contentType: "application/json"], bytes)
-                case .failure(let error):
-                    let (fields, bytes) = error.answer
-                    answer(error.status, fields, bytes)
-                }
+                answer(api.stored(committed, item: item, logger: logger).map { DaemonAPI.submitted($0, item) })
             }
         }
     }
 
     private func batch(
         _ taken: Taken, body: Data, peer: ConnectionPeer?, logger: Logger, on eventLoop: any EventLoop,
-        _ answer: @escaping @Sendable (HTTPResponse.Status, HTTPFields, [UInt8]) -> Void
+        _ answer: @escaping @Sendable (Answer) -> Void
     ) {
         let decoded: [Result<ValidatedEvent, RequestError>]
         do throws(APIError) {
             defer { api.bodies.release(taken.reserved) }
             decoded = try api.decodeBatch(body)
         } catch {
-            let (fields, bytes) = error.answer
-            answer(error.status, fields, bytes)
+            answer(.failure(error))
             return
         }
         let api = api
         @Sendable func finish(_ committed: Result<[Result<SubmitOutcome, OutboxError>], any Error>) {
-            switch api.batchAnswer(decoded, committed: committed, logger: logger) {
-            case .success(let bytes):
-                answer(.ok, [.contentType: "application/json"], bytes)
-            case .failure(let error):
-                let (fields, bytes) = error.answer
-                answer(error.status, fields, bytes)
-            }
+            answer(api.batchAnswer(decoded, committed: committed, logger: logger).map { (.ok, $0) })
         }
         let valid = decoded.compactMap { try? $0.get() }
         guard !valid.isEmpty else {
             finish(.success([]))
             return
         }
-        api.outbox.submit(valid.map(ValidatedItem.event), peer: Self.peerID(peer)) { committed in
+        api.outbox.submit(valid.map(ValidatedItem.event), peer: ConnectionPeer.outboxID(of: peer)) { committed in
             eventLoop.execute { finish(committed) }
         }
-    }
-
-    static func peerID(_ peer: ConnectionPeer?) -> Int64 {
-        peer.map { Int64($0.credentials.uid) } ?? Outbox.unknownPeer
     }
 }
 
@@ -245,20 +229,28 @@ final class HotRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
             }
             taken = .answering
             let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-            routes.answer(request, body: body, peer: peer, logger: logger, on: context.eventLoop) { status, fields, bytes in
+            routes.answer(request, body: body, peer: peer, logger: logger, on: context.eventLoop) { answer in
                 let (handler, context) = loopBound.value
-                handler.write(status, fields, bytes, context: context)
+                handler.write(answer, context: context)
             }
         }
     }
 
-    private func write(_ status: HTTPResponse.Status, _ fields: HTTPFields, _ bytes: [UInt8], context: ChannelHandlerContext) {
+    private func write(_ answer: HotRoutes.Answer, context: ChannelHandlerContext) {
         taken = nil
         guard !closed else { return }
-        var head = HTTPResponse(status: status, headerFields: fields)
+        var head: HTTPResponse
+        let bytes: [UInt8]
+        switch answer {
+        case .success(let (status, body)):
+            (head, bytes) = (HTTPResponse(status: status, headerFields: [.contentType: "application/json"]), body)
+        case .failure(let error):
+            let (fields, body) = error.answer
+            (head, bytes) = (HTTPResponse(status: error.status, headerFields: fields), body)
+        }
         head.headerFields[.contentLength] = String(bytes.count)
         head.headerFields[.date] = HTTPDate.now()
-        head.headerFields[.server] = "participantd"
+        head.headerFields[.server] = DaemonAPI.serverName
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         context.write(wrapOutboundOut(.body(context.channel.allocator.buffer(bytes: bytes))), promise: nil)
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)

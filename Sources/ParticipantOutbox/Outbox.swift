@@ -165,13 +165,12 @@ public struct Outbox: Sendable {
         let storage = storage
         let savedRequests = savedRequests
         let metrics = metrics
-        writer.perform(weight: max(1, submissions.count), { db -> ([(Result<SubmitOutcome, OutboxError>, saved: [CoalescingRule: Int])], Int) in
-            var waitingChange = 0
+        write(weight: submissions.count, { db, waitingChange -> [(Result<SubmitOutcome, OutboxError>, saved: [CoalescingRule: Int])] in
             var peerRoom = PeerRoom(peer: peer)
             // The database's size, looked up at most once a transaction (at its first new item),
             // and only when `sizeWatch` says the room left may have run short.
             var storageRoom: Result<Void, any Error>?
-            let results = try submissions.map { submission in
+            return try submissions.map { submission in
                 do {
                     return try Self.store(
                         submission.item, peer: &peerRoom, storageRoom: &storageRoom, sizeWatch: sizeWatch, clientToken: submission.clientToken, connectionHash: submission.connectionHash,
@@ -185,13 +184,10 @@ public struct Outbox: Sendable {
                     }
                 }
             }
-            return (results, waitingChange)
         }) { outcome in
             let results: [(Result<SubmitOutcome, OutboxError>, saved: [CoalescingRule: Int])]
             switch outcome {
-            case .success(let (committed, waitingChange)):
-                // As ``write(weight:_:)``: the count moves once the transaction committed.
-                waiting.add(waitingChange)
+            case .success(let committed):
                 results = committed
             case .failure(let error):
                 if case OutboxError.storageFull(let reason) = error { storage.submissionRefused(reason) }
@@ -358,13 +354,27 @@ public struct Outbox: Sendable {
     /// The count moves once the transaction committed, and not at all if it failed, so it stays
     /// equal to the rows that wait.
     func write<T: Sendable>(weight: Int = 1, _ work: @escaping @Sendable (Database, inout Int) throws -> T) async throws -> T {
-        let (value, change) = try await writer.perform(weight: weight) { db -> (T, Int) in
+        try await withCheckedThrowingContinuation { continuation in
+            write(weight: weight, work) { continuation.resume(with: $0) }
+        }
+    }
+
+    /// ``write(weight:_:)`` for a caller that is not a task: `completion` runs on the writer's
+    /// thread once the transaction has committed (see ``OutboxWriter/perform(weight:_:completion:)``).
+    func write<T: Sendable>(
+        weight: Int = 1, _ work: @escaping @Sendable (Database, inout Int) throws -> T, completion: @escaping @Sendable (Result<T, any Error>) -> Void
+    ) {
+        let waiting = waiting
+        writer.perform(weight: weight, { db -> (T, Int) in
             var change = 0
             let value = try work(db, &change)
             return (value, change)
+        }) { result in
+            completion(result.map { value, change in
+                waiting.add(change)
+                return value
+            })
         }
-        waiting.add(change)
-        return value
     }
 
     private static func block(of connectionHash: String, covering contentType: ItemContentType, at now: Date, in db: Database) throws -> ConnectionBlock? {

@@ -57,7 +57,7 @@ enum SocketListener {
             return Application(
                 router: router,
                 server: .guardedHTTP1(limits, hotRoutes: hotRoutes),
-                configuration: ApplicationConfiguration(address: .unixDomainSocket(path: path), serverName: "participantd"),
+                configuration: ApplicationConfiguration(address: .unixDomainSocket(path: path), serverName: DaemonAPI.serverName),
                 onServerRunning: { _ in
                     if chmod(path, mode_t(mode)) != 0 {
                         logger.error("Cannot set the socket's mode", metadata: ["socket.path": "\(path)", "error": "\(String(cString: strerror(errno)))"])

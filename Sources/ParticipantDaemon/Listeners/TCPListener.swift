@@ -13,7 +13,7 @@ enum TCPListener {
         Application(
             router: router,
             server: .guardedHTTP1(limits),
-            configuration: ApplicationConfiguration(address: .hostname(address.host, port: address.port), serverName: "participantd"),
+            configuration: ApplicationConfiguration(address: .hostname(address.host, port: address.port), serverName: DaemonAPI.serverName),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? address.port
                 readiness.ready(name, address: ListenAddress(host: address.host, port: port).description)

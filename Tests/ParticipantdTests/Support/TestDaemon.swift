@@ -10,6 +10,7 @@ import Logging
 import ParticipantServiceStandIn
 import NIOSSL
 import ParticipantWire
+import Testing
 
 /// The real daemon, in this process, on a temporary socket and database, delivering to a stand-in.
 struct TestDaemon {
@@ -65,18 +66,41 @@ struct TestDaemon {
         let task = Task {
             try await Daemon.run(configuration: frozenConfiguration, shutdownSignals: [], environment: environment, logger: logger)
         }
+        let phase = Locked("in its body")
+        let watchdog = Self.watchdog(phase: phase, logs: logs)
+        defer { watchdog.cancel() }
         do {
             try await daemon.waitUntilReady()
             let result = try await body(daemon)
+            phase.withLock { $0 = "stopping its daemon" }
             task.cancel()
             _ = try? await task.value
             try await standIn.stop()
             return result
         } catch {
+            phase.withLock { $0 = "stopping its daemon after an error: \(error)" }
             task.cancel()
             _ = try? await task.value
             try? await standIn.stop()
             throw error
+        }
+    }
+
+    /// How long a test with a daemon may run before it is named on standard error (the longest
+    /// takes about a minute). A test that hangs would otherwise show only as a run that does not
+    /// end, stopped by scripts/test's watchdog without saying which test it was.
+    static let namedAfter: Duration = .seconds(300)
+
+    /// Names the running test, what it is doing (`phase`) and the daemon's last log lines once
+    /// ``namedAfter`` has passed; cancelled when the test ends.
+    private static func watchdog(phase: Locked<String>, logs: InMemoryLogHandler) -> Task<Void, Never> {
+        let test = Test.current.map { "\($0.displayName ?? $0.name) (\($0.sourceLocation))" } ?? "a test"
+        return Task.detached {
+            try? await Task.sleep(for: namedAfter)
+            guard !Task.isCancelled else { return }
+            let tail = logs.entries.suffix(40).map { "  \($0.level) \($0.message) \($0.metadata)" }.joined(separator: "\n")
+            let report = "TestDaemon: \(test) has run \(namedAfter) and is still \(phase.value). The daemon's last log lines:\n\(tail)\n"
+            FileHandle.standardError.write(Data(report.utf8))
         }
     }
 

@@ -108,7 +108,10 @@ public final class FleetQuota: Service, Sendable {
                 failures += 1
                 prepared = prepared && failures < 3
                 var description = Self.describe(error)
-                if case FleetError.timeout = error, let reason = await address.diagnose(timeout: Self.statementTimeout) {
+                // A server that accepts connections and never answers leaves the diagnosis waiting too.
+                if case FleetError.timeout = error, let diagnosis = try? await withinDeadline(Self.statementTimeout, on: stopwatch, {
+                    await self.address.diagnose(timeout: Self.statementTimeout)
+                }), let reason = diagnosis {
                     description = reason
                 }
                 let since = down?.since ?? wall.now()
@@ -186,20 +189,14 @@ public final class FleetQuota: Service, Sendable {
         }
     }
 
-    /// `work`, or an error once it has taken ``statementTimeout``: a database that hangs is one that does not answer.
+    /// `work`, or an error once it has taken ``statementTimeout``: a database that hangs is one
+    /// that does not answer. A statement given up on is not waited for (``withinDeadline``): it
+    /// holds its pooled connection until the server answers or the connection closes.
     private func timed<T: Sendable>(_ work: @escaping @Sendable () async throws -> T) async throws -> T {
-        try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask { try await work() }
-            group.addTask {
-                try await self.stopwatch.sleep(for: Self.statementTimeout)
-                return nil
-            }
-            defer { group.cancelAll() }
-            guard let first = try await group.next(), let value = first else {
-                throw FleetError.timeout(Self.statementTimeout)
-            }
-            return value
+        guard let value = try await withinDeadline(Self.statementTimeout, on: stopwatch, work) else {
+            throw FleetError.timeout(Self.statementTimeout)
         }
+        return value
     }
 
     /// What `participantctl stats` shows of the fleet.

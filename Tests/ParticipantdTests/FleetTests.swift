@@ -277,6 +277,55 @@ import ParticipantWire
         }
     }
 
+    @Test("PostgreSQL hung mid-way (stopped, its connections open): health says so within seconds, events flow at the fallback share, daemons stop at once; sharing resumes when it answers")
+    func databaseHangs() async throws {
+        try await withFleet(hosts: 2) { members, standIn, postgres in
+            for (index, member) in members.enumerated() {
+                try await submitReceipts(10, to: member, prefix: "a\(index)")
+            }
+            try await eventually(timeout: .seconds(30), "some receipts delivered") { standIn.acceptedEvents.count >= 10 }
+            try await postgres.freeze()
+            do {
+                // A statement that gets no answer counts as one after FleetQuota.statementTimeout.
+                try await eventually(timeout: .seconds(15), "each daemon says the database does not answer") {
+                    for member in members {
+                        let health = try await member.client.health()
+                        guard health.status == "degraded", health.problems.contains(where: { $0.contains("fleet's database") }) else { return false }
+                    }
+                    return true
+                }
+                for (index, member) in members.enumerated() {
+                    try await submitReceipts(5, to: member, prefix: "b\(index)")
+                }
+                try await eventually(timeout: .seconds(30), "every receipt delivered at the fallback share") {
+                    Set(standIn.acceptedEvents.map(\.clientToken)).count == 30
+                }
+            } catch {
+                try await postgres.thaw()
+                throw error
+            }
+            try await postgres.thaw()
+            try await eventually(timeout: .seconds(20), "sharing resumes") {
+                for member in members where try await member.client.stats().fleet?.shared != true { return false }
+                return true
+            }
+
+            // Hung again, the daemons are stopped: each stops within seconds, not when the database answers.
+            try await postgres.freeze()
+            let stopped = Locked(0)
+            for member in members {
+                member.task.cancel()
+                Task {
+                    _ = try? await member.task.value
+                    stopped.withLock { $0 += 1 }
+                }
+            }
+            let stoppedInTime = (try? await eventually(timeout: .seconds(15), "every daemon stopped") { stopped.value == members.count }) != nil
+            try await postgres.thaw()
+            #expect(stoppedInTime, "a daemon did not stop while its fleet's database did not answer")
+        }
+    }
+
     @Test("PostgreSQL stopped mid-way: nothing refused or lost, health degraded naming the database, sharing resumes when it is back")
     func databaseOutage() async throws {
         try await withFleet(hosts: 3) { members, standIn, postgres in
@@ -306,5 +355,59 @@ import ParticipantWire
             }
             #expect(standIn.throttledCount <= 8, "\(standIn.throttledCount) 429s")
         }
+    }
+}
+
+/// The fleet's statement limit, on a manual clock, with an operation that ignores cancellation
+/// (as a postgres-nio query in flight does).
+struct DeadlineTests {
+    /// An operation that ends only when the test lets it, whatever its task's cancellation.
+    final class Held: Sendable {
+        private let waiting = Locked<CheckedContinuation<Int, Never>?>(nil)
+        var started: Bool { waiting.withLock { $0 != nil } }
+        func run() async -> Int { await withCheckedContinuation { continuation in waiting.withLock { $0 = continuation } } }
+        func finish(_ value: Int) { waiting.withLock { $0 }?.resume(returning: value) }
+    }
+
+    @Test("An operation that ignores cancellation: nil once the limit has passed, without waiting for it to end")
+    func givesUpAtTheLimit() async throws {
+        let clock = ManualClock()
+        let held = Held()
+        let result = Locked<Int??>(nil)
+        let caller = Task { let value = try await withinDeadline(.seconds(1), on: clock.stopwatch) { await held.run() }; result.withLock { $0 = .some(value) } }
+        try await eventually(timeout: .seconds(10), "the operation and the timer started") { held.started && clock.wakeUps == [.seconds(1)] }
+        clock.advance(by: .milliseconds(999))
+        #expect(result.value == nil)
+        clock.advance(by: .milliseconds(1))
+        // (Waited for with a limit, so that a deadline that waits for its operation fails here, not hangs.)
+        let gaveUp = (try? await eventually(timeout: .seconds(10), "nil at the limit") { result.value == .some(nil) }) != nil
+        held.finish(7)  // ends later, its outcome dropped
+        try await caller.value
+        #expect(gaveUp, "\(String(describing: result.value))")
+    }
+
+    @Test("The operation's value or error when it ends first, and the timer stopped")
+    func valueBeforeTheLimit() async throws {
+        let clock = ManualClock()
+        #expect(try await withinDeadline(.seconds(1), on: clock.stopwatch) { 42 } == 42)
+        struct Refused: Error {}
+        await #expect(throws: Refused.self) { try await withinDeadline(.seconds(1), on: clock.stopwatch) { () throws -> Int in throw Refused() } }
+        try await eventually(timeout: .seconds(10), "no timer left sleeping") { clock.wakeUps.isEmpty }
+    }
+
+    @Test("The caller's cancellation ends the wait at once with CancellationError, the operation still running")
+    func cancelledCaller() async throws {
+        let clock = ManualClock()
+        let held = Held()
+        let caller = Task { try await withinDeadline(.seconds(60), on: clock.stopwatch) { await held.run() } }
+        try await eventually(timeout: .seconds(10), "the operation started") { held.started }
+        let ended = Locked<(any Error)?>(nil)
+        Task {
+            do { _ = try await caller.value } catch { ended.withLock { $0 = error } }
+        }
+        caller.cancel()
+        let endedAtOnce = (try? await eventually(timeout: .seconds(10), "the caller ended") { ended.value != nil }) != nil
+        held.finish(1)
+        #expect(endedAtOnce && ended.value is CancellationError, "\(String(describing: ended.value))")
     }
 }

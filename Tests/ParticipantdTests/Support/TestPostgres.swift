@@ -114,6 +114,22 @@ final class TestPostgres: Sendable {
         server.withLock { $0 = nil }
     }
 
+    /// Freezes the server: SIGSTOP to it and to every process it started. Connections stay open
+    /// and nothing answers on them, as a hung host or a cut network without a reset looks to its
+    /// clients. ``thaw()`` lets it go on.
+    func freeze() async throws { try await signalEveryProcess("STOP") }
+
+    func thaw() async throws { try await signalEveryProcess("CONT") }
+
+    /// `name` (STOP, CONT) to the server first, so that it starts no process meanwhile, then to its children.
+    private func signalEveryProcess(_ name: String) async throws {
+        guard let child = server.withLock({ $0 }) else { return }
+        child.kill(name == "STOP" ? SIGSTOP : SIGCONT)
+        // pkill exits 1 when the server has no child: that is not an error.
+        let (status, _, errors) = try await ChildProcess.run("/usr/bin/pkill", ["-\(name)", "-P", "\(child.pid)"])
+        guard status <= 1 else { throw TimedOut(description: "pkill -\(name) failed: \(errors)") }
+    }
+
     func remove() async {
         try? await stopServer()
         try? FileManager.default.removeItem(atPath: directory)

@@ -91,7 +91,7 @@ import Testing
                     group.addTask {
                         for index in stride(from: worker, to: payloads.count, by: 6) {
                             guard let connection = try? RawConnection(path: socket) else { continue }
-                            connection.send(payloads[index])
+                            await connection.send(payloads[index])
                             // Until a whole answer arrives or the daemon closes (a bound, not a wait:
                             // under a loaded suite an answer took longer than a fixed 300 ms).
                             let (answer, _) = await connection.readKeepAliveResponse(timeout: .seconds(5))

@@ -33,7 +33,7 @@ import Testing
             let connection = try RawConnection(path: daemon.configuration.socketPath)
             // Hot, router, router, hot, hot, router: each must see what the ones before it did,
             // and its answer must come after theirs.
-            connection.send(
+            await connection.send(
                 Self.request("POST", "/v1/events", body: Self.typing("hot-order-1"))
                     + Self.request("GET", "/v1/events/hot-order-1")
                     + Self.request("GET", "/v1/events/hot-order-2")
@@ -52,7 +52,7 @@ import Testing
 
             // A second connection: its first request the router's, the next ones hot.
             let second = try RawConnection(path: daemon.configuration.socketPath)
-            second.send(
+            await second.send(
                 Self.request("GET", "/v1/events/hot-order-3")
                     + Self.request("POST", "/v1/events", body: Self.typing("hot-order-3"))
                     + Self.request("POST", "/v1/events", body: Self.typing("hot-order-4"))
@@ -67,7 +67,7 @@ import Testing
     func halfClose() async throws {
         try await TestDaemon.with { daemon in
             let connection = try RawConnection(path: daemon.configuration.socketPath)
-            connection.send(
+            await connection.send(
                 Self.request("POST", "/v1/events", body: Self.typing("hot-half-1"))
                     + Self.request("POST", "/v1/events", body: Self.typing("hot-half-2"))
             )
@@ -97,7 +97,7 @@ import Testing
                 var answers: [RawResponse] = []
                 for chunked in [false, true] {
                     let connection = try RawConnection(path: daemon.configuration.socketPath)
-                    connection.send(Self.request("POST", path, body: body, chunked: chunked))
+                    await connection.send(Self.request("POST", path, body: body, chunked: chunked))
                     let (data, _) = await connection.read(timeout: .seconds(20)) { RawResponse.all($0).count >= 1 }
                     answers.append(try #require(RawResponse.all(data).first, "\(path) \(body) chunked: \(chunked)"))
                 }
@@ -124,14 +124,14 @@ import Testing
     func leftToTheRouter() async throws {
         try await TestDaemon.with { daemon in
             let connection = try RawConnection(path: daemon.configuration.socketPath)
-            connection.send(Self.request("POST", "/v1/events", body: Self.typing("hot-close-1"), headers: ["Connection: close"]))
+            await connection.send(Self.request("POST", "/v1/events", body: Self.typing("hot-close-1"), headers: ["Connection: close"]))
             let (data, closed) = await connection.readUntilClosed(timeout: .seconds(20))
             #expect(RawResponse.all(data).map(\.status) == [202])
             #expect(closed)
 
             let large = String(repeating: " ", count: daemon.configuration.api.maxBodyBytes + 1)
             let tooLarge = try RawConnection(path: daemon.configuration.socketPath)
-            tooLarge.send(Self.request("POST", "/v1/events", body: large))
+            await tooLarge.send(Self.request("POST", "/v1/events", body: large))
             let (answer, _) = await tooLarge.read(timeout: .seconds(20)) { RawResponse($0) != nil }
             #expect(RawResponse(answer)?.status == 413)
             #expect(RawResponse(answer)?.errorCode == "PayloadTooLarge")
@@ -147,7 +147,7 @@ import Testing
             var cutOff: [RawConnection] = []
             for _ in 0..<4 {
                 let connection = try RawConnection(path: socket)
-                connection.send(head)
+                await connection.send(head)
                 cutOff.append(connection)
             }
             for connection in cutOff {
@@ -157,14 +157,14 @@ import Testing
             var gone: [RawConnection] = []
             for _ in 0..<4 {
                 let connection = try RawConnection(path: socket)
-                connection.send(head)
+                await connection.send(head)
                 gone.append(connection)
             }
             gone.removeAll()  // closed by the client before the request's end
 
             // Had any of them kept its bytes, this request would wait for room until the end.
             let after = try RawConnection(path: socket)
-            after.send(Self.request("POST", "/v1/events", body: Self.typing("hot-budget-1")))
+            await after.send(Self.request("POST", "/v1/events", body: Self.typing("hot-budget-1")))
             let (data, _) = await after.read(timeout: .seconds(10)) { RawResponse.all($0).count >= 1 }
             #expect(RawResponse.all(data).map(\.status) == [202])
         }

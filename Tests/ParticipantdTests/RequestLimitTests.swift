@@ -67,8 +67,8 @@ import Testing
             // Invalid UTF-8 inside a string: bytes no JSON text may hold.
             let connection = try RawConnection(path: daemon.configuration.socketPath)
             let invalid: [UInt8] = Array(#"{"contentType": ""#.utf8) + [0xC3, 0x28, 0xFF] + Array(#"", "connectionToken": "c"}"#.utf8)
-            connection.send("POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: \(invalid.count)\r\nConnection: close\r\n\r\n")
-            connection.send(invalid)
+            await connection.send("POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: \(invalid.count)\r\nConnection: close\r\n\r\n")
+            await connection.send(invalid)
             let response = try #require(await connection.readResponse())
             #expect(response.status == 400)
             #expect(response.errorCode == "MalformedRequest")
@@ -80,7 +80,7 @@ import Testing
     func headerLimits() async throws {
         try await TestDaemon.with(configure: { $0.api.maxHeaderBytes = 2_048; $0.api.maxHeaderCount = 16 }) { daemon in
             let big = try RawConnection(path: daemon.configuration.socketPath)
-            big.send("GET /v1/health HTTP/1.1\r\nHost: x\r\nX-Big: \(String(repeating: "a", count: 4_000))\r\n\r\n")
+            await big.send("GET /v1/health HTTP/1.1\r\nHost: x\r\nX-Big: \(String(repeating: "a", count: 4_000))\r\n\r\n")
             let bigResponse = try #require(await big.readResponse())
             #expect(bigResponse.status == 431)
             #expect(bigResponse.errorCode == "RequestHeaderFieldsTooLarge")
@@ -88,14 +88,14 @@ import Testing
 
             let many = try RawConnection(path: daemon.configuration.socketPath)
             let headers = (0..<40).map { "X-H\($0): v\r\n" }.joined()
-            many.send("GET /v1/health HTTP/1.1\r\nHost: x\r\n\(headers)\r\n")
+            await many.send("GET /v1/health HTTP/1.1\r\nHost: x\r\n\(headers)\r\n")
             let manyResponse = try #require(await many.readResponse())
             #expect(manyResponse.status == 431)
             #expect(manyResponse.errorCode == "RequestHeaderFieldsTooLarge")
 
             // Within the limits, the same connection kind works.
             let fine = try RawConnection(path: daemon.configuration.socketPath)
-            fine.send("GET /v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            await fine.send("GET /v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
             #expect(await fine.readResponse()?.status == 200)
             try await expectHealthy(daemon)
         }
@@ -106,7 +106,7 @@ import Testing
         try await TestDaemon.with { daemon in
             for garbage in ["HELLO\r\n\r\n", "GET / HTTP/9.9\r\n\r\n", "POST /v1/events HTTP/1.1\r\nContent-Length: -5\r\n\r\n", "\u{0}\u{1}\u{2}\r\n\r\n"] {
                 let connection = try RawConnection(path: daemon.configuration.socketPath)
-                connection.send(garbage)
+                await connection.send(garbage)
                 let (data, closed) = await connection.readUntilClosed(timeout: .seconds(10))
                 let response = try #require(RawResponse(data), "\(garbage.debugDescription)")
                 #expect(response.status == 400, "\(garbage.debugDescription)")
@@ -129,7 +129,7 @@ import Testing
             // Headers never finished.
             let slowHead = try RawConnection(path: daemon.configuration.socketPath)
             let start = clock.now
-            slowHead.send("POST /v1/events HTTP/1.1\r\nHost: x\r\n")
+            await slowHead.send("POST /v1/events HTTP/1.1\r\nHost: x\r\n")
             let (headData, headClosed) = await slowHead.readUntilClosed(timeout: .seconds(10))
             #expect(headClosed)
             #expect(RawResponse(headData)?.status == 408)
@@ -138,9 +138,9 @@ import Testing
 
             // A body that stops halfway, trickled byte by byte.
             let slowBody = try RawConnection(path: daemon.configuration.socketPath)
-            slowBody.send("POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n")
+            await slowBody.send("POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n")
             for byte in Self.typing.utf8.prefix(5) {
-                slowBody.send([byte])
+                await slowBody.send([byte])
                 try await Task.sleep(for: .milliseconds(50))
             }
             let (bodyData, bodyClosed) = await slowBody.readUntilClosed(timeout: .seconds(10))
@@ -157,7 +157,7 @@ import Testing
             // of its own, since the test's client may hold a pooled keep-alive connection that the
             // idle timeout closes just as it is reused (a reset, seen once in a CI run).
             let fresh = try RawConnection(path: daemon.configuration.socketPath)
-            fresh.send("GET /v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            await fresh.send("GET /v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
             let response = try #require(await fresh.readResponse())
             #expect(response.status == 200)
             let health = try WireCoding.decoder().decode(HealthReport.self, from: response.body)
@@ -176,7 +176,7 @@ import Testing
             var refused = false
             for _ in 0..<5 {
                 let connection = try RawConnection(path: daemon.configuration.socketPath)
-                connection.send("GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
+                await connection.send("GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
                 let (response, closed) = await connection.readKeepAliveResponse()
                 if response == nil && closed {
                     refused = true
@@ -197,7 +197,7 @@ import Testing
             open.removeAll()  // closes them
             try await eventually(timeout: .seconds(10), "a connection is accepted again") {
                 let again = try RawConnection(path: daemon.configuration.socketPath)
-                again.send("GET /v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                await again.send("GET /v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
                 return await again.readResponse()?.status == 200
             }
         }

@@ -158,7 +158,7 @@ import Testing
         #expect(answer.created)
         // The router's answers there carry the headers the bound socket's do.
         let raw = try RawConnection(path: socket)
-        raw.send("GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
+        await raw.send("GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
         let (data, _) = await raw.read(timeout: .seconds(10)) { RawResponse.all($0).count >= 1 }
         let health = try #require(RawResponse.all(data).first)
         #expect(health.status == 200 && health.headers["server"] == "participantd")

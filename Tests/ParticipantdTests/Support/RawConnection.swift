@@ -31,20 +31,41 @@ final class RawConnection: @unchecked Sendable {
         Glibc.close(fd)
     }
 
-    /// Sends bytes; `false` when the peer has closed (no SIGPIPE).
+    /// Sends bytes; `false` when the peer has closed (no SIGPIPE) or took nothing for
+    /// ``sendLimit``.
+    ///
+    /// On a thread of its own, as ``read(timeout:until:)``: a send that fills the socket's buffer
+    /// waits until the daemon reads, and the daemon under test runs on Swift's concurrency pool,
+    /// in this process (two cores: two threads). Blocked there, two such sends at once would leave
+    /// the daemon's handlers no thread to run on, and nothing else in this process either.
     @discardableResult
-    func send(_ bytes: [UInt8]) -> Bool {
+    func send(_ bytes: [UInt8]) async -> Bool {
+        let fd = self.fd
+        return await withCheckedContinuation { continuation in
+            Thread {
+                continuation.resume(returning: Self.blockingSend(fd: fd, bytes))
+            }.start()
+        }
+    }
+
+    @discardableResult
+    func send(_ text: String) async -> Bool { await send(Array(text.utf8)) }
+
+    /// How long one `send(2)` may wait for room in the socket's buffer (`SO_SNDTIMEO`).
+    static let sendLimit: Duration = .seconds(30)
+
+    private static func blockingSend(fd: Int32, _ bytes: [UInt8]) -> Bool {
+        var limit = timeval(tv_sec: Int(sendLimit.components.seconds), tv_usec: 0)
+        _ = setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
         var offset = 0
         while offset < bytes.count {
             let sent = bytes[offset...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            if sent < 0 && errno == EINTR { continue }
             if sent <= 0 { return false }
             offset += sent
         }
         return true
     }
-
-    @discardableResult
-    func send(_ text: String) -> Bool { send(Array(text.utf8)) }
 
     /// Ends what this side sends (a half-close): the peer reads the end of its input.
     func shutdownWrite() {

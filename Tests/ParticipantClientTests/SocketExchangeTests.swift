@@ -80,7 +80,7 @@ import Testing
         ))
         do {
             _ = try await SocketExchange.exchange(
-                socketPath: directory.path + "/large.sock", method: .GET, path: "/", body: nil, timeout: .seconds(5), bodyLimit: 1000
+                socketPath: directory.path + "/large.sock", method: .GET, path: "/", body: nil, timeout: .seconds(30), bodyLimit: 1000
             )
             Issue.record("an answer of 2000 bytes was taken with a limit of 1000")
         } catch {
@@ -89,7 +89,7 @@ import Testing
         let cut = try RawServer(path: directory.path + "/cut.sock", serve: RawServer.answering(
             "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"status\""
         ))
-        let client = DaemonClient(socketPath: directory.path + "/cut.sock", timeout: .seconds(5))
+        let client = DaemonClient(socketPath: directory.path + "/cut.sock", timeout: .seconds(30))
         await #expect(throws: DaemonClientError.self) { try await client.health() }
         withExtendedLifetime((large, cut)) {}
     }

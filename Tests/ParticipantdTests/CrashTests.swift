@@ -18,8 +18,14 @@ import Testing
     func killNineWhileSending() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
-        // Slow answers keep many events in `sending` when the kill comes.
-        let standIn = try await ParticipantServiceStandIn.start { _ in .delay(.milliseconds(200), then: .accept) }
+        // Slow answers keep many events in `sending`; from the 21st request on, none is answered
+        // until after the kill, so that some are in flight when it comes whatever the machine's
+        // load (polled, the 20th request was once seen only after every answer had come back).
+        let held = ParticipantServiceStandIn.Gate()
+        let seen = Locked(0)
+        let standIn = try await ParticipantServiceStandIn.start { _ in
+            seen.withLock { $0 += 1; return $0 } > 20 ? .wait(held, then: .accept) : .delay(.milliseconds(200), then: .accept)
+        }
         defer { Task { try? await standIn.stop() } }
         let socket = directory.path + "/participantd.sock"
         let arguments = ["--socket", socket, "--database", directory.path + "/outbox.sqlite", "--endpoint", standIn.endpoint]
@@ -53,7 +59,7 @@ import Testing
                 }
             }
             group.addTask {
-                try? await eventually(timeout: .seconds(20)) { standIn.requests.count >= 20 }
+                try? await eventually(timeout: .seconds(20)) { standIn.requests.count > 20 }
                 first.kill(SIGKILL)
                 killed.withLock { $0 = true }
             }
@@ -66,6 +72,7 @@ import Testing
         #expect(receivedBeforeRestart < 300, "the kill came after everything was sent; the test proves nothing")
 
         // then a new daemon on the same outbox delivers every acknowledged event.
+        held.open()
         let second = try ChildProcess(daemonPath, arguments, environment: environment)
         defer { second.kill(SIGKILL) }
         try await eventually(timeout: .seconds(20), "second daemon ready") { (try? await client.health()) != nil }

@@ -67,8 +67,8 @@ struct TestDaemon {
             try await Daemon.run(configuration: frozenConfiguration, shutdownSignals: [], environment: environment, logger: logger)
         }
         let phase = Locked("in its body")
-        let watchdog = Self.watchdog(phase: phase, logs: logs)
-        defer { watchdog.cancel() }
+        let testEnded = Self.watchdog(phase: phase, logs: logs)
+        defer { testEnded.signal() }
         do {
             try await daemon.waitUntilReady()
             let result = try await body(daemon)
@@ -92,16 +92,20 @@ struct TestDaemon {
     static let namedAfter: Duration = .seconds(300)
 
     /// Names the running test, what it is doing (`phase`) and the daemon's last log lines once
-    /// ``namedAfter`` has passed; cancelled when the test ends.
-    private static func watchdog(phase: Locked<String>, logs: InMemoryLogHandler) -> Task<Void, Never> {
+    /// ``namedAfter`` has passed, unless the returned semaphore is signalled first (when the test
+    /// ends). On a thread of its own, not a task: a run whose concurrency pool is blocked (every
+    /// thread of it waiting in a call) runs no task, and that is a hang to name too.
+    private static func watchdog(phase: Locked<String>, logs: InMemoryLogHandler) -> DispatchSemaphore {
         let test = Test.current.map { "\($0.displayName ?? $0.name) (\($0.sourceLocation))" } ?? "a test"
-        return Task.detached {
-            try? await Task.sleep(for: namedAfter)
-            guard !Task.isCancelled else { return }
+        let ended = DispatchSemaphore(value: 0)
+        Thread {
+            let seconds = Int(namedAfter.components.seconds)
+            guard ended.wait(timeout: .now() + .seconds(seconds)) == .timedOut else { return }
             let tail = logs.entries.suffix(40).map { "  \($0.level) \($0.message) \($0.metadata)" }.joined(separator: "\n")
             let report = "TestDaemon: \(test) has run \(namedAfter) and is still \(phase.value). The daemon's last log lines:\n\(tail)\n"
             FileHandle.standardError.write(Data(report.utf8))
-        }
+        }.start()
+        return ended
     }
 
     func waitUntilReady() async throws {

@@ -127,7 +127,7 @@ import ParticipantWire
     struct Member {
         let configuration: DaemonConfiguration
         let logs: InMemoryLogHandler
-        let task: Task<Void, any Error>
+        let daemon: InProcessDaemon
         var client: DaemonClient { DaemonClient(socketPath: configuration.socketPath, timeout: .seconds(10)) }
     }
 
@@ -153,8 +153,9 @@ import ParticipantWire
                 var logger = Logger(label: "fleet-\(index)", factory: { _ in logs })
                 logger.logLevel = .debug
                 let frozen = configuration
-                let task = Task { try await Daemon.run(configuration: frozen, shutdownSignals: [], environment: [:], logger: logger) }
-                members.append(Member(configuration: configuration, logs: logs, task: task))
+                let frozenLogger = logger
+                let daemon = await InProcessDaemon.start { try await Daemon.run(configuration: frozen, shutdownSignals: [], environment: [:], logger: frozenLogger) }
+                members.append(Member(configuration: configuration, logs: logs, daemon: daemon))
             }
             for member in members {
                 try await eventually(timeout: .seconds(30), "every daemon shares the quota") {
@@ -163,12 +164,12 @@ import ParticipantWire
             }
             try await body(members, standIn, postgres)
         } catch {
-            for member in members { member.task.cancel(); _ = try? await member.task.value }
+            for member in members { await member.daemon.stop() }
             try? await standIn.stop()
             await postgres.remove()
             throw error
         }
-        for member in members { member.task.cancel(); _ = try? await member.task.value }
+        for member in members { await member.daemon.stop() }
         try await standIn.stop()
         await postgres.remove()
         for member in members {
@@ -310,13 +311,13 @@ import ParticipantWire
                 return true
             }
 
-            // Hung again, the daemons are stopped: each stops within seconds, not when the database answers.
+            // Hung again, the daemons are stopped as by SIGTERM: each stops within seconds, not when
+            // the database answers (cancelled after 20 s, after the check).
             try await postgres.freeze()
             let stopped = Locked(0)
             for member in members {
-                member.task.cancel()
                 Task {
-                    _ = try? await member.task.value
+                    await member.daemon.stop(grace: .seconds(20))
                     stopped.withLock { $0 += 1 }
                 }
             }

@@ -63,8 +63,9 @@ struct TestDaemon {
         let daemon = TestDaemon(directory: directory, standIn: standIn, configuration: configuration, logs: logs)
 
         let frozenConfiguration = configuration
-        let task = Task {
-            try await Daemon.run(configuration: frozenConfiguration, shutdownSignals: [], environment: environment, logger: logger)
+        let frozenLogger = logger
+        let daemonTask = await InProcessDaemon.start {
+            try await Daemon.run(configuration: frozenConfiguration, shutdownSignals: [], environment: environment, logger: frozenLogger)
         }
         let phase = Locked("in its body")
         let testEnded = Self.watchdog(phase: phase, logs: logs)
@@ -73,14 +74,12 @@ struct TestDaemon {
             try await daemon.waitUntilReady()
             let result = try await body(daemon)
             phase.withLock { $0 = "stopping its daemon" }
-            task.cancel()
-            _ = try? await task.value
+            await daemonTask.stop()
             try await standIn.stop()
             return result
         } catch {
             phase.withLock { $0 = "stopping its daemon after an error: \(error)" }
-            task.cancel()
-            _ = try? await task.value
+            await daemonTask.stop()
             try? await standIn.stop()
             throw error
         }

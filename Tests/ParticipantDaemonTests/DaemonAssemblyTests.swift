@@ -40,7 +40,7 @@ import ParticipantTestSupport
         // What is assembled must be run: it stops, HTTP clients included, on a graceful shutdown.
         try await testGracefulShutdown { trigger in
             async let running: Void = daemon.run()
-            try await eventually(timeout: .seconds(10), "the socket listening") {
+            try await eventually(timeout: .seconds(30), "the socket listening") {
                 FileManager.default.fileExists(atPath: directory.path + "/participantd.sock")
             }
             trigger.triggerGracefulShutdown()

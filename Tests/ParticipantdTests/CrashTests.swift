@@ -76,9 +76,12 @@ import Testing
         let second = try ChildProcess(daemonPath, arguments, environment: environment)
         defer { second.kill(SIGKILL) }
         try await eventually(timeout: .seconds(20), "second daemon ready") { (try? await client.health()) != nil }
+        // Sent by the second daemon: the service also accepted the first one's held requests once
+        // the gate opened, answering a connection that had died with it.
         try await eventually(timeout: .seconds(60), "every acknowledged event sent") {
             let accepted = Set(standIn.acceptedEvents.map(\.clientToken))
-            return acknowledgedTokens.isSubset(of: accepted)
+            guard acknowledgedTokens.isSubset(of: accepted), let listed = try? await client.list(limit: 1_000) else { return false }
+            return acknowledgedTokens.isSubset(of: Set(listed.filter { $0.state == .sent }.map(\.clientToken)))
         }
         for token in acknowledgedTokens {
             let record = try await client.event(clientToken: token)

@@ -178,6 +178,25 @@ import ParticipantWire
         }
     }
 
+    /// Waits (15 s at most) until every member's health is degraded, naming the fleet's database.
+    func eachSaysTheDatabaseDoesNotAnswer(_ members: [Member]) async throws {
+        try await eventually(timeout: .seconds(15), "each daemon says the database does not answer") {
+            for member in members {
+                let health = try await member.client.health()
+                guard health.status == "degraded", health.problems.contains(where: { $0.contains("fleet's database") }) else { return false }
+            }
+            return true
+        }
+    }
+
+    /// Waits (20 s at most) until every member shares the quota through the database again.
+    func sharingResumes(_ members: [Member]) async throws {
+        try await eventually(timeout: .seconds(20), "sharing resumes") {
+            for member in members where try await member.client.stats().fleet?.shared != true { return false }
+            return true
+        }
+    }
+
     /// `count` read receipts, each on its own connection, submitted at once to `member`.
     func submitReceipts(_ count: Int, to member: Member, prefix: String) async throws {
         try await withThrowingTaskGroup { group in
@@ -290,13 +309,7 @@ import ParticipantWire
             try await postgres.freeze()
             do {
                 // A statement that gets no answer counts as one after FleetQuota.statementTimeout.
-                try await eventually(timeout: .seconds(15), "each daemon says the database does not answer") {
-                    for member in members {
-                        let health = try await member.client.health()
-                        guard health.status == "degraded", health.problems.contains(where: { $0.contains("fleet's database") }) else { return false }
-                    }
-                    return true
-                }
+                try await eachSaysTheDatabaseDoesNotAnswer(members)
                 for (index, member) in members.enumerated() {
                     try await submitReceipts(5, to: member, prefix: "b\(index)")
                 }
@@ -308,10 +321,7 @@ import ParticipantWire
                 throw error
             }
             try await postgres.thaw()
-            try await eventually(timeout: .seconds(20), "sharing resumes") {
-                for member in members where try await member.client.stats().fleet?.shared != true { return false }
-                return true
-            }
+            try await sharingResumes(members)
 
             // Hung again, the daemons are stopped as by SIGTERM: each stops within seconds, not when
             // the database answers (cancelled after 20 s, after the check).
@@ -337,13 +347,7 @@ import ParticipantWire
             }
             try await eventually(timeout: .seconds(30), "some receipts delivered") { standIn.acceptedEvents.count >= 20 }
             try await postgres.stopServer()
-            try await eventually(timeout: .seconds(15), "each daemon says the database does not answer") {
-                for member in members {
-                    let health = try await member.client.health()
-                    guard health.status == "degraded", health.problems.contains(where: { $0.contains("fleet's database") }) else { return false }
-                }
-                return true
-            }
+            try await eachSaysTheDatabaseDoesNotAnswer(members)
             // Accepted while the database is down.
             for (index, member) in members.enumerated() {
                 try await submitReceipts(5, to: member, prefix: "b\(index)")
@@ -352,10 +356,7 @@ import ParticipantWire
             try await eventually(timeout: .seconds(60), "every receipt delivered") {
                 Set(standIn.acceptedEvents.map(\.clientToken)).count == 75
             }
-            try await eventually(timeout: .seconds(20), "sharing resumes") {
-                for member in members where try await member.client.stats().fleet?.shared != true { return false }
-                return true
-            }
+            try await sharingResumes(members)
             #expect(standIn.throttledCount <= 8, "\(standIn.throttledCount) 429s")
         }
     }

@@ -73,8 +73,8 @@ extension Outbox {
 
         do {
             return try Outbox(
-                migrated: database, lock: lock, deadlines: deadlines, limits: limits, coalescing: coalescing,
-                clock: clock, metrics: metrics, logger: logger
+                migrated: database, lock: lock, commitSync: durability == .syncEveryCommit ? WALSync(databasePath: path) : nil,
+                deadlines: deadlines, limits: limits, coalescing: coalescing, clock: clock, metrics: metrics, logger: logger
             )
         } catch where OutboxError.isDamage(error) {
             // Damage the check did not reach (it was off, or interrupted).
@@ -95,21 +95,22 @@ extension Outbox {
     ) throws -> Outbox {
         try OutboxSchema.migrator.migrate(database)
         return try Outbox(
-            migrated: database, lock: nil, deadlines: deadlines, limits: limits, coalescing: coalescing,
+            migrated: database, lock: nil, commitSync: nil, deadlines: deadlines, limits: limits, coalescing: coalescing,
             clock: clock, metrics: nil, logger: logger
         )
     }
 
     /// The outbox over a migrated database; events a stop left in `sending` are queued again.
+    /// `commitSync`: what the writer syncs before it acknowledges a commit (`nil`: none of its own).
     private init(
-        migrated database: any DatabaseWriter, lock: DatabaseLock?, deadlines: EventDeadlines, limits: OutboxLimits,
+        migrated database: any DatabaseWriter, lock: DatabaseLock?, commitSync: (any CommitSync)?, deadlines: EventDeadlines, limits: OutboxLimits,
         coalescing: CoalescingRules, clock: WallClock, metrics: OutboxMetrics?, logger: Logger
     ) throws {
         let waitingNow = try database.read { db in
             try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM event WHERE state IN (\(EventState.queued.sql), \(EventState.sending.sql))") ?? 0
         }
         self.init(
-            writer: OutboxWriter(database: database, lock: lock, logger: logger),
+            writer: OutboxWriter(database: database, lock: lock, commitSync: commitSync, logger: logger),
             database: database, deadlines: deadlines, rules: Rules(limits: limits, coalescing: coalescing), waiting: WaitingCount(waitingNow),
             clock: clock, lock: lock, storage: StorageState(logger: logger), metrics: metrics
         )

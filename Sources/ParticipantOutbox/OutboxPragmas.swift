@@ -1,26 +1,29 @@
 import GRDB
 
 /// When a commit reaches the disk, and so what an acknowledged event survives.
+///
+/// SQLite runs with `synchronous=NORMAL` either way: it syncs the WAL before each checkpoint, the
+/// database file after it, and the WAL's header when the WAL starts over, so a power loss never
+/// leaves a damaged file. What the setting adds is the outbox's own.
 public enum CommitDurability: String, Sendable, Equatable {
-    /// `synchronous=FULL`: every commit syncs the WAL (one `fdatasync`) before it returns, so an
-    /// acknowledged event survives a power loss, a VM reset or a kernel panic. The default.
+    /// Every commit's WAL synced (`fdatasync`, ``WALSync``) before its events are acknowledged,
+    /// as `synchronous=FULL` would inside the commit, so an acknowledged event survives a power
+    /// loss, a VM reset or a kernel panic. The default.
     case syncEveryCommit
-    /// `synchronous=NORMAL`: the WAL is synced only at checkpoints. A crash of the daemon loses
-    /// nothing (the kernel still holds its writes), but a power loss, a VM reset or a kernel panic
-    /// loses every event acknowledged since the last checkpoint (`outbox.syncEveryCommit: false`).
+    /// The WAL is synced only at checkpoints. A crash of the daemon loses nothing (the kernel
+    /// still holds its writes), but a power loss, a VM reset or a kernel panic loses every event
+    /// acknowledged since the last checkpoint (`outbox.syncEveryCommit: false`).
     case syncAtCheckpoints
-
-    /// SQLite's `synchronous` level for this durability: FULL (2) or NORMAL (1).
-    var synchronousLevel: Int { self == .syncEveryCommit ? 2 : 1 }
 }
 
 /// The SQLite settings the outbox's promises rest on: set on every connection, then read back on
 /// the writer once the pool is open.
 ///
 /// Setting is not enough: GRDB's `DatabasePool` turns WAL on after `prepareDatabase` has run and,
-/// in the same step, sets `synchronous = NORMAL` on the writer (`Database.setUpWALMode()`), so the
-/// outbox's `FULL` was silently undone. A setting is trusted only where it takes effect: on the
-/// writer, after the pool is open, and the outbox refuses to open when one is not in force.
+/// in the same step, sets `synchronous = NORMAL` on the writer (`Database.setUpWALMode()`), which
+/// once silently undid the outbox's `FULL` (the outbox now asks for NORMAL and syncs each commit
+/// itself: ``OutboxWriter``). A setting is trusted only where it takes effect: on the writer,
+/// after the pool is open, and the outbox refuses to open when one is not in force.
 struct OutboxPragmas: Sendable, Equatable {
     /// One `PRAGMA name`, the value it must read back as on the writer, and what depends on it.
     struct Setting: Sendable, Equatable {
@@ -56,10 +59,13 @@ struct OutboxPragmas: Sendable, Equatable {
     var settings: [Setting] {
         var settings = [
             Setting(name: "journal_mode", value: "wal", purpose: "readers that never wait for the writer", scope: .readOnly),
+            // NORMAL, not FULL, in both durabilities: with `syncEveryCommit` the writer syncs the
+            // WAL itself after each commit (``OutboxWriter``), beside the next transaction. OFF
+            // would also skip the syncs SQLite's recovery needs (the WAL's header, checkpoints).
             Setting(
-                name: "synchronous", value: String(durability.synchronousLevel),
+                name: "synchronous", value: "1",
                 purpose: durability == .syncEveryCommit
-                    ? "every commit synced to disk before an event is acknowledged (outbox.syncEveryCommit)"
+                    ? "SQLite's own syncs at checkpoints, the outbox's after every commit (outbox.syncEveryCommit)"
                     : "the WAL synced at checkpoints only (outbox.syncEveryCommit: false)"
             ),
             // Each write of a group commit runs in a savepoint, whose undo pages SQLite keeps in a

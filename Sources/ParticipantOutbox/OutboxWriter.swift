@@ -8,11 +8,21 @@ import Synchronization
 /// The outbox's one writer: it commits the writes of many concurrent callers together in one
 /// transaction (group commit).
 ///
-/// A caller's write is acknowledged only after the transaction holding it has committed, which
-/// with `synchronous=FULL` means after the WAL has been synced to disk. While one commit is in
-/// progress, new writes gather; the next transaction takes them all as soon as the previous commit
-/// returns. There is no timer: at low load a write commits at once, at high load one fsync covers
-/// many writes, so durable throughput grows with concurrency.
+/// A caller's write is acknowledged only after the transaction holding it has committed and,
+/// with a ``WALSync`` (`outbox.syncEveryCommit`, the default), after the WAL has been synced to
+/// disk. While one commit is in progress, new writes gather; the next transaction takes them all
+/// as soon as the previous commit returns. There is no timer: at low load a write commits at once,
+/// at high load one transaction and one sync cover many writes, so durable throughput grows with
+/// concurrency.
+///
+/// The sync is the writer's own, not SQLite's (`synchronous=NORMAL`, then ``WALSync/sync()``):
+/// while a second thread syncs one transaction, the writer's thread writes the next, instead of
+/// waiting for the disk between them. A sync covers every transaction committed before it, and
+/// each transaction's writes are acknowledged once one has covered it. A transaction committed
+/// while the disk is idle and nothing else waits is synced on the writer's thread itself, as
+/// `synchronous=FULL` would, with no hand-off between threads in one client's wait. A committed
+/// transaction is visible to readers before its sync; what leaves the daemon is leased by a
+/// later write, acknowledged only after a sync that also covers the event's own transaction.
 ///
 /// A write that throws (a uniqueness conflict, a broken invariant, an item not found) fails alone
 /// and does not take its neighbours in the batch down with it. Writes almost never throw, so a
@@ -40,10 +50,17 @@ public final class OutboxWriter: Service, Sendable {
     private let database: any DatabaseWriter
     /// Released once the writer has committed its last write.
     private let lock: DatabaseLock?
+    /// Synced before a commit's writes are acknowledged; `nil`: acknowledged as SQLite's commit
+    /// returns (`outbox.syncEveryCommit: false`, or a database of a test's).
+    private let commitSync: (any CommitSync)?
     private let logger: Logger
     private let state = Mutex(State())
     /// Signalled once for each time the writer thread goes to sleep (`State.sleeping`).
     private let wakeUp = DispatchSemaphore(value: 0)
+    /// Signalled once for each time the sync thread goes to sleep (`State.syncerSleeping`).
+    private let syncerWakeUp = DispatchSemaphore(value: 0)
+    /// Signalled when the sync thread has ended.
+    private let syncerEnded = DispatchSemaphore(value: 0)
 
     private struct State {
         var pending: [any PendingWrite] = []
@@ -52,11 +69,20 @@ public final class OutboxWriter: Service, Sendable {
         var closed = false
         /// Why the writer stopped for good (fail-stop); `nil`: it did not.
         var failure: String?
+        /// Writes of committed transactions, in commit order, for the sync thread's next sync.
+        var unsynced: [any PendingWrite] = []
+        /// The sync thread waits on `syncerWakeUp`: the next hand-over must signal it.
+        var syncerSleeping = false
+        /// The sync thread is syncing writes it took from `unsynced`.
+        var syncing = false
+        /// The writer's thread has ended: the sync thread ends once `unsynced` is empty.
+        var writerEnded = false
     }
 
-    init(database: any DatabaseWriter, lock: DatabaseLock? = nil, logger: Logger) {
+    init(database: any DatabaseWriter, lock: DatabaseLock? = nil, commitSync: (any CommitSync)? = nil, logger: Logger) {
         self.database = database
         self.lock = lock
+        self.commitSync = commitSync
         self.logger = logger
     }
 
@@ -100,10 +126,22 @@ public final class OutboxWriter: Service, Sendable {
         await withTaskCancellationHandler {
             await withGracefulShutdownHandler {
                 await withCheckedContinuation { (finished: CheckedContinuation<Void, Never>) in
+                    if self.commitSync != nil {
+                        let syncer = Thread {
+                            Thread.current.name = "outbox-sync"
+                            self.syncLoop()
+                            self.syncerEnded.signal()
+                        }
+                        syncer.start()
+                    }
                     let thread = Thread {
                         Thread.current.name = "outbox-writer"
                         while let batch = self.nextBatch() {
                             self.commit(batch)
+                        }
+                        if self.commitSync != nil {
+                            self.endSyncLoop()
+                            self.syncerEnded.wait()
                         }
                         // After a storage failure nothing more is written, not even the WAL's checkpoint.
                         if self.failure == nil { self.scrubAtStop() }
@@ -125,8 +163,14 @@ public final class OutboxWriter: Service, Sendable {
         logger.debug("Outbox writer stopped")
     }
 
+    /// Whether a commit's writes wait for a ``CommitSync`` (`outbox.syncEveryCommit`).
+    var syncsEachCommit: Bool { commitSync != nil }
+
     /// Writes waiting for the next transaction (tests: to know several will share one).
     var pendingCount: Int { state.withLock { $0.pending.count } }
+
+    /// Writes committed and waiting for the sync thread's next sync (tests).
+    var unsyncedCount: Int { state.withLock { $0.unsynced.count } }
 
     /// Why the writer stopped for good; `nil` while it has not.
     public var failure: String? { state.withLock { $0.failure } }
@@ -186,17 +230,16 @@ public final class OutboxWriter: Service, Sendable {
         let full = Mutex<String?>(nil)
         let started = ContinuousClock.now
         do {
+            let changedRows: Bool
             do {
-                try transaction(batch, inSavepoints: false, full: full)
+                changedRows = try transaction(batch, inSavepoints: false, full: full)
             } catch is WriteUndone where batch.count > 1 {
                 // One write failed and the whole transaction was rolled back: again, each write
                 // in a savepoint, so that the one that fails is undone alone.
                 full.withLock { $0 = nil }
-                try transaction(batch, inSavepoints: true, full: full)
+                changedRows = try transaction(batch, inSavepoints: true, full: full)
             }
-            for write in batch {
-                write.complete(commitError: nil)
-            }
+            committed(batch, changedRows: changedRows)
             logger.trace("Outbox commit", metadata: [
                 "outbox.batch_size": "\(batch.count)",
                 "outbox.commit_ms": "\(((ContinuousClock.now - started).timeInterval * 1000).rounded())",
@@ -228,9 +271,10 @@ extension OutboxWriter {
     /// Runs `batch` in one transaction and commits it. Without savepoints, the first write that
     /// fails stops it (``WriteUndone``: the transaction is rolled back); in savepoints, each
     /// failed write is rolled back alone and the others are committed. An I/O error rolls
-    /// everything back.
-    private func transaction(_ batch: [any PendingWrite], inSavepoints: Bool, full: borrowing Mutex<String?>) throws {
+    /// everything back. Returns whether the transaction inserted, changed or deleted a row.
+    private func transaction(_ batch: [any PendingWrite], inSavepoints: Bool, full: borrowing Mutex<String?>) throws -> Bool {
         try database.write { db in
+            let changesBefore = db.totalChangesCount
             for write in batch {
                 let error = write.apply(db, inSavepoint: inSavepoints)
                 if case .storageFull(let reason)? = error as? OutboxError {
@@ -240,20 +284,24 @@ extension OutboxWriter {
                 if let error, OutboxError.storageFailure(error) != nil { throw error }
                 if !inSavepoints, error != nil { throw WriteUndone() }
             }
+            return db.totalChangesCount != changesBefore
         }
     }
 
     /// A storage failure: none of `batch` acknowledged, nothing written from now on, every
     /// pending write refused; the thread's loop ends and `run()` throws.
     private func failStop(_ batch: [any PendingWrite], _ failure: String) {
+        // Writes committed but not yet synced are not acknowledged either: after a failed sync
+        // their pages may be gone, and after a failed commit they are not synced again.
         let (pending, wake) = state.withLock { state -> ([any PendingWrite], Bool) in
             state.closed = true
             if state.failure == nil { state.failure = failure }
             defer {
                 state.pending = []
+                state.unsynced = []
                 state.sleeping = false
             }
-            return (state.pending, state.sleeping)
+            return (state.unsynced + state.pending, state.sleeping)
         }
         logger.critical(
             "Outbox commit failed on a storage fault: nothing of it was acknowledged; participantd stops accepting and exits, to restart from what is on disk",
@@ -269,6 +317,87 @@ extension OutboxWriter {
     /// file): the same fail-stop as a commit's.
     func fail(_ failure: String) {
         failStop([], failure)
+    }
+}
+
+extension OutboxWriter {
+    /// `batch` has committed: its writes are acknowledged now, or, with a ``CommitSync``, once a
+    /// sync has covered the transaction: here when the sync thread is idle and no write waits
+    /// (one client's wait has no hand-off), else on the sync thread while this one writes on.
+    ///
+    /// A transaction that changed no row (a lease that found nothing due, a ClientToken already
+    /// stored) needs no sync of its own, but may answer from a transaction still being synced
+    /// (a resubmission of an event just stored): it is acknowledged at once only when no
+    /// commit waits for a sync, else with the next sync.
+    private func committed(_ batch: [any PendingWrite], changedRows: Bool) {
+        guard commitSync != nil else {
+            for write in batch { write.complete(commitError: nil) }
+            return
+        }
+        enum Next { case acknowledge, syncHere, handedOver(wake: Bool), refused(String) }
+        let next = state.withLock { state -> Next in
+            if let failure = state.failure { return .refused(failure) }
+            let allSynced = state.unsynced.isEmpty && !state.syncing
+            if allSynced && !changedRows { return .acknowledge }
+            if allSynced && state.pending.isEmpty { return .syncHere }
+            state.unsynced.append(contentsOf: batch)
+            defer { state.syncerSleeping = false }
+            return .handedOver(wake: state.syncerSleeping)
+        }
+        switch next {
+        case .acknowledge:
+            for write in batch { write.complete(commitError: nil) }
+        case .syncHere:
+            syncAndAcknowledge(batch)
+        case .handedOver(let wake):
+            if wake { syncerWakeUp.signal() }
+        case .refused(let failure):
+            for write in batch { write.complete(commitError: OutboxError.failed(failure)) }
+        }
+    }
+
+    /// Syncs the WAL, then acknowledges `writes`; a failed sync is a storage failure (fail-stop):
+    /// none of them is acknowledged.
+    private func syncAndAcknowledge(_ writes: [any PendingWrite]) {
+        guard let commitSync else { return }
+        do {
+            try commitSync.sync()
+        } catch {
+            failStop(writes, "the outbox's WAL could not be synced: \(error)")
+            return
+        }
+        for write in writes { write.complete(commitError: nil) }
+    }
+
+    /// The sync thread: syncs what the writer handed over since its last sync, all of it at once.
+    private func syncLoop() {
+        while true {
+            let (writes, ended) = state.withLock { state -> ([any PendingWrite], Bool) in
+                let writes = state.unsynced
+                state.unsynced = []
+                state.syncing = !writes.isEmpty
+                if writes.isEmpty && !state.writerEnded { state.syncerSleeping = true }
+                return (writes, state.writerEnded)
+            }
+            if writes.isEmpty {
+                if ended { return }
+                syncerWakeUp.wait()
+                continue
+            }
+            syncAndAcknowledge(writes)
+            state.withLock { $0.syncing = false }
+        }
+    }
+
+    /// Called by the writer's thread after its last commit: the sync thread syncs what is left
+    /// and ends.
+    private func endSyncLoop() {
+        let wake = state.withLock { state in
+            state.writerEnded = true
+            defer { state.syncerSleeping = false }
+            return state.syncerSleeping
+        }
+        if wake { syncerWakeUp.signal() }
     }
 }
 

@@ -8,13 +8,15 @@ import ParticipantTestSupport
 import ParticipantWire
 import Testing
 
-/// Acknowledged means on disk, at the outbox: `synchronous=FULL` and every other setting in force on
-/// the writer, read back where it takes effect, and what happens when one is not. (The syncs the
-/// real binary makes, and power cuts, are in ParticipantdTests' DurabilityTests.)
+/// Acknowledged means on disk, at the outbox: `synchronous=NORMAL` (SQLite's own syncs, at
+/// checkpoints and when the WAL starts over; the outbox syncs each commit itself, CommitSyncTests)
+/// and every other setting in force on the writer, read back where it takes effect, and what
+/// happens when one is not. (The syncs the real binary makes, and power cuts, are in
+/// ParticipantdTests' DurabilityTests.)
 @Suite struct OutboxPragmaTests {
     // MARK: The settings, read back where they take effect
 
-    @Test("The writer connection runs synchronous=FULL and every other setting the outbox asks for")
+    @Test("The writer connection runs synchronous=NORMAL and every other setting the outbox asks for; the writer syncs each commit itself")
     func writerSettingsInForce() async throws {
         var limits = OutboxLimits()
         limits.maxDatabaseMegabytes = 64
@@ -29,7 +31,8 @@ import Testing
                     "max_page_count": try Int.fetchOne(db, sql: "PRAGMA max_page_count"),
                 ]
             }
-            #expect(values["synchronous"] == 2, "FULL is 2")
+            #expect(values["synchronous"] == 1, "NORMAL is 1: SQLite syncs at checkpoints, the outbox after each commit")
+            #expect(outbox.writer.syncsEachCommit)
             #expect(values["temp_store"] == 2)
             #expect(values["secure_delete"] == 1)
             #expect(values["cache_size"] == -16_384)
@@ -40,7 +43,7 @@ import Testing
         }
     }
 
-    @Test("outbox.syncEveryCommit false opens with synchronous=NORMAL on the writer, and says so")
+    @Test("outbox.syncEveryCommit false opens with synchronous=NORMAL on the writer, and says that commits are not synced")
     func syncAtCheckpointsInForce() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
@@ -50,28 +53,28 @@ import Testing
         )
         let synchronous = try await outbox.database.write { try Int.fetchOne($0, sql: "PRAGMA synchronous") }
         #expect(synchronous == 1, "NORMAL is 1")
+        #expect(!outbox.writer.syncsEachCommit)
         #expect(logs.entries.contains { $0.message == "Commits are not synced to disk: a power loss may lose acknowledged events" })
     }
 
-    @Test("GRDB's DatabasePool undoes prepareDatabase's synchronous=FULL on the writer (why the outbox reads it back)")
+    @Test("GRDB's DatabasePool undoes a synchronous set in prepareDatabase on the writer (why the outbox sets and reads its settings back there)")
     func poolUndoesFull() throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
-        let pragmas = OutboxPragmas(durability: .syncEveryCommit, maxPageCount: nil)
         var configuration = Configuration()
-        configuration.prepareDatabase { db in try pragmas.apply(to: db) }
+        configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
         let pool = try DatabasePool(path: directory.path + "/plain.sqlite", configuration: configuration)
-        let mismatches = try pool.writeWithoutTransaction { db in pragmas.mismatches(in: try pragmas.read(from: db)) }
         // If GRDB stops doing this, the outbox's second `apply` is no longer needed (and this fails).
-        #expect(mismatches == ["PRAGMA synchronous is 1 (NORMAL) on the writer, not 2 (FULL) (every commit synced to disk before an event is acknowledged (outbox.syncEveryCommit))"])
+        #expect(try pool.writeWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") } == 1)
     }
 
-    /// Every setting as the writer reports it with `synchronous=FULL` and no size limit.
-    static let fullInForce = ["journal_mode": "wal", "synchronous": "2", "temp_store": "2", "secure_delete": "1",
+    /// Every setting as the writer reports it with no size limit.
+    static let fullInForce = ["journal_mode": "wal", "synchronous": "1", "temp_store": "2", "secure_delete": "1",
                               "cache_size": "-16384", "wal_autocheckpoint": "4000"]
 
     @Test("A setting that does not read back as asked is named with what it reads, what it must be and why", arguments: [
-        (["synchronous": "1"], "PRAGMA synchronous is 1 (NORMAL) on the writer, not 2 (FULL)"),
+        (["synchronous": "0"], "PRAGMA synchronous is 0 (OFF) on the writer, not 1 (NORMAL)"),
+        (["synchronous": "2"], "PRAGMA synchronous is 2 (FULL) on the writer, not 1 (NORMAL)"),
         (["journal_mode": "delete"], "PRAGMA journal_mode is delete on the writer, not wal"),
         (["temp_store": "0"], "PRAGMA temp_store is 0 (DEFAULT) on the writer, not 2 (MEMORY)"),
         (["secure_delete": "0"], "PRAGMA secure_delete is 0 (OFF) on the writer, not 1 (ON)"),
@@ -135,7 +138,7 @@ import Testing
         }
     }
 
-    @Test("A missing reading is a mismatch, and NORMAL is what syncAtCheckpoints asks for")
+    @Test("A missing reading is a mismatch, and NORMAL is what both durabilities ask of SQLite")
     func mismatchRules() {
         let full = OutboxPragmas(durability: .syncEveryCommit, maxPageCount: nil)
         #expect(full.mismatches(in: [:]).count == full.settings.filter(\.enforced).count)
@@ -143,9 +146,9 @@ import Testing
         #expect(full.mismatches(in: [:]).first == "PRAGMA journal_mode is unreadable on the writer, not wal (readers that never wait for the writer)")
         let normal = OutboxPragmas(durability: .syncAtCheckpoints, maxPageCount: nil)
         // (SQLite's spelling of the journal mode is compared without its case.)
-        let inForce = Self.fullInForce.merging(["journal_mode": "WAL", "synchronous": "1"]) { $1 }
+        let inForce = Self.fullInForce.merging(["journal_mode": "WAL"]) { $1 }
         #expect(normal.mismatches(in: inForce).isEmpty)
-        #expect(full.mismatches(in: inForce).count == 1)
+        #expect(full.mismatches(in: inForce).isEmpty)
         #expect(!normal.settings.contains { $0.name == "max_page_count" })
     }
 }

@@ -10,9 +10,9 @@ import ParticipantWire
 import ParticipantTestSupport
 import Testing
 
-/// Acknowledged means on disk: `synchronous=FULL` in force on the writer, a sync for every
-/// acknowledged commit (counted by strace on the real binary), and no acknowledged event lost to a
-/// power cut (simulated by `Tests/Shims/powercut.c`).
+/// Acknowledged means on disk: a sync of the WAL for every acknowledged commit (the outbox's own,
+/// beside the next transaction: counted by strace on the real binary), and no acknowledged event
+/// lost to a power cut (simulated by `Tests/Shims/powercut.c`).
 // A bound on each test (each takes seconds): a hang fails, naming its test, instead of holding
 // the run until CI's limit. (Once, beside a valgrind run, a suite run stalled with these suites'
 // daemons alive.)
@@ -26,13 +26,13 @@ import Testing
         let submissions = 40
         let full = try await Self.countWALSyncs(submissions: submissions, environment: [:])
         #expect(full.acknowledged == submissions)
-        print("WAL syncs for \(submissions) acknowledged submissions: \(full.walSyncs) with synchronous=FULL")
+        print("WAL syncs for \(submissions) acknowledged submissions: \(full.walSyncs) with syncEveryCommit")
         #expect(full.walSyncs >= submissions, "\(full.walSyncs) WAL syncs for \(submissions) acknowledged commits")
         // The same count with the sync switched off: the counter sees the difference.
         let normal = try await Self.countWALSyncs(submissions: submissions, environment: ["PARTICIPANTD_OUTBOX_SYNC_EVERY_COMMIT": "false"])
-        print("WAL syncs for \(submissions) acknowledged submissions: \(normal.walSyncs) with synchronous=NORMAL")
+        print("WAL syncs for \(submissions) acknowledged submissions: \(normal.walSyncs) with syncEveryCommit off")
         #expect(normal.acknowledged == submissions)
-        #expect(normal.walSyncs < submissions / 4, "\(normal.walSyncs) WAL syncs with synchronous=NORMAL")
+        #expect(normal.walSyncs < submissions / 4, "\(normal.walSyncs) WAL syncs with syncEveryCommit off")
     }
 
     /// Starts the daemon, attaches strace to all its threads, submits one event at a time (each
@@ -96,7 +96,7 @@ import Testing
     @Test("Power cuts at random moments under load and service faults: every acknowledged event kept, in order per chat, sent under one ClientToken", .timeLimit(.minutes(5)))
     func powerCuts() async throws {
         let run = try await PowerCutRun(seed: 20_261_206, cuts: 15, syncEveryCommit: true).run()
-        print("power cuts (synchronous=FULL): \(run.summary)")
+        print("power cuts (syncEveryCommit): \(run.summary)")
         #expect(run.cuts == 15)
         #expect(run.acknowledged.count >= 300, "too little load to mean anything: \(run.summary)")
         // (Counts, so that a failure prints the first few, not thousands.)
@@ -107,10 +107,10 @@ import Testing
         #expect(run.invalidRequests == 0)
     }
 
-    @Test("Negative control: with synchronous=NORMAL the same power cuts lose acknowledged events", .timeLimit(.minutes(5)))
+    @Test("Negative control: with syncEveryCommit off the same power cuts lose acknowledged events", .timeLimit(.minutes(5)))
     func powerCutsLoseWithoutSync() async throws {
         let run = try await PowerCutRun(seed: 20_261_206, cuts: 6, syncEveryCommit: false).run()
-        print("power cuts (synchronous=NORMAL, negative control): \(run.summary)")
+        print("power cuts (syncEveryCommit off, negative control): \(run.summary)")
         // The simulator sees a loss: acknowledged events are gone after the cuts.
         #expect(run.missingAfterCut.count > 0, "the simulator saw no loss: \(run.summary)")
     }

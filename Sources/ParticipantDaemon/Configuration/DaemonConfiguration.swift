@@ -41,9 +41,9 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var sender = EventSender.Configuration()
     public var deadlines = EventDeadlines()
     public var limits = OutboxLimits()
-    /// `outbox.syncEveryCommit`: each commit synced to disk before its events are acknowledged
-    /// (`synchronous=FULL`); `false` syncs at checkpoints only, and a power loss may lose
-    /// acknowledged events.
+    /// `outbox.syncEveryCommit`: each commit's WAL synced to disk before its events are
+    /// acknowledged (by the outbox's writer, ``OutboxWriter``); `false` syncs at SQLite's
+    /// checkpoints only, and a power loss may lose acknowledged events.
     public var syncEveryCommit = true
     public var coalescing = CoalescingRules()
     /// On SIGTERM, how long requests in flight may take before they are cut off and their events

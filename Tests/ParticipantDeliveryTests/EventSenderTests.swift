@@ -287,6 +287,38 @@ extension ServiceCallResult {
         }
     }
 
+    @Test("During an outage, accepting an event before the next probe costs the sender no round; the probe still goes at its time")
+    func outageSkipsRounds() async throws {
+        service.answer { _, _ in .noAnswer }
+        try await withSender(random: 0.1) { outbox, sender, _ in
+            for index in 0..<5 { try await submit(outbox, sender, token: "e\(index)", connection: "c\(index)") }
+            try await eventually(timeout: .seconds(10), "five attempts without an answer: an outage") { sender.isInOutage }
+            // The five are due again at 0.1 s; the first probe may go at 1 s, and the loop sleeps
+            // until then.
+            try await asleep(until: .milliseconds(100))
+            clock.advance(by: .milliseconds(100))
+            try await asleep(until: .seconds(1))
+            let requests = service.requests.count
+            let rounds = metrics.counterTotal(label: "participantd_sender_rounds_total")
+            let skipped = metrics.counterTotal(label: "participantd_sender_wakes_skipped_total")
+            for index in 0..<50 {
+                let event = try EventValidator.validate(EventSubmission(
+                    contentType: EventContentType.messageRead.rawValue, content: receipt("m\(index)"), clientToken: "w\(index)", connectionToken: "w\(index)"
+                ))
+                _ = try await outbox.submit(event)
+                // As the API does after storing, with the loop asleep (a wake during a round rings).
+                try await asleep(until: .seconds(1))
+                sender.wake(for: .event)
+            }
+            #expect(metrics.counterTotal(label: "participantd_sender_wakes_skipped_total") - skipped >= 49)
+            #expect(metrics.counterTotal(label: "participantd_sender_rounds_total") <= rounds + 1, "no round for an event that cannot go before the probe")
+            #expect(service.requests.count == requests)
+            // At the probe's time one request goes, whatever was accepted meanwhile.
+            clock.advance(by: .seconds(1))
+            try await eventually(timeout: .seconds(10), "the probe") { service.requests.count == requests + 1 }
+        }
+    }
+
     @Test("The quota paces requests (burst, then one per 1/rate), and a 429 lowers the rate")
     func pacingAndThrottling() async throws {
         service.answer { request, index in index == 2 ? .throttled : .accepted(request) }

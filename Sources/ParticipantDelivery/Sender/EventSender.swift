@@ -181,21 +181,26 @@ public final class EventSender: Service, Sendable {
     /// The pacing rate now (below the configured one after throttling); 0: pacing off.
     public var quotaRate: Double { pacer.configuration.isEnabled ? pacer.currentRate : 0 }
 
-    /// Tells the sender there may be something to send now. Not when the quota is spent and the
-    /// loop is asleep: it sleeps until its next token at the latest (tokens only leave the bucket
-    /// in a round, and a round that leaves none sleeps until the next), and a round now would
-    /// only ask the outbox what it cannot send, for each event accepted while the quota binds
-    /// (BENCHMARKS.md, "Instructions"). During a round the ring
-    /// always goes: the round holds its tokens until it has leased, and may miss the new event.
+    /// Tells the sender there may be something to send now. Not while the loop is asleep and no
+    /// request could start: when the quota is spent (the loop sleeps until its next token at the
+    /// latest: tokens only leave the bucket in a round, and a round that leaves none sleeps until
+    /// the next), or during an outage before the next probe may go (the loop sleeps until the
+    /// probe's time at the latest, and a probe's end rings). A round then would only ask the
+    /// outbox what it cannot send, twice for each event accepted (BENCHMARKS.md, "Instructions").
+    /// During a round the ring always goes: the round holds its tokens until it has leased, and
+    /// may miss the new event.
     /// - Parameter kind: the new item's kind: only its quota's bucket matters (`nil`: any).
     public func wake(for kind: ItemKind? = nil) {
         if kind.map({ !lanes[0].carries($0) }) ?? true {
             otherQuotasMayWait.store(true, ordering: .relaxed)
         }
-        let pacers = kind.map { kind in lanes.filter { $0.carries(kind) } } ?? lanes
-        if !inRound.load(ordering: .relaxed) && pacers.allSatisfy({ $0.pacer.isWaitingForToken(now: now) }) {
-            metrics?.wakeSkipped()
-            return
+        if !inRound.load(ordering: .relaxed) {
+            let pacers = kind.map { kind in lanes.filter { $0.carries(kind) } } ?? lanes
+            let suspended = outages.allowedAttempts(1, inFlight: inFlight.load(ordering: .relaxed), now: now) == 0
+            if suspended || pacers.allSatisfy({ $0.pacer.isWaitingForToken(now: now) }) {
+                metrics?.wakeSkipped()
+                return
+            }
         }
         doorbell.ring()
     }

@@ -262,6 +262,20 @@ extension ServiceCallResult {
         }
     }
 
+    /// Stores `count` receipts (`w0`, `w1`, ... on connections `w0`, `w1`, ...) and wakes the
+    /// sender after each, as the API does after storing, once its loop sleeps until `elapsed`
+    /// (a wake during a round always rings).
+    func acceptWhileAsleep(_ outbox: Outbox, _ sender: EventSender, count: Int, asleepUntil elapsed: Duration) async throws {
+        for index in 0..<count {
+            let event = try EventValidator.validate(EventSubmission(
+                contentType: EventContentType.messageRead.rawValue, content: receipt("m\(index)"), clientToken: "w\(index)", connectionToken: "w\(index)"
+            ))
+            _ = try await outbox.submit(event)
+            try await asleep(until: elapsed)
+            sender.wake(for: .event)
+        }
+    }
+
     @Test("While the quota is spent, accepting an event costs the sender no round; the next token still sends it")
     func spentQuotaSkipsRounds() async throws {
         try await withSender({ $0.quota = QuotaPacer.Configuration(rate: 1, burst: 1) }) { outbox, sender, _ in
@@ -269,15 +283,7 @@ extension ServiceCallResult {
             try await eventually(timeout: .seconds(10), "the first sent") { try await state(outbox, "first") == .sent }
             try await asleep(until: .seconds(1))
             let rounds = metrics.counterTotal(label: "participantd_sender_rounds_total")
-            for index in 0..<50 {
-                let event = try EventValidator.validate(EventSubmission(
-                    contentType: EventContentType.messageRead.rawValue, content: receipt("m\(index)"), clientToken: "w\(index)", connectionToken: "c\(index)"
-                ))
-                _ = try await outbox.submit(event)
-                // As the API does after storing, with the loop asleep (a wake during a round rings).
-                try await asleep(until: .seconds(1))
-                sender.wake(for: .event)
-            }
+            try await acceptWhileAsleep(outbox, sender, count: 50, asleepUntil: .seconds(1))
             // The one exception: the round the first event's outcome rang for, if it started
             // between a check and its wake.
             #expect(metrics.counterTotal(label: "participantd_sender_wakes_skipped_total") >= 49)
@@ -301,15 +307,7 @@ extension ServiceCallResult {
             let requests = service.requests.count
             let rounds = metrics.counterTotal(label: "participantd_sender_rounds_total")
             let skipped = metrics.counterTotal(label: "participantd_sender_wakes_skipped_total")
-            for index in 0..<50 {
-                let event = try EventValidator.validate(EventSubmission(
-                    contentType: EventContentType.messageRead.rawValue, content: receipt("m\(index)"), clientToken: "w\(index)", connectionToken: "w\(index)"
-                ))
-                _ = try await outbox.submit(event)
-                // As the API does after storing, with the loop asleep (a wake during a round rings).
-                try await asleep(until: .seconds(1))
-                sender.wake(for: .event)
-            }
+            try await acceptWhileAsleep(outbox, sender, count: 50, asleepUntil: .seconds(1))
             #expect(metrics.counterTotal(label: "participantd_sender_wakes_skipped_total") - skipped >= 49)
             #expect(metrics.counterTotal(label: "participantd_sender_rounds_total") <= rounds + 1, "no round for an event that cannot go before the probe")
             #expect(service.requests.count == requests)

@@ -105,11 +105,14 @@ extension Outbox {
     /// when no item accepted before it on its chat is held either.
     public func leaseDue(instance: String, limit: Int, priorities: ClosedRange<Int> = Int.min...Int.max) async throws -> [StoredEvent] {
         guard limit > 0 else { return [] }
-        let now = clock.now().millisecondsSince1970
+        let clock = self.clock
         let window = Self.leaseWindow(limit)
         let scan = Self.connectionScan(limit)
         let fair = coalescing.fairShare
         return try await writer.perform(weight: limit) { db in
+            // The time the lease runs, not the time it was asked for: it may wait for the
+            // writer, and an event whose deadline passed meanwhile is not leased.
+            let now = clock.now().millisecondsSince1970
             let leased = try Self.lease(instance: instance, limit: limit, priorities: priorities, now: now, window: window, scan: scan, fair: fair, in: db)
             // The connections just served go behind the others at their priority (fairShare), and
             // the peers just served behind the other peers.

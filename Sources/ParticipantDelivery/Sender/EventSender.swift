@@ -424,6 +424,15 @@ public final class EventSender: Service, Sendable {
             await record(.failed(ErrorBody(code: "InternalError", message: "the stored event has no connection token")), for: event, metadata: metadata)
             return
         }
+        // The lease checked the deadline when it ran; its wait for the writer and the disk may
+        // have been long on a busy machine. A deadline passed since: expired, not sent late.
+        if wall.now() >= event.deadline {
+            metrics?.expired()
+            repeats.log(logger, .warning, "Event expired", key: "expired", metadata: metadata)
+            let error = ErrorBody(code: "DeadlineExceeded", message: "the deadline passed before the request could start")
+            await record(.expired(error), for: event, metadata: metadata)
+            return
+        }
         let requestStarted = now
         let result = await service.send(
             ServiceRequest(operation: ServiceOperation(for: event.contentType.kind), contentType: event.contentType.rawValue, content: event.content, clientToken: event.clientToken, connectionToken: connectionToken)

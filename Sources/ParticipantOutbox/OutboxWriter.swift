@@ -126,10 +126,10 @@ public final class OutboxWriter: Service, Sendable {
         await withTaskCancellationHandler {
             await withGracefulShutdownHandler {
                 await withCheckedContinuation { (finished: CheckedContinuation<Void, Never>) in
-                    if self.commitSync != nil {
+                    if let commitSync = self.commitSync {
                         let syncer = Thread {
                             Thread.current.name = "outbox-sync"
-                            self.syncLoop()
+                            self.syncLoop(commitSync)
                             self.syncerEnded.signal()
                         }
                         syncer.start()
@@ -330,7 +330,7 @@ extension OutboxWriter {
     /// (a resubmission of an event just stored): it is acknowledged at once only when no
     /// commit waits for a sync, else with the next sync.
     private func committed(_ batch: [any PendingWrite], changedRows: Bool) {
-        guard commitSync != nil else {
+        guard let commitSync else {
             for write in batch { write.complete(commitError: nil) }
             return
         }
@@ -348,7 +348,7 @@ extension OutboxWriter {
         case .acknowledge:
             for write in batch { write.complete(commitError: nil) }
         case .syncHere:
-            syncAndAcknowledge(batch)
+            syncAndAcknowledge(batch, commitSync)
         case .handedOver(let wake):
             if wake { syncerWakeUp.signal() }
         case .refused(let failure):
@@ -358,8 +358,7 @@ extension OutboxWriter {
 
     /// Syncs the WAL, then acknowledges `writes`; a failed sync is a storage failure (fail-stop):
     /// none of them is acknowledged.
-    private func syncAndAcknowledge(_ writes: [any PendingWrite]) {
-        guard let commitSync else { return }
+    private func syncAndAcknowledge(_ writes: [any PendingWrite], _ commitSync: any CommitSync) {
         do {
             try commitSync.sync()
         } catch {
@@ -370,7 +369,7 @@ extension OutboxWriter {
     }
 
     /// The sync thread: syncs what the writer handed over since its last sync, all of it at once.
-    private func syncLoop() {
+    private func syncLoop(_ commitSync: any CommitSync) {
         while true {
             let (writes, ended) = state.withLock { state -> ([any PendingWrite], Bool) in
                 let writes = state.unsynced
@@ -384,7 +383,7 @@ extension OutboxWriter {
                 syncerWakeUp.wait()
                 continue
             }
-            syncAndAcknowledge(writes)
+            syncAndAcknowledge(writes, commitSync)
             state.withLock { $0.syncing = false }
         }
     }

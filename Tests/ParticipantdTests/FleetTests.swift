@@ -152,9 +152,7 @@ import ParticipantWire
                 let logs = InMemoryLogHandler()
                 var logger = Logger(label: "fleet-\(index)", factory: { _ in logs })
                 logger.logLevel = .debug
-                let frozen = configuration
-                let frozenLogger = logger
-                let daemon = await InProcessDaemon.start { try await Daemon.run(configuration: frozen, shutdownSignals: [], environment: [:], logger: frozenLogger) }
+                let daemon = await InProcessDaemon.start(configuration: configuration, logger: logger)
                 members.append(Member(configuration: configuration, logs: logs, daemon: daemon))
             }
             for member in members {

@@ -1,3 +1,5 @@
+import Logging
+import ParticipantDaemon
 import ParticipantTestSupport
 import ServiceLifecycleTestKit
 
@@ -6,10 +8,13 @@ struct InProcessDaemon: Sendable {
     let task: Task<Void, any Error>
     private let shutdown: GracefulShutdownTestTrigger
 
-    /// Starts `run` in a task that sees a graceful shutdown ``stop(grace:)`` triggers.
-    static func start(_ run: @escaping @Sendable () async throws -> Void) async -> InProcessDaemon {
+    /// Starts `Daemon.run` with `configuration`, no signal handlers, in a task that sees a
+    /// graceful shutdown ``stop(grace:)`` triggers.
+    static func start(configuration: DaemonConfiguration, environment: [String: String] = [:], logger: Logger) async -> InProcessDaemon {
         await testGracefulShutdown { shutdown in
-            InProcessDaemon(task: Task { try await run() }, shutdown: shutdown)
+            InProcessDaemon(task: Task {
+                try await Daemon.run(configuration: configuration, shutdownSignals: [], environment: environment, logger: logger)
+            }, shutdown: shutdown)
         }
     }
 

@@ -62,11 +62,7 @@ struct TestDaemon {
         logger.logLevel = configuration.logLevel
         let daemon = TestDaemon(directory: directory, standIn: standIn, configuration: configuration, logs: logs)
 
-        let frozenConfiguration = configuration
-        let frozenLogger = logger
-        let daemonTask = await InProcessDaemon.start {
-            try await Daemon.run(configuration: frozenConfiguration, shutdownSignals: [], environment: environment, logger: frozenLogger)
-        }
+        let daemonTask = await InProcessDaemon.start(configuration: configuration, environment: environment, logger: logger)
         let phase = Locked("in its body")
         let testEnded = Self.watchdog(phase: phase, logs: logs)
         defer { testEnded.signal() }

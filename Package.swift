@@ -69,6 +69,8 @@ let package = Package(
             dependencies: [
                 "ParticipantInput",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                // SQLite's own API, beneath GRDB, for the writer's hottest statements (DirectStatement).
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -223,6 +225,7 @@ let package = Package(
             dependencies: [
                 "ParticipantOutbox", "ParticipantInput", "ParticipantWire", "ParticipantTestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "InMemoryLogging", package: "swift-log"),
             ]

@@ -69,13 +69,13 @@ extension Outbox {
         switch event.contentType {
         case .typing where rules.typingInterval > .zero:
             let windowStart = now.millisecondsSince1970 - Int64(rules.typingInterval.timeInterval * 1000)
-            if let recent = try String.fetchOne(
-                db.cachedStatement(sql: rules.typingFromRequestStart ? CoalescingSQL.recentTypingFromRequestStart : CoalescingSQL.recentTypingFromAnswer),
-                arguments: [connectionHash, windowStart]
+            if let recent = try DirectStatement.fetchOne(
+                String.self, rules.typingFromRequestStart ? CoalescingSQL.recentTypingFromRequestStart : CoalescingSQL.recentTypingFromAnswer,
+                [connectionHash, windowStart], in: db
             ) {
                 return CoalescingDecision(supersededBy: recent, rule: .typingInterval)
             }
-            let queued = try Int64.fetchAll(db.cachedStatement(sql: CoalescingSQL.queuedTyping), arguments: [connectionHash])
+            let queued = try DirectStatement.fetchAll(Int64.self, CoalescingSQL.queuedTyping, [connectionHash], in: db)
             return CoalescingDecision(replaced: queued.map { ($0, .typingInterval) })
 
         case .messageDelivered, .messageRead:
@@ -85,9 +85,8 @@ extension Outbox {
                 // A delivered receipt says nothing a read receipt has not said already. (The
                 // earlier receipt's key alone is looked up: a row with named columns costs a
                 // column table per statement, and most receipts find none.)
-                if let earlier = try Int64.fetchOne(
-                    db.cachedStatement(sql: read ? CoalescingSQL.earlierRead : CoalescingSQL.earlierReceiptCoveringDelivered),
-                    arguments: [connectionHash, messageId]
+                if let earlier = try DirectStatement.fetchOne(
+                    Int64.self, read ? CoalescingSQL.earlierRead : CoalescingSQL.earlierReceiptCoveringDelivered, [connectionHash, messageId], in: db
                 ), let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT clientToken, contentType FROM event WHERE seq = ?"), arguments: [earlier]) {
                     let sameType = read || row["contentType"] == EventContentType.messageDelivered.rawValue
                     return CoalescingDecision(supersededBy: row["clientToken"], rule: sameType ? .duplicateReceipt : .deliveredAfterRead)
@@ -95,20 +94,20 @@ extension Outbox {
                 if read, rules.newestReceiptOnly {
                     // The connection's queued receipts, which a read replaces, include the
                     // delivered receipts of its message: one look-up finds both, those marked.
-                    let marked = try Int64.fetchAll(db.cachedStatement(sql: CoalescingSQL.olderReceiptsForReadMarkingDelivered), arguments: [messageId, event.instance, connectionHash])
+                    let marked = try DirectStatement.fetchAll(
+                        Int64.self, CoalescingSQL.olderReceiptsForReadMarkingDelivered, [messageId, event.instance, connectionHash], in: db)
                     decision.replaced += marked.map { ($0 >> 1, $0 & 1 == 1 ? .deliveredAfterRead : .newestReceiptOnly) }
                     return decision
                 }
                 if read {
-                    let delivered = try Int64.fetchAll(db.cachedStatement(sql: CoalescingSQL.queuedDelivered), arguments: [connectionHash, messageId])
+                    let delivered = try DirectStatement.fetchAll(Int64.self, CoalescingSQL.queuedDelivered, [connectionHash, messageId], in: db)
                     decision.replaced += delivered.map { ($0, .deliveredAfterRead) }
                 }
             }
             if rules.newestReceiptOnly {
                 // The connection's waiting events: few, whatever its history holds.
-                let older = try Int64.fetchAll(
-                    db.cachedStatement(sql: read ? CoalescingSQL.olderReceiptsForRead : CoalescingSQL.olderReceiptsForDelivered),
-                    arguments: [event.instance, connectionHash]
+                let older = try DirectStatement.fetchAll(
+                    Int64.self, read ? CoalescingSQL.olderReceiptsForRead : CoalescingSQL.olderReceiptsForDelivered, [event.instance, connectionHash], in: db
                 )
                 let already = Set(decision.replaced.map(\.seq))
                 decision.replaced += older.filter { !already.contains($0) }.map { ($0, .newestReceiptOnly) }

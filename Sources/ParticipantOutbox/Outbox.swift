@@ -272,20 +272,12 @@ public struct Outbox: Sendable {
         let ms = now.millisecondsSince1970
         // A delivered receipt waits a moment for the read receipt that may replace it.
         let hold = item.contentType == .event(.messageDelivered) ? Int64(coalescing.deliveredHold.timeInterval * 1000) : 0
-        try db.cachedStatement(
-            sql: """
-                INSERT INTO event (clientToken, contentType, content, connectionToken, connectionHash,
-                                   state, attempts, acceptedAt, updatedAt, nextAttemptAt, deadline, priority,
-                                   messageId, supersededBy, instance, viaParticipant, peer, digest)
-                VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                ON CONFLICT (clientToken, peer) DO NOTHING
-                """
-        ).execute(arguments: [
+        try DirectStatement.execute(Self.insertSQL, [
             clientToken, item.contentType.rawValue, redundant ? nil : item.content, redundant || viaParticipant ? nil : item.connectionToken,
             connectionHash, redundant ? EventState.superseded.rawValue : EventState.queued.rawValue,
             ms, ms, redundant ? nil : ms + hold, deadline.millisecondsSince1970, item.contentType.deliveryPriority,
             item.messageId, decision.supersededBy, item.instance, viaParticipant, peer, digest,
-        ])
+        ], in: db)
         if db.changesCount == 0 {
             // The key is taken: a resubmission, answered with the item stored.
             guard let resubmitted = try resubmission() else { throw OutboxError.storage("the insert of \(clientToken) changed nothing, yet no item holds its key") }
@@ -316,6 +308,14 @@ public struct Outbox: Sendable {
         stored.peer = peer
         return (.success(.created(stored)), saved)
     }
+
+    private static let insertSQL = """
+        INSERT INTO event (clientToken, contentType, content, connectionToken, connectionHash,
+                           state, attempts, acceptedAt, updatedAt, nextAttemptAt, deadline, priority,
+                           messageId, supersededBy, instance, viaParticipant, peer, digest)
+        VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT (clientToken, peer) DO NOTHING
+        """
 
     /// One peer's share of the outbox during one submission's transaction: its waiting items are
     /// counted only when the outbox holds as many in all as the share allows one peer (below
@@ -379,9 +379,9 @@ public struct Outbox: Sendable {
 
     private static func block(of connectionHash: String, covering contentType: ItemContentType, at now: Date, in db: Database) throws -> ConnectionBlock? {
         // Almost no connection is blocked: a look-up of the key first, the rows only when found.
-        let blocked = try Bool.fetchOne(
-            db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM connection_block WHERE connectionHash = ? AND expiresAt > ?)"),
-            arguments: [connectionHash, now.millisecondsSince1970]
+        let blocked = try DirectStatement.fetchOne(
+            Bool.self, "SELECT EXISTS (SELECT 1 FROM connection_block WHERE connectionHash = ? AND expiresAt > ?)",
+            [connectionHash, now.millisecondsSince1970], in: db
         ) ?? false
         guard blocked else { return nil }
         let rows = try Row.fetchAll(

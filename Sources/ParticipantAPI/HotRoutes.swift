@@ -62,12 +62,32 @@ public struct HotRoutes: Sendable {
         default: return nil
         }
         let limit = route == .batch ? api.configuration.maxBatchBytes : api.configuration.maxBodyBytes
-        let fields = head.headerFields
-        guard fields[.expect] == nil, fields[.transferEncoding] == nil else { return nil }
-        if let connection = fields[.connection], connection.lowercased() != "keep-alive" { return nil }
-        guard let declared = fields[.contentLength], let length = Int(declared), length >= 0, length <= limit else { return nil }
+        // The fields in one pass: `HTTPFields`' subscript joins a name's values through generic
+        // code, about 2,000 instructions a look-up (BENCHMARKS.md, "Issue 31, sixth round"). A
+        // field of these four named twice is the router's, as its joined value would be.
+        var declared: String?
+        var contentType: String?
+        var connection = false
+        for field in head.headerFields {
+            switch field.name {
+            case .expect, .transferEncoding:
+                return nil
+            case .connection:
+                guard !connection, field.value.lowercased() == "keep-alive" else { return nil }
+                connection = true
+            case .contentLength:
+                guard declared == nil else { return nil }
+                declared = field.value
+            case .contentType:
+                guard contentType == nil else { return nil }
+                contentType = field.value
+            default:
+                break
+            }
+        }
+        guard let declared, let length = Int(declared), length >= 0, length <= limit else { return nil }
         do {
-            try RequestDecoding.checkMediaType(fields[.contentType])
+            try RequestDecoding.checkMediaType(contentType)
         } catch {
             return nil
         }

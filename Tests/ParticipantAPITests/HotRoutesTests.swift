@@ -26,9 +26,15 @@ import Testing
         }
     }
 
-    static func head(_ method: HTTPRequest.Method = .post, _ path: String = "/v1/events", _ fields: HTTPFields = [:]) -> HTTPRequest {
+    /// A request with a JSON body of 120 bytes, `fields` replacing those of the same name (or,
+    /// with `replacing: false`, added beside them).
+    static func head(_ method: HTTPRequest.Method = .post, _ path: String = "/v1/events", _ fields: HTTPFields = [:], replacing: Bool = true) -> HTTPRequest {
         var all: HTTPFields = [.contentType: "application/json", .contentLength: "120"]
-        for field in fields { all[field.name] = field.value }
+        if replacing {
+            for name in Set(fields.map(\.name)) { all[fields: name] = fields[fields: name] }
+        } else {
+            all.append(contentsOf: fields)
+        }
         return HTTPRequest(method: method, scheme: nil, authority: nil, path: path, headerFields: all)
     }
 
@@ -66,6 +72,11 @@ import Testing
                 Self.head(.post, "/v1/events", [.contentType: "text/plain"]),
                 Self.head(.post, "/v1/events", [.expect: "100-continue"]),
                 Self.head(.post, "/v1/events", [.connection: "close"]),
+                // A field named twice: the router's, as its joined value ("120, 120") is.
+                Self.head(.post, "/v1/events", [.contentLength: "120", .contentLength: "120"], replacing: false),
+                Self.head(.post, "/v1/events", [.contentType: "application/json"], replacing: false),
+                Self.head(.post, "/v1/events", [.connection: "keep-alive", .connection: "keep-alive"]),
+                Self.head(.post, "/v1/events", [.connection: "keep-alive", .connection: "close"]),
             ]
             for head in heads {
                 #expect(routes.take(head, peer: nil) == nil, "\(head.method) \(head.path ?? "") \(head.headerFields)")

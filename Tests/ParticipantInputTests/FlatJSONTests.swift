@@ -44,6 +44,8 @@ import Testing
         }
         // Bytes that are not UTF-8, in a string.
         #expect(FlatJSON.eventSubmission(Data([0x7B, 0x22, 0x63, 0x6F, 0x6E, 0x74, 0x65, 0x6E, 0x74, 0x22, 0x3A, 0x22, 0xFF, 0x22, 0x7D])) == nil)
+        // ASCII, then a sequence cut short (é's first byte alone), then ASCII again.
+        #expect(FlatJSON.eventSubmission(Data(#"{"content":"ab"#.utf8) + Data([0xC3]) + Data(#"cd"}"#.utf8)) == nil)
     }
 
     @Test("Generated bodies, well formed and broken: where the fast path answers, JSONDecoder answers the same")

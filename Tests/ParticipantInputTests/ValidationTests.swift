@@ -1,5 +1,5 @@
 import Foundation
-import ParticipantInput
+@testable import ParticipantInput
 import ParticipantWire
 import ParticipantTestSupport
 import Testing
@@ -126,5 +126,27 @@ import Testing
         for value in ["text/plain", "application/jsonx", "application/xml; a=application/json"] {
             #expect(throws: RequestError.self, "\(value)") { try RequestDecoding.checkMediaType(value) }
         }
+    }
+}
+
+/// Lengths are counted in Unicode scalars, however many bytes each takes.
+@Suite struct FieldLengthTests {
+    @Test("At the limit in scalars of 1 to 4 bytes: accepted; one scalar more: refused with the scalars counted; empty: refused")
+    func scalarsNotBytes() throws {
+        for scalar in ["a", "é", "€", "👍"] {
+            #expect(throws: Never.self) { try FieldRules.checkLength(String(repeating: scalar, count: 500), field: "clientToken", min: 1, max: 500) }
+            #expect(throws: Never.self) { try FieldRules.checkLength(scalar, field: "clientToken", min: 1, max: 500) }
+            let over = #expect(throws: ValidationError.self) {
+                try FieldRules.checkLength(String(repeating: scalar, count: 501), field: "clientToken", min: 1, max: 500)
+            }
+            #expect(over?.rule == "must be at most 500 characters long (got 501)", "\(scalar)")
+            let short = #expect(throws: ValidationError.self) {
+                try FieldRules.checkLength(String(repeating: scalar, count: 2), field: "clientToken", min: 3, max: 500)
+            }
+            #expect(short?.rule == "must be at least 3 characters long", "\(scalar)")
+        }
+        #expect(throws: ValidationError.self) { try FieldRules.checkLength("", field: "content", min: 1, max: 1_024) }
+        // A flag of two scalars (8 bytes): two characters, as botocore counts them.
+        #expect(throws: Never.self) { try FieldRules.checkLength("🇫🇷", field: "content", min: 2, max: 2) }
     }
 }

@@ -94,13 +94,36 @@ public enum AnswerWriter {
     struct Output {
         var bytes: [UInt8] = []
 
+        /// A byte of a JSON string as Foundation's JSONWriter escapes it.
+        private mutating func escape(_ byte: UInt8) {
+            bytes.append(0x5C)
+            switch byte {
+            case 0x08: bytes.append(UInt8(ascii: "b"))
+            case 0x0C: bytes.append(UInt8(ascii: "f"))
+            case 0x0A: bytes.append(UInt8(ascii: "n"))
+            case 0x0D: bytes.append(UInt8(ascii: "r"))
+            case 0x09: bytes.append(UInt8(ascii: "t"))
+            case 0x00..<0x20:
+                let hex: StaticString = "0123456789abcdef"
+                bytes.append(UInt8(ascii: "u"))
+                bytes.append(UInt8(ascii: "0"))
+                bytes.append(UInt8(ascii: "0"))
+                hex.withUTF8Buffer { digits in
+                    bytes.append(digits[Int(byte >> 4)])
+                    bytes.append(digits[Int(byte & 0x0F)])
+                }
+            default: bytes.append(byte)
+            }
+        }
+
         /// `"key":`, after a comma unless it is the object's first.
         mutating func key(_ key: StaticString, _ first: inout Bool) {
             if !first { bytes.append(UInt8(ascii: ",")) }
             first = false
             bytes.append(UInt8(ascii: "\""))
             key.withUTF8Buffer { bytes.append(contentsOf: $0) }
-            bytes.append(contentsOf: [UInt8(ascii: "\""), UInt8(ascii: ":")])
+            bytes.append(UInt8(ascii: "\""))
+            bytes.append(UInt8(ascii: ":"))
         }
 
         /// A string field; nothing when `value` is nil (as `encodeIfPresent`).
@@ -113,7 +136,12 @@ public enum AnswerWriter {
         mutating func field(_ key: StaticString, date value: Date?, _ first: inout Bool) {
             guard let value else { return }
             self.key(key, &first)
-            string(WireCoding.formatTimestamp(value))
+            // Its digits straight into the answer: a string per date cost as much again.
+            bytes.append(UInt8(ascii: "\""))
+            if !WireCoding.appendTimestamp(value, to: &bytes) {
+                bytes.append(contentsOf: WireCoding.formatTimestamp(value).utf8)
+            }
+            bytes.append(UInt8(ascii: "\""))
         }
 
         mutating func raw(_ text: String) {
@@ -124,31 +152,19 @@ public enum AnswerWriter {
         /// characters (`\b \f \n \r \t` short, the others `\u00XX`), nothing else.
         mutating func string(_ text: String) {
             bytes.append(UInt8(ascii: "\""))
-            // Most strings (tokens, ids, content types, times) need no escaping: copied whole,
-            // from the string's own storage when it has one (a native string does).
-            let copied = text.utf8.withContiguousStorageIfAvailable { utf8 -> Bool in
-                guard utf8.allSatisfy({ $0 >= 0x20 && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\") }) else { return false }
-                bytes.append(contentsOf: utf8)
-                return true
-            }
-            if copied == true {
-                bytes.append(UInt8(ascii: "\""))
-                return
-            }
-            for byte in text.utf8 {
-                switch byte {
-                case UInt8(ascii: "\""): bytes.append(contentsOf: [0x5C, 0x22])
-                case UInt8(ascii: "\\"): bytes.append(contentsOf: [0x5C, 0x5C])
-                case 0x08: bytes.append(contentsOf: [0x5C, UInt8(ascii: "b")])
-                case 0x0C: bytes.append(contentsOf: [0x5C, UInt8(ascii: "f")])
-                case 0x0A: bytes.append(contentsOf: [0x5C, UInt8(ascii: "n")])
-                case 0x0D: bytes.append(contentsOf: [0x5C, UInt8(ascii: "r")])
-                case 0x09: bytes.append(contentsOf: [0x5C, UInt8(ascii: "t")])
-                case 0x00..<0x20:
-                    let hex = Array("0123456789abcdef".utf8)
-                    bytes.append(contentsOf: [0x5C, UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"), hex[Int(byte >> 4)], hex[Int(byte & 0x0F)]])
-                default: bytes.append(byte)
+            // Copied in runs between the bytes that need an escape (most strings, tokens, ids,
+            // content types, have none), from the string's own storage.
+            var text = text
+            text.withUTF8 { utf8 in
+                var run = 0
+                for index in utf8.indices {
+                    let byte = utf8[index]
+                    guard byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") else { continue }
+                    bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[run..<index]))
+                    escape(byte)
+                    run = index + 1
                 }
+                bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[run...]))
             }
             bytes.append(UInt8(ascii: "\""))
         }

@@ -36,8 +36,17 @@ public enum WireCoding {
     /// the request path (BENCHMARKS.md), and every accepted event's answer has four dates.
     /// Other dates go through it.
     public static func formatTimestamp(_ date: Date) -> String {
+        var text: [UInt8] = []
+        text.reserveCapacity(24)
+        guard appendTimestamp(date, to: &text) else { return date.formatted(timestampStyle) }
+        return String(decoding: text, as: UTF8.self)
+    }
+
+    /// ``formatTimestamp(_:)``'s 24 bytes appended to `bytes` (an answer's JSON is written so,
+    /// without a string per date); false, and nothing appended, outside the years 1970 to 9999.
+    package static func appendTimestamp(_ date: Date, to bytes: inout [UInt8]) -> Bool {
         let seconds = date.timeIntervalSince1970
-        guard seconds >= 0, seconds < 253_402_300_800 else { return date.formatted(timestampStyle) }
+        guard seconds >= 0, seconds < 253_402_300_800 else { return false }
         // The format style's arithmetic: whole seconds and the fraction's milliseconds (cut, not
         // rounded) from the interval since 2001, as a Date holds it.
         let sinceReference = date.timeIntervalSinceReferenceDate
@@ -46,22 +55,23 @@ public enum WireCoding {
         let (days, inDay) = milliseconds.quotientAndRemainder(dividingBy: 86_400_000)
         let (year, month, day) = civilDate(daysSince1970: days)
         let hour = inDay / 3_600_000, minute = inDay / 60_000 % 60, second = inDay / 1000 % 60, millisecond = inDay % 1000
-        var text = [UInt8](repeating: 0, count: 24)
-        func put(_ value: Int64, _ digits: Int, at offset: Int) {
-            var value = value
-            for index in stride(from: offset + digits - 1, through: offset, by: -1) {
-                text[index] = UInt8(ascii: "0") + UInt8(value % 10)
-                value /= 10
+        func put(_ value: Int64, _ digits: Int, then separator: UInt8) {
+            var divisor: Int64 = 1
+            for _ in 1..<digits { divisor *= 10 }
+            while divisor > 0 {
+                bytes.append(UInt8(ascii: "0") + UInt8(value / divisor % 10))
+                divisor /= 10
             }
+            bytes.append(separator)
         }
-        put(year, 4, at: 0); text[4] = UInt8(ascii: "-")
-        put(month, 2, at: 5); text[7] = UInt8(ascii: "-")
-        put(day, 2, at: 8); text[10] = UInt8(ascii: "T")
-        put(hour, 2, at: 11); text[13] = UInt8(ascii: ":")
-        put(minute, 2, at: 14); text[16] = UInt8(ascii: ":")
-        put(second, 2, at: 17); text[19] = UInt8(ascii: ".")
-        put(millisecond, 3, at: 20); text[23] = UInt8(ascii: "Z")
-        return String(decoding: text, as: UTF8.self)
+        put(year, 4, then: UInt8(ascii: "-"))
+        put(month, 2, then: UInt8(ascii: "-"))
+        put(day, 2, then: UInt8(ascii: "T"))
+        put(hour, 2, then: UInt8(ascii: ":"))
+        put(minute, 2, then: UInt8(ascii: ":"))
+        put(second, 2, then: UInt8(ascii: "."))
+        put(millisecond, 3, then: UInt8(ascii: "Z"))
+        return true
     }
 
     /// Year, month, day of the proleptic Gregorian calendar for days since 1970-01-01

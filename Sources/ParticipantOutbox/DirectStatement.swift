@@ -24,16 +24,16 @@ import GRDBSQLite
 /// (none is registered), suspension (an Apple platform's background mode).
 enum DirectStatement {
     /// Runs `sql` to its end (an insert, an update).
-    static func execute(_ sql: String, _ arguments: [(any StatementBinding)?], in db: Database) throws {
-        try run(sql, arguments, in: db) { _ in true }
+    static func execute(_ sql: DirectSQL, _ arguments: [(any StatementBinding)?], in statements: DirectStatements) throws {
+        try run(sql, arguments, in: statements) { _ in true }
     }
 
     /// The first column of the first row, `nil` when there is no row or it is NULL.
     static func fetchOne<Value: StatementColumnConvertible>(
-        _ type: Value.Type, _ sql: String, _ arguments: [(any StatementBinding)?], in db: Database
+        _ type: Value.Type, _ sql: DirectSQL, _ arguments: [(any StatementBinding)?], in statements: DirectStatements
     ) throws -> Value? {
         var value: Value?
-        try run(sql, arguments, in: db) { statement in
+        try run(sql, arguments, in: statements) { statement in
             value = Value.fromStatement(statement, atUncheckedIndex: 0)
             return false
         }
@@ -43,12 +43,12 @@ enum DirectStatement {
     /// The first column of every row.
     /// - Throws: a `DatabaseError` when a row's first column is NULL or not a `Value`.
     static func fetchAll<Value: StatementColumnConvertible>(
-        _ type: Value.Type, _ sql: String, _ arguments: [(any StatementBinding)?], in db: Database
+        _ type: Value.Type, _ sql: DirectSQL, _ arguments: [(any StatementBinding)?], in statements: DirectStatements
     ) throws -> [Value] {
         var values: [Value] = []
-        try run(sql, arguments, in: db) { statement in
+        try run(sql, arguments, in: statements) { statement in
             guard let value = Value.fromStatement(statement, atUncheckedIndex: 0) else {
-                throw DatabaseError(resultCode: .SQLITE_MISMATCH, message: "a NULL or another type where \(Value.self) was expected", sql: sql)
+                throw DatabaseError(resultCode: .SQLITE_MISMATCH, message: "a NULL or another type where \(Value.self) was expected", sql: sql.text)
             }
             values.append(value)
             return true
@@ -58,16 +58,16 @@ enum DirectStatement {
 
     /// Binds and steps the statement, calling `row` for each row until it returns false.
     private static func run(
-        _ sql: String, _ arguments: [(any StatementBinding)?], in db: Database, row: (SQLiteStatement) throws -> Bool
+        _ sql: DirectSQL, _ arguments: [(any StatementBinding)?], in statements: DirectStatements, row: (SQLiteStatement) throws -> Bool
     ) throws {
+        let db = statements.db
         guard db.isInsideTransaction else {
-            throw DatabaseError(resultCode: .SQLITE_ABORT, message: "Transaction was aborted", sql: sql)
+            throw DatabaseError(resultCode: .SQLITE_ABORT, message: "Transaction was aborted", sql: sql.text)
         }
-        let prepared = try db.cachedStatement(sql: sql)
-        let statement = prepared.sqliteStatement
+        let statement = try statements.prepared(sql)
         guard Int(sqlite3_bind_parameter_count(statement)) == arguments.count else {
             throw DatabaseError(
-                resultCode: .SQLITE_MISUSE, message: "wrong number of statement arguments: \(arguments.count), not \(sqlite3_bind_parameter_count(statement))", sql: sql)
+                resultCode: .SQLITE_MISUSE, message: "wrong number of statement arguments: \(arguments.count), not \(sqlite3_bind_parameter_count(statement))", sql: sql.text)
         }
         sqlite3_reset(statement)
         defer {
@@ -92,8 +92,44 @@ enum DirectStatement {
         }
     }
 
-    private static func failure(_ code: CInt, sql: String, in db: Database) -> DatabaseError {
+    private static func failure(_ code: CInt, sql: DirectSQL, in db: Database) -> DatabaseError {
         let message = db.sqliteConnection.flatMap { sqlite3_errmsg($0) }.map { String(cString: $0) }
-        return DatabaseError(resultCode: ResultCode(rawValue: code), message: message, sql: sql)
+        return DatabaseError(resultCode: ResultCode(rawValue: code), message: message, sql: sql.text)
+    }
+}
+
+/// The text of one of ``DirectStatement``'s statements, written once (a `static let`): the
+/// statements of a transaction are remembered by it (``DirectStatements``).
+final class DirectSQL: Sendable {
+    let text: String
+
+    init(_ text: String) {
+        self.text = text
+    }
+}
+
+/// The statements one transaction has run through ``DirectStatement``, each looked up in GRDB's
+/// cache once a transaction instead of once a call: `cachedStatement` hashes and compares the
+/// whole SQL text, about 2,500 instructions a look-up, four or more an accepted event (BENCHMARKS.md,
+/// "Issue 31, sixth round"). Made inside a transaction and dropped with it: GRDB keeps owning
+/// the statements (it finalizes them when the connection closes).
+final class DirectStatements {
+    let db: Database
+    /// Each kept alive here too: GRDB could drop one from its cache meanwhile.
+    private var found: [(sql: ObjectIdentifier, statement: Statement)] = []
+
+    init(_ db: Database) {
+        self.db = db
+    }
+
+    fileprivate func prepared(_ sql: DirectSQL) throws -> SQLiteStatement {
+        let key = ObjectIdentifier(sql)
+        // A handful of statements a transaction: a look along an array beats a hash.
+        for entry in found where entry.sql == key {
+            return entry.statement.sqliteStatement
+        }
+        let statement = try db.cachedStatement(sql: sql.text)
+        found.append((key, statement))
+        return statement.sqliteStatement
     }
 }

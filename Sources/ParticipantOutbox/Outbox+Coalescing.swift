@@ -64,18 +64,19 @@ extension Outbox {
     ///   covers (a read: reads and delivered receipts; a delivered: delivered receipts), whatever
     ///   their message. An event in flight is not recalled.
     static func coalesce(
-        _ event: ValidatedEvent, connectionHash: String, now: Date, rules: CoalescingRules, in db: Database
+        _ event: ValidatedEvent, connectionHash: String, now: Date, rules: CoalescingRules, in statements: DirectStatements
     ) throws -> CoalescingDecision {
+        let db = statements.db
         switch event.contentType {
         case .typing where rules.typingInterval > .zero:
             let windowStart = now.millisecondsSince1970 - Int64(rules.typingInterval.timeInterval * 1000)
             if let recent = try DirectStatement.fetchOne(
                 String.self, rules.typingFromRequestStart ? CoalescingSQL.recentTypingFromRequestStart : CoalescingSQL.recentTypingFromAnswer,
-                [connectionHash, windowStart], in: db
+                [connectionHash, windowStart], in: statements
             ) {
                 return CoalescingDecision(supersededBy: recent, rule: .typingInterval)
             }
-            let queued = try DirectStatement.fetchAll(Int64.self, CoalescingSQL.queuedTyping, [connectionHash], in: db)
+            let queued = try DirectStatement.fetchAll(Int64.self, CoalescingSQL.queuedTyping, [connectionHash], in: statements)
             return CoalescingDecision(replaced: queued.map { ($0, .typingInterval) })
 
         case .messageDelivered, .messageRead:
@@ -86,7 +87,7 @@ extension Outbox {
                 // earlier receipt's key alone is looked up: a row with named columns costs a
                 // column table per statement, and most receipts find none.)
                 if let earlier = try DirectStatement.fetchOne(
-                    Int64.self, read ? CoalescingSQL.earlierRead : CoalescingSQL.earlierReceiptCoveringDelivered, [connectionHash, messageId], in: db
+                    Int64.self, read ? CoalescingSQL.earlierRead : CoalescingSQL.earlierReceiptCoveringDelivered, [connectionHash, messageId], in: statements
                 ), let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT clientToken, contentType FROM event WHERE seq = ?"), arguments: [earlier]) {
                     let sameType = read || row["contentType"] == EventContentType.messageDelivered.rawValue
                     return CoalescingDecision(supersededBy: row["clientToken"], rule: sameType ? .duplicateReceipt : .deliveredAfterRead)
@@ -95,19 +96,19 @@ extension Outbox {
                     // The connection's queued receipts, which a read replaces, include the
                     // delivered receipts of its message: one look-up finds both, those marked.
                     let marked = try DirectStatement.fetchAll(
-                        Int64.self, CoalescingSQL.olderReceiptsForReadMarkingDelivered, [messageId, event.instance, connectionHash], in: db)
+                        Int64.self, CoalescingSQL.olderReceiptsForReadMarkingDelivered, [messageId, event.instance, connectionHash], in: statements)
                     decision.replaced += marked.map { ($0 >> 1, $0 & 1 == 1 ? .deliveredAfterRead : .newestReceiptOnly) }
                     return decision
                 }
                 if read {
-                    let delivered = try DirectStatement.fetchAll(Int64.self, CoalescingSQL.queuedDelivered, [connectionHash, messageId], in: db)
+                    let delivered = try DirectStatement.fetchAll(Int64.self, CoalescingSQL.queuedDelivered, [connectionHash, messageId], in: statements)
                     decision.replaced += delivered.map { ($0, .deliveredAfterRead) }
                 }
             }
             if rules.newestReceiptOnly {
                 // The connection's waiting events: few, whatever its history holds.
                 let older = try DirectStatement.fetchAll(
-                    Int64.self, read ? CoalescingSQL.olderReceiptsForRead : CoalescingSQL.olderReceiptsForDelivered, [event.instance, connectionHash], in: db
+                    Int64.self, read ? CoalescingSQL.olderReceiptsForRead : CoalescingSQL.olderReceiptsForDelivered, [event.instance, connectionHash], in: statements
                 )
                 let already = Set(decision.replaced.map(\.seq))
                 decision.replaced += older.filter { !already.contains($0) }.map { ($0, .newestReceiptOnly) }
@@ -144,8 +145,8 @@ private enum CoalescingSQL {
 
     /// A typing event in flight, or sent after `?` (the window's start): by the request's start
     /// (its lease) or by the service's answer.
-    static let recentTypingFromRequestStart = recentTyping(start: "COALESCE(leasedAt, updatedAt)")
-    static let recentTypingFromAnswer = recentTyping(start: "updatedAt")
+    static let recentTypingFromRequestStart = DirectSQL(recentTyping(start: "COALESCE(leasedAt, updatedAt)"))
+    static let recentTypingFromAnswer = DirectSQL(recentTyping(start: "updatedAt"))
     private static func recentTyping(start: String) -> String {
         """
         SELECT clientToken FROM event INDEXED BY event_typing
@@ -154,11 +155,11 @@ private enum CoalescingSQL {
         ORDER BY seq DESC LIMIT 1
         """
     }
-    static let queuedTyping = "SELECT seq FROM event INDEXED BY event_typing WHERE connectionHash = ? AND contentType = \(typing) AND state = \(EventState.queued.sql)"
+    static let queuedTyping = DirectSQL("SELECT seq FROM event INDEXED BY event_typing WHERE connectionHash = ? AND contentType = \(typing) AND state = \(EventState.queued.sql)")
 
     /// The earliest live receipt for the same message that covers a new one.
-    static let earlierRead = earlierReceipt(covering: [.messageRead])
-    static let earlierReceiptCoveringDelivered = earlierReceipt(covering: [.messageDelivered, .messageRead])
+    static let earlierRead = DirectSQL(earlierReceipt(covering: [.messageRead]))
+    static let earlierReceiptCoveringDelivered = DirectSQL(earlierReceipt(covering: [.messageDelivered, .messageRead]))
     private static func earlierReceipt(covering types: [EventContentType]) -> String {
         """
         SELECT seq FROM event INDEXED BY event_receipt
@@ -166,19 +167,19 @@ private enum CoalescingSQL {
         ORDER BY seq LIMIT 1
         """
     }
-    static let queuedDelivered = """
+    static let queuedDelivered = DirectSQL("""
         SELECT seq FROM event INDEXED BY event_receipt
         WHERE connectionHash = ? AND messageId = ? AND contentType = \(sqlLiterals([.messageDelivered])) AND state = \(EventState.queued.sql)
-        """
+        """)
 
     /// The connection's queued receipts a new one replaces: a read, reads and delivered receipts; a delivered, delivered receipts.
-    static let olderReceiptsForRead = olderReceipts([.messageRead, .messageDelivered])
-    static let olderReceiptsForDelivered = olderReceipts([.messageDelivered])
+    static let olderReceiptsForRead = DirectSQL(olderReceipts([.messageRead, .messageDelivered]))
+    static let olderReceiptsForDelivered = DirectSQL(olderReceipts([.messageDelivered]))
     /// The same as `olderReceiptsForRead`, each as `seq * 2 + 1` when it is a delivered receipt
     /// of the message `?` (the first argument), `seq * 2` otherwise. (One integer column: a row of
     /// two costs GRDB a column table, about 5,400 instructions a look-up.)
-    static let olderReceiptsForReadMarkingDelivered = olderReceipts(
-        [.messageRead, .messageDelivered], column: "seq * 2 + (contentType = \(sqlLiterals([.messageDelivered])) AND messageId IS ?)")
+    static let olderReceiptsForReadMarkingDelivered = DirectSQL(olderReceipts(
+        [.messageRead, .messageDelivered], column: "seq * 2 + (contentType = \(sqlLiterals([.messageDelivered])) AND messageId IS ?)"))
     private static func olderReceipts(_ types: [EventContentType], column: String = "seq") -> String {
         """
         SELECT \(column) FROM event INDEXED BY event_waiting_by_connection

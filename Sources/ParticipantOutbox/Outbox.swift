@@ -170,12 +170,13 @@ public struct Outbox: Sendable {
             // The database's size, looked up at most once a transaction (at its first new item),
             // and only when `sizeWatch` says the room left may have run short.
             var storageRoom: Result<Void, any Error>?
+            let statements = DirectStatements(db)
             return try submissions.map { submission in
                 do {
                     return try Self.store(
                         submission.item, peer: &peerRoom, storageRoom: &storageRoom, sizeWatch: sizeWatch, clientToken: submission.clientToken, connectionHash: submission.connectionHash,
                         digest: submission.digest, deadlineAfter: submission.deadlineAfter, now: clock.now(), coalescing: coalescing,
-                        limits: limits, waiting: waiting, in: db, waitingChange: &waitingChange
+                        limits: limits, waiting: waiting, in: statements, waitingChange: &waitingChange
                     )
                 } catch let error as OutboxError {
                     switch error {
@@ -216,8 +217,9 @@ public struct Outbox: Sendable {
     private static func store(
         _ item: ValidatedItem, peer room: inout PeerRoom, storageRoom: inout Result<Void, any Error>?, sizeWatch: SizeWatch, clientToken: String, connectionHash: String,
         digest: Data, deadlineAfter: Duration, now: Date,
-        coalescing: CoalescingRules, limits: OutboxLimits, waiting: WaitingCount, in db: Database, waitingChange: inout Int
+        coalescing: CoalescingRules, limits: OutboxLimits, waiting: WaitingCount, in statements: DirectStatements, waitingChange: inout Int
     ) throws -> (Result<SubmitOutcome, OutboxError>, saved: [CoalescingRule: Int]) {
+        let db = statements.db
         // The same ClientToken again: the stored item, the same (a duplicate) or not (a mismatch).
         // One namespace per peer for every kind: a token stored for an event and sent again for
         // a message is a mismatch; the same token from another peer is another item. Almost
@@ -232,7 +234,7 @@ public struct Outbox: Sendable {
                 && existing.instance == item.instance
             return (.success(same ? .duplicate(existing) : .mismatch(existing)), [:])
         }
-        if let block = try Self.block(of: connectionHash, covering: item.contentType, at: now, in: db) {
+        if let block = try Self.block(of: connectionHash, covering: item.contentType, at: now, in: statements) {
             if let resubmitted = try resubmission() { return resubmitted }
             if block.scope == .disconnected,
                let disconnect = try StoredEvent.fetchOne(
@@ -260,7 +262,7 @@ public struct Outbox: Sendable {
         let deadline = now.addingTimeInterval(deadlineAfter.timeInterval)
         // Messages are never coalesced: each one is sent, in its place.
         let decision = switch item {
-        case .event(let event): try Self.coalesce(event, connectionHash: connectionHash, now: now, rules: coalescing, in: db)
+        case .event(let event): try Self.coalesce(event, connectionHash: connectionHash, now: now, rules: coalescing, in: statements)
         case .message: CoalescingDecision()
         // The chat's typing and receipts still queued say nothing once the participant has left.
         case .disconnect: try Self.eventsEndedByDisconnect(connectionHash: connectionHash, instance: item.instance, in: db)
@@ -277,7 +279,7 @@ public struct Outbox: Sendable {
             connectionHash, redundant ? EventState.superseded.rawValue : EventState.queued.rawValue,
             ms, ms, redundant ? nil : ms + hold, deadline.millisecondsSince1970, item.contentType.deliveryPriority,
             item.messageId, decision.supersededBy, item.instance, viaParticipant, peer, digest,
-        ], in: db)
+        ], in: statements)
         if db.changesCount == 0 {
             // The key is taken: a resubmission, answered with the item stored.
             guard let resubmitted = try resubmission() else { throw OutboxError.storage("the insert of \(clientToken) changed nothing, yet no item holds its key") }
@@ -309,13 +311,13 @@ public struct Outbox: Sendable {
         return (.success(.created(stored)), saved)
     }
 
-    private static let insertSQL = """
+    private static let insertSQL = DirectSQL("""
         INSERT INTO event (clientToken, contentType, content, connectionToken, connectionHash,
                            state, attempts, acceptedAt, updatedAt, nextAttemptAt, deadline, priority,
                            messageId, supersededBy, instance, viaParticipant, peer, digest)
         VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT (clientToken, peer) DO NOTHING
-        """
+        """)
 
     /// One peer's share of the outbox during one submission's transaction: its waiting items are
     /// counted only when the outbox holds as many in all as the share allows one peer (below
@@ -377,11 +379,13 @@ public struct Outbox: Sendable {
         }
     }
 
-    private static func block(of connectionHash: String, covering contentType: ItemContentType, at now: Date, in db: Database) throws -> ConnectionBlock? {
+    private static let blockedSQL = DirectSQL("SELECT EXISTS (SELECT 1 FROM connection_block WHERE connectionHash = ? AND expiresAt > ?)")
+
+    private static func block(of connectionHash: String, covering contentType: ItemContentType, at now: Date, in statements: DirectStatements) throws -> ConnectionBlock? {
+        let db = statements.db
         // Almost no connection is blocked: a look-up of the key first, the rows only when found.
         let blocked = try DirectStatement.fetchOne(
-            Bool.self, "SELECT EXISTS (SELECT 1 FROM connection_block WHERE connectionHash = ? AND expiresAt > ?)",
-            [connectionHash, now.millisecondsSince1970], in: db
+            Bool.self, blockedSQL, [connectionHash, now.millisecondsSince1970], in: statements
         ) ?? false
         guard blocked else { return nil }
         let rows = try Row.fetchAll(

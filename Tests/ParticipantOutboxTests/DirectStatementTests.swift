@@ -15,7 +15,7 @@ import Testing
         return queue
     }
 
-    static let insert = "INSERT INTO t (k, s, b, i, f) VALUES (?, ?, ?, ?, ?)"
+    static let insert = DirectSQL("INSERT INTO t (k, s, b, i, f) VALUES (?, ?, ?, ?, ?)")
 
     @Test("Values are stored as GRDB stores them: text, empty text, blobs, NULL, integers, booleans")
     func valuesAsGRDB() throws {
@@ -27,8 +27,8 @@ import Testing
         ]
         try queue.write { db in
             for row in rows {
-                try DirectStatement.execute(Self.insert, row.map { $0 as (any StatementBinding)? }, in: db)
-                try db.execute(sql: Self.insert, arguments: StatementArguments([row[0].map { "grdb-\($0)" }] + row.dropFirst()))
+                try DirectStatement.execute(Self.insert, row.map { $0 as (any StatementBinding)? }, in: DirectStatements(db))
+                try db.execute(sql: Self.insert.text, arguments: StatementArguments([row[0].map { "grdb-\($0)" }] + row.dropFirst()))
             }
         }
         try queue.read { db in
@@ -47,16 +47,16 @@ import Testing
         let queue = try database()
         try queue.write { db in
             for (key, value) in [("x", 3), ("y", 1), ("z", 2)] {
-                try DirectStatement.execute(Self.insert, [key, "s", nil, value, nil], in: db)
+                try DirectStatement.execute(Self.insert, [key, "s", nil, value, nil], in: DirectStatements(db))
             }
-            #expect(try DirectStatement.fetchOne(Int64.self, "SELECT i FROM t ORDER BY i", [], in: db) == 1)
-            #expect(try DirectStatement.fetchOne(String.self, "SELECT k FROM t WHERE i = ?", [2], in: db) == "z")
-            #expect(try DirectStatement.fetchOne(Int64.self, "SELECT i FROM t WHERE k = ?", ["none"], in: db) == nil)
-            #expect(try DirectStatement.fetchOne(Int64.self, "SELECT f FROM t WHERE k = ?", ["x"], in: db) == nil)
-            #expect(try DirectStatement.fetchOne(Bool.self, "SELECT EXISTS (SELECT 1 FROM t WHERE k = ?)", ["y"], in: db) == true)
-            #expect(try DirectStatement.fetchAll(Int64.self, "SELECT i FROM t ORDER BY i DESC", [], in: db) == [3, 2, 1])
-            #expect(try DirectStatement.fetchAll(Int64.self, "SELECT i FROM t WHERE i > ?", [5], in: db) == [])
-            let null = #expect(throws: DatabaseError.self) { try DirectStatement.fetchAll(Int64.self, "SELECT f FROM t", [], in: db) }
+            #expect(try DirectStatement.fetchOne(Int64.self, DirectSQL("SELECT i FROM t ORDER BY i"), [], in: DirectStatements(db)) == 1)
+            #expect(try DirectStatement.fetchOne(String.self, DirectSQL("SELECT k FROM t WHERE i = ?"), [2], in: DirectStatements(db)) == "z")
+            #expect(try DirectStatement.fetchOne(Int64.self, DirectSQL("SELECT i FROM t WHERE k = ?"), ["none"], in: DirectStatements(db)) == nil)
+            #expect(try DirectStatement.fetchOne(Int64.self, DirectSQL("SELECT f FROM t WHERE k = ?"), ["x"], in: DirectStatements(db)) == nil)
+            #expect(try DirectStatement.fetchOne(Bool.self, DirectSQL("SELECT EXISTS (SELECT 1 FROM t WHERE k = ?)"), ["y"], in: DirectStatements(db)) == true)
+            #expect(try DirectStatement.fetchAll(Int64.self, DirectSQL("SELECT i FROM t ORDER BY i DESC"), [], in: DirectStatements(db)) == [3, 2, 1])
+            #expect(try DirectStatement.fetchAll(Int64.self, DirectSQL("SELECT i FROM t WHERE i > ?"), [5], in: DirectStatements(db)) == [])
+            let null = #expect(throws: DatabaseError.self) { try DirectStatement.fetchAll(Int64.self, DirectSQL("SELECT f FROM t"), [], in: DirectStatements(db)) }
             #expect(null?.resultCode == .SQLITE_MISMATCH)
         }
     }
@@ -65,7 +65,7 @@ import Testing
     func onlyInsideATransaction() throws {
         let queue = try database()
         let error = #expect(throws: DatabaseError.self) {
-            try queue.writeWithoutTransaction { db in try DirectStatement.execute(Self.insert, ["k", "s", nil, 1, nil], in: db) }
+            try queue.writeWithoutTransaction { db in try DirectStatement.execute(Self.insert, ["k", "s", nil, 1, nil], in: DirectStatements(db)) }
         }
         #expect(error?.resultCode == .SQLITE_ABORT)
         #expect(try queue.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM t") } == 0)
@@ -75,13 +75,13 @@ import Testing
     func failures() throws {
         let queue = try database()
         try queue.write { db in
-            try DirectStatement.execute(Self.insert, ["k", "s", nil, 1, nil], in: db)
-            let duplicate = #expect(throws: DatabaseError.self) { try DirectStatement.execute(Self.insert, ["k", "s", nil, 2, nil], in: db) }
+            try DirectStatement.execute(Self.insert, ["k", "s", nil, 1, nil], in: DirectStatements(db))
+            let duplicate = #expect(throws: DatabaseError.self) { try DirectStatement.execute(Self.insert, ["k", "s", nil, 2, nil], in: DirectStatements(db)) }
             #expect(duplicate?.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE)
             #expect(duplicate?.message?.contains("t.k") == true)
-            #expect(duplicate?.sql == Self.insert)
-            try DirectStatement.execute(Self.insert, ["k2", "s", nil, 2, nil], in: db)
-            let arguments = #expect(throws: DatabaseError.self) { try DirectStatement.execute(Self.insert, ["k3"], in: db) }
+            #expect(duplicate?.sql == Self.insert.text)
+            try DirectStatement.execute(Self.insert, ["k2", "s", nil, 2, nil], in: DirectStatements(db))
+            let arguments = #expect(throws: DatabaseError.self) { try DirectStatement.execute(Self.insert, ["k3"], in: DirectStatements(db)) }
             #expect(arguments?.resultCode == .SQLITE_MISUSE)
         }
         #expect(try queue.read { db in try String.fetchAll(db, sql: "SELECT k FROM t ORDER BY k") } == ["k", "k2"])
@@ -91,13 +91,29 @@ import Testing
     func bindingsCleared() throws {
         let queue = try database()
         try queue.write { db in
-            try DirectStatement.execute(Self.insert, ["k", "secret-token", nil, 1, nil], in: db)
-            _ = try? DirectStatement.execute(Self.insert, ["k", "secret-again", nil, 1, nil], in: db)
-            let statement = try db.cachedStatement(sql: Self.insert).sqliteStatement
+            try DirectStatement.execute(Self.insert, ["k", "secret-token", nil, 1, nil], in: DirectStatements(db))
+            _ = try? DirectStatement.execute(Self.insert, ["k", "secret-again", nil, 1, nil], in: DirectStatements(db))
+            let statement = try db.cachedStatement(sql: Self.insert.text).sqliteStatement
             let expanded = try #require(sqlite3_expanded_sql(statement))
             defer { sqlite3_free(expanded) }
             #expect(!String(cString: expanded).contains("secret"))
             #expect(sqlite3_stmt_busy(statement) == 0)
         }
+    }
+
+    @Test("A transaction's statements, remembered for it, run again and again; once it ends the connection closes with none left behind")
+    func rememberedForATransaction() throws {
+        let queue = try database()
+        let count = DirectSQL("SELECT COUNT(*) FROM t WHERE i >= ?")
+        let sameText = DirectSQL(count.text)
+        try queue.write { db in
+            let statements = DirectStatements(db)
+            for index in 0..<50 {
+                try DirectStatement.execute(Self.insert, ["k\(index)", "s", nil, index, nil], in: statements)
+                #expect(try DirectStatement.fetchOne(Int64.self, count, [0], in: statements) == Int64(index + 1))
+                #expect(try DirectStatement.fetchOne(Int64.self, sameText, [index], in: statements) == 1)
+            }
+        }
+        try queue.close()
     }
 }

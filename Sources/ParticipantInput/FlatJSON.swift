@@ -64,6 +64,16 @@ enum FlatJSON {
         }
     }
 
+    /// ``members(_:)-(Data)`` of a string's UTF-8, read in place (a receipt's content).
+    static func members(_ text: String) -> [(key: String, value: Value)]? {
+        var text = text
+        return text.withUTF8 { utf8 in
+            var reader = Reader(bytes: UnsafeRawBufferPointer(utf8))
+            guard let members = reader.object(), reader.atEnd() else { return nil }
+            return members
+        }
+    }
+
     struct Reader {
         let bytes: UnsafeRawBufferPointer
         var index = 0

@@ -176,3 +176,26 @@ import Testing
         #expect(ContentDigest.of("é") == ContentDigest.of("é") && ContentDigest.of("é").count == 16)
     }
 }
+
+/// The stored keys' bytes do not change between versions: an item stored by an earlier daemon is
+/// found and compared by the same digest and hash (known answers from Python's hashlib).
+@Suite struct StoredKeyTests {
+    static func hex(_ data: Data) -> String {
+        data.map { String(format: "%02x", $0) }.joined()
+    }
+
+    @Test("ContentDigest: the first 16 bytes of SHA-256 over a marker byte and the content's UTF-8")
+    func contentDigest() {
+        #expect(Self.hex(ContentDigest.of("hello")) == "cceeb7a985ecc3dabcb4c8f666cd637f")
+        #expect(Self.hex(ContentDigest.of("é 👍")) == "1a8db4db60b6d3c951a26ac699d311c7")
+        #expect(Self.hex(ContentDigest.of("")) == "4bf5122f344554c53bde2ebb8cd2b7e3")
+        #expect(Self.hex(ContentDigest.of(nil)) == "6e340b9cffb37a989ca544e6bb780a2c")
+    }
+
+    @Test("ConnectionHash: the first 8 bytes of SHA-256 in hex, the instance's name and a NUL first for another instance")
+    func connectionHash() {
+        #expect(ConnectionHash.of("conn", instance: InstanceName.defaultName) == "080412764efce5dc")
+        #expect(ConnectionHash.of("conn", instance: "b") == "81a0c49944c325d3")
+        #expect(ConnectionHash.of(.participant("tok", connectParticipant: false), instance: InstanceName.defaultName) == "cf66ecfa45225ab2")
+    }
+}

@@ -27,8 +27,11 @@ package enum ConnectionHash {
     }
 
     package static func of(_ connectionToken: String, instance: String) -> String {
-        let input = instance == InstanceName.defaultName ? Array(connectionToken.utf8) : Array("\(instance)\u{0}\(connectionToken)".utf8)
-        let digest = SHA256.hash(data: input)
+        // The token's UTF-8 hashed in place, not copied into an array first.
+        var input = instance == InstanceName.defaultName ? connectionToken : "\(instance)\u{0}\(connectionToken)"
+        var hasher = SHA256()
+        input.withUTF8 { hasher.update(bufferPointer: UnsafeRawBufferPointer($0)) }
+        let digest = hasher.finalize()
         let digits = Array("0123456789abcdef".utf8)
         var hex = [UInt8]()
         hex.reserveCapacity(length)

@@ -19,7 +19,9 @@ package enum ContentDigest {
         } else {
             hasher.update(data: [0] as [UInt8])
         }
-        return Data(hasher.finalize().prefix(length))
+        // Copied as bytes: `Data(digest.prefix(n))` went through Data's generic sequence
+        // initializer, about 4,200 instructions (BENCHMARKS.md, "Issue 31, sixth round").
+        return hasher.finalize().withUnsafeBytes { Data($0.prefix(length)) }
     }
 
     /// The SQL function `participantd_digest(content)` the v13 migration computes stored items'

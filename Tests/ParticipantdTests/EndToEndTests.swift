@@ -262,9 +262,13 @@ import Testing
             let lastLease = try await queue.read { db in
                 try Int64.fetchOne(db, sql: "SELECT leasedAt FROM event WHERE clientToken = ?", arguments: [answer.event.clientToken])
             }
-            let leasedAt = try #require(lastLease, "the event was never leased")
-            #expect(leasedAt <= record.deadline.millisecondsSince1970, "last lease at \(leasedAt), deadline \(record.deadline.millisecondsSince1970)")
-            #expect(!daemon.standIn.requests.isEmpty)
+            if let leasedAt = lastLease {
+                #expect(leasedAt <= record.deadline.millisecondsSince1970, "last lease at \(leasedAt), deadline \(record.deadline.millisecondsSince1970)")
+            } else {
+                // On a loaded machine the deadline may pass before the first lease: then it
+                // expired queued, and nothing was sent at all.
+                #expect(daemon.standIn.requests.isEmpty)
+            }
             // And none arrived long after it. The stand-in's clock reads when its handler ran:
             // on a loaded two-core machine (the suites in parallel) a request leased in time
             // once took over 1 s to get there, so the allowance is the travel time's, not a retry's.

@@ -55,16 +55,7 @@ enum FlatJSON {
     }
 
     /// The members of a flat object, in order (a repeated key as often as it comes), or nil: a
-    /// receipt's content (`EventValidator`).
-    static func members(_ body: Data) -> [(key: String, value: Value)]? {
-        body.withUnsafeBytes { bytes in
-            var reader = Reader(bytes: bytes)
-            guard let members = reader.object(), reader.atEnd() else { return nil }
-            return members
-        }
-    }
-
-    /// ``members(_:)-(Data)`` of a string's UTF-8, read in place (a receipt's content).
+    /// receipt's content (`EventValidator`), its UTF-8 read in place.
     static func members(_ text: String) -> [(key: String, value: Value)]? {
         var text = text
         return text.withUTF8 { utf8 in

@@ -93,8 +93,7 @@ enum DirectStatement {
     }
 
     private static func failure(_ code: CInt, sql: DirectSQL, in db: Database) -> DatabaseError {
-        let message = db.sqliteConnection.flatMap { sqlite3_errmsg($0) }.map { String(cString: $0) }
-        return DatabaseError(resultCode: ResultCode(rawValue: code), message: message, sql: sql.text)
+        DatabaseError(resultCode: ResultCode(rawValue: code), message: db.lastErrorMessage, sql: sql.text)
     }
 }
 

@@ -178,25 +178,22 @@ extension ServiceCallResult {
 
     @Test("An event leased before its deadline whose request could not start before it (a slow commit or sync) ends expired, not sent late")
     func deadlinePassedAfterTheLease() async throws {
-        let directory = try TemporaryDirectory()
-        defer { directory.remove() }
-        let outbox = try Outbox.open(path: directory.path + "/outbox.sqlite", clock: clock.wallClock, logger: Logger(label: "test"))
-        let writer = Task { try await outbox.writer.run() }
-        defer { writer.cancel() }
-        // Not running: its one attempt is made by hand below.
-        let sender = EventSender(
-            outbox: outbox, service: service, configuration: EventSender.Configuration(), stopwatch: clock.stopwatch, wall: clock.wallClock,
-            random: { 0.5 }, shutdownTimeout: .seconds(1), metrics: nil, instance: InstanceName.defaultName, logger: Logger(label: "test")
-        )
-        let stored = try await submit(outbox, sender, token: "late", connection: "c-late", type: .typing)
-        let leased = try await outbox.leaseDue(instance: InstanceName.defaultName, limit: 1)
-        #expect(leased.map(\.clientToken) == ["late"])
-        clock.advance(by: .milliseconds(stored.deadline.millisecondsSince1970 - clock.wallClock.now().millisecondsSince1970))
-        await sender.deliver(leased[0], quota: QuotaPacer(configuration: .init(), now: clock.elapsed))
-        #expect(service.requests.isEmpty, "sent after its deadline")
-        let after = try #require(try await outbox.event(clientToken: "late"))
-        #expect(after.state == .expired)
-        #expect(after.lastError?.code == "DeadlineExceeded")
+        try await withTestOutbox(clock: clock, storage: .temporaryFile) { outbox in
+            // Not running: its one attempt is made by hand below.
+            let sender = EventSender(
+                outbox: outbox, service: service, configuration: EventSender.Configuration(), stopwatch: clock.stopwatch, wall: clock.wallClock,
+                random: { 0.5 }, shutdownTimeout: .seconds(1), metrics: nil, instance: InstanceName.defaultName, logger: Logger(label: "test")
+            )
+            let stored = try await submit(outbox, sender, token: "late", connection: "c-late", type: .typing)
+            let leased = try await outbox.leaseDue(instance: InstanceName.defaultName, limit: 1)
+            #expect(leased.map(\.clientToken) == ["late"])
+            clock.advance(by: .milliseconds(stored.deadline.millisecondsSince1970 - clock.wallClock.now().millisecondsSince1970))
+            await sender.deliver(leased[0], quota: QuotaPacer(configuration: .init(), now: clock.elapsed))
+            #expect(service.requests.isEmpty, "sent after its deadline")
+            let after = try #require(try await outbox.event(clientToken: "late"))
+            #expect(after.state == .expired)
+            #expect(after.lastError?.code == "DeadlineExceeded")
+        }
     }
 
     @Test("A 500 is retried after the drawn backoff (full jitter), not before, with the same ClientToken")

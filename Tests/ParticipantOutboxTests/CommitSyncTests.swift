@@ -62,9 +62,7 @@ import Testing
     ) async throws -> (any Error)? {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
-        let database = try DatabasePool(path: directory.path + "/writer.sqlite")
-        try await database.write { db in try db.execute(sql: "CREATE TABLE item (name TEXT PRIMARY KEY)") }
-        let writer = OutboxWriter(database: database, commitSync: sync, logger: Logger(label: "test"))
+        let (writer, database) = try Self.writer(sync: sync, in: directory)
         let running = Task { try await writer.run() }
         do {
             try await body(writer, database)
@@ -78,6 +76,13 @@ import Testing
         writer.close()
         if case .failure(let error) = await running.result { return error }
         return nil
+    }
+
+    /// A writer with `sync` (not running) over a database of one table, `item`, in `directory`.
+    private static func writer(sync: GatedSync, in directory: TemporaryDirectory) throws -> (OutboxWriter, DatabasePool) {
+        let database = try DatabasePool(path: directory.path + "/writer.sqlite")
+        try database.write { db in try db.execute(sql: "CREATE TABLE item (name TEXT PRIMARY KEY)") }
+        return (OutboxWriter(database: database, commitSync: sync, logger: Logger(label: "test")), database)
     }
 
     /// Inserts `name` through `writer`; the result, once acknowledged, goes to `outcome`.
@@ -218,9 +223,8 @@ import Testing
         let outcome = Locked<Result<Void, any Error>?>(nil)
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
-        let database = try DatabasePool(path: directory.path + "/writer.sqlite")
-        try await database.write { db in try db.execute(sql: "CREATE TABLE item (name TEXT PRIMARY KEY)") }
-        let writer = OutboxWriter(database: database, commitSync: sync, logger: Logger(label: "test"))
+        // The writer's task itself, not withWriter's: the test watches run() return.
+        let (writer, _) = try Self.writer(sync: sync, in: directory)
         let stopped = Locked(false)
         let running = Task {
             defer { stopped.withLock { $0 = true } }

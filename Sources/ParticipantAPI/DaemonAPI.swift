@@ -86,14 +86,13 @@ public struct DaemonAPI: Sendable {
     /// The Prometheus text format (version 0.0.4), gauges read now.
     func renderMetrics() async throws -> Response {
         guard let metrics else { throw APIError(.notFound, code: "NotFound", message: "metrics are off") }
-        let byInstance = try await outbox.countsByInstance()
-        let counts = Outbox.totals(byInstance)
+        let (counts, waitingByInstance) = try await outbox.gaugeCounts()
         let oldest = try await outbox.oldestWaiting()
         let byPeer = try await outbox.peerCounts(sentWithin: nil)
         let size = try await outbox.databaseSize()
         let text = metrics.render(MetricsSnapshot(
             counts: counts, oldestWaitingAge: oldest?.age, senders: delivery.senderStates(),
-            waitingByInstance: byInstance.mapValues { ($0[.queued] ?? 0) + ($0[.sending] ?? 0) },
+            waitingByInstance: waitingByInstance,
             waitingByPeer: Dictionary(byPeer.map { (PeerName.of($0.key), $0.value.waiting) }, uniquingKeysWith: +),
             fleetShared: await delivery.fleetStats()?.shared,
             databaseBytes: size.used, databaseLimitBytes: size.limit, storageFull: outbox.storageProblem != nil

@@ -108,9 +108,9 @@ struct EventTransition: Sendable, Equatable, CustomStringConvertible {
     /// the partial index it names in `indexedBy`); the state condition is added here.
     func sql(where selection: String?, indexedBy index: String? = nil, returning: Bool) -> String {
         // `+state`: a condition the planner must not use to pick an index. As `state = ...` it
-        // would prefer `event_state` (every row in that state) to the selection's key or the index
-        // the call site names, and a lease would cost in proportion to the backlog
-        // (OutboxBacklogCostTests). Not `IN (...)`: for a list of more than two SQLite builds a
+        // could prefer an index of every row in that state (schema v1 to v13 had one) to the
+        // selection's key or the index the call site names, and a lease would cost in proportion
+        // to the backlog (OutboxBacklogCostTests). Not `IN (...)`: for a list of more than two SQLite builds a
         // temporary table at every execution.
         let states = from.count == 1 ? "+state = \(from[0].sql)" : "(" + from.map { "+state = \($0.sql)" }.joined(separator: " OR ") + ")"
         return """

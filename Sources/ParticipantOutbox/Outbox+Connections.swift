@@ -93,7 +93,7 @@ extension Outbox {
             WHERE pc.lastUsedAt < ?
               AND NOT EXISTS (SELECT 1 FROM event e INDEXED BY event_waiting_by_connection
                               WHERE e.instance = pc.instance AND e.connectionHash = pc.connectionHash AND e.\(Self.waiting))
-              AND NOT EXISTS (SELECT 1 FROM event h INDEXED BY event_state
+              AND NOT EXISTS (SELECT 1 FROM event h INDEXED BY event_stuck
                               WHERE h.state = \(EventState.held.sql) AND h.instance = pc.instance AND h.connectionHash = pc.connectionHash)
             """, arguments: [cutoff])
         return db.changesCount

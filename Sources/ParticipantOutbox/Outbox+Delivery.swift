@@ -219,6 +219,11 @@ extension Outbox {
     /// temporary table for it at every statement that touches a row.)
     static let finished = "(" + [EventState.sent, .failed, .expired, .superseded].map { "state = \($0.sql)" }.joined(separator: " OR ") + ")"
 
+    /// The states an item leaves only by an operator's command or by retention (held, failed,
+    /// expired): the condition of the partial index `event_stuck` (schema v14), word for word.
+    static let stuckStates: [EventState] = [.held, .failed, .expired]
+    static let stuck = "(" + stuckStates.map { "state = \($0.sql)" }.joined(separator: " OR ") + ")"
+
     /// With fair share, the order's term that puts the connections served least recently first
     /// (never served: first of all); otherwise nothing.
     static func servedOrder(_ fair: Bool, _ table: String) -> String {
@@ -290,7 +295,7 @@ extension Outbox {
     static func nothingHeldBefore(_ table: String) -> String {
         """
         (\(table).priority <> \(ItemContentType.disconnect.deliveryPriority) OR NOT EXISTS (
-            SELECT 1 FROM event h INDEXED BY event_state
+            SELECT 1 FROM event h INDEXED BY event_stuck
             WHERE h.state = \(EventState.held.sql) AND h.instance = \(table).instance
               AND h.connectionHash = \(table).connectionHash AND h.seq < \(table).seq))
         """

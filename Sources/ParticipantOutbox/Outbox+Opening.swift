@@ -107,7 +107,7 @@ extension Outbox {
         coalescing: CoalescingRules, clock: WallClock, metrics: OutboxMetrics?, logger: Logger
     ) throws {
         let waitingNow = try database.read { db in
-            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM event WHERE state IN (\(EventState.queued.sql), \(EventState.sending.sql))") ?? 0
+            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM event INDEXED BY event_waiting_by_connection WHERE \(Outbox.waiting)") ?? 0
         }
         self.init(
             writer: OutboxWriter(database: database, lock: lock, commitSync: commitSync, logger: logger),

@@ -59,9 +59,20 @@ extension Outbox {
             conditions.append("peer = ?")
             arguments += [peer]
         }
+        // The index that holds the state's items, named: no index holds every row's state.
+        var index: String?
         if let state {
-            conditions.append("state = ?")
-            arguments += [state.rawValue]
+            switch state {
+            case .queued, .sending:
+                index = "event_waiting_by_connection"
+                conditions.append("\(Self.waiting) AND state = \(state.sql)")
+            case .held, .failed, .expired:
+                index = "event_stuck"
+                conditions.append("\(Self.stuck) AND state = \(state.sql)")
+            case .sent, .superseded:
+                // Most rows, listed newest first: a walk back from the table's end meets them at once.
+                conditions.append("state = \(state.sql)")
+            }
         }
         if let prefix = connectionHashPrefix {
             conditions.append("substr(connectionHash, 1, ?) = ?")
@@ -73,7 +84,7 @@ extension Outbox {
         }
         let order = ascending ? "ASC" : "DESC"
         let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
-        let sql = "SELECT * FROM event \(whereClause) ORDER BY seq \(order) LIMIT ?"
+        let sql = "SELECT * FROM event\(index.map { " INDEXED BY \($0)" } ?? "") \(whereClause) ORDER BY seq \(order) LIMIT ?"
         arguments += [limit]
         let finalArguments = arguments
         return try await database.read { db in
@@ -116,7 +127,7 @@ extension Outbox {
         return try await write { db, waitingChange -> Int in
             let failed = try StoredEvent.fetchAll(
                 db, sql: """
-                    SELECT * FROM event e WHERE state = \(EventState.failed.sql) AND (? IS NULL OR peer = ?)
+                    SELECT * FROM event e INDEXED BY event_stuck WHERE \(Self.stuck) AND state = \(EventState.failed.sql) AND (? IS NULL OR peer = ?)
                       AND (connectionToken IS NOT NULL OR (viaParticipant AND EXISTS (
                           SELECT 1 FROM participant_connection pc WHERE pc.instance = e.instance AND pc.connectionHash = e.connectionHash)))
                     ORDER BY seq LIMIT ?
@@ -230,8 +241,8 @@ extension Outbox {
         return try await database.read { db in
             var counts: [Int64: (waiting: Int, sent: Int)] = [:]
             for row in try Row.fetchAll(db, sql: """
-                SELECT peer, COUNT(*) AS n FROM event INDEXED BY event_state
-                WHERE state IN (\(EventState.queued.sql), \(EventState.sending.sql)) GROUP BY peer
+                SELECT peer, COUNT(*) AS n FROM event INDEXED BY event_waiting_by_connection
+                WHERE \(Self.waiting) GROUP BY peer
                 """) {
                 counts[row["peer"], default: (0, 0)].waiting = row["n"]
             }

@@ -58,9 +58,12 @@ public struct OutboxLimits: Sendable, Equatable {
 /// never wait for a write. All SQL of the daemon lives in this type.
 ///
 /// Queries on the queue name their index (`INDEXED BY`): without statistics SQLite's planner
-/// prefers `event_state` (state = ?) for all of them, which visits every queued row, so each
-/// lease, expiry check or wake-up would cost time in proportion to the backlog. Named, each is a
-/// look-up in a partial index, and a plan that cannot use it fails at once instead of slowing down.
+/// picks by its own guesses (until schema v14 it preferred an index of every row's state, which
+/// visited every queued row), so a lease, expiry check or wake-up could cost time in proportion
+/// to the backlog. Named, each is a look-up in a partial index, and a plan that cannot use it
+/// fails at once instead of slowing down. No index holds every row's state: each state is found
+/// by the partial index whose condition names it (`event_due`, `event_waiting_by_connection`,
+/// `event_stuck`, `event_finished`).
 public struct Outbox: Sendable {
     /// The writer: a `Service` the daemon runs before every service that writes.
     public let writer: OutboxWriter
@@ -337,12 +340,18 @@ public struct Outbox: Sendable {
             let capacity = limits.peerCapacity
             guard waitingNow >= capacity else { return }
             if counted == nil {
-                // Queued items by the per-peer due index, instance by instance (few); those in
-                // flight (at most sender.maxInFlight an instance) are left out.
+                // Queued items by the per-peer due index, instance by instance (few, found by
+                // skipping from one to the next in `event_due`); those in flight (at most
+                // sender.maxInFlight an instance) are left out.
                 counted = try Int.fetchOne(db.cachedStatement(sql: """
+                    WITH RECURSIVE i(instance) AS (
+                        SELECT (SELECT instance FROM event INDEXED BY event_due WHERE state = \(EventState.queued.sql) ORDER BY instance LIMIT 1)
+                        UNION ALL
+                        SELECT (SELECT instance FROM event INDEXED BY event_due WHERE state = \(EventState.queued.sql) AND instance > i.instance ORDER BY instance LIMIT 1)
+                        FROM i WHERE i.instance IS NOT NULL)
                     SELECT COALESCE(SUM((SELECT COUNT(*) FROM event e INDEXED BY event_due_by_peer
                                          WHERE e.instance = i.instance AND e.peer = ? AND e.state = \(EventState.queued.sql))), 0)
-                    FROM (SELECT DISTINCT instance FROM event INDEXED BY event_state WHERE state = \(EventState.queued.sql)) i
+                    FROM i WHERE i.instance IS NOT NULL
                     """), arguments: [peer]) ?? 0
                 added = 0
             }
@@ -438,20 +447,17 @@ public struct Outbox: Sendable {
         }
     }
 
-    /// The number of events in each state; every state is present.
+    /// The number of events in each state; every state is present. Read from the indexes alone,
+    /// without sorting: for health and every metrics scrape (``countsFromIndexes``).
     public func countsByState() async throws -> [EventState: Int] {
-        // Sendable values out of the closure, so that the asynchronous read is the one chosen.
-        let rows = try await database.read { db -> [String: Int] in
-            let rows = try Row.fetchAll(db, sql: "SELECT state, COUNT(*) AS n FROM event GROUP BY state")
-            return Dictionary(rows.map { ($0["state"], $0["n"]) }) { first, _ in first }
-        }
-        var counts = Dictionary(uniqueKeysWithValues: EventState.allCases.map { ($0, 0) })
-        for (name, count) in rows {
-            if let state = EventState(rawValue: name) {
-                counts[state] = count
-            }
-        }
-        return counts
+        try await database.read { db in try Self.countsFromIndexes(byInstance: false, db) }.totals
+    }
+
+    /// The waiting (queued or sending) events of each instance that has any, and the number of
+    /// events in each state (``countsByState()``), from one read: what metrics show.
+    public func gaugeCounts() async throws -> (byState: [EventState: Int], waitingByInstance: [String: Int]) {
+        let counts = try await database.read { db in try Self.countsFromIndexes(byInstance: false, db) }
+        return (counts.totals, counts.waitingByInstance)
     }
 
     /// The number of items of each kind in each state, for the kinds that have any. A walk of the
@@ -476,23 +482,88 @@ public struct Outbox: Sendable {
     }
 
     /// The number of events in each state for each instance that has any, of everyone or of one
-    /// peer (a walk of the table for a peer).
+    /// peer (a walk of the table for a peer). Everyone's are read from the indexes alone
+    /// (``countsFromIndexes``); sent and superseded events by instance are sorted for it, which
+    /// makes this an operator's question (`stats`), not one for every scrape.
     public func countsByInstance(in scope: ItemScope = .everyone) async throws -> [String: [EventState: Int]] {
+        guard let peer = scope.peer else {
+            return try await database.read { db in try Self.countsFromIndexes(byInstance: true, db) }.byInstance
+        }
         let rows = try await database.read { db -> [(String, String, Int)] in
-            let rows = if let peer = scope.peer {
-                try Row.fetchAll(db, sql: "SELECT instance, state, COUNT(*) AS n FROM event WHERE peer = ? GROUP BY state, instance", arguments: [peer])
-            } else {
-                try Row.fetchAll(db, sql: "SELECT instance, state, COUNT(*) AS n FROM event GROUP BY state, instance")
-            }
-            return rows.map { ($0["instance"], $0["state"], $0["n"]) }
+            try Row.fetchAll(db, sql: "SELECT instance, state, COUNT(*) AS n FROM event WHERE peer = ? GROUP BY state, instance", arguments: [peer])
+                .map { ($0["instance"], $0["state"], $0["n"]) }
         }
         var counts: [String: [EventState: Int]] = [:]
         for (instance, name, count) in rows {
             guard let state = EventState(rawValue: name) else { continue }
-            counts[instance, default: Dictionary(uniqueKeysWithValues: EventState.allCases.map { ($0, 0) })][state] = count
+            counts[instance, default: Self.zeroCounts][state] = count
         }
         return counts
     }
+
+    static let zeroCounts = Dictionary(uniqueKeysWithValues: EventState.allCases.map { ($0, 0) })
+
+    /// Everyone's counts, each state from the partial index that holds it, and only from it (no
+    /// index holds every row's state; `OutboxTests` reads the plans): waiting (queued or sending)
+    /// from `event_waiting_by_connection` and queued from `event_due`, both by instance in the
+    /// indexes' own order (sending: the waiting that are not queued); held, failed and expired
+    /// from `event_stuck`, by state and instance in its order; sent and superseded from
+    /// `event_finished`, whose order is by time: in all with one pass (`byInstance` false), or by
+    /// instance, sorted.
+    static func countsFromIndexes(byInstance: Bool, _ db: Database) throws -> IndexCounts {
+        var counts = IndexCounts()
+        for row in try Row.fetchAll(db.cachedStatement(sql: waitingCountsSQL)) {
+            counts.waitingByInstance[row[0]] = row[1]
+        }
+        for row in try Row.fetchAll(db.cachedStatement(sql: queuedCountsSQL)) {
+            let instance: String = row[0]
+            counts.add(row[1], .queued, instance)
+            counts.add((counts.waitingByInstance[instance] ?? 0) - row[1], .sending, instance)
+        }
+        for (instance, waiting) in counts.waitingByInstance where counts.byInstance[instance] == nil {
+            counts.add(waiting, .sending, instance)
+        }
+        for row in try Row.fetchAll(db.cachedStatement(sql: stuckCountsSQL)) {
+            guard let state = EventState(rawValue: row[0]) else { continue }
+            counts.add(row[2], state, row[1])
+        }
+        if byInstance {
+            for row in try Row.fetchAll(db.cachedStatement(sql: sentCountsByInstanceSQL)) {
+                guard let state = EventState(rawValue: row[0]) else { continue }
+                counts.add(row[2], state, row[1])
+            }
+        } else if let row = try Row.fetchOne(db.cachedStatement(sql: sentCountsSQL)) {
+            counts.totals[.superseded, default: 0] += row[1]
+            counts.totals[.sent, default: 0] += (row[0] as Int) - (row[1] as Int) - counts.totals[.failed, default: 0] - counts.totals[.expired, default: 0]
+        }
+        return counts
+    }
+
+    /// What ``countsFromIndexes(byInstance:_:)`` finds.
+    struct IndexCounts {
+        var totals = Outbox.zeroCounts
+        /// Filled when counted by instance; sent and superseded only then.
+        var byInstance: [String: [EventState: Int]] = [:]
+        var waitingByInstance: [String: Int] = [:]
+
+        mutating func add(_ count: Int, _ state: EventState, _ instance: String) {
+            totals[state, default: 0] += count
+            byInstance[instance, default: Outbox.zeroCounts][state, default: 0] += count
+        }
+    }
+
+    static let waitingCountsSQL = "SELECT instance, COUNT(*) FROM event INDEXED BY event_waiting_by_connection WHERE \(waiting) GROUP BY instance"
+    static let queuedCountsSQL = "SELECT instance, COUNT(*) FROM event INDEXED BY event_due WHERE state = \(EventState.queued.sql) GROUP BY instance"
+    static let stuckCountsSQL = "SELECT state, instance, COUNT(*) FROM event INDEXED BY event_stuck WHERE \(stuck) GROUP BY state, instance"
+    /// Every finished event, and the superseded among them: sent are the rest but the failed and
+    /// expired (counted from `event_stuck`).
+    static let sentCountsSQL = """
+        SELECT COUNT(*), COALESCE(SUM(state = \(EventState.superseded.sql)), 0) FROM event INDEXED BY event_finished WHERE \(finished)
+        """
+    static let sentCountsByInstanceSQL = """
+        SELECT state, instance, COUNT(*) FROM event INDEXED BY event_finished
+        WHERE \(finished) AND (state = \(EventState.sent.sql) OR state = \(EventState.superseded.sql)) GROUP BY state, instance
+        """
 
     /// The counts of every instance added up: ``countsByState()`` without a second walk of the
     /// table, for callers that need both.
@@ -621,7 +692,7 @@ public struct Outbox: Sendable {
         let holdMax = limits.holdMax
         return try await write { db, waitingChange in
             try EventTransition.expireHeld.apply(
-                where: "state = \(EventState.held.sql) AND updatedAt < :cutoff", indexedBy: "event_state",
+                where: "state = \(EventState.held.sql) AND updatedAt < :cutoff", indexedBy: "event_stuck",
                 arguments: [
                     "now": now, "cutoff": now - Int64(holdMax.timeInterval * 1000),
                     "message": "held longer than outbox.holdMaxSeconds (\(Int(holdMax.timeInterval)) s): ended, and its connection token erased",

@@ -54,4 +54,47 @@ import Testing
             #expect(try await outbox.leaseDue(instance: "default", limit: 10).map(\.clientToken) == ["old-1"])
         }
     }
+
+    @Test("Counts from the indexes agree with the table, state by state and instance by instance, in every state")
+    func countsFromIndexesAgreeWithTheTable() async throws {
+        let clock = ManualClock()
+        try await withTestOutbox(clock: clock) { outbox in
+            // Two instances, every state: queued, sending, sent, failed, expired, held, superseded.
+            for instance in [InstanceName.defaultName, "b"] {
+                for number in 0..<6 {
+                    _ = try await outbox.submit(try event("\(instance)-\(number)", connection: "conn-\(instance)-\(number)", instance: instance))
+                }
+                let leased = try await outbox.leaseDue(instance: instance, limit: 4)
+                #expect(leased.count == 4)
+                try await outbox.record(.sent(id: "i", absoluteTime: "t"), for: leased[0])
+                try await outbox.record(.failed(ErrorBody(code: "ValidationException", message: "no")), for: leased[1])
+                try await outbox.record(.expired(ErrorBody(code: "DeadlinePassed", message: "late")), for: leased[2])
+                _ = try await outbox.hold(clientToken: "\(instance)-4")
+            }
+            // Superseded on arrival: a delivered receipt of a message already read.
+            var delivered = try EventValidator.validate(EventSubmission(
+                contentType: EventContentType.messageDelivered.rawValue, content: receipt("b-5"), clientToken: "late-delivered", connectionToken: "conn-b-5"
+            ))
+            delivered.instance = "b"
+            guard case .created(let stored) = try await outbox.submit(delivered), stored.state == .superseded else {
+                Issue.record("the delivered receipt was not superseded on arrival"); return
+            }
+            let table = try await outbox.writer.perform { db in
+                try Row.fetchAll(db, sql: "SELECT instance, state, COUNT(*) AS n FROM event GROUP BY instance, state")
+                    .map { (instance: $0["instance"] as String, state: EventState(rawValue: $0["state"])!, n: $0["n"] as Int) }
+            }
+            var expected: [String: [EventState: Int]] = [:]
+            for row in table {
+                expected[row.instance, default: Outbox.zeroCounts][row.state] = row.n
+            }
+            #expect(expected[InstanceName.defaultName] == [.queued: 1, .sending: 1, .sent: 1, .failed: 1, .expired: 1, .held: 1, .superseded: 0])
+            #expect(expected["b"]?[.superseded] == 1)
+            #expect(try await outbox.countsByInstance() == expected)
+            let totals = Outbox.totals(expected)
+            #expect(try await outbox.countsByState() == totals)
+            let gauges = try await outbox.gaugeCounts()
+            #expect(gauges.byState == totals)
+            #expect(gauges.waitingByInstance == [InstanceName.defaultName: 2, "b": 2])
+        }
+    }
 }

@@ -74,14 +74,16 @@ import Testing
             // The newest deleted: its number is not used again.
             try db.execute(sql: "DELETE FROM event WHERE clientToken = 'old-3'")
         }
+        // v12 alone (later versions change indexes of their own), then the outbox on the file.
+        try OutboxSchema.migrator.migrate(queue, upTo: "v12: ClientTokens per peer")
+        let (indexes, tokens) = try await queue.read { db in
+            (try String.fetchAll(db, sql: "SELECT name || ': ' || sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'event' AND sql IS NOT NULL ORDER BY name"),
+             try Row.fetchAll(db, sql: "SELECT seq, clientToken, peer FROM event ORDER BY seq").map { "\($0["seq"] as Int64) \($0["clientToken"] as String) \($0["peer"] as Int64)" })
+        }
+        #expect(indexes == (indexesBefore + ["event_token: CREATE UNIQUE INDEX event_token ON event(clientToken, peer)"]).sorted())
+        #expect(tokens == ["1 old-1 -1", "2 old-2 1000"])
         try queue.close()
         try await withTestOutbox(clock: clock, storage: .file(in: directory)) { outbox in
-            let (indexes, tokens) = try await outbox.writer.perform { db in
-                (try String.fetchAll(db, sql: "SELECT name || ': ' || sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'event' AND sql IS NOT NULL ORDER BY name"),
-                 try Row.fetchAll(db, sql: "SELECT seq, clientToken, peer FROM event ORDER BY seq").map { "\($0["seq"] as Int64) \($0["clientToken"] as String) \($0["peer"] as Int64)" })
-            }
-            #expect(indexes == (indexesBefore + ["event_token: CREATE UNIQUE INDEX event_token ON event(clientToken, peer)"]).sorted())
-            #expect(tokens == ["1 old-1 -1", "2 old-2 1000"])
             guard case .created(let new) = try await outbox.submit([typing("old-2", connection: "other")], peer: 2000)[0].get() else {
                 Issue.record("another peer's token was not its own"); return
             }

@@ -72,6 +72,76 @@ import ParticipantTestSupport
         }
     }
 
+    @Test("No index holds every row: each but the ClientToken key is partial, so a state change moves entries only of the indexes whose states it leaves or enters")
+    func everyIndexButTheKeyIsPartial() async throws {
+        try await withOutbox { outbox in
+            let indexes = try await outbox.writer.perform { db in
+                try Row.fetchAll(db, sql: "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'event' AND sql IS NOT NULL")
+                    .map { ($0["name"] as String, $0["sql"] as String) }
+            }
+            #expect(indexes.count == 9)
+            for (name, sql) in indexes where name != "event_token" {
+                #expect(sql.contains("WHERE"), "\(name) holds every row: \(sql)")
+            }
+        }
+    }
+
+    @Test("Counts read only the index of their states, in its order: nothing sorted, and no row read for held, failed, expired or finished items")
+    func countsReadOnlyTheirIndexes() async throws {
+        try await withOutbox { outbox in
+            let plans = try await outbox.writer.perform { db in
+                try [Outbox.waitingCountsSQL, Outbox.queuedCountsSQL, Outbox.stuckCountsSQL, Outbox.sentCountsSQL].map { sql in
+                    (sql, try String.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + sql, adapter: SuffixRowAdapter(fromIndex: 3)).joined(separator: " | "))
+                }
+            }
+            for (sql, plan) in plans {
+                let steps = plan.components(separatedBy: " | ")
+                #expect(!plan.contains("TEMP B-TREE") && !steps.contains("SCAN event") && plan.contains("INDEX event_"), "\(sql): \(plan)")
+            }
+            // The finished and the stuck items (most of the table) are counted without reading a row.
+            #expect(plans[2].1.contains("COVERING INDEX event_stuck"), "\(plans[2].1)")
+            #expect(plans[3].1.contains("COVERING INDEX event_finished"), "\(plans[3].1)")
+        }
+    }
+
+    @Test("Schema v14 upgrades a v13 file: the index of every state is gone, held, failed and expired items are found by event_stuck, and every count is as before")
+    func stateIndexReplacedFromVersion13() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.path + "/outbox.sqlite"
+        let queue = try DatabaseQueue(path: path)
+        try OutboxSchema.migrator.migrate(queue, upTo: "v13: finished items keep a digest")
+        try await queue.write { db in
+            for (token, state) in [("q", "queued"), ("s", "sending"), ("h", "held"), ("f", "failed"), ("e", "expired"), ("d", "sent"), ("x", "superseded")] {
+                try db.execute(sql: """
+                    INSERT INTO event (clientToken, contentType, content, connectionToken, connectionHash, state, acceptedAt, updatedAt, nextAttemptAt, deadline, priority)
+                    VALUES (?, 'application/vnd.amazonaws.connect.event.typing', NULL, 'conn', ?, ?, 0, 0, 0, 9999999999999, 3)
+                    """, arguments: [token, ConnectionHash.of("conn-\(token)", instance: InstanceName.defaultName), state])
+            }
+        }
+        try queue.close()
+        var limits = OutboxLimits()
+        limits.holdMax = .seconds(60)
+        try await withTestOutbox(clock: clock, storage: .file(in: directory), limits: limits) { outbox in
+            let names = try await outbox.writer.perform { db in
+                try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'event' ORDER BY name")
+            }
+            #expect(!names.contains("event_state") && names.contains("event_stuck"), "\(names)")
+            var expected = Outbox.zeroCounts
+            // Stopped before, the sending item is queued again at the start.
+            for state in [EventState.queued, .queued, .held, .failed, .expired, .sent, .superseded] { expected[state, default: 0] += 1 }
+            #expect(try await outbox.countsByState() == expected)
+            #expect(try await outbox.countsByInstance() == [InstanceName.defaultName: expected])
+            for state in [EventState.held, .failed, .expired, .sent, .superseded] {
+                #expect(try await outbox.list(state: state, connectionHashPrefix: nil, limit: 10).count == 1, "\(state)")
+            }
+            #expect(try await outbox.list(state: .queued, connectionHashPrefix: nil, limit: 10).map(\.clientToken) == ["q", "s"])
+            clock.advance(by: .seconds(61))
+            #expect(try await outbox.expireHeldTooLong() == 1)
+            #expect(try await outbox.event(clientToken: "h")?.state == .expired)
+        }
+    }
+
     @Test func fullConnectionHashesFromAnEarlierVersionStillMatchTheirConnection() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }

@@ -219,6 +219,20 @@ extension Outbox {
     /// temporary table for it at every statement that touches a row.)
     static let finished = "(" + [EventState.sent, .failed, .expired, .superseded].map { "state = \($0.sql)" }.joined(separator: " OR ") + ")"
 
+    /// The instances that have finished events, one look-up in `event_finished` each (a
+    /// recursive common table expression named `finished_instance`, column `instance`, with a
+    /// last row of NULL), and the finished states (`finished_state`, column `name`): their
+    /// queries join them to reach each part of the index, which leads with the instance and
+    /// the state.
+    static let finishedInstances = """
+        finished_instance(instance) AS (
+            SELECT (SELECT instance FROM event INDEXED BY event_finished WHERE \(finished) ORDER BY instance LIMIT 1)
+            UNION ALL
+            SELECT (SELECT instance FROM event INDEXED BY event_finished WHERE \(finished) AND instance > f.instance ORDER BY instance LIMIT 1)
+            FROM finished_instance f WHERE f.instance IS NOT NULL),
+        finished_state(name) AS (VALUES \([EventState.sent, .failed, .expired, .superseded].map { "(\($0.sql))" }.joined(separator: ", ")))
+        """
+
     /// The states an item leaves only by an operator's command or by retention (held, failed,
     /// expired): the condition of the partial index `event_stuck` (schema v14), word for word.
     static let stuckStates: [EventState] = [.held, .failed, .expired]

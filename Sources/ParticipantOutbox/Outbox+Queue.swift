@@ -224,9 +224,10 @@ extension Outbox {
             try Int.fetchOne(
                 db,
                 sql: """
-                    SELECT COUNT(*) FROM event INDEXED BY event_finished
-                    WHERE \(Self.finished) AND updatedAt >= ? AND state = \(EventState.sent.sql)
-                      AND (? IS NULL OR instance = ?) AND (? IS NULL OR peer = ?)
+                    WITH RECURSIVE \(Self.finishedInstances)
+                    SELECT COUNT(*) FROM finished_instance i JOIN event e INDEXED BY event_finished ON e.instance = i.instance
+                    WHERE \(Self.finished) AND e.updatedAt >= ? AND e.state = \(EventState.sent.sql)
+                      AND (? IS NULL OR i.instance = ?) AND (? IS NULL OR e.peer = ?)
                     """,
                 arguments: [since, instance, instance, scope.peer, scope.peer]
             ) ?? 0
@@ -248,8 +249,9 @@ extension Outbox {
             }
             guard let since else { return counts }
             for row in try Row.fetchAll(db, sql: """
-                SELECT peer, COUNT(*) AS n FROM event INDEXED BY event_finished
-                WHERE \(Self.finished) AND updatedAt >= ? AND state = \(EventState.sent.sql) GROUP BY peer
+                WITH RECURSIVE \(Self.finishedInstances)
+                SELECT e.peer, COUNT(*) AS n FROM finished_instance i JOIN event e INDEXED BY event_finished ON e.instance = i.instance
+                WHERE \(Self.finished) AND e.updatedAt >= ? AND e.state = \(EventState.sent.sql) GROUP BY e.peer
                 """, arguments: [since]) {
                 counts[row["peer"], default: (0, 0)].sent = row["n"]
             }

@@ -448,15 +448,15 @@ public struct Outbox: Sendable {
     }
 
     /// The number of events in each state; every state is present. Read from the indexes alone,
-    /// without sorting: for health and every metrics scrape (``countsFromIndexes``).
+    /// without sorting (``countsFromIndexes(_:)``).
     public func countsByState() async throws -> [EventState: Int] {
-        try await database.read { db in try Self.countsFromIndexes(byInstance: false, db) }.totals
+        try await database.read { db in try Self.countsFromIndexes(db) }.totals
     }
 
     /// The waiting (queued or sending) events of each instance that has any, and the number of
     /// events in each state (``countsByState()``), from one read: what metrics show.
     public func gaugeCounts() async throws -> (byState: [EventState: Int], waitingByInstance: [String: Int]) {
-        let counts = try await database.read { db in try Self.countsFromIndexes(byInstance: false, db) }
+        let counts = try await database.read { db in try Self.countsFromIndexes(db) }
         return (counts.totals, counts.waitingByInstance)
     }
 
@@ -483,11 +483,10 @@ public struct Outbox: Sendable {
 
     /// The number of events in each state for each instance that has any, of everyone or of one
     /// peer (a walk of the table for a peer). Everyone's are read from the indexes alone
-    /// (``countsFromIndexes``); sent and superseded events by instance are sorted for it, which
-    /// makes this an operator's question (`stats`), not one for every scrape.
+    /// (``countsFromIndexes(_:)``).
     public func countsByInstance(in scope: ItemScope = .everyone) async throws -> [String: [EventState: Int]] {
         guard let peer = scope.peer else {
-            return try await database.read { db in try Self.countsFromIndexes(byInstance: true, db) }.byInstance
+            return try await database.read { db in try Self.countsFromIndexes(db) }.byInstance
         }
         let rows = try await database.read { db -> [(String, String, Int)] in
             try Row.fetchAll(db, sql: "SELECT instance, state, COUNT(*) AS n FROM event WHERE peer = ? GROUP BY state, instance", arguments: [peer])
@@ -504,13 +503,11 @@ public struct Outbox: Sendable {
     static let zeroCounts = Dictionary(uniqueKeysWithValues: EventState.allCases.map { ($0, 0) })
 
     /// Everyone's counts, each state from the partial index that holds it, and only from it (no
-    /// index holds every row's state; `OutboxTests` reads the plans): waiting (queued or sending)
-    /// from `event_waiting_by_connection` and queued from `event_due`, both by instance in the
-    /// indexes' own order (sending: the waiting that are not queued); held, failed and expired
-    /// from `event_stuck`, by state and instance in its order; sent and superseded from
-    /// `event_finished`, whose order is by time: in all with one pass (`byInstance` false), or by
-    /// instance, sorted.
-    static func countsFromIndexes(byInstance: Bool, _ db: Database) throws -> IndexCounts {
+    /// index holds every row's state; `OutboxTests` reads the plans), each index read in its own
+    /// order (nothing sorted): waiting (queued or sending) from `event_waiting_by_connection` and
+    /// queued from `event_due` (sending: the waiting that are not queued); held from
+    /// `event_stuck`; sent, failed, expired and superseded from `event_finished`.
+    static func countsFromIndexes(_ db: Database) throws -> IndexCounts {
         var counts = IndexCounts()
         for row in try Row.fetchAll(db.cachedStatement(sql: waitingCountsSQL)) {
             counts.waitingByInstance[row[0]] = row[1]
@@ -523,26 +520,19 @@ public struct Outbox: Sendable {
         for (instance, waiting) in counts.waitingByInstance where counts.byInstance[instance] == nil {
             counts.add(waiting, .sending, instance)
         }
-        for row in try Row.fetchAll(db.cachedStatement(sql: stuckCountsSQL)) {
-            guard let state = EventState(rawValue: row[0]) else { continue }
-            counts.add(row[2], state, row[1])
+        for row in try Row.fetchAll(db.cachedStatement(sql: heldCountsSQL)) {
+            counts.add(row[1], .held, row[0])
         }
-        if byInstance {
-            for row in try Row.fetchAll(db.cachedStatement(sql: sentCountsByInstanceSQL)) {
-                guard let state = EventState(rawValue: row[0]) else { continue }
-                counts.add(row[2], state, row[1])
-            }
-        } else if let row = try Row.fetchOne(db.cachedStatement(sql: sentCountsSQL)) {
-            counts.totals[.superseded, default: 0] += row[1]
-            counts.totals[.sent, default: 0] += (row[0] as Int) - (row[1] as Int) - counts.totals[.failed, default: 0] - counts.totals[.expired, default: 0]
+        for row in try Row.fetchAll(db.cachedStatement(sql: finishedCountsSQL)) {
+            guard let state = EventState(rawValue: row[1]) else { continue }
+            counts.add(row[2], state, row[0])
         }
         return counts
     }
 
-    /// What ``countsFromIndexes(byInstance:_:)`` finds.
+    /// What ``countsFromIndexes(_:)`` finds.
     struct IndexCounts {
         var totals = Outbox.zeroCounts
-        /// Filled when counted by instance; sent and superseded only then.
         var byInstance: [String: [EventState: Int]] = [:]
         var waitingByInstance: [String: Int] = [:]
 
@@ -554,16 +544,10 @@ public struct Outbox: Sendable {
 
     static let waitingCountsSQL = "SELECT instance, COUNT(*) FROM event INDEXED BY event_waiting_by_connection WHERE \(waiting) GROUP BY instance"
     static let queuedCountsSQL = "SELECT instance, COUNT(*) FROM event INDEXED BY event_due WHERE state = \(EventState.queued.sql) GROUP BY instance"
-    static let stuckCountsSQL = "SELECT state, instance, COUNT(*) FROM event INDEXED BY event_stuck WHERE \(stuck) GROUP BY state, instance"
-    /// Every finished event, and the superseded among them: sent are the rest but the failed and
-    /// expired (counted from `event_stuck`).
-    static let sentCountsSQL = """
-        SELECT COUNT(*), COALESCE(SUM(state = \(EventState.superseded.sql)), 0) FROM event INDEXED BY event_finished WHERE \(finished)
+    static let heldCountsSQL = """
+        SELECT instance, COUNT(*) FROM event INDEXED BY event_stuck WHERE \(stuck) AND state = \(EventState.held.sql) GROUP BY instance
         """
-    static let sentCountsByInstanceSQL = """
-        SELECT state, instance, COUNT(*) FROM event INDEXED BY event_finished
-        WHERE \(finished) AND (state = \(EventState.sent.sql) OR state = \(EventState.superseded.sql)) GROUP BY state, instance
-        """
+    static let finishedCountsSQL = "SELECT instance, state, COUNT(*) FROM event INDEXED BY event_finished WHERE \(finished) GROUP BY instance, state"
 
     /// The counts of every instance added up: ``countsByState()`` without a second walk of the
     /// table, for callers that need both.
@@ -712,9 +696,10 @@ public struct Outbox: Sendable {
             try db.execute(
                 sql: """
                     DELETE FROM event WHERE seq IN (
-                        SELECT seq FROM event INDEXED BY event_finished
-                        WHERE \(Self.finished) AND updatedAt < ?
-                        ORDER BY updatedAt LIMIT ?)
+                        WITH RECURSIVE \(Self.finishedInstances)
+                        SELECT e.seq FROM finished_instance i, finished_state s, event e INDEXED BY event_finished
+                        WHERE e.instance = i.instance AND e.state = s.name AND \(Self.finished) AND e.updatedAt < ?
+                        LIMIT ?)
                     """,
                 arguments: [cutoff, limit]
             )

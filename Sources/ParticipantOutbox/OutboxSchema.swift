@@ -266,17 +266,18 @@ enum OutboxSchema {
             // `event_state` held an entry for every row and moved it at every state change: of
             // an event's insert, lease and outcome, the index SQLite spent most on (BENCHMARKS.md,
             // "Issue 31, seventh round"). Each state is found by an index of its own now: waiting
-            // ones by `event_due` and `event_waiting_by_connection`, finished ones by
-            // `event_finished` (now with the state and instance, so that counting them reads only
-            // the index), and the states an item leaves only by an operator's command or by
-            // retention (held, failed, expired) by `event_stuck`, which a queued, sending or sent
-            // row never enters.
+            // ones by `event_due` and `event_waiting_by_connection`; finished ones by
+            // `event_finished`, now by instance, state, then time, so that counting them reads
+            // the index in its order and nothing else (its queries skip from one instance to the
+            // next: `Outbox.finishedInstances`); and the states an item
+            // leaves only by an operator's command or by retention (held, failed, expired) by
+            // `event_stuck`, which a queued, sending or sent row never enters.
             try db.execute(sql: """
                 DROP INDEX event_state;
                 CREATE INDEX event_stuck ON event(state, instance, connectionHash, seq)
                     WHERE (state = 'held' OR state = 'failed' OR state = 'expired');
                 DROP INDEX event_finished;
-                CREATE INDEX event_finished ON event(updatedAt, state, instance)
+                CREATE INDEX event_finished ON event(instance, state, updatedAt)
                     WHERE (state = 'sent' OR state = 'failed' OR state = 'expired' OR state = 'superseded');
                 """)
         }

@@ -55,10 +55,12 @@ import Testing
         }
     }
 
-    @Test("Counts from the indexes agree with the table, state by state and instance by instance, in every state")
+    @Test("Counts from the indexes agree with the table, state by state and instance by instance, in every state; finished items are counted and deleted in every instance")
     func countsFromIndexesAgreeWithTheTable() async throws {
         let clock = ManualClock()
-        try await withTestOutbox(clock: clock) { outbox in
+        var limits = OutboxLimits()
+        limits.retention = .seconds(3_600)
+        try await withTestOutbox(clock: clock, limits: limits) { outbox in
             // Two instances, every state: queued, sending, sent, failed, expired, held, superseded.
             for instance in [InstanceName.defaultName, "b"] {
                 for number in 0..<6 {
@@ -95,6 +97,16 @@ import Testing
             let gauges = try await outbox.gaugeCounts()
             #expect(gauges.byState == totals)
             #expect(gauges.waitingByInstance == [InstanceName.defaultName: 2, "b": 2])
+            // event_finished is read instance by instance: every instance's part is reached.
+            #expect(try await outbox.sentCount(within: .seconds(60)) == 2)
+            #expect(try await outbox.sentCount(within: .seconds(60), instance: "b") == 1)
+            #expect(try await outbox.peerCounts(sentWithin: .seconds(60)).values.map(\.sent).reduce(0, +) == 2)
+            clock.advance(by: .seconds(3_601))
+            #expect(try await outbox.deleteExpiredHistory(limit: 2) == 2, "a limit counts across instances")
+            #expect(try await outbox.deleteExpiredHistory() == 5, "the finished items of both instances: sent, failed, expired, and b's superseded one")
+            let left = try await outbox.countsByState()
+            #expect(left[.sent] == 0 && left[.failed] == 0 && left[.expired] == 0 && left[.superseded] == 0)
+            #expect(left[.queued] == 2 && left[.sending] == 2 && left[.held] == 2)
         }
     }
 }

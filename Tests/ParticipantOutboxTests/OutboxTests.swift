@@ -90,7 +90,7 @@ import ParticipantTestSupport
     func countsReadOnlyTheirIndexes() async throws {
         try await withOutbox { outbox in
             let plans = try await outbox.writer.perform { db in
-                try [Outbox.waitingCountsSQL, Outbox.queuedCountsSQL, Outbox.stuckCountsSQL, Outbox.sentCountsSQL].map { sql in
+                try [Outbox.waitingCountsSQL, Outbox.queuedCountsSQL, Outbox.heldCountsSQL, Outbox.finishedCountsSQL].map { sql in
                     (sql, try String.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + sql, adapter: SuffixRowAdapter(fromIndex: 3)).joined(separator: " | "))
                 }
             }

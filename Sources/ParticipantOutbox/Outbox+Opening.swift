@@ -48,6 +48,7 @@ extension Outbox {
             // it turned WAL on: set everything again on the writer before the first write of ours.
             try database.writeWithoutTransaction { db in try pragmas.apply(to: db) }
             try quickCheck(database, path: path, within: limits.startupCheck, logger: logger)
+            try refuseNewerSchema(database, path: path)
             try OutboxSchema.migrator.migrate(database)
             try enableIncrementalVacuum(database, path: path, logger: logger)
             // Then the size limit, and every setting read back where it takes effect.
@@ -98,6 +99,21 @@ extension Outbox {
             migrated: database, lock: nil, commitSync: nil, deadlines: deadlines, limits: limits, coalescing: coalescing,
             clock: clock, metrics: nil, logger: logger
         )
+    }
+
+    /// Refuses a database a newer participantd migrated: GRDB's migrator would let it pass, and
+    /// this version's statements would then meet a schema they do not know (schema v14 dropped
+    /// an index the earlier ones name), failing at the first lease instead of at the start.
+    static func refuseNewerSchema(_ database: any DatabaseWriter, path: String) throws {
+        let migrator = OutboxSchema.migrator
+        let unknown = try database.read { db in
+            guard try db.tableExists("grdb_migrations") else { return [String]() }
+            return try migrator.appliedIdentifiers(db).subtracting(migrator.migrations).sorted()
+        }
+        guard unknown.isEmpty else {
+            throw OutboxError.open(path: path, reason: "a newer participantd has changed its schema (\(unknown.joined(separator: ", "))), "
+                + "which this version (up to \(migrator.migrations.last ?? "none")) does not know: install that version again, or restore a backup this version made")
+        }
     }
 
     /// The outbox over a migrated database; events a stop left in `sending` are queued again.

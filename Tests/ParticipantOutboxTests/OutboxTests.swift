@@ -142,6 +142,28 @@ import ParticipantTestSupport
         }
     }
 
+    @Test("A database a newer participantd migrated is refused at the start, naming the migrations this version does not know, and left as it was")
+    func newerSchemaRefused() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        try await withOutbox(directory: directory) { outbox in
+            _ = try await outbox.submit(event(.messageRead, token: "kept", content: receipt("m")))
+        }
+        let path = directory.path + "/outbox.sqlite"
+        let queue = try DatabaseQueue(path: path)
+        try await queue.write { db in try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v99: from a later version')") }
+        try queue.close()
+        #expect {
+            _ = try Outbox.open(path: path, logger: Logger(label: "test"))
+        } throws: { error in
+            guard case OutboxError.open(_, let reason) = error else { return false }
+            return reason.contains("v99: from a later version") && reason.contains("a newer participantd")
+        }
+        let check = try DatabaseQueue(path: path)
+        defer { try? check.close() }
+        #expect(try await check.read { db in try String.fetchAll(db, sql: "SELECT clientToken FROM event") } == ["kept"])
+    }
+
     @Test func fullConnectionHashesFromAnEarlierVersionStillMatchTheirConnection() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }

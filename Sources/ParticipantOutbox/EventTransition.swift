@@ -110,8 +110,8 @@ struct EventTransition: Sendable, Equatable, CustomStringConvertible {
         // `+state`: a condition the planner must not use to pick an index. As `state = ...` it
         // could prefer an index of every row in that state (schema v1 to v13 had one) to the
         // selection's key or the index the call site names, and a lease would cost in proportion
-        // to the backlog (OutboxBacklogCostTests). Not `IN (...)`: for a list of more than two SQLite builds a
-        // temporary table at every execution.
+        // to the backlog (OutboxBacklogCostTests). Not `IN (...)`: for a list of more than two
+        // SQLite builds a temporary table at every execution.
         let states = from.count == 1 ? "+state = \(from[0].sql)" : "(" + from.map { "+state = \($0.sql)" }.joined(separator: " OR ") + ")"
         return """
             UPDATE event\(index.map { " INDEXED BY \($0)" } ?? "")

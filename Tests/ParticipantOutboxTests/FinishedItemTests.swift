@@ -107,8 +107,7 @@ import Testing
     func upgradeFromVersion12() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
-        let queue = try DatabaseQueue(path: directory.path + "/outbox.sqlite")
-        try OutboxSchema.migrator.migrate(queue, upTo: "v12: ClientTokens per peer")
+        let queue = try outboxFile(migratedUpTo: "v12: ClientTokens per peer", in: directory)
         try await queue.write { db in
             for (token, state) in [("queued", "queued"), ("sent", "sent"), ("superseded", "superseded"), ("failed", "failed"), ("expired", "expired")] {
                 try db.execute(sql: """

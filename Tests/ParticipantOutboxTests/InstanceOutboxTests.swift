@@ -37,9 +37,7 @@ import Testing
     func migrationKeepsOldEvents() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
-        let path = directory.path + "/outbox.sqlite"
-        let queue = try DatabaseQueue(path: path)
-        try OutboxSchema.migrator.migrate(queue, upTo: "v5: short connection hashes")
+        let queue = try outboxFile(migratedUpTo: "v5: short connection hashes", in: directory)
         try await queue.write { db in
             try db.execute(sql: """
                 INSERT INTO event (clientToken, contentType, content, connectionToken, connectionHash, state, acceptedAt, updatedAt, nextAttemptAt, deadline, priority)

@@ -58,9 +58,7 @@ import Testing
     func upgradeFromVersion11() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
-        let path = directory.path + "/outbox.sqlite"
-        let queue = try DatabaseQueue(path: path)
-        try OutboxSchema.migrator.migrate(queue, upTo: "v11: peers")
+        let queue = try outboxFile(migratedUpTo: "v11: peers", in: directory)
         let indexesBefore = try await queue.read { db in
             try String.fetchAll(db, sql: "SELECT name || ': ' || sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'event' AND sql IS NOT NULL ORDER BY name")
         }

@@ -108,9 +108,7 @@ import ParticipantTestSupport
     func stateIndexReplacedFromVersion13() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
-        let path = directory.path + "/outbox.sqlite"
-        let queue = try DatabaseQueue(path: path)
-        try OutboxSchema.migrator.migrate(queue, upTo: "v13: finished items keep a digest")
+        let queue = try outboxFile(migratedUpTo: "v13: finished items keep a digest", in: directory)
         try await queue.write { db in
             for (token, state) in [("q", "queued"), ("s", "sending"), ("h", "held"), ("f", "failed"), ("e", "expired"), ("d", "sent"), ("x", "superseded")] {
                 try db.execute(sql: """

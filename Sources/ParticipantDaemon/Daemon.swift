@@ -35,14 +35,16 @@ public enum Daemon {
     ///   restart loop a bad configuration would cause;
     /// - 74 (EX_IOERR) after the outbox's storage failed (fail-stop): systemd restarts the
     ///   daemon, and SQLite's recovery reads back what the disk holds;
-    /// - 65 (EX_DATAERR) for a damaged outbox file: not restarted either (`RestartPreventExitStatus=`),
-    ///   it needs an operator, and the message says the way back;
+    /// - 65 (EX_DATAERR) for a damaged outbox file, or one a newer participantd migrated: not
+    ///   restarted either (`RestartPreventExitStatus=`), it needs an operator, and the message
+    ///   says the way back;
     /// - 1 for anything else.
     public static func exit(for error: any Error) -> (status: Int32, message: String) {
         switch error {
         case is ConfigurationError: (78, "participantd cannot run: a setting is wrong")
         case OutboxError.failed: (74, "participantd stopped: the outbox's storage failed; it must restart to trust what is on disk")
         case OutboxError.damaged: (65, "participantd cannot start: the outbox database is damaged")
+        case OutboxError.newerSchema: (65, "participantd cannot start: a newer participantd migrated the outbox database")
         default: (1, "participantd cannot run")
         }
     }

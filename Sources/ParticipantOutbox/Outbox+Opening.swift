@@ -111,8 +111,7 @@ extension Outbox {
             return try migrator.appliedIdentifiers(db).subtracting(migrator.migrations).sorted()
         }
         guard unknown.isEmpty else {
-            throw OutboxError.open(path: path, reason: "a newer participantd has changed its schema (\(unknown.joined(separator: ", "))), "
-                + "which this version (up to \(migrator.migrations.last ?? "none")) does not know: install that version again, or restore a backup this version made")
+            throw OutboxError.newerSchema(path: path, unknown: unknown, known: migrator.migrations.last ?? "none")
         }
     }
 

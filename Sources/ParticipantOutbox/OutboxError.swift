@@ -24,6 +24,9 @@ public enum OutboxError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The database file is damaged (`PRAGMA quick_check` at open found a problem, or SQLite
     /// reported `SQLITE_CORRUPT`/`SQLITE_NOTADB`): the outbox does not open on it.
     case damaged(path: String, reason: String)
+    /// A newer participantd migrated the database (`unknown`: its migrations this version does
+    /// not know; `known`: this version's last): the outbox does not open on it.
+    case newerSchema(path: String, unknown: [String], known: String)
 
     public var description: String {
         switch self {
@@ -37,6 +40,10 @@ public enum OutboxError: Error, Sendable, Equatable, CustomStringConvertible {
             "the outbox database \(path) is damaged (\(reason)). participantd does not start on it. The way back: restore the last backup "
                 + "(participantctl backup; README, \"Backup and restore\"), or move \(path) aside with its -wal and -shm files to start with an empty outbox; "
                 + "sqlite3 \(path) .recover may salvage what is readable"
+        case .newerSchema(let path, let unknown, let known):
+            "the outbox database \(path) was migrated by a newer participantd (\(unknown.joined(separator: ", "))), which this version "
+                + "(up to \(known)) does not know. participantd does not start on it. The way back: install that version again, "
+                + "or restore a backup this version made (participantctl backup; README, \"Backup and restore\")"
         case .failed(let reason): "the outbox's storage failed (\(reason)); participantd stopped writing and exits, to restart from what is on disk"
         }
     }

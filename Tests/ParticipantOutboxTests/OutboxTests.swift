@@ -154,8 +154,9 @@ import ParticipantTestSupport
         #expect {
             _ = try Outbox.open(path: path, logger: Logger(label: "test"))
         } throws: { error in
-            guard case OutboxError.open(_, let reason) = error else { return false }
-            return reason.contains("v99: from a later version") && reason.contains("a newer participantd")
+            guard case OutboxError.newerSchema(_, let unknown, let known) = error else { return false }
+            return unknown == ["v99: from a later version"] && known == OutboxSchema.migrator.migrations.last
+                && "\(error)".contains("restore a backup this version made")
         }
         let check = try DatabaseQueue(path: path)
         defer { try? check.close() }

@@ -16,6 +16,7 @@ package enum JournalCatalog {
         Entry(name: "ready", messages: ["participantd ready"], id: "413b431544304573acc6f9dbd93c5fd6"),
         Entry(name: "storageFailed", messages: ["participantd stopped: the outbox's storage failed"], id: "1be131dceea640c1959a91ad9e83a9bd"),
         Entry(name: "damaged", messages: ["participantd cannot start: the outbox database is damaged"], id: "2231cc80a9c448e09b14a03093a1d3dc"),
+        Entry(name: "newerSchema", messages: ["participantd cannot start: a newer participantd migrated the outbox database"], id: "28406d415bdc4e3fa6b8669bd74f967b"),
         Entry(name: "config", messages: ["participantd cannot run: a setting is wrong"], id: "8cb5f8efebc54b57a206bf1c1092d0f8"),
         Entry(name: "stopped", messages: ["participantd stopped"], id: "b2766505aed448ae8b43216c7ad07a60"),
         Entry(name: "accepted", messages: ["Event accepted", "Message accepted", "Disconnect accepted"], id: "ce869052e37348bbb8da372b0edf021c"),

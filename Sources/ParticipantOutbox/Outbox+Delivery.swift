@@ -137,16 +137,8 @@ extension Outbox {
     ) throws -> [StoredEvent] {
         let low = Int64(clamping: priorities.lowerBound), high = Int64(clamping: priorities.upperBound)
         // Connections with waiting events in hash order, one index seek each, at most :scan.
-        let connections = """
-            WITH RECURSIVE candidate(hash) AS (
-                SELECT (SELECT connectionHash FROM event INDEXED BY event_waiting_by_connection
-                        WHERE instance = :instance AND \(Self.waiting) ORDER BY connectionHash LIMIT 1)
-                UNION ALL
-                SELECT (SELECT connectionHash FROM event INDEXED BY event_waiting_by_connection
-                        WHERE instance = :instance AND \(Self.waiting) AND connectionHash > candidate.hash ORDER BY connectionHash LIMIT 1)
-                FROM candidate WHERE candidate.hash IS NOT NULL
-                LIMIT :scan)
-            """
+        let connections = "WITH RECURSIVE " + Self.distinctValues(
+            "candidate", "hash", of: "connectionHash", in: "event_waiting_by_connection", where: "instance = :instance AND \(Self.waiting)", limit: ":scan")
         let waitingConnections = try Int.fetchOne(
             db.cachedStatement(sql: connections + " SELECT COUNT(hash) FROM candidate"),
             arguments: ["scan": scan, "instance": instance]
@@ -217,26 +209,43 @@ extension Outbox {
     /// Finished events (sent, failed, expired, superseded): the condition of the partial index
     /// `event_finished` (schema v8), word for word. (As a list of the four, SQLite would build a
     /// temporary table for it at every statement that touches a row.)
-    static let finished = "(" + [EventState.sent, .failed, .expired, .superseded].map { "state = \($0.sql)" }.joined(separator: " OR ") + ")"
+    static let finished = stateCondition(finishedStates)
+    static let finishedStates: [EventState] = [.sent, .failed, .expired, .superseded]
+
+    /// The states an item leaves only by an operator's command or by retention (held, failed,
+    /// expired): the condition of the partial index `event_stuck` (schema v14), word for word.
+    static let stuck = stateCondition([.held, .failed, .expired])
+
+    /// A partial index's condition on the state, as comparisons joined by OR, in `states`' order.
+    private static func stateCondition(_ states: [EventState]) -> String {
+        "(" + states.map { "state = \($0.sql)" }.joined(separator: " OR ") + ")"
+    }
 
     /// The instances that have finished events, one look-up in `event_finished` each (a
     /// recursive common table expression named `finished_instance`, column `instance`, with a
     /// last row of NULL), and the finished states (`finished_state`, column `name`): their
     /// queries join them to reach each part of the index, which leads with the instance and
     /// the state.
-    static let finishedInstances = """
-        finished_instance(instance) AS (
-            SELECT (SELECT instance FROM event INDEXED BY event_finished WHERE \(finished) ORDER BY instance LIMIT 1)
-            UNION ALL
-            SELECT (SELECT instance FROM event INDEXED BY event_finished WHERE \(finished) AND instance > f.instance ORDER BY instance LIMIT 1)
-            FROM finished_instance f WHERE f.instance IS NOT NULL),
-        finished_state(name) AS (VALUES \([EventState.sent, .failed, .expired, .superseded].map { "(\($0.sql))" }.joined(separator: ", ")))
-        """
+    static let finishedInstances = distinctValues("finished_instance", "instance", of: "instance", in: "event_finished", where: finished)
+        + ",\nfinished_state(name) AS (VALUES \(finishedStates.map { "(\($0.sql))" }.joined(separator: ", ")))"
 
-    /// The states an item leaves only by an operator's command or by retention (held, failed,
-    /// expired): the condition of the partial index `event_stuck` (schema v14), word for word.
-    static let stuckStates: [EventState] = [.held, .failed, .expired]
-    static let stuck = "(" + stuckStates.map { "state = \($0.sql)" }.joined(separator: " OR ") + ")"
+    /// A recursive `WITH` table `table(column)`: the distinct values of `eventColumn` among the
+    /// rows of `index` that `condition` selects, in order, one index seek each (SQLite skips from
+    /// one value to the next by itself only with statistics, and the outbox keeps none). Its
+    /// last row is NULL when the values run out, before `limit` (an SQL expression) if one is given.
+    static func distinctValues(
+        _ table: String, _ column: String, of eventColumn: String, in index: String, where condition: String, limit: String? = nil
+    ) -> String {
+        """
+        \(table)(\(column)) AS (
+            SELECT (SELECT \(eventColumn) FROM event INDEXED BY \(index)
+                    WHERE \(condition) ORDER BY \(eventColumn) LIMIT 1)
+            UNION ALL
+            SELECT (SELECT \(eventColumn) FROM event INDEXED BY \(index)
+                    WHERE \(condition) AND \(eventColumn) > \(table).\(column) ORDER BY \(eventColumn) LIMIT 1)
+            FROM \(table) WHERE \(table).\(column) IS NOT NULL\(limit.map { "\n    LIMIT \($0)" } ?? ""))
+        """
+    }
 
     /// With fair share, the order's term that puts the connections served least recently first
     /// (never served: first of all); otherwise nothing.
@@ -289,16 +298,8 @@ extension Outbox {
 
     /// The peers with queued items of `:instance`, one index seek each, at most `:peers`: a
     /// recursive `WITH` table `peers(peer)` (its last row `NULL` when there are fewer).
-    static let peersWithQueuedItems = """
-        peers(peer) AS (
-            SELECT (SELECT peer FROM event INDEXED BY event_due_by_peer
-                    WHERE instance = :instance AND state = \(EventState.queued.sql) ORDER BY peer LIMIT 1)
-            UNION ALL
-            SELECT (SELECT peer FROM event INDEXED BY event_due_by_peer
-                    WHERE instance = :instance AND state = \(EventState.queued.sql) AND peer > peers.peer ORDER BY peer LIMIT 1)
-            FROM peers WHERE peers.peer IS NOT NULL
-            LIMIT :peers)
-        """
+    static let peersWithQueuedItems = distinctValues(
+        "peers", "peer", of: "peer", in: "event_due_by_peer", where: "instance = :instance AND state = \(EventState.queued.sql)", limit: ":peers")
 
     /// How many peers the lease gives a candidate of their own when many connections wait.
     static let peerScan = 256

@@ -344,11 +344,7 @@ public struct Outbox: Sendable {
                 // skipping from one to the next in `event_due`); those in flight (at most
                 // sender.maxInFlight an instance) are left out.
                 counted = try Int.fetchOne(db.cachedStatement(sql: """
-                    WITH RECURSIVE i(instance) AS (
-                        SELECT (SELECT instance FROM event INDEXED BY event_due WHERE state = \(EventState.queued.sql) ORDER BY instance LIMIT 1)
-                        UNION ALL
-                        SELECT (SELECT instance FROM event INDEXED BY event_due WHERE state = \(EventState.queued.sql) AND instance > i.instance ORDER BY instance LIMIT 1)
-                        FROM i WHERE i.instance IS NOT NULL)
+                    WITH RECURSIVE \(Outbox.distinctValues("i", "instance", of: "instance", in: "event_due", where: "state = \(EventState.queued.sql)"))
                     SELECT COALESCE(SUM((SELECT COUNT(*) FROM event e INDEXED BY event_due_by_peer
                                          WHERE e.instance = i.instance AND e.peer = ? AND e.state = \(EventState.queued.sql))), 0)
                     FROM i WHERE i.instance IS NOT NULL

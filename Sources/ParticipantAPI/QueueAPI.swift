@@ -157,7 +157,7 @@ struct QueueAPI: Sendable {
         let senders = delivery.senderStates()
         var instances: [String: InstanceStats] = [:]
         for (name, sender) in senders {
-            let counts = byInstance[name] ?? Dictionary(uniqueKeysWithValues: EventState.allCases.map { ($0, 0) })
+            let counts = byInstance[name] ?? Outbox.zeroCounts
             instances[name] = InstanceStats(
                 counts: Dictionary(uniqueKeysWithValues: counts.map { ($0.key.rawValue, $0.value) }),
                 sentLastMinute: try await outbox.sentCount(within: .seconds(60), instance: name, in: scope),

@@ -472,7 +472,7 @@ public struct Outbox: Sendable {
         var counts: [ItemKind: [EventState: Int]] = [:]
         for (name, stateName, count) in rows {
             guard let kind = ItemKind(rawValue: name), let state = EventState(rawValue: stateName) else { continue }
-            counts[kind, default: Dictionary(uniqueKeysWithValues: EventState.allCases.map { ($0, 0) })][state] = count
+            counts[kind, default: Self.zeroCounts][state] = count
         }
         return counts
     }
@@ -496,7 +496,8 @@ public struct Outbox: Sendable {
         return counts
     }
 
-    static let zeroCounts = Dictionary(uniqueKeysWithValues: EventState.allCases.map { ($0, 0) })
+    /// Every state, each with 0.
+    public static let zeroCounts = Dictionary(uniqueKeysWithValues: EventState.allCases.map { ($0, 0) })
 
     /// Everyone's counts, each state from the partial index that holds it, and only from it (no
     /// index holds every row's state; `OutboxTests` reads the plans), each index read in its own
@@ -509,12 +510,10 @@ public struct Outbox: Sendable {
             counts.waitingByInstance[row[0]] = row[1]
         }
         for row in try Row.fetchAll(db.cachedStatement(sql: queuedCountsSQL)) {
-            let instance: String = row[0]
-            counts.add(row[1], .queued, instance)
-            counts.add((counts.waitingByInstance[instance] ?? 0) - row[1], .sending, instance)
+            counts.add(row[1], .queued, row[0])
         }
-        for (instance, waiting) in counts.waitingByInstance where counts.byInstance[instance] == nil {
-            counts.add(waiting, .sending, instance)
+        for (instance, waiting) in counts.waitingByInstance {
+            counts.add(waiting - (counts.byInstance[instance]?[.queued] ?? 0), .sending, instance)
         }
         for row in try Row.fetchAll(db.cachedStatement(sql: heldCountsSQL)) {
             counts.add(row[1], .held, row[0])
@@ -548,7 +547,7 @@ public struct Outbox: Sendable {
     /// The counts of every instance added up: ``countsByState()`` without a second walk of the
     /// table, for callers that need both.
     public static func totals(_ byInstance: [String: [EventState: Int]]) -> [EventState: Int] {
-        var totals = Dictionary(uniqueKeysWithValues: EventState.allCases.map { ($0, 0) })
+        var totals = zeroCounts
         for counts in byInstance.values {
             for (state, count) in counts { totals[state, default: 0] += count }
         }

@@ -148,9 +148,7 @@ import ParticipantTestSupport
             _ = try await outbox.submit(event(.messageRead, token: "kept", content: receipt("m")))
         }
         let path = directory.path + "/outbox.sqlite"
-        let queue = try DatabaseQueue(path: path)
-        try await queue.write { db in try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v99: from a later version')") }
-        try queue.close()
+        try await markMigratedByANewerVersion(databaseAt: path)
         #expect {
             _ = try Outbox.open(path: path, logger: Logger(label: "test"))
         } throws: { error in
@@ -158,9 +156,7 @@ import ParticipantTestSupport
             return unknown == ["v99: from a later version"] && known == OutboxSchema.migrator.migrations.last
                 && "\(error)".contains("restore a backup this version made")
         }
-        let check = try DatabaseQueue(path: path)
-        defer { try? check.close() }
-        #expect(try await check.read { db in try String.fetchAll(db, sql: "SELECT clientToken FROM event") } == ["kept"])
+        #expect(try await storedClientTokens(databaseAt: path) == ["kept"])
     }
 
     @Test func fullConnectionHashesFromAnEarlierVersionStillMatchTheirConnection() async throws {

@@ -103,3 +103,21 @@ package func damagedOutbox(in directory: TemporaryDirectory) async throws -> Str
     try file.write(contentsOf: Data(repeating: 0xA5, count: 16))
     return path
 }
+
+/// A migration no version of this code knows: what a newer participantd's would look like.
+package let laterMigration = "v99: from a later version"
+
+/// Marks the outbox file at `path` as a newer participantd would leave it: one more migration
+/// applied (``laterMigration``), nothing else changed.
+package func markMigratedByANewerVersion(databaseAt path: String) async throws {
+    let queue = try DatabaseQueue(path: path)
+    try await queue.write { db in try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES (?)", arguments: [laterMigration]) }
+    try queue.close()
+}
+
+/// The ClientTokens stored in the outbox file at `path`, read without opening an outbox.
+package func storedClientTokens(databaseAt path: String) async throws -> [String] {
+    let queue = try DatabaseQueue(path: path)
+    defer { try? queue.close() }
+    return try await queue.read { db in try String.fetchAll(db, sql: "SELECT clientToken FROM event ORDER BY seq") }
+}

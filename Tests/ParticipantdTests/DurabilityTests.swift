@@ -122,21 +122,17 @@ import Testing
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
         try await withTestOutbox(clock: ManualClock(), storage: .file(in: directory)) { outbox in
-            try await submitEvent(outbox, .messageRead, "kept", message: "m", connection: "c")
+            _ = try await submitEvent(outbox, .messageRead, "kept", message: "m", connection: "c")
         }
         let database = directory.path + "/outbox.sqlite"
-        let queue = try DatabaseQueue(path: database)
-        try await queue.write { db in try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v99: from a later version')") }
-        try queue.close()
+        try await markMigratedByANewerVersion(databaseAt: database)
         let (status, _, errors) = try await ChildProcess.run(try BuiltProduct.path("participantd"), [
             "--socket", directory.path + "/participantd.sock", "--database", database, "--endpoint", "http://127.0.0.1:9",
         ])
         #expect(status == 65, "\(errors.suffix(2_000))")
         #expect(errors.contains("a newer participantd migrated the outbox database") && errors.contains("v99: from a later version"), "\(errors.suffix(2_000))")
         #expect(errors.contains("install that version again") && errors.contains("participantctl backup"))
-        let check = try DatabaseQueue(path: database)
-        defer { try? check.close() }
-        #expect(try await check.read { db in try String.fetchAll(db, sql: "SELECT clientToken FROM event") } == ["kept"])
+        #expect(try await storedClientTokens(databaseAt: database) == ["kept"])
     }
 
     @Test("A damaged outbox stops the real binary at start with exit 65, the file and the way back named; the unit does not restart it")

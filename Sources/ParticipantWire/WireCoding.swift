@@ -55,22 +55,26 @@ public enum WireCoding {
         let (days, inDay) = milliseconds.quotientAndRemainder(dividingBy: 86_400_000)
         let (year, month, day) = civilDate(daysSince1970: days)
         let hour = inDay / 3_600_000, minute = inDay / 60_000 % 60, second = inDay / 1000 % 60, millisecond = inDay % 1000
-        func put(_ value: Int64, _ digits: Int, then separator: UInt8) {
-            var divisor: Int64 = 1
-            for _ in 1..<digits { divisor *= 10 }
-            while divisor > 0 {
-                bytes.append(UInt8(ascii: "0") + UInt8(value / divisor % 10))
-                divisor /= 10
+        // The 24 bytes written in place, then appended at once: an append a digit, with its
+        // capacity and uniqueness checks, cost about 1,600 instructions a date.
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 24) { text in
+            func put(_ value: Int64, _ digits: Int, at offset: Int, then separator: UInt8) {
+                var rest = value
+                for index in stride(from: offset + digits - 1, through: offset, by: -1) {
+                    text[index] = UInt8(ascii: "0") + UInt8(truncatingIfNeeded: rest % 10)
+                    rest /= 10
+                }
+                text[offset + digits] = separator
             }
-            bytes.append(separator)
+            put(year, 4, at: 0, then: UInt8(ascii: "-"))
+            put(month, 2, at: 5, then: UInt8(ascii: "-"))
+            put(day, 2, at: 8, then: UInt8(ascii: "T"))
+            put(hour, 2, at: 11, then: UInt8(ascii: ":"))
+            put(minute, 2, at: 14, then: UInt8(ascii: ":"))
+            put(second, 2, at: 17, then: UInt8(ascii: "."))
+            put(millisecond, 3, at: 20, then: UInt8(ascii: "Z"))
+            bytes.append(contentsOf: UnsafeBufferPointer(text))
         }
-        put(year, 4, then: UInt8(ascii: "-"))
-        put(month, 2, then: UInt8(ascii: "-"))
-        put(day, 2, then: UInt8(ascii: "T"))
-        put(hour, 2, then: UInt8(ascii: ":"))
-        put(minute, 2, then: UInt8(ascii: ":"))
-        put(second, 2, then: UInt8(ascii: "."))
-        put(millisecond, 3, then: UInt8(ascii: "Z"))
         return true
     }
 

@@ -98,7 +98,7 @@ enum DirectStatement {
 }
 
 /// The text of one of ``DirectStatement``'s statements, written once (a `static let`): the
-/// statements of a transaction are remembered by it (``DirectStatements``).
+/// writer connection's statements are remembered by it (``DirectStatements``).
 final class DirectSQL: Sendable {
     let text: String
 
@@ -107,23 +107,29 @@ final class DirectSQL: Sendable {
     }
 }
 
-/// The statements one transaction has run through ``DirectStatement``, each looked up in GRDB's
-/// cache once a transaction instead of once a call: `cachedStatement` hashes and compares the
-/// whole SQL text, about 2,500 instructions a look-up, four or more an accepted event (BENCHMARKS.md,
-/// "Issue 31, sixth round"). Made inside a transaction and dropped with it: GRDB keeps owning
-/// the statements (it finalizes them when the connection closes).
-final class DirectStatements {
+/// The statements the writer connection has run through ``DirectStatement``, each looked up in
+/// GRDB's cache once for the connection instead of once a call: `cachedStatement` hashes and
+/// compares the whole SQL text, about 1,700 to 2,500 instructions a look-up, four or more an
+/// accepted event (BENCHMARKS.md, "Issue 31, sixth round" and "eighth round"). ``OutboxWriter``
+/// keeps one for its connection and drops it when its thread ends; GRDB keeps owning the
+/// statements (it finalizes them when the connection closes), and each is kept alive here too,
+/// since GRDB could drop one from its cache meanwhile. Used only on the writer's thread.
+final class DirectStatements: @unchecked Sendable {
     let db: Database
-    /// Each kept alive here too: GRDB could drop one from its cache meanwhile.
     private var found: [(sql: ObjectIdentifier, statement: Statement)] = []
 
     init(_ db: Database) {
         self.db = db
     }
 
+    /// Whether `sql` was prepared here before (tests).
+    func holds(_ sql: DirectSQL) -> Bool {
+        found.contains { $0.sql == ObjectIdentifier(sql) }
+    }
+
     fileprivate func prepared(_ sql: DirectSQL) throws -> SQLiteStatement {
         let key = ObjectIdentifier(sql)
-        // A handful of statements a transaction: a look along an array beats a hash.
+        // A handful of statements: a look along an array beats a hash.
         for entry in found where entry.sql == key {
             return entry.statement.sqliteStatement
         }

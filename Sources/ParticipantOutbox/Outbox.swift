@@ -168,12 +168,11 @@ public struct Outbox: Sendable {
         let storage = storage
         let savedRequests = savedRequests
         let metrics = metrics
-        write(weight: submissions.count, { db, waitingChange -> [(Result<SubmitOutcome, OutboxError>, saved: [CoalescingRule: Int])] in
+        write(weight: submissions.count, direct: { statements, waitingChange -> [(Result<SubmitOutcome, OutboxError>, saved: [CoalescingRule: Int])] in
             var peerRoom = PeerRoom(peer: peer)
             // The database's size, looked up at most once a transaction (at its first new item),
             // and only when `sizeWatch` says the room left may have run short.
             var storageRoom: Result<Void, any Error>?
-            let statements = DirectStatements(db)
             return try submissions.map { submission in
                 do {
                     return try Self.store(
@@ -371,10 +370,18 @@ public struct Outbox: Sendable {
     func write<T: Sendable>(
         weight: Int = 1, _ work: @escaping @Sendable (Database, inout Int) throws -> T, completion: @escaping @Sendable (Result<T, any Error>) -> Void
     ) {
+        write(weight: weight, direct: { statements, change in try work(statements.db, &change) }, completion: completion)
+    }
+
+    /// ``write(weight:_:completion:)`` for a write that runs ``DirectStatement``s on the writer
+    /// connection's statements.
+    func write<T: Sendable>(
+        weight: Int = 1, direct work: @escaping @Sendable (DirectStatements, inout Int) throws -> T, completion: @escaping @Sendable (Result<T, any Error>) -> Void
+    ) {
         let waiting = waiting
-        writer.perform(weight: weight, { db -> (T, Int) in
+        writer.perform(weight: weight, direct: { statements -> (T, Int) in
             var change = 0
-            let value = try work(db, &change)
+            let value = try work(statements, &change)
             return (value, change)
         }) { result in
             completion(result.map { value, change in

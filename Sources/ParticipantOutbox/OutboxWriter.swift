@@ -61,6 +61,10 @@ public final class OutboxWriter: Service, Sendable {
     private let syncerWakeUp = DispatchSemaphore(value: 0)
     /// Signalled when the sync thread has ended.
     private let syncerEnded = DispatchSemaphore(value: 0)
+    /// The writer connection's ``DirectStatement`` statements, looked up in GRDB's cache once
+    /// for the connection's life instead of once a write: used only inside its transactions, on
+    /// the writer's thread, and dropped when that thread ends.
+    private let statements = Mutex<DirectStatements?>(nil)
 
     private struct State {
         var pending: [any PendingWrite] = []
@@ -104,6 +108,14 @@ public final class OutboxWriter: Service, Sendable {
     func perform<T: Sendable>(
         weight: Int = 1, _ work: @escaping @Sendable (Database) throws -> T, completion: @escaping @Sendable (Result<T, any Error>) -> Void
     ) {
+        perform(weight: weight, direct: { statements in try work(statements.db) }, completion: completion)
+    }
+
+    /// ``perform(weight:_:completion:)`` for a write that runs ``DirectStatement``s: `work` gets
+    /// the writer connection's statements (``DirectStatements``, with the connection as `db`).
+    func perform<T: Sendable>(
+        weight: Int = 1, direct work: @escaping @Sendable (DirectStatements) throws -> T, completion: @escaping @Sendable (Result<T, any Error>) -> Void
+    ) {
         let write = Write(work: work, completion: completion, weight: max(1, weight))
         let (refusal, wake) = state.withLock { state -> (OutboxError?, Bool) in
             guard !state.closed else { return (state.failure.map(OutboxError.failed) ?? .closed, false) }
@@ -139,6 +151,8 @@ public final class OutboxWriter: Service, Sendable {
                         while let batch = self.nextBatch() {
                             self.commit(batch)
                         }
+                        // Finalized before the connection closes, which they would otherwise keep open.
+                        self.statements.withLock { $0 = nil }
                         if self.commitSync != nil {
                             self.endSyncLoop()
                             self.syncerEnded.wait()
@@ -275,8 +289,14 @@ extension OutboxWriter {
     private func transaction(_ batch: [any PendingWrite], inSavepoints: Bool, full: borrowing Mutex<String?>) throws -> Bool {
         try database.write { db in
             let changesBefore = db.totalChangesCount
+            let statements = self.statements.withLock { kept in
+                if let kept, kept.db === db { return kept }
+                let made = DirectStatements(db)
+                kept = made
+                return made
+            }
             for write in batch {
-                let error = write.apply(db, inSavepoint: inSavepoints)
+                let error = write.apply(statements, inSavepoint: inSavepoints)
                 if case .storageFull(let reason)? = error as? OutboxError {
                     full.withLock { $0 = reason }
                 }
@@ -410,7 +430,7 @@ private protocol PendingWrite: Sendable {
     /// false (then the caller rolls the transaction back if it fails); returns its error, if any.
     /// It may run more than once: the last run's result is the one completed.
     @discardableResult
-    func apply(_ db: Database, inSavepoint: Bool) -> (any Error)?
+    func apply(_ statements: DirectStatements, inSavepoint: Bool) -> (any Error)?
     /// Called once the transaction has committed (`nil`) or failed.
     func complete(commitError: (any Error)?)
 }
@@ -418,18 +438,19 @@ private protocol PendingWrite: Sendable {
 /// `result` is written by `apply` and read by `complete`, one after the other on the writer's
 /// single flow of control, never at once.
 private final class Write<T: Sendable>: PendingWrite, @unchecked Sendable {
-    let work: @Sendable (Database) throws -> T
+    let work: @Sendable (DirectStatements) throws -> T
     let completion: @Sendable (Result<T, any Error>) -> Void
     let weight: Int
     var result: Result<T, any Error>?
 
-    init(work: @escaping @Sendable (Database) throws -> T, completion: @escaping @Sendable (Result<T, any Error>) -> Void, weight: Int) {
+    init(work: @escaping @Sendable (DirectStatements) throws -> T, completion: @escaping @Sendable (Result<T, any Error>) -> Void, weight: Int) {
         self.work = work
         self.completion = completion
         self.weight = weight
     }
 
-    func apply(_ db: Database, inSavepoint: Bool) -> (any Error)? {
+    func apply(_ statements: DirectStatements, inSavepoint: Bool) -> (any Error)? {
+        let db = statements.db
         // SQLite may roll the whole group transaction back on a full disk. A savepoint opened
         // after that would run in a transaction of its own and commit on release: stored, yet
         // reported as failed with the rest of the batch. So nothing runs outside the group's.
@@ -440,7 +461,7 @@ private final class Write<T: Sendable>: PendingWrite, @unchecked Sendable {
         }
         if !inSavepoint {
             do {
-                result = .success(try work(db))
+                result = .success(try work(statements))
                 return nil
             } catch {
                 let classified = OutboxError.classify(error)
@@ -454,7 +475,7 @@ private final class Write<T: Sendable>: PendingWrite, @unchecked Sendable {
             try db.cachedStatement(sql: "SAVEPOINT outbox_write").execute()
             let value: T
             do {
-                value = try work(db)
+                value = try work(statements)
             } catch {
                 if db.isInsideTransaction {
                     try db.cachedStatement(sql: "ROLLBACK TO SAVEPOINT outbox_write").execute()

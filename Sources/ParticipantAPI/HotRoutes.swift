@@ -170,8 +170,11 @@ extension DaemonAPI {
 /// answers in the order of its requests (HTTP/1.1 pipelining):
 /// - a request is taken only while no request passed to Hummingbird is unanswered;
 /// - while a taken request is being answered, whatever arrives after it (parts, errors, the end
-///   of the input) waits here, and the connection is not read further (backpressure), until the
-///   answer is written; then it is handled in order.
+///   of the input) waits here until the answer is written; then it is handled in order. The
+///   connection is read at most once more meanwhile, and not at all while anything waits here
+///   (backpressure, ``letsRead(answering:held:readWhileAnswering:)``): so a client waiting for
+///   its answer costs the event loop no change of the socket's registration (two `epoll_ctl`
+///   calls a request), and a pipelining client gets no more than one read's bytes held.
 /// The handlers in front of it (the request timeout and parse-error answers, the idle timeout,
 /// graceful shutdown's close after the answer) see taken requests and their answers as any other.
 final class HotRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
@@ -202,6 +205,8 @@ final class HotRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var held = CircularBuffer<Held>()
     /// A read asked for while a taken request was being answered.
     private var readHeld = false
+    /// A read went to the socket while the taken request is being answered.
+    private var readWhileAnswering = false
     private var closed = false
 
     init(routes: HotRoutes, peer: ConnectionPeer?, logger: Logger) {
@@ -258,6 +263,7 @@ final class HotRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     private func write(_ answer: HotRoutes.Answer, context: ChannelHandlerContext) {
         taken = nil
+        readWhileAnswering = false
         guard !closed else { return }
         var head: HTTPResponse
         let bytes: [UInt8]
@@ -310,12 +316,22 @@ final class HotRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
         context.write(data, promise: promise)
     }
 
+    /// Whether a read asked for now goes to the socket: never while something that arrived waits
+    /// here, and once at most while a taken request is being answered.
+    static func letsRead(answering: Bool, held: Int, readWhileAnswering: Bool) -> Bool {
+        guard held == 0 else { return false }
+        return !answering || !readWhileAnswering
+    }
+
     func read(context: ChannelHandlerContext) {
-        if waits {
+        var answering = false
+        if case .answering = taken { answering = true }
+        guard Self.letsRead(answering: answering, held: held.count, readWhileAnswering: readWhileAnswering) else {
             readHeld = true
-        } else {
-            context.read()
+            return
         }
+        if answering { readWhileAnswering = true }
+        context.read()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {

@@ -110,6 +110,19 @@ import Testing
             api.bodies.release(held)
         }
     }
+
+    @Test("While a taken request is answered the connection is read once more at most, and never while something that arrived waits")
+    func readsWhileAnswering() {
+        // Idle or reading a request: every read goes through.
+        #expect(HotRouteHandler.letsRead(answering: false, held: 0, readWhileAnswering: false))
+        // Answering: the first read goes through (the socket's registration is left as it is),
+        #expect(HotRouteHandler.letsRead(answering: true, held: 0, readWhileAnswering: false))
+        // a second waits for the answer,
+        #expect(!HotRouteHandler.letsRead(answering: true, held: 0, readWhileAnswering: true))
+        // and none goes while what arrived waits, answering or not.
+        #expect(!HotRouteHandler.letsRead(answering: true, held: 1, readWhileAnswering: false))
+        #expect(!HotRouteHandler.letsRead(answering: false, held: 3, readWhileAnswering: false))
+    }
 }
 
 extension HotRoutes.Taken: Equatable {

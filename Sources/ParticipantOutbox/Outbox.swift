@@ -607,15 +607,25 @@ public struct Outbox: Sendable {
     /// Erases what finished events left behind in the files: copies the WAL back into the
     /// database and empties it (a TRUNCATE checkpoint), so that no earlier version of a page, with
     /// a token since erased, survives in the WAL. (`secure_delete` already zeroes freed space.)
-    /// The janitor runs it after events finish; the writer, at a clean stop.
+    /// Then writes zeros where the WAL's frames were, up to the size it had (``WALRefill``), so
+    /// that the commits until the next scrub overwrite the file instead of growing it. The janitor
+    /// runs it after events finish; the writer, at a clean stop, only empties the WAL.
     ///
-    /// A storage fault in the checkpoint (its sync of the database file failed) stops the writer
-    /// as a failed commit does: no later write is trusted either.
+    /// A storage fault in the checkpoint (its sync of the database file failed) or in the zeros'
+    /// sync stops the writer as a failed commit does: no later write is trusted either.
     public func scrub() async throws {
+        let walPath = database.path + "-wal"
         do {
             try await database.writeWithoutTransaction { db in
+                let sizeBefore = WALRefill.size(of: walPath)
                 _ = try db.checkpoint(.truncate)
+                if writer.syncsEachCommit {
+                    try WALRefill.fill(walPath, bytes: WALRefill.bytes(sizeBefore: sizeBefore))
+                }
             }
+        } catch let error as WALSyncError {
+            writer.fail(error.description)
+            throw error
         } catch {
             if let failure = OutboxError.storageFailure(error) { writer.fail(failure) }
             throw error

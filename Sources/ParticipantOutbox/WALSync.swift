@@ -78,3 +78,66 @@ struct WALSyncError: Error, CustomStringConvertible {
         "\(operation) of \(path) failed: \(String(cString: strerror(errno))) (errno \(errno))"
     }
 }
+
+/// The WAL's room written again after a scrub empties it, so that the commits until the next
+/// scrub overwrite written blocks instead of appending to the file.
+///
+/// A sync of a write past a file's end must also commit the file's new size (ext4 journals it):
+/// on this machine's disk a 40 KiB commit's `fdatasync` took 0.20 to 0.28 ms appended and 0.13 to
+/// 0.15 ms overwritten (BENCHMARKS.md, "Issue 31, eighth round"). The scrub's `TRUNCATE`
+/// checkpoint leaves the WAL empty every 30 s, so without this every commit of a daemon whose
+/// WAL does not reach `wal_autocheckpoint` within 30 s appends.
+///
+/// Safe for SQLite: its recovery reads the WAL's frames from the start and stops at the first
+/// that is not valid (zeros are not), exactly as it does after the stale frames a WAL restart
+/// leaves; the next commit writes a new header over the zeros. And for erasure: zeros, not the
+/// frames the checkpoint emptied. Done on the writer's connection, after the checkpoint, before
+/// any other write.
+enum WALRefill {
+    /// The most bytes written back: the header and `wal_autocheckpoint`'s 4,000 frames of a 4 KiB
+    /// page (each with its 24-byte frame header), the size a busy WAL reaches before SQLite
+    /// copies it back and starts it again.
+    static let maxBytes: Int64 = 32 + 4_000 * (4_096 + 24)
+
+    /// What to write back after the WAL of `sizeBefore` bytes was emptied: its own size, capped.
+    static func bytes(sizeBefore: Int64) -> Int64 {
+        min(max(0, sizeBefore), maxBytes)
+    }
+
+    /// The size of the file at `path`; 0 when there is none.
+    static func size(of path: String) -> Int64 {
+        var status = stat()
+        guard stat(path, &status) == 0 else { return 0 }
+        return Int64(status.st_size)
+    }
+
+    /// Writes `bytes` zeros at the start of the empty WAL at `path` and syncs them; nothing when
+    /// `bytes` is 0 or the WAL is not empty (a write came first). On a full disk it stops where
+    /// the room ended (the commits then grow the file, as without it). Blocks.
+    /// - Throws: ``WALSyncError`` when the WAL cannot be opened, written (but for a full disk)
+    ///   or synced.
+    static func fill(_ path: String, bytes: Int64) throws(WALSyncError) {
+        guard bytes > 0 else { return }
+        let fd = open(path, O_WRONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw WALSyncError(operation: "open", path: path, errno: errno) }
+        defer { _ = close(fd) }
+        var status = stat()
+        guard fstat(fd, &status) == 0 else { throw WALSyncError(operation: "fstat", path: path, errno: errno) }
+        guard status.st_size == 0 else { return }
+        let zeros = [UInt8](repeating: 0, count: 1 << 20)
+        var offset: Int64 = 0
+        while offset < bytes {
+            let length = Int(min(Int64(zeros.count), bytes - offset))
+            let written = zeros.withUnsafeBytes { pwrite(fd, $0.baseAddress, length, off_t(offset)) }
+            if written < 0 {
+                if errno == EINTR { continue }
+                if errno == ENOSPC || errno == EDQUOT { break }
+                throw WALSyncError(operation: "pwrite", path: path, errno: errno)
+            }
+            offset += Int64(written)
+        }
+        while fdatasync(fd) != 0 {
+            guard errno == EINTR else { throw WALSyncError(operation: "fdatasync", path: path, errno: errno) }
+        }
+    }
+}

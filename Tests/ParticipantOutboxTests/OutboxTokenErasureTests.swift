@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import Logging
 @testable import ParticipantOutbox
 import ParticipantInput
@@ -102,5 +103,49 @@ import ParticipantTestSupport
             #expect(try holders(of: participant, in: directory).isEmpty)
             #expect(try holders(of: connection, in: directory).isEmpty)
         }
+    }
+
+    /// The outbox's files copied as a crash would leave them (no `-shm`: SQLite recovers from
+    /// the WAL), and its events counted by SQLite alone.
+    func eventsAfterACrash(_ directory: TemporaryDirectory) throws -> Int {
+        let copy = try TemporaryDirectory()
+        defer { copy.remove() }
+        for name in ["outbox.sqlite", "outbox.sqlite-wal"] {
+            try FileManager.default.copyItem(atPath: directory.path + "/" + name, toPath: copy.path + "/" + name)
+        }
+        let queue = try DatabaseQueue(path: copy.path + "/outbox.sqlite")
+        defer { try? queue.close() }
+        return try queue.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM event") ?? -1 }
+    }
+
+    @Test("After the scrub the WAL keeps its room, as zeros: later commits overwrite it, and SQLite recovers from it as from any WAL")
+    func scrubRefillsTheWAL() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let wal = directory.path + "/outbox.sqlite-wal"
+        try await withTestOutbox(clock: clock, storage: .file(in: directory)) { outbox in
+            _ = try await sendTwenty(outbox)
+            let before = WALRefill.size(of: wal)
+            #expect(before > 0 && before <= WALRefill.maxBytes)
+            try await outbox.scrub()
+            let zeros = try Data(contentsOf: URL(fileURLWithPath: wal))
+            #expect(zeros.count == Int(before), "the WAL written back to the size it had")
+            #expect(zeros.allSatisfy { $0 == 0 })
+            // Recovery from a WAL of zeros: nothing in it, everything in the database.
+            #expect(try eventsAfterACrash(directory) == 21)
+            // The next commit overwrites the start of the room instead of growing the file,
+            // and is recovered from it.
+            _ = try await outbox.submit(event("after-scrub", connection: "after-scrub-connection"))
+            #expect(WALRefill.size(of: wal) == before)
+            #expect(try eventsAfterACrash(directory) == 22)
+        }
+    }
+
+    @Test("The room written back is the WAL's own size, at most wal_autocheckpoint's frames")
+    func refillBytes() {
+        #expect(WALRefill.bytes(sizeBefore: 0) == 0)
+        #expect(WALRefill.bytes(sizeBefore: 41_232) == 41_232)
+        #expect(WALRefill.bytes(sizeBefore: WALRefill.maxBytes * 3) == WALRefill.maxBytes)
+        #expect(WALRefill.maxBytes == 32 + 4_000 * 4_120)
     }
 }

@@ -62,7 +62,7 @@ enum PeerGroups {
         let full: EventLoopFuture<Buffer> = provider.unsafeGetSocketOption(level: .socket, name: name)
         return full.flatMap { buffer in
             // One copy of the buffer's words: `indices.map { buffer.groups[$0] }` copied the whole
-            // 4 KiB buffer for each of its 1,024 words (about 420,000 instructions a connection).
+            // 4 KiB buffer for each of its 1,024 words (about 480,000 instructions a connection).
             let words = buffer.groups.span.withUnsafeBufferPointer { Array($0) }
             guard words.allSatisfy({ $0 == 0 }) else { return channel.eventLoop.makeSucceededFuture(decode(words, hasAny: true)) }
             let probe: EventLoopFuture<Empty> = provider.unsafeGetSocketOption(level: .socket, name: name)

@@ -22,8 +22,11 @@ import Testing
 
     struct Refused: Error {}
 
-    /// A writer on a database of one table, running until `body` returns.
-    private func withWriter(_ body: (OutboxWriter, DatabasePool) async throws -> Void) async throws {
+    /// A writer on a database of one table, running until `body` returns; `afterStop` runs once
+    /// its thread has ended.
+    private func withWriter(
+        _ body: (OutboxWriter, DatabasePool) async throws -> Void, afterStop: (DatabasePool) throws -> Void = { _ in }
+    ) async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
         let database = try DatabasePool(path: directory.path + "/writer.sqlite")
@@ -39,6 +42,7 @@ import Testing
         }
         writer.close()
         try await running.value
+        try afterStop(database)
     }
 
     private func names(_ database: DatabasePool) throws -> [String] {
@@ -92,31 +96,26 @@ import Testing
 
     @Test("The writer's direct statements are prepared once for its connection, kept across transactions, and finalized when it stops: the connection then closes")
     func directStatementsKeptForTheConnection() async throws {
-        let directory = try TemporaryDirectory()
-        defer { directory.remove() }
-        let database = try DatabasePool(path: directory.path + "/writer.sqlite")
-        try await database.write { db in try db.execute(sql: "CREATE TABLE item (name TEXT PRIMARY KEY)") }
-        let writer = OutboxWriter(database: database, logger: Logger(label: "test"))
-        let running = Task { try await writer.run() }
         let insert = DirectSQL("INSERT INTO item (name) VALUES (?)")
-        func direct(_ name: String) async throws -> Bool {
-            try await withCheckedThrowingContinuation { continuation in
-                writer.perform(direct: { statements in
-                    let heldBefore = statements.holds(insert)
-                    try DirectStatement.execute(insert, [name], in: statements)
-                    return heldBefore
-                }, completion: { continuation.resume(with: $0) })
+        try await withWriter({ writer, _ in
+            func direct(_ name: String) async throws -> Bool {
+                try await withCheckedThrowingContinuation { continuation in
+                    writer.perform(direct: { statements in
+                        let heldBefore = statements.holds(insert)
+                        try DirectStatement.execute(insert, [name], in: statements)
+                        return heldBefore
+                    }, completion: { continuation.resume(with: $0) })
+                }
             }
-        }
-        // Each awaited before the next is handed over: three transactions.
-        #expect(try await direct("a") == false, "prepared at the first transaction")
-        #expect(try await direct("b"), "kept for the second")
-        try await writer.perform { db in db.releaseMemory() }  // GRDB's own statement cache emptied
-        #expect(try await direct("c"), "kept whatever GRDB's cache holds")
-        writer.close()
-        try await running.value
-        #expect(try names(database) == ["a", "b", "c"])
-        // GRDB's close refuses (SQLITE_BUSY) while a statement of the connection is alive.
-        try database.close()
+            // Each awaited before the next is handed over: three transactions.
+            #expect(try await direct("a") == false, "prepared at the first transaction")
+            #expect(try await direct("b"), "kept for the second")
+            try await writer.perform { db in db.releaseMemory() }  // GRDB's own statement cache emptied
+            #expect(try await direct("c"), "kept whatever GRDB's cache holds")
+        }, afterStop: { database in
+            #expect(try names(database) == ["a", "b", "c"])
+            // GRDB's close refuses (SQLITE_BUSY) while a statement of the connection is alive.
+            try database.close()
+        })
     }
 }

@@ -195,6 +195,12 @@ final class RequestStartDetector: ChannelInboundHandler, RemovableChannelHandler
 
 /// Sits after the HTTP decoder: times each request from its first byte to its end, and answers
 /// parse errors and oversized headers with JSON.
+///
+/// One timer a connection, not one a request: a request's start is noted (a clock read), and the
+/// timer, armed at the first request's deadline, looks at the request timed when it fires and is
+/// armed again at that request's deadline (``nextCheck(requestStarted:timeout:now:)``). Scheduling
+/// and cancelling a task for each request cost about 14,000 instructions a request in the event
+/// loop's timer heap (BENCHMARKS.md, "Issue 31, eighth round").
 final class RequestWatcher: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
@@ -202,7 +208,10 @@ final class RequestWatcher: ChannelDuplexHandler, RemovableChannelHandler {
     typealias OutboundOut = HTTPResponsePart
 
     private let requestTimeout: TimeAmount
+    /// The armed check; it stays armed after its request's end, for the next one's.
     private var timer: Scheduled<Void>?
+    /// When the request being timed began (its first byte); `nil` between requests.
+    private var requestStarted: NIODeadline?
     /// Requests whose answer has not been written completely.
     private var unanswered = 0
     /// After a refusal: everything else the client sends is dropped.
@@ -227,8 +236,7 @@ final class RequestWatcher: ChannelDuplexHandler, RemovableChannelHandler {
             break
         case .end:
             inRequest = false
-            timer?.cancel()
-            timer = nil
+            requestStarted = nil
         }
         context.fireChannelRead(data)
     }
@@ -246,11 +254,45 @@ final class RequestWatcher: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     private func startTimer() {
-        guard timer == nil, !refused, let context else { return }
+        guard requestStarted == nil, !refused, let context else { return }
+        let started = NIODeadline.now()
+        requestStarted = started
+        if timer == nil { arm(at: started + requestTimeout, context: context) }
+    }
+
+    private func arm(at deadline: NIODeadline, context: ChannelHandlerContext) {
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        timer = context.eventLoop.scheduleTask(in: requestTimeout) {
+        timer = context.eventLoop.scheduleTask(deadline: deadline) {
             let (watcher, context) = loopBound.value
-            watcher.requestTimedOut(context: context)
+            watcher.timerFired(context: context)
+        }
+    }
+
+    /// What the timer does when it fires at `now`.
+    enum Check: Equatable {
+        /// No request is being timed: the timer waits for the next one's start.
+        case disarm
+        /// The request being timed is within its time: look again at its deadline.
+        case armAgain(NIODeadline)
+        case timedOut
+    }
+
+    static func nextCheck(requestStarted: NIODeadline?, timeout: TimeAmount, now: NIODeadline) -> Check {
+        guard let requestStarted else { return .disarm }
+        let deadline = requestStarted + timeout
+        return now < deadline ? .armAgain(deadline) : .timedOut
+    }
+
+    private func timerFired(context: ChannelHandlerContext) {
+        timer = nil
+        guard !refused else { return }
+        switch Self.nextCheck(requestStarted: requestStarted, timeout: requestTimeout, now: .now()) {
+        case .disarm:
+            break
+        case .armAgain(let deadline):
+            arm(at: deadline, context: context)
+        case .timedOut:
+            requestTimedOut(context: context)
         }
     }
 

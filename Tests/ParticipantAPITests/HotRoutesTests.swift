@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import Logging
+import NIOCore
 @testable import ParticipantAPI
 import ParticipantOutbox
 import ParticipantTestSupport
@@ -122,6 +123,17 @@ import Testing
         // and none goes while what arrived waits, answering or not.
         #expect(!HotRouteHandler.letsRead(answering: true, held: 1, readWhileAnswering: false))
         #expect(!HotRouteHandler.letsRead(answering: false, held: 3, readWhileAnswering: false))
+    }
+
+    @Test("The connection's one request timer: disarmed between requests, armed again at the timed request's deadline, a timeout at or after it")
+    func requestTimerChecks() {
+        let timeout = TimeAmount.milliseconds(400)
+        let start = NIODeadline.uptimeNanoseconds(1_000_000_000)
+        #expect(RequestWatcher.nextCheck(requestStarted: nil, timeout: timeout, now: start + .seconds(5)) == .disarm)
+        // Fired at an earlier request's deadline while a later one is timed: armed for the later one.
+        #expect(RequestWatcher.nextCheck(requestStarted: start, timeout: timeout, now: start + .milliseconds(100)) == .armAgain(start + timeout))
+        #expect(RequestWatcher.nextCheck(requestStarted: start, timeout: timeout, now: start + timeout) == .timedOut)
+        #expect(RequestWatcher.nextCheck(requestStarted: start, timeout: timeout, now: start + .seconds(1)) == .timedOut)
     }
 }
 

@@ -166,6 +166,27 @@ import Testing
         }
     }
 
+    @Test("On a kept-alive connection each request has its own api.requestTimeoutSeconds: one begun after an earlier one's answer is cut off at its own deadline, not the earlier one's")
+    func timeoutOfALaterRequest() async throws {
+        try await TestDaemon.with(configure: { $0.api.requestTimeout = .milliseconds(400); $0.api.idleTimeout = .seconds(5) }) { daemon in
+            let clock = ContinuousClock()
+            let connection = try RawConnection(path: daemon.configuration.socketPath)
+            await connection.send("GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
+            let (answer, closedEarly) = await connection.readKeepAliveResponse()
+            #expect(answer?.status == 200)
+            #expect(!closedEarly)
+            // Well inside the first request's time, which the connection's timer was armed for.
+            try await Task.sleep(for: .milliseconds(200))
+            let start = clock.now
+            await connection.send("POST /v1/events HTTP/1.1\r\nHost: x\r\n")
+            let (data, closed) = await connection.readUntilClosed(timeout: .seconds(10))
+            #expect(closed)
+            #expect(RawResponse(data)?.status == 408)
+            // The daemon's timing starts when the bytes arrive, after `start`: never earlier.
+            #expect(clock.now - start >= .milliseconds(400), "cut off at the first request's deadline")
+        }
+    }
+
     @Test("Beyond api.maxConnections a new connection is closed at once, before any request; once one closes, connections are taken again")
     func connectionLimit() async throws {
         try await TestDaemon.with(configure: { $0.api.maxConnections = 3; $0.api.peerMaxConnections = 3 }) { daemon in

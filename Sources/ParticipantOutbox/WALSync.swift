@@ -61,9 +61,15 @@ final class WALSync: CommitSync {
                 fd = open(path, O_RDONLY | O_CLOEXEC)
                 guard fd >= 0 else { throw WALSyncError(operation: "open", path: path, errno: errno) }
             }
-            while fdatasync(fd) != 0 {
-                guard errno == EINTR else { throw WALSyncError(operation: "fdatasync", path: path, errno: errno) }
-            }
+            try Self.syncData(fd, path: path)
+        }
+    }
+
+    /// `fdatasync(fd)`, again when a signal interrupts it.
+    /// - Throws: ``WALSyncError`` when it fails: not to be retried (see ``sync()``).
+    static func syncData(_ fd: Int32, path: String) throws(WALSyncError) {
+        while fdatasync(fd) != 0 {
+            guard errno == EINTR else { throw WALSyncError(operation: "fdatasync", path: path, errno: errno) }
         }
     }
 }
@@ -136,8 +142,6 @@ enum WALRefill {
             }
             offset += Int64(written)
         }
-        while fdatasync(fd) != 0 {
-            guard errno == EINTR else { throw WALSyncError(operation: "fdatasync", path: path, errno: errno) }
-        }
+        try WALSync.syncData(fd, path: path)
     }
 }

@@ -51,6 +51,10 @@ struct OutboxPragmas: Sendable, Equatable {
         case readOnly
     }
 
+    /// `wal_autocheckpoint` on the writer: the WAL's frames before SQLite copies it back and
+    /// starts it again (also what the scrub writes back of it at most, ``WALRefill``).
+    static let walAutocheckpointPages = 4_000
+
     var durability: CommitDurability
     /// `max_page_count` when the database has a size limit (`outbox.maxDatabaseMegabytes`).
     var maxPageCount: Int64?
@@ -78,7 +82,7 @@ struct OutboxPragmas: Sendable, Equatable {
             // used), and the WAL is copied back less often, so a page written by many commits is
             // copied once: both measured in BENCHMARKS.md.
             Setting(name: "cache_size", value: "-16384", purpose: "the writer's page cache", scope: .writer),
-            Setting(name: "wal_autocheckpoint", value: "4000", purpose: "how often the WAL is copied back", scope: .writer),
+            Setting(name: "wal_autocheckpoint", value: String(Self.walAutocheckpointPages), purpose: "how often the WAL is copied back", scope: .writer),
             // Free pages can be given back to the filesystem as the outbox empties. Set before
             // the first table of a new file; an older file is rebuilt once at open (VACUUM).
             Setting(name: "auto_vacuum", value: "2", purpose: "free pages given back to the filesystem as the outbox empties", scope: .writer, enforced: false),

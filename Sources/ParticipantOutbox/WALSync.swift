@@ -100,10 +100,10 @@ struct WALSyncError: Error, CustomStringConvertible {
 /// frames the checkpoint emptied. Done on the writer's connection, after the checkpoint, before
 /// any other write.
 enum WALRefill {
-    /// The most bytes written back: the header and `wal_autocheckpoint`'s 4,000 frames of a 4 KiB
+    /// The most bytes written back: the header and `wal_autocheckpoint`'s frames of a 4 KiB
     /// page (each with its 24-byte frame header), the size a busy WAL reaches before SQLite
     /// copies it back and starts it again.
-    static let maxBytes: Int64 = 32 + 4_000 * (4_096 + 24)
+    static let maxBytes = 32 + Int64(OutboxPragmas.walAutocheckpointPages) * (4_096 + 24)
 
     /// What to write back after the WAL of `sizeBefore` bytes was emptied: its own size, capped.
     static func bytes(sizeBefore: Int64) -> Int64 {

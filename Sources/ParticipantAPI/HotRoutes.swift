@@ -215,9 +215,14 @@ final class HotRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
         self.logger = logger
     }
 
-    private var waits: Bool {
+    /// A taken request is being stored and answered.
+    private var answering: Bool {
         if case .answering = taken { return true }
-        return !held.isEmpty
+        return false
+    }
+
+    private var waits: Bool {
+        answering || !held.isEmpty
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -293,7 +298,7 @@ final class HotRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
             if released { context.fireChannelReadComplete() }
         }
         while !closed, let next = held.first {
-            if case .answering = taken { return }
+            if answering { return }
             held.removeFirst()
             released = true
             switch next {
@@ -302,7 +307,7 @@ final class HotRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
             case .event(let event): context.fireUserInboundEventTriggered(event)
             }
         }
-        if case .answering = taken { return }
+        if answering { return }
         if readHeld {
             readHeld = false
             context.read()
@@ -324,8 +329,6 @@ final class HotRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func read(context: ChannelHandlerContext) {
-        var answering = false
-        if case .answering = taken { answering = true }
         guard Self.letsRead(answering: answering, held: held.count, readWhileAnswering: readWhileAnswering) else {
             readHeld = true
             return

@@ -153,7 +153,7 @@ import ParticipantTestSupport
             _ = try Outbox.open(path: path, logger: Logger(label: "test"))
         } throws: { error in
             guard case OutboxError.newerSchema(_, let unknown, let known) = error else { return false }
-            return unknown == ["v99: from a later version"] && known == OutboxSchema.migrator.migrations.last
+            return unknown == [laterMigration] && known == OutboxSchema.migrator.migrations.last
                 && "\(error)".contains("restore a backup this version made")
         }
         #expect(try await storedClientTokens(databaseAt: path) == ["kept"])

@@ -269,9 +269,9 @@ enum OutboxSchema {
             // ones by `event_due` and `event_waiting_by_connection`; finished ones by
             // `event_finished`, now by instance, state, then time, so that counting them reads
             // the index in its order and nothing else (its queries skip from one instance to the
-            // next: `Outbox.finishedInstances`); and the states an item
-            // leaves only by an operator's command or by retention (held, failed, expired) by
-            // `event_stuck`, which a queued, sending or sent row never enters.
+            // next: `Outbox.finishedInstances`); and the states an item leaves only by an
+            // operator's command or by retention (held, failed, expired) by `event_stuck`, which
+            // a queued, sending or sent row never enters.
             try db.execute(sql: """
                 DROP INDEX event_state;
                 CREATE INDEX event_stuck ON event(state, instance, connectionHash, seq)
